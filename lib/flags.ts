@@ -1,0 +1,76 @@
+/**
+ * The permission and unstable flags of ringchat's programs, from one source:
+ * the `permissions` sets and the `unstable` list of `deno.json`. The tasks use
+ * those sets by name (`deno run -P=registry`); the compile task, the fault
+ * tests and the benchmarks use the flags this module derives from them, so a
+ * spawned program runs with exactly what a compiled binary gets.
+ *
+ * @example
+ * ```ts
+ * import { runArgs } from "./flags.ts";
+ * const cmd = new Deno.Command(Deno.execPath(), {
+ *   args: runArgs("registry", ["--port", "0"]),
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import config from "../deno.json" with { type: "json" };
+
+/** The programs ringchat ships. */
+export type Program = "registry" | "peer";
+
+/** A permission value in a `deno.json` permission set. */
+type PermissionValue = boolean | string[];
+
+const PERMISSION_FLAGS: Record<string, string> = {
+  net: "--allow-net",
+  read: "--allow-read",
+  write: "--allow-write",
+  env: "--allow-env",
+  run: "--allow-run",
+  sys: "--allow-sys",
+  ffi: "--allow-ffi",
+  import: "--allow-import",
+};
+
+/** The version in `deno.json`. */
+export const VERSION: string = config.version;
+
+/** `--unstable-*` flags from `deno.json`'s `unstable` list. */
+export function unstableFlags(): string[] {
+  return config.unstable.map((feature) => `--unstable-${feature}`);
+}
+
+/** The `--allow-*` flags of a program's permission set in `deno.json`. */
+export function permissionFlags(program: Program): string[] {
+  const set = (config.permissions as Record<Program, Record<string, PermissionValue>>)[program];
+  const flags: string[] = [];
+  for (const [name, value] of Object.entries(set)) {
+    const flag = PERMISSION_FLAGS[name];
+    if (flag === undefined) throw new TypeError(`Unknown permission ${name} in deno.json`);
+    if (value === true) flags.push(flag);
+    else if (Array.isArray(value) && value.length > 0) flags.push(`${flag}=${value.join(",")}`);
+  }
+  return flags;
+}
+
+/** Every flag a program runs with: unstable features, then permissions. */
+export function programFlags(program: Program): string[] {
+  return [...unstableFlags(), ...permissionFlags(program)];
+}
+
+/** The source entry point of a program, as an absolute path. */
+export function entryPoint(program: Program): string {
+  return fileURLToPath(new URL(`../${program}/main.ts`, import.meta.url));
+}
+
+/**
+ * Arguments for `Deno.execPath()` that run a program from source with exactly
+ * the flags its compiled binary gets, followed by the program's own arguments.
+ */
+export function runArgs(program: Program, args: readonly string[] = []): string[] {
+  return ["run", "--quiet", "--no-prompt", ...programFlags(program), entryPoint(program), ...args];
+}

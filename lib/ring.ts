@@ -1,0 +1,79 @@
+/**
+ * The sdbm-hash ring linker of PROTOCOL.md §6, as pure functions: the order in
+ * which a peer tries members for its one forward link.
+ *
+ * @example
+ * ```ts
+ * import { forwardCandidates } from "./ring.ts";
+ * const alice = { name: "alice", ip: "127.0.0.1", port: 50001 };
+ * const bob = { name: "bob", ip: "127.0.0.1", port: 50002 };
+ * const carol = { name: "carol", ip: "127.0.0.1", port: 50003 };
+ * // HashIDs: alice < bob < carol, so alice tries bob first, then carol.
+ * forwardCandidates([carol, bob, alice], alice, () => false).map((m) => m.name); // ["bob", "carol"]
+ * ```
+ *
+ * @module
+ */
+
+import type { Member } from "./frames.ts";
+import { hashId } from "./sdbm.ts";
+
+/** A member with its HashID. */
+export interface RingMember extends Member {
+  /** `sdbmHash(name + ip + port)`. */
+  hashId: bigint;
+}
+
+/** The member's identity key (`name:ip:port`), unique within a room. */
+export function memberKey(member: Member): string {
+  return `${member.name}:${member.ip}:${member.port}`;
+}
+
+/** Adds each member's HashID. */
+export function withHashIds(members: readonly Member[]): RingMember[] {
+  return members.map((m) => ({
+    name: m.name,
+    ip: m.ip,
+    port: m.port,
+    hashId: hashId(m.name, m.ip, m.port),
+  }));
+}
+
+function compare(a: RingMember, b: RingMember): number {
+  if (a.hashId !== b.hashId) return a.hashId < b.hashId ? -1 : 1;
+  // Equal HashIDs need distinct strings that concatenate alike; break the tie
+  // on the key so every peer sees one order.
+  const ka = memberKey(a), kb = memberKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * The members sorted ascending by HashID (the ring), duplicates of one
+ * identity removed, `me` included even if the list lacks it.
+ */
+export function ringOrder(members: readonly Member[], me: Member): RingMember[] {
+  const byKey = new Map<string, RingMember>();
+  for (const m of withHashIds([...members, me])) byKey.set(memberKey(m), m);
+  return [...byKey.values()].sort(compare);
+}
+
+/**
+ * The members in the order `me` tries them for a forward link: starting just
+ * after `me` on the ring and wrapping around, never `me` itself, skipping every
+ * member for which `linksBack` is true (it already has a backward link to me).
+ */
+export function forwardCandidates(
+  members: readonly Member[],
+  me: Member,
+  linksBack: (member: RingMember) => boolean,
+): RingMember[] {
+  const ring = ringOrder(members, me);
+  const myKey = memberKey(me);
+  const x = ring.findIndex((m) => memberKey(m) === myKey);
+  const out: RingMember[] = [];
+  for (let step = 1; step < ring.length; step++) {
+    const m = ring[(x + step) % ring.length]!;
+    if (!linksBack(m)) out.push(m);
+  }
+  return out;
+}
