@@ -1,0 +1,66 @@
+/**
+ * What a peer reports: one typed event per thing that happened. The terminal
+ * UI renders them as lines, `--json` prints each as one JSON object per line,
+ * and in-process users read them from {@linkcode PeerEvents}. Hash IDs, MSIDs
+ * and msgIDs are decimal strings here, so every event is JSON as it is.
+ *
+ * @module
+ */
+
+/** A member as events show it. */
+export interface MemberInfo {
+  name: string;
+  ip: string;
+  port: number;
+  /** The member's HashID, decimal. */
+  hashId: string;
+}
+
+/** The other end of a link. */
+export interface LinkPeer {
+  name: string;
+  ip: string;
+  port: number;
+}
+
+/** Every event a peer emits. */
+export type PeerEvent =
+  /** Listening on TCP and UDP `port`. */
+  | { type: "ready"; port: number }
+  /** The user name is set. */
+  | { type: "named"; name: string }
+  /** Answer to a list: room names, newest first. */
+  | { type: "rooms"; rooms: string[] }
+  /** Joined `room`; `members` as the registry listed them (newest first). */
+  | { type: "joined"; room: string; members: MemberInfo[] }
+  /** The member list changed, or was asked for (`/who`, `/poke` with no name). */
+  | { type: "members"; msid: string; members: MemberInfo[]; forward?: string | null; backward?: string[] }
+  /** A link came up or went down. */
+  | { type: "link"; direction: "forward" | "backward"; state: "up" | "down"; peer: LinkPeer }
+  /** A chat message, delivered once; `self` for my own sends. */
+  | {
+    type: "message";
+    room: string;
+    from: string;
+    originHid: string;
+    msgId: string;
+    text: string;
+    self: boolean;
+  }
+  /** Somebody poked me. */
+  | { type: "poke"; from: string }
+  /** My poke was acknowledged. */
+  | { type: "poke-ack"; to: string }
+  /** My poke got no ACK in time. */
+  | { type: "poke-timeout"; to: string }
+  /** Answer to `/links`. */
+  | { type: "links"; forward: LinkPeer | null; backward: LinkPeer[] }
+  /** A system notice that is not an error (retrying, registry reconnected, dropped duplicate…). */
+  | { type: "info"; message: string }
+  /** Something the user asked for failed, or a peer misbehaved. */
+  | { type: "error"; message: string }
+  /** The peer has released everything and stopped. */
+  | { type: "quit" };
+
+/** The `type` of every event. */
+export type PeerEventType = PeerEvent["type"];
