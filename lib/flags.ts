@@ -23,7 +23,7 @@ import config from "../deno.json" with { type: "json" };
 export type Program = "registry" | "peer";
 
 /** A permission value in a `deno.json` permission set. */
-type PermissionValue = boolean | string[];
+export type PermissionValue = boolean | string[];
 
 const PERMISSION_FLAGS: Record<string, string> = {
   net: "--allow-net",
@@ -46,7 +46,23 @@ export function unstableFlags(): string[] {
 
 /** The `--allow-*` flags of a program's permission set in `deno.json`. */
 export function permissionFlags(program: Program): string[] {
-  const set = (config.permissions as Record<Program, Record<string, PermissionValue>>)[program];
+  return permissionSetFlags(
+    (config.permissions as Record<Program, Record<string, PermissionValue>>)[program],
+  );
+}
+
+/**
+ * The `--allow-*` flags of a permission set as `deno.json` writes it:
+ * `true` grants all of a kind, a list grants those entries, `false` or an
+ * empty list grants nothing.
+ *
+ * @example
+ * ```ts
+ * import { permissionSetFlags } from "./flags.ts";
+ * permissionSetFlags({ net: true, env: ["NO_COLOR"] }); // ["--allow-net", "--allow-env=NO_COLOR"]
+ * ```
+ */
+export function permissionSetFlags(set: Record<string, PermissionValue>): string[] {
   const flags: string[] = [];
   for (const [name, value] of Object.entries(set)) {
     const flag = PERMISSION_FLAGS[name];

@@ -323,7 +323,7 @@ export function parseTextHeader(bytes: Uint8Array, limit: number): TextHeader | 
 }
 
 function decodeText(bytes: Uint8Array): TextFrame {
-  const header = parseTextHeader(bytes, bytes.length);
+  const header = parseTextHeader(bytes, bytes.length + 1);
   const fail = (why: string): never => {
     throw new ProtocolError(`TEXT frame ${why}`, { frameType: "T" });
   };

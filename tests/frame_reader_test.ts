@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ProtocolError } from "../lib/errors.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
+import { decodeFrame, encodeFrame } from "../lib/frames.ts";
+import { CORPUS, frame } from "./support/frame_arbitraries.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Cuts `bytes` at the given points (taken modulo its length). */
+function cut(bytes: Uint8Array, points: number[]): Uint8Array[] {
+  const at = [...new Set(points.map((p) => (bytes.length === 0 ? 0 : p % bytes.length)))].sort((
+    a,
+    b,
+  ) => a - b);
+  const chunks: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of [...at, bytes.length]) {
+    chunks.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  return chunks;
+}
+
+Deno.test("frame reader: splits coalesced frames and joins split ones", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  assert.deepEqual(reader.push(enc.encode("L::\r\nJ:room:al")).map((f) => dec.decode(f)), [
+    "L::\r\n",
+  ]);
+  assert.equal(reader.buffered, 9);
+  assert.deepEqual(reader.push(enc.encode("ice:127.0.0.1:5::\r\nA::")).map((f) => dec.decode(f)), [
+    "J:room:alice:127.0.0.1:5::\r\n",
+  ]);
+  assert.deepEqual(reader.push(enc.encode("\r\n")).map((f) => dec.decode(f)), ["A::\r\n"]);
+  assert.equal(reader.buffered, 0);
+});
+
+Deno.test("frame reader: takes TEXT content by length, terminators inside included", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  const text = "T:r:1:n:1:11:a::\r\nL::\r\nb::\r\nK:r:n::\r\n";
+  const frames = reader.push(enc.encode(text)).map((f) => dec.decode(f));
+  assert.deepEqual(frames, ["T:r:1:n:1:11:a::\r\nL::\r\nb::\r\n", "K:r:n::\r\n"]);
+});
+
+Deno.test("frame reader: accepts one byte at a time", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  const all = enc.encode(CORPUS.join(""));
+  const frames: string[] = [];
+  for (const b of all) frames.push(...reader.push(Uint8Array.of(b)).map((f) => dec.decode(f)));
+  assert.deepEqual(frames, CORPUS);
+});
+
+Deno.test("frame reader: any valid frames cut into any chunks decode to the same frames", () => {
+  fc.assert(
+    fc.property(
+      fc.array(frame, { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 30 }),
+      (frames, points) => {
+        const reader = new FrameReader({ maxFrameBytes: 64 * 1024 });
+        const got = cut(concat(frames.map(encodeFrame)), points).flatMap((chunk) =>
+          reader.push(chunk)
+        );
+        assert.deepEqual(got.map(decodeFrame), frames);
+        assert.equal(reader.buffered, 0);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("frame reader: arbitrary bytes raise nothing but ProtocolError and stay bounded", () => {
+  const corpus = CORPUS.map((t) => enc.encode(t));
+  const chunk = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(...corpus));
+  fc.assert(
+    fc.property(fc.array(chunk, { maxLength: 40 }), (chunks) => {
+      const max = 256;
+      const reader = new FrameReader({ maxFrameBytes: max });
+      try {
+        for (const c of chunks) {
+          for (const f of reader.push(c)) {
+            assert.ok(f.length <= max);
+            try {
+              decodeFrame(f);
+            } catch (e) {
+              if (!(e instanceof ProtocolError)) throw e;
+            }
+          }
+          assert.ok(reader.buffered < max, `buffered ${reader.buffered}`);
+        }
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) throw e;
+        assert.equal(e.fatal, true);
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("frame reader: refuses a line longer than the limit without holding it", () => {
+  const reader = new FrameReader({ maxFrameBytes: 64 });
+  const junk = new Uint8Array(16).fill(0x41);
+  assert.deepEqual(reader.push(junk), []);
+  assert.deepEqual(reader.push(junk), []);
+  assert.deepEqual(reader.push(junk), []);
+  assert.throws(() => reader.push(junk), (e: unknown) => {
+    assert.ok(e instanceof ProtocolError);
+    assert.equal(e.fatal, true);
+    assert.match(e.message, /exceeds the limit of 64 bytes/);
+    return true;
+  });
+});
+
+Deno.test("frame reader: refuses a TEXT frame whose declared length exceeds the limit at once", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  assert.throws(
+    () => reader.push(enc.encode("T:r:1:n:1:999999:")),
+    /TEXT frame of 1000020 bytes exceeds the limit of 1024/,
+  );
+});
+
+Deno.test("frame reader: refuses a TEXT frame with a bad length or terminator", () => {
+  assert.throws(
+    () => new FrameReader({ maxFrameBytes: 1024 }).push(enc.encode("T:r:1:n:1:x:ab::\r\n")),
+    {
+      name: "ProtocolError",
+      message: /msgLength "x", not a number/,
+    },
+  );
+  assert.throws(
+    () => new FrameReader({ maxFrameBytes: 1024 }).push(enc.encode("T:r:1:n:1:1:ab::\r\n")),
+    {
+      name: "ProtocolError",
+      message: /does not end with '::\\r\\n' after its 1 content bytes/,
+    },
+  );
+});
+
+Deno.test("frame reader: refuses a TEXT header that never ends", () => {
+  const reader = new FrameReader({ maxFrameBytes: 4096 });
+  assert.throws(
+    () => reader.push(enc.encode("T:" + "x".repeat(600))),
+    /header longer than 512 bytes/,
+  );
+});
+
+Deno.test("frame reader: cuts a non-TEXT frame at its newline so a bad LIST is answered", () => {
+  const reader = new FrameReader({ maxFrameBytes: 64 });
+  assert.deepEqual(reader.push(enc.encode("L::\nL::\r\n")).map((f) => dec.decode(f)), [
+    "L::\n",
+    "L::\r\n",
+  ]);
+});
+
+Deno.test("frame reader: rejects a limit below 16 bytes", () => {
+  assert.throws(() => new FrameReader({ maxFrameBytes: 8 }), RangeError);
+});
