@@ -1,0 +1,160 @@
+/**
+ * `deno task cluster --peers 8`: starts a local registry and N peers (all
+ * processes, with the flags of the compiled binaries), prints the overlay in
+ * hash order, and takes commands on stdin to send, kill, hang and restart
+ * peers, so a person can watch the overlay repair itself.
+ *
+ * @module
+ */
+
+import { integer, object, option, optional, string, withDefault } from "@optique/core";
+import { run } from "@optique/run";
+import { createInterface } from "node:readline";
+import { hashId } from "../lib/sdbm.ts";
+import { VERSION } from "../lib/flags.ts";
+import { Cluster } from "./cluster/cluster.ts";
+import { isConnected, type Overlay } from "./cluster/overlay.ts";
+import type { PeerProcess } from "./cluster/peer_process.ts";
+
+const HELP = `commands:
+  overlay              the links, in hash order, and whether the overlay is connected
+  send NAME TEXT       NAME sends TEXT to the room
+  kill NAME            SIGKILL the peer, then watch the repair
+  hang NAME / resume NAME   SIGSTOP / SIGCONT the peer
+  restart NAME         start a killed peer again under the same name and port
+  start NAME           start a new peer
+  help                 this list
+  quit                 stop everything`;
+
+function describe(cluster: Cluster, overlay: Overlay): string {
+  const rows = [...overlay.entries()].map(([name, links]) => {
+    const peer = cluster.peer(name);
+    return { name, links, hid: hashId(name, "127.0.0.1", peer.port) };
+  }).sort((a, b) => (a.hid < b.hid ? -1 : a.hid > b.hid ? 1 : 0));
+  const lines = rows.map(({ name, links, hid }) =>
+    `  ${name.padEnd(6)} ${String(hid).padStart(20)}  -> ${
+      (links.forward?.name ?? "(none)").padEnd(6)
+    }  <- ${links.backward.map((b) => b.name).join(", ") || "(none)"}`
+  );
+  return [
+    `overlay (hash order), ${isConnected(overlay) ? "connected" : "NOT connected"}:`,
+    `  ${"peer".padEnd(6)} ${"HashID".padStart(20)}  -> forward  <- backward`,
+    ...lines,
+  ].join("\n");
+}
+
+function watch(peer: PeerProcess, log: (line: string) => void): void {
+  let seen = peer.events.length;
+  const tick = () => {
+    if (!peer.alive) return;
+    for (; seen < peer.events.length; seen++) {
+      const e = peer.events[seen]!;
+      if (e.type === "link") log(`[${peer.name}] link ${e.direction} ${e.state}: ${e.peer.name}`);
+      if (e.type === "message" && !e.self) {
+        log(`[${peer.name}] <${e.from}> ${JSON.stringify(e.text)}`);
+      }
+      if (e.type === "error") log(`[${peer.name}] error: ${e.message}`);
+    }
+    peer.waitFor(() => true, 3_600_000).then(tick, () => {});
+  };
+  tick();
+}
+
+async function main(): Promise<void> {
+  const config = run(
+    object({
+      peers: withDefault(option("--peers", integer({ min: 1, max: 64 })), 8),
+      room: withDefault(option("--room", string()), "ringchat"),
+      keepaliveMs: withDefault(option("--keepalive-ms", integer({ min: 50 })), 2_000),
+      retryMs: withDefault(option("--retry-ms", integer({ min: 10 })), 200),
+      expiryMs: withDefault(option("--expiry-ms", integer({ min: 100 })), 6_000),
+      peer: optional(option("--peer-binary", string({ metavar: "PATH" }))),
+      registry: optional(option("--registry-binary", string({ metavar: "PATH" }))),
+    }),
+    { programName: "cluster", args: Deno.args, help: "option", version: VERSION, colors: false },
+  );
+  const log = (line: string) => console.log(line);
+  log(`starting a registry and ${config.peers} peers in room ${config.room}…`);
+  const cluster = await Cluster.start({
+    peers: config.peers,
+    room: config.room,
+    keepaliveMs: config.keepaliveMs,
+    retryMs: config.retryMs,
+    expiryMs: config.expiryMs,
+    sweepMs: Math.max(10, Math.floor(config.expiryMs / 4)),
+    ...(config.peer && config.registry
+      ? { binaries: { peer: config.peer, registry: config.registry } }
+      : {}),
+  });
+  for (const p of cluster.peers.values()) watch(p, log);
+  log(`registry on 127.0.0.1:${cluster.registryPort}`);
+  log(describe(cluster, await cluster.waitConnected(30_000)));
+  log(HELP);
+
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  try {
+    for await (const line of rl) {
+      const [cmd, name, ...rest] = line.trim().split(/\s+/);
+      try {
+        switch (cmd) {
+          case undefined:
+          case "":
+            break;
+          case "overlay":
+            log(describe(cluster, await cluster.overlay()));
+            break;
+          case "send":
+            await cluster.peer(name ?? "").send(
+              line.trim().split(/\s+/).slice(2).join(" ") || "hello",
+            );
+            break;
+          case "kill": {
+            const start = performance.now();
+            await cluster.kill(name ?? "");
+            const overlay = await cluster.waitConnected(30_000);
+            log(
+              `${name} killed; survivors connected after ${
+                (performance.now() - start).toFixed(1)
+              } ms`,
+            );
+            log(describe(cluster, overlay));
+            break;
+          }
+          case "hang":
+            cluster.peer(name ?? "").signal("SIGSTOP");
+            log(`${name} stopped (SIGSTOP)`);
+            break;
+          case "resume":
+            cluster.peer(name ?? "").signal("SIGCONT");
+            log(`${name} resumed (SIGCONT)`);
+            break;
+          case "restart":
+          case "start": {
+            const p = cmd === "restart"
+              ? await cluster.restart(name ?? "")
+              : await cluster.startPeer(name ?? "");
+            watch(p, log);
+            log(describe(cluster, await cluster.waitConnected(30_000)));
+            break;
+          }
+          case "help":
+            log(HELP);
+            break;
+          case "quit":
+            return;
+          default:
+            log(`unknown command ${JSON.stringify(cmd)}; try help`);
+        }
+        void rest;
+      } catch (e) {
+        log(`error: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  } finally {
+    rl.close();
+    await cluster[Symbol.asyncDispose]();
+    log("cluster stopped");
+  }
+}
+
+if (import.meta.main) await main();
