@@ -1,0 +1,255 @@
+/**
+ * The peer's events as plain lines, for a pipe: one line per event, written
+ * and flushed at once, no prompt, no colour. The terminal UI styles the same
+ * lines ({@linkcode describeEvent}), so a person and a log read the same words.
+ *
+ * Chat lines read `<alice> text`; system lines start with `-- `, errors with
+ * `!! `. Everything that came from the network is shown with its control
+ * characters escaped (`\r`, `\n`, `\x1b`), so one event stays one line and a
+ * peer cannot drive the reader's terminal.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { createInterface, type Interface } from "node:readline";
+import type { LinkPeer, MemberInfo, PeerEvent } from "../events.ts";
+import { helpText } from "../commands.ts";
+
+/** How a line looks: chat, a system notice, something calling for attention, an error. */
+export type LineKind = "chat" | "system" | "alert" | "error";
+
+/** One event as a line of text. */
+export interface EventLine {
+  kind: LineKind;
+  /** The whole line as a pipe shows it. */
+  text: string;
+  /** For chat lines: who sent it (escaped), and whether it was me. */
+  from?: string;
+  self?: boolean;
+  /** For chat lines: the message text (escaped). */
+  body?: string;
+}
+
+/** What a renderer knows besides the event: my name, to mark me in lists. */
+export interface DescribeContext {
+  name?: string;
+}
+
+/** The prefix of system lines. */
+export const SYSTEM_PREFIX = "-- ";
+/** The prefix of error lines. */
+export const ERROR_PREFIX = "!! ";
+
+/** A UI: renders events and reads command lines. */
+export interface PeerUi {
+  /** Shows one event. */
+  render(event: PeerEvent): void;
+  /** Shows the list of commands. */
+  help(): void;
+  /** The command lines typed or piped in; ends at end of input or on close. */
+  lines(): AsyncIterable<string>;
+  /** Stops reading input. */
+  close(): void;
+}
+
+/** Options of the plain and JSON UIs. */
+export interface LineUiOptions {
+  /** Writes one line (no newline at the end); by default to stdout, synchronously. */
+  write?: (line: string) => void;
+}
+
+/** Plain lines on stdout, command lines from stdin. */
+export class PlainUi implements PeerUi {
+  #write: (line: string) => void;
+  #context: DescribeContext = {};
+  #input: ReadlineLines | undefined;
+
+  constructor(options: LineUiOptions = {}) {
+    this.#write = options.write ?? writeStdoutLine;
+  }
+
+  render(event: PeerEvent): void {
+    if (event.type === "named") this.#context.name = event.name;
+    this.#write(describeEvent(event, this.#context).text);
+  }
+
+  help(): void {
+    for (const line of helpText().split("\n")) this.#write(SYSTEM_PREFIX + line);
+  }
+
+  lines(): AsyncIterable<string> {
+    this.#input ??= stdinLines();
+    return this.#input;
+  }
+
+  close(): void {
+    this.#input?.close();
+  }
+}
+
+/** Escapes control characters so a string shows on one line and cannot drive a terminal. */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\\]/g, (c) => {
+    switch (c) {
+      case "\n":
+        return "\\n";
+      case "\r":
+        return "\\r";
+      case "\\":
+        return "\\\\";
+      default:
+        return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+    }
+  });
+}
+
+/** One event as one line. */
+export function describeEvent(event: PeerEvent, context: DescribeContext = {}): EventLine {
+  switch (event.type) {
+    case "message": {
+      const from = printable(event.from);
+      const body = printable(event.text);
+      return { kind: "chat", text: `<${from}> ${body}`, from, body, self: event.self };
+    }
+    case "ready":
+      return system(`Listening on port ${event.port} (TCP and UDP); /help lists the commands`);
+    case "named":
+      return system(`You are ${printable(event.name)}`);
+    case "rooms":
+      return system(
+        event.rooms.length === 0
+          ? "No rooms yet"
+          : `Rooms (${event.rooms.length}): ${event.rooms.map(printable).join(", ")}`,
+      );
+    case "joined":
+      return system(
+        `Joined ${printable(event.room)}; ${count(event.members.length, "member")}: ` +
+          memberList(event.members, context),
+      );
+    case "members":
+      return system(
+        `${count(event.members.length, "member")}: ` +
+          memberList(event.members, context, event.forward, event.backward),
+      );
+    case "link":
+      return event.direction === "forward"
+        ? system(`Forward link to ${peer(event.peer)} ${event.state}`)
+        : system(`Backward link from ${peer(event.peer)} ${event.state}`);
+    case "links":
+      return system(
+        `Links: forward ${event.forward === null ? "none" : peer(event.forward)}; backward ${
+          event.backward.length === 0 ? "none" : event.backward.map(peer).join(", ")
+        }`,
+      );
+    case "poke":
+      return { kind: "alert", text: `${SYSTEM_PREFIX}${printable(event.from)} poked you` };
+    case "poke-ack":
+      return system(`${printable(event.to)} got your poke`);
+    case "poke-timeout":
+      return {
+        kind: "error",
+        text: `${ERROR_PREFIX}${printable(event.to)} did not answer your poke in time`,
+      };
+    case "info":
+      return system(printable(event.message));
+    case "error":
+      return { kind: "error", text: ERROR_PREFIX + printable(event.message) };
+    case "quit":
+      return system("Quit: every link and socket closed");
+  }
+}
+
+/**
+ * The lines a `node:readline` interface reads, as an async iterable. Ends when
+ * the interface closes (end of input, or {@linkcode ReadlineLines.close});
+ * iterate it once.
+ */
+export class ReadlineLines implements AsyncIterable<string> {
+  #lines: string[] = [];
+  #ended = false;
+  #wake: (() => void) | undefined;
+  #readline: Interface;
+
+  constructor(readline: Interface) {
+    this.#readline = readline;
+    readline.on("line", (line) => {
+      this.#lines.push(line);
+      this.#notify();
+    });
+    readline.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+  }
+
+  /** Stops reading; the iteration ends once the lines already read are taken. */
+  close(): void {
+    this.#readline.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    while (true) {
+      const line = this.#lines.shift();
+      if (line !== undefined) {
+        yield line;
+      } else if (this.#ended) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** The lines of stdin, for a pipe or a file: no prompt, no echo. */
+export function stdinLines(): ReadlineLines {
+  return new ReadlineLines(
+    createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false }),
+  );
+}
+
+/** Writes one line to stdout at once, retrying partial writes. */
+export function writeStdoutLine(line: string): void {
+  const bytes = new TextEncoder().encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+function system(text: string): EventLine {
+  return { kind: "system", text: SYSTEM_PREFIX + text };
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+function peer(peer: LinkPeer): string {
+  return `${printable(peer.name)} (${printable(peer.ip)}:${peer.port})`;
+}
+
+function memberList(
+  members: readonly MemberInfo[],
+  context: DescribeContext,
+  forward?: string | null,
+  backward?: readonly string[],
+): string {
+  if (members.length === 0) return "none";
+  return members.map((member) => {
+    const marks: string[] = [];
+    if (member.name === context.name) marks.push("you");
+    if (forward !== undefined && forward !== null && member.name === forward) marks.push("forward");
+    if (backward?.includes(member.name)) marks.push("backward");
+    const address = `${printable(member.ip)}:${member.port}`;
+    return `${printable(member.name)} ${address}${
+      marks.length > 0 ? ` [${marks.join(", ")}]` : ""
+    }`;
+  }).join(", ");
+}

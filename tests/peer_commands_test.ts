@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import {
+  type Command,
+  COMMANDS,
+  type CommandTarget,
+  executeCommand,
+  helpText,
+  parseCommand,
+  parseInputLine,
+  parseJsonCommand,
+} from "../peer/commands.ts";
+
+Deno.test("commands: parse every command of /help", () => {
+  assert.deepEqual(parseCommand("/user alice"), { type: "user", name: "alice" });
+  assert.deepEqual(parseCommand("/list"), { type: "list" });
+  assert.deepEqual(parseCommand("/join lobby"), { type: "join", room: "lobby" });
+  assert.deepEqual(parseCommand("/send hello"), { type: "send", text: "hello" });
+  assert.deepEqual(parseCommand("/poke bob"), { type: "poke", name: "bob" });
+  assert.deepEqual(parseCommand("/poke"), { type: "poke" });
+  assert.deepEqual(parseCommand("/who"), { type: "who" });
+  assert.deepEqual(parseCommand("/links"), { type: "links" });
+  assert.deepEqual(parseCommand("/quit"), { type: "quit" });
+  assert.deepEqual(parseCommand("/help"), { type: "help" });
+});
+
+Deno.test("commands: /send keeps the text verbatim after the single space", () => {
+  assert.deepEqual(parseCommand("/send a:b::c"), { type: "send", text: "a:b::c" });
+  assert.deepEqual(parseCommand("/send  two spaces "), { type: "send", text: " two spaces " });
+  assert.deepEqual(parseCommand("/send /not a command"), { type: "send", text: "/not a command" });
+  assert.deepEqual(parseCommand("/send T:room:1:a:1:3:abc::"), {
+    type: "send",
+    text: "T:room:1:a:1:3:abc::",
+  });
+});
+
+Deno.test("commands: a line without a leading / sends it as it is", () => {
+  assert.deepEqual(parseCommand("hello: world::"), { type: "send", text: "hello: world::" });
+  assert.deepEqual(parseCommand(" /who"), { type: "send", text: " /who" });
+  assert.deepEqual(parseCommand("   "), { type: "send", text: "   " });
+});
+
+Deno.test("commands: //text sends /text", () => {
+  assert.deepEqual(parseCommand("//who"), { type: "send", text: "/who" });
+  assert.deepEqual(parseCommand("//"), { type: "send", text: "/" });
+});
+
+Deno.test("commands: an empty line is nothing to do", () => {
+  assert.deepEqual(parseCommand(""), null);
+});
+
+Deno.test("commands: /send, /user and /join without an argument leave the judging to the peer", () => {
+  assert.deepEqual(parseCommand("/send"), { type: "send", text: "" });
+  assert.deepEqual(parseCommand("/send "), { type: "send", text: "" });
+  assert.deepEqual(parseCommand("/user"), { type: "user", name: "" });
+  assert.deepEqual(parseCommand("/user a:b"), { type: "user", name: "a:b" });
+  assert.deepEqual(parseCommand("/join"), { type: "join", room: "" });
+});
+
+Deno.test("commands: /poke with only blanks means no name", () => {
+  assert.deepEqual(parseCommand("/poke "), { type: "poke" });
+  assert.deepEqual(parseCommand("/poke   "), { type: "poke" });
+});
+
+Deno.test("commands: command words are case-insensitive", () => {
+  assert.deepEqual(parseCommand("/WHO"), { type: "who" });
+  assert.deepEqual(parseCommand("/User Bob"), { type: "user", name: "Bob" });
+});
+
+Deno.test("commands: an unknown command is an error that points to /help", () => {
+  const result = parseCommand("/nick bob");
+  assert(result?.type === "invalid");
+  assert(result.message.includes("/nick"), result.message);
+  assert(result.message.includes("/help"), result.message);
+  const bare = parseCommand("/");
+  assert(bare?.type === "invalid");
+  assert(bare.message.includes("/help"));
+});
+
+Deno.test("commands: an unknown command's word is shown without control characters", () => {
+  const result = parseCommand("/\x1b[2Jboom");
+  assert(result?.type === "invalid");
+  assert(!result.message.includes("\x1b"), result.message);
+  assert(result.message.includes("\\x1b"), result.message);
+});
+
+Deno.test("commands: commands without arguments refuse one, but not trailing blanks", () => {
+  const result = parseCommand("/who alice");
+  assert(result?.type === "invalid");
+  assert(result.message.includes("/who"));
+  assert.deepEqual(parseCommand("/quit "), { type: "quit" });
+});
+
+Deno.test("commands: JSON commands carry any text, line breaks included", () => {
+  assert.deepEqual(parseJsonCommand('{"command":"send","text":"a::\\r\\nb"}'), {
+    type: "send",
+    text: "a::\r\nb",
+  });
+  assert.deepEqual(parseJsonCommand('{"command":"user","name":"alice"}'), {
+    type: "user",
+    name: "alice",
+  });
+  assert.deepEqual(parseJsonCommand('{"command":"join","room":"r"}'), { type: "join", room: "r" });
+  assert.deepEqual(parseJsonCommand('{"command":"poke"}'), { type: "poke" });
+  assert.deepEqual(parseJsonCommand('{"command":"poke","name":"bob"}'), {
+    type: "poke",
+    name: "bob",
+  });
+  assert.deepEqual(parseJsonCommand('{"command":"who"}'), { type: "who" });
+  assert.deepEqual(parseJsonCommand('{"command":"quit"}'), { type: "quit" });
+  assert.deepEqual(parseJsonCommand('{"type":"who"}'), { type: "who" });
+});
+
+Deno.test("commands: bad JSON commands are errors", () => {
+  for (
+    const line of [
+      "{",
+      "[1]",
+      '{"command":"nope"}',
+      "{}",
+      '{"command":"send"}',
+      '{"command":"send","text":1}',
+      '{"command":"poke","name":2}',
+    ]
+  ) {
+    const result = parseJsonCommand(line);
+    assert.deepEqual(result.type, "invalid", line);
+  }
+});
+
+Deno.test("commands: a { line is JSON only in JSON mode", () => {
+  assert.deepEqual(parseInputLine('{"command":"who"}', true), { type: "who" });
+  assert.deepEqual(parseInputLine('{"command":"who"}', false), {
+    type: "send",
+    text: '{"command":"who"}',
+  });
+  assert.deepEqual(parseInputLine("/who", true), { type: "who" });
+  assert.deepEqual(parseInputLine("hi", true), { type: "send", text: "hi" });
+});
+
+Deno.test("commands: /help lists every command", () => {
+  const help = helpText();
+  for (const command of COMMANDS) assert(help.includes(command.usage), command.usage);
+  for (const word of ["user", "list", "join", "send", "poke", "who", "links", "quit", "help"]) {
+    const result = parseCommand(`/${word}`);
+    assert(result !== null && result.type !== "invalid", word);
+    assert(help.includes(`/${word}`), word);
+  }
+});
+
+Deno.test("commands: execute calls the matching peer method", async () => {
+  const calls: string[] = [];
+  const target: CommandTarget = {
+    user: (name) => void calls.push(`user ${name}`),
+    list: () => Promise.resolve(void calls.push("list")),
+    join: (room) => Promise.resolve(void calls.push(`join ${room}`)),
+    send: (text) => Promise.resolve(void calls.push(`send ${text}`)),
+    poke: (name) => Promise.resolve(void calls.push(`poke ${name ?? "-"}`)),
+    who: () => void calls.push("who"),
+    links: () => void calls.push("links"),
+    quit: () => Promise.resolve(void calls.push("quit")),
+  };
+  const commands: Command[] = [
+    { type: "user", name: "a" },
+    { type: "list" },
+    { type: "join", room: "r" },
+    { type: "send", text: "x:y" },
+    { type: "poke" },
+    { type: "poke", name: "b" },
+    { type: "who" },
+    { type: "links" },
+    { type: "help" },
+    { type: "quit" },
+  ];
+  for (const command of commands) {
+    await executeCommand(target, command, () => void calls.push("help"));
+  }
+  assert.deepEqual(calls, [
+    "user a",
+    "list",
+    "join r",
+    "send x:y",
+    "poke -",
+    "poke b",
+    "who",
+    "links",
+    "help",
+    "quit",
+  ]);
+});
