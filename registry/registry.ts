@@ -1,0 +1,496 @@
+/**
+ * The registry (the seed's "Room server"): one TCP listener that keeps rooms
+ * and their members and answers `L`, `J` and `D` byte for byte as the
+ * reference server does (PROTOCOL.md §3, §5), without its crashes.
+ *
+ * @example
+ * ```ts
+ * import { startRegistry } from "./registry.ts";
+ * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+ * console.log(`listening on ${registry.hostname}:${registry.port}`);
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { ProtocolError } from "../lib/errors.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
+import { decodeFrame, type DepartFrame, type Frame, type JoinFrame } from "../lib/frames.ts";
+import { MAX_IP_BYTES, MAX_NAME_BYTES, REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { hashId } from "../lib/sdbm.ts";
+import { type Removal, Rooms } from "./rooms.ts";
+
+/** Options of {@linkcode startRegistry}; every one has a default. */
+export interface RegistryOptions {
+  /** Address to listen on. Default `"0.0.0.0"`. */
+  hostname?: string;
+  /** TCP port; 0 picks a free one. Default 32340. */
+  port?: number;
+  /** A member not heard from for more than this is removed. Default 60000. */
+  expiryMs?: number;
+  /** How often the monitor looks for expired members. Default 20000. */
+  sweepMs?: number;
+  /** Connections served at once; more are answered `F:Server busy…` and closed. Default 10000. */
+  maxConnections?: number;
+  /** A connection that sends no valid frame within this is closed. Default 10000. */
+  firstFrameTimeoutMs?: number;
+  /** Largest frame accepted from a client. Default {@linkcode REGISTRY_MAX_FRAME_BYTES}. */
+  maxFrameBytes?: number;
+}
+
+/** The defaults of {@linkcode RegistryOptions}. */
+export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.freeze({
+  hostname: "0.0.0.0",
+  port: 32340,
+  expiryMs: 60_000,
+  sweepMs: 20_000,
+  maxConnections: 10_000,
+  firstFrameTimeoutMs: 10_000,
+  maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
+});
+
+/** A snapshot of what a registry holds. */
+export interface RegistryStats {
+  /** Client connections being served. */
+  connections: number;
+  /** Rooms that exist. */
+  rooms: number;
+  /** Members of all rooms together. */
+  members: number;
+}
+
+/** A running registry. Disposing it closes it. */
+export interface RegistryHandle extends AsyncDisposable {
+  /** The address it listens on. */
+  readonly hostname: string;
+  /** The port it listens on (the real one when started with port 0). */
+  readonly port: number;
+  /** What it holds now. */
+  stats(): RegistryStats;
+  /** Closes the listener and every client connection, and stops the monitor. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a registry listening on `options.hostname`:`options.port`.
+ *
+ * @throws {Deno.errors.AddrInUse} and other listen errors
+ * @throws {RangeError} on an option out of range
+ */
+export function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+  try {
+    return Promise.resolve(new Registry({ ...REGISTRY_DEFAULTS, ...withoutUndefined(options) }));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const logger = getLogger(["ringchat", "registry"]);
+const encoder = new TextEncoder();
+
+const NEWLINE = 0x0a;
+const T = 0x54;
+/** Each connection's read buffer. A JOIN is under 350 bytes; more arrives in further reads. */
+const READ_BUFFER_BYTES = 2048;
+
+function failure(text: string): Uint8Array {
+  return encoder.encode(`F:${text}::\r\n`);
+}
+
+const DEPARTED = encoder.encode("S::\r\n");
+const JOIN_WRONG_FORMAT = failure("JOIN message - Wrong format!!");
+const JOIN_OTHER_ROOM = failure("JOIN message - Already joined another chatroom!!");
+const JOIN_OTHER_MEMBER = failure("JOIN message - Already joined as another member!!");
+const JOIN_ROOM_TOO_LONG = failure(
+  `JOIN message - Room name longer than ${MAX_NAME_BYTES} bytes!!`,
+);
+const JOIN_NAME_TOO_LONG = failure(
+  `JOIN message - User name longer than ${MAX_NAME_BYTES} bytes!!`,
+);
+const JOIN_IP_TOO_LONG = failure(`JOIN message - IP address longer than ${MAX_IP_BYTES} bytes!!`);
+const LIST_WRONG_FORMAT = failure("LIST message - Wrong format!!");
+const DEPART_WRONG_FORMAT = failure("DEPART message - Wrong format!!");
+const UNKNOWN_REQUEST = failure("Unknown message - Unknown request!!");
+const TOO_LONG = failure("Message too long - Closing connection!!");
+const SERVER_BUSY = failure("Server busy - too many connections!!");
+
+/** One client connection. */
+class Client {
+  readonly conn: Deno.TcpConn;
+  readonly remote: string;
+  /** Created on the first read that is not exactly one whole frame. */
+  reader: FrameReader | null = null;
+  /** The bytes of this client's last accepted JOIN: a repeat is a keepalive. */
+  lastJoin: Uint8Array | null = null;
+  /** Closes the connection if no valid frame arrives in time; cleared by the first. */
+  firstFrameTimer: ReturnType<typeof setTimeout> | undefined;
+  closed = false;
+
+  constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    const addr = conn.remoteAddr;
+    this.remote = `${addr.hostname}:${addr.port}`;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the other side's reset; nothing left to release.
+    }
+  }
+}
+
+class Registry implements RegistryHandle {
+  readonly hostname: string;
+  readonly port: number;
+  readonly #options: Required<RegistryOptions>;
+  readonly #listener: Deno.TcpListener;
+  readonly #rooms = new Rooms<Client>();
+  readonly #clients = new Set<Client>();
+  /** Connections refused for the limit, still being answered. */
+  readonly #refused = new Set<Deno.TcpConn>();
+  /** Every running loop: accept, one per client, one per refusal. */
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #sweeper: ReturnType<typeof setInterval>;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: Required<RegistryOptions>) {
+    checkPositive("expiryMs", options.expiryMs);
+    checkPositive("sweepMs", options.sweepMs);
+    checkPositive("maxConnections", options.maxConnections);
+    checkPositive("firstFrameTimeoutMs", options.firstFrameTimeoutMs);
+    if (!Number.isInteger(options.maxFrameBytes) || options.maxFrameBytes < 16) {
+      throw new RangeError(
+        `maxFrameBytes must be an integer of at least 16, got ${options.maxFrameBytes}`,
+      );
+    }
+    this.#options = options;
+    this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const addr = this.#listener.addr;
+    this.hostname = addr.hostname;
+    this.port = addr.port;
+    this.#sweeper = setInterval(() => this.#sweep(), options.sweepMs);
+    this.#track(this.#acceptLoop());
+    logger.info("Listening on {hostname}:{port}", { hostname: this.hostname, port: this.port });
+  }
+
+  stats(): RegistryStats {
+    return {
+      connections: this.#clients.size,
+      rooms: this.#rooms.roomCount,
+      members: this.#rooms.memberCount,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    for (const client of this.#clients) client.close();
+    for (const conn of this.#refused) closeQuietly(conn);
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    logger.info("Closed");
+  }
+
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (this.#closing === null) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing !== null || error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors or a connection reset while queued: keep serving.
+        logger.warn("Accept failed: {error}", { error });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (this.#closing !== null) {
+        closeQuietly(conn);
+        return;
+      }
+      if (this.#clients.size >= this.#options.maxConnections) {
+        this.#track(this.#refuse(conn));
+        continue;
+      }
+      const client = new Client(conn);
+      this.#clients.add(client);
+      this.#track(this.#serve(client));
+    }
+  }
+
+  async #refuse(conn: Deno.TcpConn): Promise<void> {
+    this.#refused.add(conn);
+    try {
+      logger.warn("Refused {remote}: {limit} connections already", {
+        remote: `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`,
+        limit: this.#options.maxConnections,
+      });
+      conn.setNoDelay(true);
+      await writeAll(conn, SERVER_BUSY);
+    } catch {
+      // The client went away first; it is being closed anyway.
+    } finally {
+      this.#refused.delete(conn);
+      closeQuietly(conn);
+    }
+  }
+
+  async #serve(client: Client): Promise<void> {
+    const { conn } = client;
+    const max = this.#options.maxFrameBytes;
+    const buf = new Uint8Array(Math.min(READ_BUFFER_BYTES, max));
+    try {
+      conn.setNoDelay(true);
+      client.firstFrameTimer = setTimeout(() => {
+        logger.info("Closing {remote}: no valid frame within {ms} ms", {
+          remote: client.remote,
+          ms: this.#options.firstFrameTimeoutMs,
+        });
+        client.close();
+      }, this.#options.firstFrameTimeoutMs);
+      logger.debug("Connection from {remote}", { remote: client.remote });
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        const chunk = buf.subarray(0, n);
+        // Fast path: the read is exactly one whole frame (what nearly every client sends).
+        if (
+          (client.reader === null || client.reader.buffered === 0) &&
+          chunk[n - 1] === NEWLINE && chunk[0] !== T && chunk.indexOf(NEWLINE) === n - 1
+        ) {
+          await writeAll(conn, this.#answer(client, chunk));
+          continue;
+        }
+        client.reader ??= new FrameReader({ maxFrameBytes: max });
+        let frames: Uint8Array[];
+        let fatal: ProtocolError | null = null;
+        try {
+          frames = client.reader.push(chunk);
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          frames = [];
+          fatal = error;
+        }
+        for (const frame of frames) {
+          await writeAll(conn, this.#answer(client, frame));
+        }
+        if (fatal !== null) {
+          logger.info("Closing {remote}: {reason}", {
+            remote: client.remote,
+            reason: fatal.message,
+          });
+          await writeAll(conn, fatal.frameType === "T" ? UNKNOWN_REQUEST : TOO_LONG);
+          break;
+        }
+      }
+    } catch (error) {
+      if (!client.closed && !isDisconnect(error)) {
+        logger.error("Connection {remote} failed: {error}", { remote: client.remote, error });
+      }
+    } finally {
+      this.#drop(client);
+    }
+  }
+
+  /** Removes a client that is gone: its timer, its membership, its socket. */
+  #drop(client: Client): void {
+    clearTimeout(client.firstFrameTimer);
+    client.close();
+    this.#clients.delete(client);
+    try {
+      const removal = this.#rooms.release(client);
+      if (removal !== null) this.#removed(removal, "left (connection closed)");
+    } catch (error) {
+      logger.error("Releasing {remote} failed: {error}", { remote: client.remote, error });
+    }
+  }
+
+  /** The reply to one whole frame. `frame` may be a view of the read buffer: do not keep it. */
+  #answer(client: Client, frame: Uint8Array): Uint8Array {
+    try {
+      // A keepalive repeats the client's last JOIN byte for byte.
+      const last = client.lastJoin;
+      if (last !== null && sameBytes(frame, last)) {
+        const member = this.#rooms.renew(client, Date.now());
+        if (member !== undefined) return this.#rooms.membersReply(member.room);
+      }
+      let decoded: Frame;
+      try {
+        decoded = decodeFrame(frame);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        logger.debug("Rejected a frame from {remote}: {reason}", {
+          remote: client.remote,
+          reason: error.message,
+        });
+        switch (error.frameType) {
+          case "J":
+            return JOIN_WRONG_FORMAT;
+          case "L":
+            return LIST_WRONG_FORMAT;
+          case "D":
+            return DEPART_WRONG_FORMAT;
+          default:
+            return UNKNOWN_REQUEST;
+        }
+      }
+      switch (decoded.type) {
+        case "L":
+          this.#valid(client);
+          return this.#rooms.roomsReply();
+        case "J":
+          return this.#join(client, decoded, frame);
+        case "D":
+          return this.#depart(client, decoded);
+        default:
+          logger.debug("Rejected a {type} frame from {remote}", {
+            type: decoded.type,
+            remote: client.remote,
+          });
+          return UNKNOWN_REQUEST;
+      }
+    } catch (error) {
+      // A bug, not the client's fault: answer, keep serving everyone else.
+      logger.error("Handling a frame from {remote} failed: {error}", {
+        remote: client.remote,
+        error,
+      });
+      return UNKNOWN_REQUEST;
+    }
+  }
+
+  #join(client: Client, join: JoinFrame, frame: Uint8Array): Uint8Array {
+    const tooLong = byteLength(join.room) > MAX_NAME_BYTES
+      ? JOIN_ROOM_TOO_LONG
+      : byteLength(join.name) > MAX_NAME_BYTES
+      ? JOIN_NAME_TOO_LONG
+      : byteLength(join.ip) > MAX_IP_BYTES
+      ? JOIN_IP_TOO_LONG
+      : null;
+    if (tooLong !== null) {
+      logger.debug("Rejected a JOIN from {remote}: field too long", { remote: client.remote });
+      return tooLong;
+    }
+    const mine = this.#rooms.memberOf(client);
+    if (mine !== undefined) {
+      if (mine.room !== join.room) return JOIN_OTHER_ROOM;
+      if (mine.hashId !== hashId(join.name, join.ip, join.port)) return JOIN_OTHER_MEMBER;
+    }
+    const outcome = this.#rooms.join(join.room, join, client, Date.now());
+    this.#valid(client);
+    client.lastJoin = frame.slice();
+    if (outcome.takenFrom !== null) {
+      outcome.takenFrom.lastJoin = null;
+      logger.info("{name}@{ip}:{port} in {room} is now served by {remote}", {
+        ...memberFields(outcome.member),
+        remote: client.remote,
+      });
+    }
+    if (outcome.added) {
+      logger.info("{name}@{ip}:{port} joined {room}", memberFields(outcome.member));
+    }
+    return this.#rooms.membersReply(join.room);
+  }
+
+  #depart(client: Client, depart: DepartFrame): Uint8Array {
+    this.#valid(client);
+    const removal = this.#rooms.depart(depart.room, depart);
+    if (removal !== null) this.#removed(removal, "departed");
+    return DEPARTED;
+  }
+
+  /** Logs a removed member and forgets its owner's keepalive bytes. */
+  #removed(removal: Removal<Client>, why: string): void {
+    if (removal.owner !== null) removal.owner.lastJoin = null;
+    logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
+    if (removal.roomDestroyed) {
+      logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
+    }
+  }
+
+  #valid(client: Client): void {
+    if (client.firstFrameTimer !== undefined) {
+      clearTimeout(client.firstFrameTimer);
+      client.firstFrameTimer = undefined;
+    }
+  }
+
+  #sweep(): void {
+    try {
+      for (const removal of this.#rooms.sweep(Date.now(), this.#options.expiryMs)) {
+        this.#removed(removal, "expired");
+      }
+    } catch (error) {
+      logger.error("Sweep failed: {error}", { error });
+    }
+  }
+}
+
+function memberFields(m: { name: string; ip: string; port: number; room: string }) {
+  return { name: m.name, ip: m.ip, port: m.port, room: m.room };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = await conn.write(bytes);
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function byteLength(text: string): number {
+  let ascii = true;
+  for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
+  return ascii ? text.length : encoder.encode(text).length;
+}
+
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+function checkPositive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number, got ${value}`);
+  }
+}
+
+function withoutUndefined(options: RegistryOptions): RegistryOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+}

@@ -1,0 +1,292 @@
+/**
+ * Rooms and their members, as the registry keeps them (PROTOCOL.md §5). Pure:
+ * no sockets, no timers, time comes in as a number of milliseconds.
+ *
+ * - Rooms are kept in creation order; the `G` reply lists them newest first.
+ * - Members are kept in join order; the `M` reply lists them newest first.
+ * - A member's identity within a room is its HashID (`sdbmHash(name + ip +
+ *   port)`), as in the reference server: a JOIN of a listed identity renews
+ *   its timestamp and does not move it.
+ * - Every member has one owner (the registry's connection that last JOINed
+ *   as it); an owner owns at most one member. A second owner JOINing as a
+ *   listed member takes it over, so the first owner leaving removes nothing.
+ * - An empty room is destroyed at once.
+ * - The encoded `M` reply of each room and the encoded `G` reply are cached
+ *   and rebuilt only when membership changes, so a keepalive costs a map
+ *   lookup and a timestamp store whatever the room's size.
+ *
+ * @module
+ */
+
+import type { Member } from "../lib/frames.ts";
+import { hashId, sdbmHash } from "../lib/sdbm.ts";
+
+const encoder = new TextEncoder();
+
+/** A member as the registry holds it. */
+export interface MemberRecord extends Member {
+  /** The room the member is in. */
+  readonly room: string;
+  /** `sdbmHash(name + ip + port)`, the member's identity within its room. */
+  readonly hashId: bigint;
+  /** When the member was last heard from, in milliseconds. */
+  readonly lastSeen: number;
+}
+
+/** What a {@linkcode Rooms.join} did. */
+export interface JoinOutcome<Owner> {
+  /** The member, new or renewed. */
+  member: MemberRecord;
+  /** True when the member was not listed before. */
+  added: boolean;
+  /** True when the room was created for this member. */
+  roomCreated: boolean;
+  /** The member's previous owner when this JOIN took it over from another owner. */
+  takenFrom: Owner | null;
+}
+
+/** A member removed by {@linkcode Rooms.sweep}, {@linkcode Rooms.depart} or {@linkcode Rooms.release}. */
+export interface Removal<Owner> {
+  /** The member that was removed. */
+  member: MemberRecord;
+  /** Its owner at the time, if it had one. */
+  owner: Owner | null;
+  /** True when its room became empty and was destroyed. */
+  roomDestroyed: boolean;
+}
+
+class Entry implements MemberRecord {
+  readonly room: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly hashId: bigint;
+  /** `name:ip:port:`, this member's part of the `M` payload. */
+  readonly segment: string;
+  lastSeen: number;
+
+  constructor(room: string, member: Member, id: bigint, now: number) {
+    this.room = room;
+    this.name = member.name;
+    this.ip = member.ip;
+    this.port = member.port;
+    this.hashId = id;
+    this.segment = `${member.name}:${member.ip}:${member.port}:`;
+    this.lastSeen = now;
+  }
+}
+
+class Room<Owner> {
+  readonly name: string;
+  /** Members by HashID, in join order (a `Map` keeps insertion order). */
+  readonly members = new Map<bigint, Entry>();
+  /** The owner of each member. */
+  readonly owners = new Map<Entry, Owner>();
+  /** The encoded `M` reply, or null when membership changed since it was built. */
+  reply: Uint8Array | null = null;
+  msid = 0n;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
+/**
+ * The registry's rooms. `Owner` is whatever identifies a client connection;
+ * the registry passes its connection objects.
+ *
+ * @example
+ * ```ts
+ * import { Rooms } from "./rooms.ts";
+ * const rooms = new Rooms<string>();
+ * rooms.join("room1", { name: "alice", ip: "127.0.0.1", port: 50001 }, "conn-a", Date.now());
+ * new TextDecoder().decode(rooms.membersReply("room1"));
+ * // "M:6873446321337136987:alice:127.0.0.1:50001::\r\n"
+ * ```
+ */
+export class Rooms<Owner> {
+  /** Rooms by name, in creation order. */
+  readonly #rooms = new Map<string, Room<Owner>>();
+  /** The member each owner owns. */
+  readonly #owned = new Map<Owner, Entry>();
+  #roomsReply: Uint8Array | null = null;
+  #memberCount = 0;
+
+  /** How many rooms exist. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** How many members all rooms hold together. */
+  get memberCount(): number {
+    return this.#memberCount;
+  }
+
+  /** The member `owner` owns, if any. */
+  memberOf(owner: Owner): MemberRecord | undefined {
+    return this.#owned.get(owner);
+  }
+
+  /**
+   * Adds `member` to `room` (creating the room) or renews it, and makes
+   * `owner` its owner, taking it over from a previous owner.
+   *
+   * @throws {RangeError} when `owner` already owns another member (one
+   * membership per owner: check {@linkcode memberOf} first)
+   */
+  join(room: string, member: Member, owner: Owner, now: number): JoinOutcome<Owner> {
+    const id = hashId(member.name, member.ip, member.port);
+    const mine = this.#owned.get(owner);
+    if (mine !== undefined && (mine.room !== room || mine.hashId !== id)) {
+      throw new RangeError(`Owner already owns ${mine.segment} in ${JSON.stringify(mine.room)}`);
+    }
+    let r = this.#rooms.get(room);
+    let roomCreated = false;
+    if (r === undefined) {
+      r = new Room<Owner>(room);
+      this.#rooms.set(room, r);
+      this.#roomsReply = null;
+      roomCreated = true;
+    }
+    let entry = r.members.get(id);
+    let added = false;
+    let takenFrom: Owner | null = null;
+    if (entry === undefined) {
+      entry = new Entry(room, member, id, now);
+      r.members.set(id, entry);
+      r.reply = null;
+      this.#memberCount++;
+      added = true;
+    } else {
+      entry.lastSeen = now;
+      const previous = r.owners.get(entry);
+      if (previous !== undefined && previous !== owner) {
+        takenFrom = previous;
+        this.#owned.delete(previous);
+      }
+    }
+    if (mine !== entry) {
+      this.#owned.set(owner, entry);
+      r.owners.set(entry, owner);
+    }
+    return { member: entry, added, roomCreated, takenFrom };
+  }
+
+  /**
+   * Renews the member `owner` owns (a keepalive that repeats its JOIN) and
+   * returns it, or returns undefined when `owner` owns none.
+   */
+  renew(owner: Owner, now: number): MemberRecord | undefined {
+    const entry = this.#owned.get(owner);
+    if (entry !== undefined) entry.lastSeen = now;
+    return entry;
+  }
+
+  /** Removes the member of `room` with `member`'s identity, if listed. */
+  depart(room: string, member: Member): Removal<Owner> | null {
+    const r = this.#rooms.get(room);
+    if (r === undefined) return null;
+    const entry = r.members.get(hashId(member.name, member.ip, member.port));
+    if (entry === undefined) return null;
+    return this.#remove(r, entry);
+  }
+
+  /** Removes the member `owner` owns, if any (its connection closed). */
+  release(owner: Owner): Removal<Owner> | null {
+    const entry = this.#owned.get(owner);
+    if (entry === undefined) return null;
+    const r = this.#rooms.get(entry.room);
+    if (r === undefined) {
+      this.#owned.delete(owner);
+      return null;
+    }
+    return this.#remove(r, entry);
+  }
+
+  /** Removes every member not heard from for more than `expiryMs` before `now`. */
+  sweep(now: number, expiryMs: number): Removal<Owner>[] {
+    const removed: Removal<Owner>[] = [];
+    for (const r of [...this.#rooms.values()]) {
+      for (const entry of [...r.members.values()]) {
+        if (now - entry.lastSeen > expiryMs) removed.push(this.#remove(r, entry));
+      }
+    }
+    return removed;
+  }
+
+  /** The members of `room`, newest join first (empty when there is no such room). */
+  members(room: string): MemberRecord[] {
+    const r = this.#rooms.get(room);
+    return r === undefined ? [] : [...r.members.values()].reverse();
+  }
+
+  /** The room names, newest first. */
+  roomNames(): string[] {
+    return [...this.#rooms.keys()].reverse();
+  }
+
+  /**
+   * The encoded `M` reply for `room`:
+   * `M:MSID:nameA:ipA:portA:…::\r\n`, newest member first. Cached until the
+   * room's membership changes; do not modify the returned bytes.
+   *
+   * @throws {RangeError} when there is no such room
+   */
+  membersReply(room: string): Uint8Array {
+    const r = this.#rooms.get(room);
+    if (r === undefined) throw new RangeError(`No room ${JSON.stringify(room)}`);
+    return r.reply ?? this.#buildMembersReply(r);
+  }
+
+  /** The MSID of `room`'s member list, or null when there is no such room. */
+  msid(room: string): bigint | null {
+    const r = this.#rooms.get(room);
+    if (r === undefined) return null;
+    if (r.reply === null) this.#buildMembersReply(r);
+    return r.msid;
+  }
+
+  /**
+   * The encoded `G` reply: `G:room1:room2::\r\n`, newest room first, or
+   * `G::\r\n`. Cached until a room is created or destroyed; do not modify the
+   * returned bytes.
+   */
+  roomsReply(): Uint8Array {
+    if (this.#roomsReply === null) {
+      const names = this.roomNames();
+      this.#roomsReply = encoder.encode(
+        names.length === 0 ? "G::\r\n" : `G:${names.join(":")}::\r\n`,
+      );
+    }
+    return this.#roomsReply;
+  }
+
+  #buildMembersReply(r: Room<Owner>): Uint8Array {
+    const segments: string[] = [];
+    for (const entry of r.members.values()) segments.push(entry.segment);
+    segments.reverse();
+    const payload = segments.join("");
+    r.msid = sdbmHash(payload);
+    const reply = encoder.encode(
+      payload.length === 0 ? `M:${r.msid}::\r\n` : `M:${r.msid}:${payload}:\r\n`,
+    );
+    r.reply = reply;
+    return reply;
+  }
+
+  #remove(r: Room<Owner>, entry: Entry): Removal<Owner> {
+    const owner = r.owners.get(entry) ?? null;
+    r.owners.delete(entry);
+    if (owner !== null && this.#owned.get(owner) === entry) this.#owned.delete(owner);
+    r.members.delete(entry.hashId);
+    r.reply = null;
+    this.#memberCount--;
+    let roomDestroyed = false;
+    if (r.members.size === 0) {
+      this.#rooms.delete(r.name);
+      this.#roomsReply = null;
+      roomDestroyed = true;
+    }
+    return { member: entry, owner, roomDestroyed };
+  }
+}
