@@ -1,0 +1,326 @@
+/**
+ * Peer-to-peer TCP links (PROTOCOL.md §6): the `P` → `S` handshake from both
+ * sides, and {@linkcode Link}, an established forward or backward link that
+ * reads `T` frames through a {@linkcode FrameReader} bounded by
+ * `LINK_MAX_FRAME_BYTES` and writes each frame with its own write, in order.
+ *
+ * A link that sends bytes that are not a frame is closed and the reason
+ * reported; frames of other types after the handshake are ignored.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { ProtocolError } from "../lib/errors.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  type HandshakeFrame,
+  type Member,
+  type TextFrame,
+} from "../lib/frames.ts";
+import { LINK_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import type { RingMember } from "../lib/ring.ts";
+
+const logger = getLogger(["ringchat", "peer", "links"]);
+
+const READ_BUFFER_BYTES = 16 * 1024;
+const T = 0x54;
+
+/** Bytes a link may have queued for writing before it is dropped as too slow. */
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/** Which side opened the link. */
+export type LinkDirection = "forward" | "backward";
+
+/** What a link reports to its owner. */
+export interface LinkHandlers {
+  /** A decoded `T` frame and its bytes as received. */
+  onText(link: Link, frame: TextFrame, raw: Uint8Array): void;
+  /** The link closed; `error` is true when it was dropped for misbehaving or failing. */
+  onClose(link: Link, reason: string, error: boolean): void;
+}
+
+/** A connection whose handshake is done, with what was read past the handshake. */
+export interface Handshaken {
+  conn: Deno.TcpConn;
+  reader: FrameReader;
+  /** Whole frames read after the handshake frame. */
+  frames: Uint8Array[];
+}
+
+/** The forward side's handshake result. */
+export interface Dialed extends Handshaken {
+  /** The msgID of the accepting peer's `S`. */
+  msgId: bigint | null;
+}
+
+/** The backward side's first frame. */
+export interface Greeted extends Handshaken {
+  hello: HandshakeFrame;
+}
+
+/** Writes all of `bytes` (one frame) before resolving. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Reads until one whole frame arrives, or fails when the peer closes, sends
+ * garbage, or `signal` aborts (which closes `conn`).
+ */
+async function readFirstFrame(
+  conn: Deno.TcpConn,
+  reader: FrameReader,
+  signal: AbortSignal,
+): Promise<{ first: Uint8Array; rest: Uint8Array[] }> {
+  const onAbort = () => closeQuietly(conn);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (error) {
+        if (signal.aborted) throw new Error("Handshake timed out");
+        throw error;
+      }
+      if (n === null) {
+        if (signal.aborted) throw new Error("Handshake timed out");
+        throw new Error("Closed without reply");
+      }
+      const frames = reader.push(buf.subarray(0, n));
+      if (frames.length > 0) return { first: frames[0]!, rest: frames.slice(1) };
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function timeoutSignal(timeoutMs: number, outer?: AbortSignal): {
+  signal: AbortSignal;
+  dispose: () => void;
+} {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error("Timed out")), timeoutMs);
+  const onOuter = () => controller.abort(outer?.reason);
+  if (outer?.aborted) controller.abort(outer.reason);
+  else outer?.addEventListener("abort", onOuter, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onOuter);
+    },
+  };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Connects to `member`, sends `hello` and waits for `S`. Closes the
+ * connection and throws an Error saying why when any of that fails.
+ */
+export async function dial(
+  member: Member,
+  hello: HandshakeFrame,
+  timeoutMs: number,
+  outer?: AbortSignal,
+): Promise<Dialed> {
+  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    try {
+      conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
+    } catch (error) {
+      throw new Error(signal.aborted ? "Connect timed out" : message(error));
+    }
+    conn.setNoDelay(true);
+    await writeAll(conn, encodeFrame(hello));
+    const reader = new FrameReader({ maxFrameBytes: LINK_MAX_FRAME_BYTES });
+    const { first, rest } = await readFirstFrame(conn, reader, signal);
+    const frame = decodeFrame(first);
+    if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
+    return { conn, reader, frames: rest, msgId: frame.msgId };
+  } catch (error) {
+    if (conn !== undefined) closeQuietly(conn);
+    throw error instanceof Error ? error : new Error(String(error));
+  } finally {
+    dispose();
+  }
+}
+
+/**
+ * Reads the `P` an accepted connection must start with. Closes the connection
+ * and throws an Error saying why when it does not arrive in time or is not a `P`.
+ */
+export async function greet(
+  conn: Deno.TcpConn,
+  timeoutMs: number,
+  outer?: AbortSignal,
+): Promise<Greeted> {
+  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  try {
+    conn.setNoDelay(true);
+    const reader = new FrameReader({ maxFrameBytes: LINK_MAX_FRAME_BYTES });
+    const { first, rest } = await readFirstFrame(conn, reader, signal);
+    const frame = decodeFrame(first);
+    if (frame.type !== "P") throw new Error(`Sent a ${frame.type} frame instead of a handshake`);
+    return { conn, reader, frames: rest, hello: frame };
+  } catch (error) {
+    closeQuietly(conn);
+    throw error instanceof Error ? error : new Error(String(error));
+  } finally {
+    dispose();
+  }
+}
+
+/** An established link; see the module doc. */
+export class Link {
+  /** Which side opened it. */
+  readonly direction: LinkDirection;
+  /** The member at the other end. */
+  readonly peer: RingMember;
+  readonly #conn: Deno.TcpConn;
+  readonly #reader: FrameReader;
+  readonly #handlers: LinkHandlers;
+  readonly #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #writer: Promise<void> | null = null;
+  #reading: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  /** Wraps a handshaken connection; call {@linkcode Link.start} to read. */
+  constructor(
+    handshaken: Handshaken,
+    direction: LinkDirection,
+    peer: RingMember,
+    handlers: LinkHandlers,
+  ) {
+    this.#conn = handshaken.conn;
+    this.#reader = handshaken.reader;
+    this.direction = direction;
+    this.peer = peer;
+    this.#handlers = handlers;
+    this.#pending = handshaken.frames;
+  }
+
+  #pending: Uint8Array[];
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts reading; frames that arrived with the handshake are handled first. */
+  start(): void {
+    this.#reading = this.#read();
+  }
+
+  /** Resolves when reading and writing have stopped. */
+  async done(): Promise<void> {
+    await this.#reading;
+    await this.#writer;
+  }
+
+  /**
+   * Queues one frame; frames go out in order, each with its own write. Returns
+   * false (and drops the link) when the peer does not keep up.
+   */
+  send(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (this.#queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
+      this.close(`Dropped: more than ${MAX_QUEUED_BYTES} bytes waiting to be sent`, true);
+      return false;
+    }
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    this.#writer ??= this.#write();
+    return true;
+  }
+
+  /** Closes the link and reports it once through `onClose`. */
+  close(reason = "Closed", error = false): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeQuietly(this.#conn);
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#handlers.onClose(this, reason, error);
+  }
+
+  async #write(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const bytes = this.#queue.shift();
+        if (bytes === undefined) break;
+        this.#queuedBytes -= bytes.length;
+        await writeAll(this.#conn, bytes);
+      }
+    } catch (error) {
+      this.close(`Write failed: ${message(error)}`, true);
+    } finally {
+      this.#writer = null;
+    }
+    // A frame queued while the last write finished.
+    if (!this.#closed && this.#queue.length > 0) this.#writer ??= this.#write();
+  }
+
+  async #read(): Promise<void> {
+    try {
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const raw of pending) {
+        if (this.#closed) return;
+        this.#handle(raw);
+      }
+      const buf = new Uint8Array(READ_BUFFER_BYTES);
+      while (!this.#closed) {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch (error) {
+          this.close(`Connection failed: ${message(error)}`, false);
+          return;
+        }
+        if (n === null) {
+          this.close("Closed by the other side");
+          return;
+        }
+        for (const raw of this.#reader.push(buf.subarray(0, n))) {
+          if (this.#closed) return;
+          this.#handle(raw);
+        }
+      }
+    } catch (error) {
+      const why = error instanceof ProtocolError ? error.message : `Failed: ${message(error)}`;
+      this.close(`Dropped: ${why}`, true);
+    }
+  }
+
+  #handle(raw: Uint8Array): void {
+    if (raw[0] === T) {
+      const frame = decodeFrame(raw) as TextFrame;
+      this.#handlers.onText(this, frame, raw);
+      return;
+    }
+    const frame = decodeFrame(raw);
+    logger.debug("Ignored a {type} frame on the link with {name}", {
+      type: frame.type,
+      name: this.peer.name,
+    });
+  }
+}

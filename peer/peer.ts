@@ -1,0 +1,806 @@
+/**
+ * The P2PChat peer of PROTOCOL.md §6 as an in-process engine: the state
+ * machine START → NAMED → JOINED → CONNECTED, the ring forward link and the
+ * backward links, flooding with exactly-once delivery, and UDP pokes. It never
+ * prints: everything that happens is a {@linkcode PeerEvent}, and user or
+ * protocol errors are `error` events, never exceptions.
+ *
+ * @example
+ * ```ts
+ * import { startPeer } from "./peer.ts";
+ * await using peer = await startPeer({ name: "alice", room: "room1", onEvent: console.log });
+ * await peer.send("hello: world");
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  encodeFrame,
+  type HandshakeFrame,
+  type Member,
+  type MembersFrame,
+  type TextFrame,
+} from "../lib/frames.ts";
+import { MAX_TEXT_BYTES } from "../lib/limits.ts";
+import { nameProblem } from "../lib/names.ts";
+import { forwardCandidates, type RingMember, withHashIds } from "../lib/ring.ts";
+import { hashId } from "../lib/sdbm.ts";
+import type { LinkPeer, MemberInfo, PeerEvent } from "./events.ts";
+import { MsgCounter, SeenWindow } from "./flood.ts";
+import { dial, greet, Link, type LinkHandlers } from "./links.ts";
+import { PokeSocket } from "./poke.ts";
+import { RegistryClient, RegistryFailure } from "./registry_client.ts";
+
+export type { PeerEvent } from "./events.ts";
+
+const logger = getLogger(["ringchat", "peer"]);
+const encoder = new TextEncoder();
+
+/** Options of {@linkcode startPeer}. */
+export interface PeerOptions {
+  /** Where the registry listens (default 127.0.0.1:32340). */
+  registry?: { hostname: string; port: number };
+  /** TCP and UDP listening port, one number; 0 = ephemeral (default 0). */
+  port?: number;
+  /** Listen address (default "0.0.0.0"). */
+  hostname?: string;
+  /** The ip sent in `J` and `P` (default: the local address of the registry connection). */
+  advertise?: string;
+  /** Sets the user name at start. */
+  name?: string;
+  /** With `name`: joins this room at start. */
+  room?: string;
+  /** Interval of the keepalive JOIN, in ms (default 20000). */
+  keepaliveMs?: number;
+  /** Retry interval for the forward link and the registry reconnect, in ms (default 5000). */
+  retryMs?: number;
+  /** How long a poke waits for its ACK, in ms (default 2000). */
+  pokeTimeoutMs?: number;
+  /** How long a link handshake may take, in ms (default 5000). */
+  handshakeTimeoutMs?: number;
+  /** How long a registry request may wait for its reply, in ms (default 10000). */
+  requestTimeoutMs?: number;
+  /** Receives every event, from the very first ("ready"). */
+  onEvent?: (event: PeerEvent) => void;
+}
+
+/** The peer's states (PROTOCOL.md §6). */
+export type PeerState = "START" | "NAMED" | "JOINED" | "CONNECTED";
+
+/** A running peer; see {@linkcode startPeer}. */
+export interface PeerHandle extends AsyncDisposable {
+  /** The TCP and UDP listening port. */
+  readonly port: number;
+  /** The current state. */
+  readonly state: PeerState;
+  /** A new subscription: every event from now on; ends after "quit". */
+  events(): AsyncIterableIterator<PeerEvent>;
+  /** Calls `listener` with every event from now on; returns the unsubscribe function. */
+  on(listener: (event: PeerEvent) => void): () => void;
+  /** Sets the user name (only before joining). */
+  user(name: string): void;
+  /** Asks the registry for the rooms; emits "rooms". */
+  list(): Promise<void>;
+  /** Joins a room; emits "joined", then links into the ring. */
+  join(room: string): Promise<void>;
+  /** Floods a chat message to the room. */
+  send(text: string): Promise<void>;
+  /** Pokes a member by name; with no name emits "members". Resolves after the outcome is emitted. */
+  poke(name?: string): Promise<void>;
+  /** Emits "members" with my forward and backward links marked. */
+  who(): void;
+  /** Emits "links". */
+  links(): void;
+  /** Releases everything; emits "quit" last. Idempotent. */
+  quit(): Promise<void>;
+  /** Resolves once the peer has quit. */
+  readonly closed: Promise<void>;
+}
+
+const DEFAULTS = {
+  registry: { hostname: "127.0.0.1", port: 32340 },
+  port: 0,
+  hostname: "0.0.0.0",
+  keepaliveMs: 20_000,
+  retryMs: 5_000,
+  pokeTimeoutMs: 2_000,
+  handshakeTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+};
+
+const BIND_ATTEMPTS = 32;
+
+type ResolvedOptions =
+  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "onEvent">>
+  & Pick<PeerOptions, "advertise" | "name" | "room">;
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function linkPeer(member: Member): LinkPeer {
+  return { name: member.name, ip: member.ip, port: member.port };
+}
+
+function sameKey(a: Member, b: Member): boolean {
+  return a.name === b.name && a.port === b.port && a.ip === b.ip;
+}
+
+/**
+ * Starts a peer: binds the TCP listener and the UDP socket on one port, emits
+ * "ready", then applies `name` and `room` from the options.
+ *
+ * @throws when the port cannot be bound (the only failure that throws)
+ */
+export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
+  const peer = new Peer(options);
+  if (options.onEvent !== undefined) peer.on(options.onEvent);
+  peer.bind();
+  await peer.boot();
+  return peer;
+}
+
+class Peer implements PeerHandle {
+  readonly #opts: ResolvedOptions;
+  readonly #listeners = new Set<(event: PeerEvent) => void>();
+  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #abort = new AbortController();
+  readonly #registry: RegistryClient;
+  readonly #seen = new SeenWindow();
+  readonly #counter = new MsgCounter();
+  readonly #linkHandlers: LinkHandlers;
+  #listener: Deno.TcpListener | null = null;
+  #poker: PokeSocket | null = null;
+  #port = 0;
+
+  #name: string | null = null;
+  #room: string | null = null;
+  #me: RingMember | null = null;
+  #joining: Promise<void> | null = null;
+  #members: RingMember[] = [];
+  #msid: bigint | null = null;
+
+  #forward: Link | null = null;
+  readonly #backward = new Set<Link>();
+  #linking: Promise<void> | null = null;
+  #relinkAgain = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #refreshedOrigins = new Set<string>();
+  /** Handshakes being checked, as the members they name. */
+  readonly #greeting = new Set<Member>();
+
+  #quitting: Promise<void> | null = null;
+  readonly #closed = Promise.withResolvers<void>();
+
+  constructor(options: PeerOptions) {
+    this.#opts = {
+      ...DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as ResolvedOptions;
+    this.#registry = new RegistryClient({
+      hostname: this.#opts.registry.hostname,
+      port: this.#opts.registry.port,
+      keepaliveMs: this.#opts.keepaliveMs,
+      reconnectMs: this.#opts.retryMs,
+      requestTimeoutMs: this.#opts.requestTimeoutMs,
+      onMembers: (frame) => this.#onMembers(frame),
+      onFailure: (message) => this.#error(`Registry: ${message}`),
+      onStatus: (status, detail) =>
+        this.#emit({
+          type: "info",
+          message: status === "lost"
+            ? `Lost the registry connection (${detail}); chat continues over the links`
+            : detail,
+        }),
+    });
+    this.#linkHandlers = {
+      onText: (link, frame, raw) => this.#onText(link, frame, raw),
+      onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
+    };
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Binds TCP and UDP on one port number. */
+  bind(): void {
+    const { hostname, port } = this.#opts;
+    for (let attempt = 0;; attempt++) {
+      const listener = Deno.listen({ hostname, port, transport: "tcp" });
+      const bound = (listener.addr as Deno.NetAddr).port;
+      try {
+        this.#poker = new PokeSocket(hostname, bound, {
+          onPoke: (frame) => this.#emit({ type: "poke", from: frame.name }),
+        });
+      } catch (error) {
+        listener.close();
+        if (port !== 0 || attempt + 1 >= BIND_ATTEMPTS) throw error;
+        continue;
+      }
+      this.#listener = listener;
+      this.#port = bound;
+      break;
+    }
+    this.#track(this.#acceptLoop(this.#listener));
+  }
+
+  /** Emits "ready" and applies the start options. */
+  async boot(): Promise<void> {
+    this.#emit({ type: "ready", port: this.#port });
+    if (this.#opts.name !== undefined) this.user(this.#opts.name);
+    if (this.#opts.room !== undefined) {
+      if (this.#name === null) this.#error("A room to join at start needs a user name");
+      else await this.join(this.#opts.room);
+    }
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get state(): PeerState {
+    if (this.#me === null) return this.#name === null ? "START" : "NAMED";
+    return this.#linkCount() > 0 ? "CONNECTED" : "JOINED";
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  quit(): Promise<void> {
+    this.#quitting ??= this.#shutdown();
+    return this.#quitting;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.quit();
+  }
+
+  async #shutdown(): Promise<void> {
+    clearTimeout(this.#retryTimer);
+    this.#abort.abort(new Error("Quit"));
+    try {
+      this.#listener?.close();
+    } catch {
+      // Already closed.
+    }
+    const links = this.#allLinks();
+    for (const link of links) link.close("Quit");
+    await this.#registry.close();
+    await this.#poker?.close();
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    await Promise.allSettled(links.map((link) => link.done()));
+    clearTimeout(this.#retryTimer);
+    this.#emit({ type: "quit" });
+    this.#listeners.clear();
+    this.#closed.resolve();
+  }
+
+  get #quit(): boolean {
+    return this.#quitting !== null;
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#tasks.add(promise);
+    promise.then(
+      () => this.#tasks.delete(promise),
+      (error) => {
+        this.#tasks.delete(promise);
+        logger.error("Unexpected failure: {error}", { error });
+      },
+    );
+    return promise;
+  }
+
+  // ---- events ----------------------------------------------------------
+
+  on(listener: (event: PeerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  events(): AsyncIterableIterator<PeerEvent> {
+    const queue: PeerEvent[] = [];
+    let done = false;
+    let wake: (() => void) | null = null;
+    const off = this.on((event) => {
+      queue.push(event);
+      if (event.type === "quit") done = true;
+      wake?.();
+    });
+    this.closed.then(() => {
+      done = true;
+      wake?.();
+    });
+    const iterator: AsyncIterableIterator<PeerEvent> = {
+      async next(): Promise<IteratorResult<PeerEvent>> {
+        while (queue.length === 0 && !done) {
+          await new Promise<void>((resolve) => wake = resolve);
+          wake = null;
+        }
+        const value = queue.shift();
+        if (value !== undefined) return { value, done: false };
+        off();
+        return { value: undefined, done: true };
+      },
+      return(): Promise<IteratorResult<PeerEvent>> {
+        off();
+        done = true;
+        queue.length = 0;
+        wake?.();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  #emit(event: PeerEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        logger.error("An event listener threw: {error}", { error });
+      }
+    }
+  }
+
+  #error(message: string): void {
+    this.#emit({ type: "error", message });
+  }
+
+  // ---- commands --------------------------------------------------------
+
+  user(name: string): void {
+    if (this.#quit) return this.#error("The peer has quit");
+    if (this.#me !== null || this.#joining !== null) {
+      return this.#error(`Cannot change the user name after joining room ${this.#room}`);
+    }
+    const problem = nameProblem(name, "User name");
+    if (problem !== null) return this.#error(problem);
+    this.#name = name;
+    this.#emit({ type: "named", name });
+  }
+
+  async list(): Promise<void> {
+    if (this.#quit) return this.#error("The peer has quit");
+    try {
+      const rooms = await this.#registry.list();
+      this.#emit({ type: "rooms", rooms });
+    } catch (error) {
+      if (!this.#quit) this.#error(this.#registryProblem("List", error));
+    }
+  }
+
+  join(room: string): Promise<void> {
+    if (this.#quit) return Promise.resolve(this.#error("The peer has quit"));
+    if (this.#me !== null || this.#joining !== null) {
+      return Promise.resolve(this.#error(`Already joined room ${this.#room}`));
+    }
+    if (this.#name === null) {
+      return Promise.resolve(this.#error("Set a user name before joining a room"));
+    }
+    const problem = nameProblem(room, "Room name");
+    if (problem !== null) return Promise.resolve(this.#error(problem));
+    this.#room = room;
+    const joining = this.#join(room, this.#name).finally(() => {
+      this.#joining = null;
+      if (this.#me === null) this.#room = null;
+    });
+    this.#joining = joining;
+    return joining;
+  }
+
+  async #join(room: string, name: string): Promise<void> {
+    try {
+      await this.#registry.connect();
+      const ip = this.#opts.advertise ?? this.#registry.localAddress ?? "127.0.0.1";
+      const frame = await this.#registry.join({ type: "J", room, name, ip, port: this.#port });
+      if (this.#quit) return;
+      const [me] = withHashIds([{ name, ip, port: this.#port }]);
+      this.#me = me!;
+      this.#setMembers(frame);
+      this.#emit({ type: "joined", room, members: this.#memberInfos() });
+      this.#relink();
+    } catch (error) {
+      if (!this.#quit) this.#error(this.#registryProblem("Join", error));
+    }
+  }
+
+  #registryProblem(what: string, error: unknown): string {
+    if (error instanceof RegistryFailure) {
+      return `${what} refused by the registry: ${error.message}`;
+    }
+    return describe(error);
+  }
+
+  async send(text: string): Promise<void> {
+    if (this.#quit) return this.#error("The peer has quit");
+    const me = this.#me;
+    if (me === null) return this.#error("Join a room before sending");
+    if (text.length === 0) return this.#error("Message must not be empty");
+    const size = encoder.encode(text).length;
+    if (size > MAX_TEXT_BYTES) {
+      return this.#error(`Message is ${size} bytes, the limit is ${MAX_TEXT_BYTES}`);
+    }
+    const links = this.#allLinks();
+    if (links.length === 0 && this.#members.some((m) => !sameKey(m, me))) {
+      return this.#error("Not connected to the other members yet");
+    }
+    const msgId = this.#counter.next();
+    const frame: TextFrame = {
+      type: "T",
+      room: this.#room!,
+      originHid: me.hashId.toString(),
+      originName: me.name,
+      msgId,
+      text,
+    };
+    this.#seen.admit(frame.originHid, frame.originName, msgId, text);
+    this.#emit({
+      type: "message",
+      room: frame.room,
+      from: me.name,
+      originHid: frame.originHid,
+      msgId: msgId.toString(),
+      text,
+      self: true,
+    });
+    const bytes = encodeFrame(frame);
+    for (const link of links) link.send(bytes);
+    await Promise.resolve();
+  }
+
+  async poke(name?: string): Promise<void> {
+    if (this.#quit) return this.#error("The peer has quit");
+    const me = this.#me;
+    if (me === null) return this.#error("Join a room before poking");
+    if (name === undefined || name.length === 0) return this.who();
+    if (name === me.name) return this.#error("Cannot poke yourself");
+    const target = this.#members.find((m) => m.name === name);
+    if (target === undefined) return this.#error(`No member named ${name} in room ${this.#room}`);
+    let result;
+    try {
+      result = await this.#poker!.poke(
+        target.ip,
+        target.port,
+        { type: "K", room: this.#room!, name: me.name },
+        this.#opts.pokeTimeoutMs,
+      );
+    } catch (error) {
+      return this.#error(`Cannot poke ${name}: ${describe(error)}`);
+    }
+    if (result === "ack") this.#emit({ type: "poke-ack", to: name });
+    else if (result === "timeout") this.#emit({ type: "poke-timeout", to: name });
+  }
+
+  who(): void {
+    if (this.#me === null) return this.#error("Join a room to see its members");
+    this.#emitMembers();
+  }
+
+  links(): void {
+    this.#emit({
+      type: "links",
+      forward: this.#forward === null ? null : linkPeer(this.#forward.peer),
+      backward: [...this.#backward].map((link) => linkPeer(link.peer)),
+    });
+  }
+
+  // ---- members -----------------------------------------------------------
+
+  #memberInfos(): MemberInfo[] {
+    return this.#members.map((m) => ({
+      name: m.name,
+      ip: m.ip,
+      port: m.port,
+      hashId: m.hashId.toString(),
+    }));
+  }
+
+  #emitMembers(): void {
+    this.#emit({
+      type: "members",
+      msid: (this.#msid ?? 0n).toString(),
+      members: this.#memberInfos(),
+      // Marks by name, as the renderers match them against `members`.
+      forward: this.#forward?.peer.name ?? null,
+      backward: [...this.#backward].map((link) => link.peer.name),
+    });
+  }
+
+  #setMembers(frame: MembersFrame): boolean {
+    const next = withHashIds(frame.members);
+    const changed = frame.msid !== this.#msid;
+    if (changed) {
+      const stillKnown = new Set(next.map((m) => m.hashId.toString()));
+      const names = new Set(next.map((m) => m.name));
+      for (const m of this.#members) {
+        // A member that left may come back restarted, with its msgIDs from 1.
+        if (!stillKnown.has(m.hashId.toString())) this.#seen.forget(m.hashId.toString());
+        if (!names.has(m.name)) this.#seen.forget(m.name);
+      }
+      this.#refreshedOrigins.clear();
+    }
+    this.#members = next;
+    this.#msid = frame.msid;
+    return changed;
+  }
+
+  #onMembers(frame: MembersFrame): void {
+    if (this.#me === null || this.#quit) return;
+    if (!this.#setMembers(frame)) return;
+    this.#emitMembers();
+    this.#relink();
+  }
+
+  /** The member of my list a handshake names: exactly, or by name and port (liberal about the ip). */
+  #findMember(member: Member): RingMember | undefined {
+    return this.#members.find((m) => sameKey(m, member)) ??
+      this.#members.find((m) => m.name === member.name && m.port === member.port);
+  }
+
+  #knownOrigin(originHid: string): boolean {
+    return this.#members.some((m) => m.hashId.toString() === originHid || m.name === originHid);
+  }
+
+  // ---- links -------------------------------------------------------------
+
+  #allLinks(): Link[] {
+    const links = [...this.#backward];
+    if (this.#forward !== null) links.unshift(this.#forward);
+    return links;
+  }
+
+  #linkCount(): number {
+    return this.#backward.size + (this.#forward === null ? 0 : 1);
+  }
+
+  /** True when `member` links back to me, or is handshaking to do so. */
+  #linksBack(member: Member): boolean {
+    for (const link of this.#backward) if (sameKey(link.peer, member)) return true;
+    for (const hello of this.#greeting) if (sameKey(hello, member)) return true;
+    return false;
+  }
+
+  /**
+   * Two members that linked to each other at once (a 2-cycle) waste a link:
+   * the one with the higher HashID gives up its forward link and walks on.
+   */
+  #breakTwoCycle(): void {
+    const forward = this.#forward;
+    const me = this.#me;
+    if (forward === null || me === null || !this.#linksBack(forward.peer)) return;
+    if (me.hashId < forward.peer.hashId) return;
+    forward.close("Replaced: that member already links to me");
+  }
+
+  /** Chooses a forward link now (or once the attempt running ends). */
+  #relink(): void {
+    if (this.#me === null || this.#quit) return;
+    clearTimeout(this.#retryTimer);
+    if (this.#linking !== null) {
+      this.#relinkAgain = true;
+      return;
+    }
+    this.#linking = this.#track(this.#linkLoop());
+  }
+
+  async #linkLoop(): Promise<void> {
+    try {
+      do {
+        this.#relinkAgain = false;
+        await this.#linkOnce();
+      } while (this.#relinkAgain && !this.#quit);
+    } finally {
+      this.#linking = null;
+    }
+  }
+
+  /**
+   * Walks the ring from my successor (PROTOCOL.md §6, Join step 2). With a
+   * forward link already, only the members before it in that order are tried:
+   * a better one replaces it, so the ring converges to each member linking to
+   * its successor as the member lists catch up.
+   */
+  async #linkOnce(): Promise<void> {
+    const me = this.#me!;
+    const candidates = forwardCandidates(this.#members, me, (m) => this.#linksBack(m));
+    const current = this.#forward;
+    const failures: string[] = [];
+    for (const candidate of candidates) {
+      if (this.#quit) return;
+      if (current !== null && sameKey(candidate, current.peer)) return;
+      if (this.#linksBack(candidate)) continue;
+      const hello = {
+        type: "P" as const,
+        room: this.#room!,
+        name: me.name,
+        ip: me.ip,
+        port: me.port,
+        msgId: this.#counter.last,
+      };
+      let dialed;
+      try {
+        dialed = await dial(candidate, hello, this.#opts.handshakeTimeoutMs, this.#abort.signal);
+      } catch (error) {
+        failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
+        continue;
+      }
+      const link = new Link(dialed, "forward", candidate, this.#linkHandlers);
+      if (this.#quit) {
+        link.close("Quit");
+        return;
+      }
+      if (dialed.msgId !== null) this.#seen.handshake(candidate.hashId.toString(), dialed.msgId);
+      const old = this.#forward;
+      this.#forward = link;
+      link.start();
+      this.#track(link.done());
+      this.#emit({ type: "link", direction: "forward", state: "up", peer: linkPeer(candidate) });
+      old?.close("Replaced by a forward link closer on the ring");
+      this.#breakTwoCycle();
+      return;
+    }
+    if (this.#forward === null && candidates.length > 0 && !this.#quit) {
+      this.#emit({
+        type: "info",
+        message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,
+      });
+      this.#retryTimer = setTimeout(() => {
+        this.#track(this.#registry.refresh()).finally(() => this.#relink());
+      }, this.#opts.retryMs);
+    }
+  }
+
+  #onLinkClose(link: Link, reason: string, error: boolean): void {
+    const peer = linkPeer(link.peer);
+    if (error) this.#error(`Link with ${peer.name} (${peer.ip}:${peer.port}) dropped: ${reason}`);
+    else logger.debug("Link with {name} closed: {reason}", { name: peer.name, reason });
+    if (link.direction === "forward") {
+      const wasCurrent = this.#forward === link;
+      if (wasCurrent) this.#forward = null;
+      this.#emit({ type: "link", direction: "forward", state: "down", peer });
+      if (wasCurrent && !this.#quit) {
+        // Repair at once; the refresh prunes a dead member for later rounds.
+        this.#relink();
+        this.#track(this.#registry.refresh());
+      }
+    } else if (this.#backward.delete(link)) {
+      this.#emit({ type: "link", direction: "backward", state: "down", peer });
+      if (!this.#quit) this.#relink();
+    }
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (this.#quit || error instanceof Deno.errors.BadResource) return;
+        if (error instanceof Deno.errors.Interrupted) return;
+        logger.warn("Accept failed: {error}", { error });
+        continue;
+      }
+      if (this.#quit) {
+        conn.close();
+        return;
+      }
+      this.#track(this.#accept(conn));
+    }
+  }
+
+  /** The member a handshake comes from, or why it is refused. */
+  async #check(hello: HandshakeFrame): Promise<RingMember | string> {
+    if (this.#joining !== null) await this.#joining;
+    if (this.#quit) return "quitting";
+    if (this.#me === null) return "not in a room";
+    if (hello.room !== this.#room) return `wrong room ${hello.room}`;
+    let member = this.#findMember(hello);
+    if (member === undefined) {
+      // Maybe it joined after my last member list: ask the registry again.
+      await this.#registry.refresh();
+      if (this.#quit) return "quitting";
+      member = this.#findMember(hello);
+    }
+    if (member === undefined) return `not a member of room ${this.#room}`;
+    if (sameKey(member, this.#me)) return "it claims to be me";
+    return member;
+  }
+
+  /** The backward side of the handshake (PROTOCOL.md §6, Backward links). */
+  async #accept(conn: Deno.TcpConn): Promise<void> {
+    let greeted;
+    try {
+      greeted = await greet(conn, this.#opts.handshakeTimeoutMs, this.#abort.signal);
+    } catch (error) {
+      logger.debug("Refused a connection: {error}", { error });
+      return;
+    }
+    const { hello } = greeted;
+    const refuse = (why: string) => {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+      if (!this.#quit) {
+        this.#emit({
+          type: "info",
+          message: `Refused a link from ${hello.name} (${hello.ip}:${hello.port}): ${why}`,
+        });
+      }
+    };
+    const greeting: Member = { name: hello.name, ip: hello.ip, port: hello.port };
+    this.#greeting.add(greeting);
+    let member: RingMember | string;
+    try {
+      member = await this.#check(hello);
+    } finally {
+      this.#greeting.delete(greeting);
+    }
+    if (typeof member === "string") {
+      refuse(member);
+      // A member skipped while its handshake was checked is a candidate again.
+      if (this.#forward === null) this.#relink();
+      return;
+    }
+    this.#seen.handshake(member.hashId.toString(), hello.msgId);
+    if (hello.name !== member.name || hello.ip !== member.ip) {
+      this.#seen.handshake(hashId(hello.name, hello.ip, hello.port).toString(), hello.msgId);
+    }
+    // A member has one forward link: an older link from it is stale.
+    for (const old of [...this.#backward]) {
+      if (sameKey(old.peer, member)) old.close("Replaced by a new link from the same member");
+    }
+    const link = new Link(greeted, "backward", member, this.#linkHandlers);
+    link.send(encodeFrame({ type: "S", msgId: this.#counter.last }));
+    this.#backward.add(link);
+    link.start();
+    this.#track(link.done());
+    this.#emit({ type: "link", direction: "backward", state: "up", peer: linkPeer(member) });
+    this.#breakTwoCycle();
+  }
+
+  // ---- flooding ----------------------------------------------------------
+
+  #onText(from: Link, frame: TextFrame, raw: Uint8Array): void {
+    if (this.#quit || this.#me === null) return;
+    if (frame.room !== this.#room) {
+      return this.#error(
+        `Dropped a message for room ${frame.room} from ${from.peer.name}: I am in room ${this.#room}`,
+      );
+    }
+    if (!this.#seen.admit(frame.originHid, frame.originName, frame.msgId, frame.text)) {
+      logger.debug("Dropped a duplicate {id} from {origin}", {
+        id: frame.msgId,
+        origin: frame.originName,
+      });
+      return;
+    }
+    if (!this.#knownOrigin(frame.originHid) && !this.#refreshedOrigins.has(frame.originHid)) {
+      if (this.#refreshedOrigins.size >= 1024) this.#refreshedOrigins.clear();
+      this.#refreshedOrigins.add(frame.originHid);
+      this.#track(this.#registry.refresh());
+    }
+    this.#emit({
+      type: "message",
+      room: frame.room,
+      from: frame.originName,
+      originHid: frame.originHid,
+      msgId: frame.msgId.toString(),
+      text: frame.text,
+      self: false,
+    });
+    for (const link of this.#allLinks()) {
+      if (link === from) continue;
+      const peer = link.peer;
+      if (peer.hashId.toString() === frame.originHid || peer.name === frame.originHid) continue;
+      link.send(raw);
+    }
+  }
+}
