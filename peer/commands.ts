@@ -78,7 +78,7 @@ export const COMMANDS: readonly CommandHelp[] = [
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((command) => command.usage.length));
   const lines = COMMANDS.map((command) => `${command.usage.padEnd(width)}  ${command.description}`);
-  lines.push(`${"//TEXT".padEnd(width)}  send TEXT starting with /`);
+  lines.push(`${"//TEXT".padEnd(width)}  send /TEXT (a line starting with /)`);
   return lines.join("\n");
 }
 

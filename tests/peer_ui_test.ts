@@ -100,8 +100,8 @@ Deno.test("plain ui: chat lines and system lines look different", () => {
 });
 
 Deno.test("plain ui: /who marks me and my forward and backward links", () => {
-  const line = describeEvent(EVERY_EVENT[4]!, { name: "alice" }).text;
-  assert.match(line, /^-- 3 members: /);
+  const line = describeEvent(EVERY_EVENT[4]!, { name: "alice", room: "lobby" }).text;
+  assert.match(line, /^-- lobby: 3 members: /);
   assert.match(line, /alice 127\.0\.0\.1:4001 \[you\]/);
   assert.match(line, /bob 127\.0\.0\.1:4002 \[forward\]/);
   assert.match(line, /carol 127\.0\.0\.1:4003 \[backward\]/);

@@ -31,9 +31,10 @@ export interface EventLine {
   body?: string;
 }
 
-/** What a renderer knows besides the event: my name, to mark me in lists. */
+/** What a renderer knows besides the event: my name, to mark me in lists, and my room. */
 export interface DescribeContext {
   name?: string;
+  room?: string;
 }
 
 /** The prefix of system lines. */
@@ -70,7 +71,7 @@ export class PlainUi implements PeerUi {
   }
 
   render(event: PeerEvent): void {
-    if (event.type === "named") this.#context.name = event.name;
+    updateContext(this.#context, event);
     this.#write(describeEvent(event, this.#context).text);
   }
 
@@ -86,6 +87,12 @@ export class PlainUi implements PeerUi {
   close(): void {
     this.#input?.close();
   }
+}
+
+/** Keeps what later lines need to know (my name and room) from an event. */
+export function updateContext(context: DescribeContext, event: PeerEvent): void {
+  if (event.type === "named") context.name = event.name;
+  if (event.type === "joined") context.room = event.room;
 }
 
 /** Escapes control characters so a string shows on one line and cannot drive a terminal. */
@@ -130,7 +137,8 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
       );
     case "members":
       return system(
-        `${count(event.members.length, "member")}: ` +
+        `${context.room === undefined ? "" : `${printable(context.room)}: `}` +
+          `${count(event.members.length, "member")}: ` +
           memberList(event.members, context, event.forward, event.backward),
       );
     case "link":

@@ -26,8 +26,10 @@ import {
   describeEvent,
   type EventLine,
   type PeerUi,
+  printable,
   ReadlineLines,
   SYSTEM_PREFIX,
+  updateContext,
 } from "./plain.ts";
 
 /** The CSS of each kind of line. */
@@ -42,7 +44,6 @@ const STYLE = {
 /** An interactive terminal UI on stdin and stdout (both TTYs). */
 export class TerminalUi implements PeerUi {
   #context: DescribeContext = {};
-  #room: string | undefined;
   #readline: Interface;
   #lines: ReadlineLines;
   #closed = false;
@@ -65,8 +66,7 @@ export class TerminalUi implements PeerUi {
   }
 
   render(event: PeerEvent): void {
-    if (event.type === "named") this.#context.name = event.name;
-    if (event.type === "joined") this.#room = event.room;
+    updateContext(this.#context, event);
     if (event.type === "named" || event.type === "joined") this.#updatePrompt();
     const line = describeEvent(event, this.#context);
     this.#print(() => printStyled(line));
@@ -96,16 +96,18 @@ export class TerminalUi implements PeerUi {
     this.#closed = true;
   }
 
-  #clearInput(): void {
+  /** Clears the prompt and the input; returns the rows the cursor went up. */
+  #clearInput(): number {
     const { rows } = this.#readline.getCursorPos();
     moveCursor(process.stdout, 0, -rows);
     cursorTo(process.stdout, 0);
     clearScreenDown(process.stdout);
+    return rows;
   }
 
   #updatePrompt(): void {
-    const name = this.#context.name ?? "";
-    const room = this.#room === undefined ? "" : `@${this.#room}`;
+    const name = printable(this.#context.name ?? "");
+    const room = this.#context.room === undefined ? "" : `@${printable(this.#context.room)}`;
     this.#readline.setPrompt(`${name}${room}> `);
   }
 
@@ -115,8 +117,11 @@ export class TerminalUi implements PeerUi {
       print();
       return;
     }
-    this.#clearInput();
+    const rows = this.#clearInput();
     print();
+    // readline redraws from as many rows above the cursor as the cursor was
+    // below the start of the prompt: give it that many blank rows to clear.
+    if (rows > 0) process.stdout.write("\n".repeat(rows));
     this.#readline.prompt(true);
   }
 }
