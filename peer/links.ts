@@ -188,7 +188,16 @@ export async function greet(
   }
 }
 
-/** An established link; see the module doc. */
+/**
+ * An established link; see the module doc.
+ *
+ * A link is *open* (frames can be queued) until {@linkcode Link.close},
+ * {@linkcode Link.end}, the other side's EOF, or a failure; `onClose` reports
+ * that moment once. What was queued before is still written (unless the link
+ * failed), and after {@linkcode Link.end} the frames the other side sent
+ * before it saw our EOF are still read and reported, so retiring a link loses
+ * nothing in flight.
+ */
 export class Link {
   /** Which side opened it. */
   readonly direction: LinkDirection;
@@ -197,32 +206,43 @@ export class Link {
   readonly #conn: Deno.TcpConn;
   readonly #reader: FrameReader;
   readonly #handlers: LinkHandlers;
+  readonly #graceMs: number;
   readonly #queue: Uint8Array[] = [];
+  #pending: Uint8Array[];
   #queuedBytes = 0;
   #writer: Promise<void> | null = null;
   #reading: Promise<void> = Promise.resolve();
-  #closed = false;
+  #state: "open" | "ending" | "closed" = "open";
+  /** Set when the connection is to be closed once the queue is written. */
+  #closeAfterFlush = false;
+  /** Set when our write side is to be shut once the queue is written. */
+  #halfCloseAfterFlush = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #finished = Promise.withResolvers<void>();
 
-  /** Wraps a handshaken connection; call {@linkcode Link.start} to read. */
+  /**
+   * Wraps a handshaken connection; call {@linkcode Link.start} to read.
+   * `graceMs` bounds how long a link that is ending may take to finish.
+   */
   constructor(
     handshaken: Handshaken,
     direction: LinkDirection,
     peer: RingMember,
     handlers: LinkHandlers,
+    graceMs = 2000,
   ) {
     this.#conn = handshaken.conn;
     this.#reader = handshaken.reader;
+    this.#pending = handshaken.frames;
     this.direction = direction;
     this.peer = peer;
     this.#handlers = handlers;
-    this.#pending = handshaken.frames;
+    this.#graceMs = graceMs;
   }
 
-  #pending: Uint8Array[];
-
-  /** True once closed. */
-  get closed(): boolean {
-    return this.#closed;
+  /** False once the link takes no more frames. */
+  get open(): boolean {
+    return this.#state === "open";
   }
 
   /** Starts reading; frames that arrived with the handshake are handled first. */
@@ -230,8 +250,9 @@ export class Link {
     this.#reading = this.#read();
   }
 
-  /** Resolves when reading and writing have stopped. */
+  /** Resolves when the connection is closed and reading has stopped. */
   async done(): Promise<void> {
+    await this.#finished.promise;
     await this.#reading;
     await this.#writer;
   }
@@ -241,7 +262,7 @@ export class Link {
    * false (and drops the link) when the peer does not keep up.
    */
   send(bytes: Uint8Array): boolean {
-    if (this.#closed) return false;
+    if (this.#state !== "open") return false;
     if (this.#queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
       this.close(`Dropped: more than ${MAX_QUEUED_BYTES} bytes waiting to be sent`, true);
       return false;
@@ -252,31 +273,88 @@ export class Link {
     return true;
   }
 
-  /** Closes the link and reports it once through `onClose`. */
-  close(reason = "Closed", error = false): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /**
+   * Retires the link gracefully: writes what is queued, shuts our write side,
+   * and keeps reading until the other side closes (at most `graceMs`).
+   */
+  end(reason = "Ended"): void {
+    if (this.#state !== "open") return;
+    this.#leave(reason, false);
+    this.#halfCloseAfterFlush = true;
+    this.#armGrace();
+    this.#afterFlush();
+  }
+
+  /**
+   * Closes the link. With `flush` (the default for a clean close) what is
+   * queued is written first, within `graceMs`; a failure closes at once.
+   */
+  close(reason = "Closed", error = false, flush = !error): void {
+    if (this.#isClosed()) return;
+    if (this.#state === "open") this.#leave(reason, error);
+    if (flush && this.#queue.length + (this.#writer === null ? 0 : 1) > 0) {
+      this.#closeAfterFlush = true;
+      this.#armGrace();
+      this.#afterFlush();
+    } else {
+      this.#shut();
+    }
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  #leave(reason: string, error: boolean): void {
+    this.#state = "ending";
+    this.#handlers.onClose(this, reason, error);
+  }
+
+  #armGrace(): void {
+    if (this.#graceTimer !== undefined) return;
+    this.#graceTimer = setTimeout(() => this.#shut(), this.#graceMs);
+  }
+
+  /** Applies a pending half-close or close once nothing is left to write. */
+  #afterFlush(): void {
+    if (this.#isClosed() || this.#writer !== null || this.#queue.length > 0) return;
+    if (this.#closeAfterFlush) {
+      this.#shut();
+    } else if (this.#halfCloseAfterFlush) {
+      this.#halfCloseAfterFlush = false;
+      this.#conn.closeWrite().catch(() => this.#shut());
+    }
+  }
+
+  /** Closes the connection for good. */
+  #shut(): void {
+    if (this.#isClosed()) return;
+    if (this.#state === "open") this.#leave("Closed", false);
+    this.#state = "closed";
+    clearTimeout(this.#graceTimer);
     closeQuietly(this.#conn);
     this.#queue.length = 0;
     this.#queuedBytes = 0;
-    this.#handlers.onClose(this, reason, error);
+    this.#finished.resolve();
   }
 
   async #write(): Promise<void> {
     try {
-      while (!this.#closed) {
+      while (!this.#isClosed()) {
         const bytes = this.#queue.shift();
         if (bytes === undefined) break;
         this.#queuedBytes -= bytes.length;
         await writeAll(this.#conn, bytes);
       }
     } catch (error) {
-      this.close(`Write failed: ${message(error)}`, true);
+      if (!this.#isClosed()) this.close(`Write failed: ${message(error)}`, true);
     } finally {
       this.#writer = null;
     }
+    if (this.#isClosed()) return;
     // A frame queued while the last write finished.
-    if (!this.#closed && this.#queue.length > 0) this.#writer ??= this.#write();
+    if (this.#queue.length > 0) this.#writer ??= this.#write();
+    else this.#afterFlush();
   }
 
   async #read(): Promise<void> {
@@ -284,24 +362,28 @@ export class Link {
       const pending = this.#pending;
       this.#pending = [];
       for (const raw of pending) {
-        if (this.#closed) return;
+        if (this.#isClosed()) return;
         this.#handle(raw);
       }
       const buf = new Uint8Array(READ_BUFFER_BYTES);
-      while (!this.#closed) {
+      while (!this.#isClosed()) {
         let n: number | null;
         try {
           n = await this.#conn.read(buf);
         } catch (error) {
-          this.close(`Connection failed: ${message(error)}`, false);
+          // The other side vanished (reset): nothing queued can be written.
+          if (!this.#isClosed()) {
+            this.close(`Connection failed: ${message(error)}`, false, false);
+          }
           return;
         }
         if (n === null) {
+          // The other side is done: write what is queued, then close.
           this.close("Closed by the other side");
           return;
         }
         for (const raw of this.#reader.push(buf.subarray(0, n))) {
-          if (this.#closed) return;
+          if (this.#isClosed()) return;
           this.#handle(raw);
         }
       }

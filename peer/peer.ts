@@ -164,6 +164,8 @@ class Peer implements PeerHandle {
 
   #forward: Link | null = null;
   readonly #backward = new Set<Link>();
+  /** Links that take no more frames but are still finishing their writes and reads. */
+  readonly #ending = new Set<Link>();
   #linking: Promise<void> | null = null;
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -265,8 +267,10 @@ class Peer implements PeerHandle {
     } catch {
       // Already closed.
     }
-    const links = this.#allLinks();
-    for (const link of links) link.close("Quit");
+    const links = [...this.#allLinks(), ...this.#ending];
+    for (const link of this.#ending) link.close("Quit", false, false);
+    // Open links first write what is queued (within the grace time).
+    for (const link of this.#allLinks()) link.close("Quit");
     await this.#registry.close();
     await this.#poker?.close();
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
@@ -575,7 +579,7 @@ class Peer implements PeerHandle {
     const me = this.#me;
     if (forward === null || me === null || !this.#linksBack(forward.peer)) return;
     if (me.hashId < forward.peer.hashId) return;
-    forward.close("Replaced: that member already links to me");
+    forward.end("Replaced: that member already links to me");
   }
 
   /** Chooses a forward link now (or once the attempt running ends). */
@@ -630,7 +634,13 @@ class Peer implements PeerHandle {
         failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
         continue;
       }
-      const link = new Link(dialed, "forward", candidate, this.#linkHandlers);
+      const link = new Link(
+        dialed,
+        "forward",
+        candidate,
+        this.#linkHandlers,
+        this.#opts.handshakeTimeoutMs,
+      );
       if (this.#quit) {
         link.close("Quit");
         return;
@@ -641,7 +651,7 @@ class Peer implements PeerHandle {
       link.start();
       this.#track(link.done());
       this.#emit({ type: "link", direction: "forward", state: "up", peer: linkPeer(candidate) });
-      old?.close("Replaced by a forward link closer on the ring");
+      old?.end("Replaced by a forward link closer on the ring");
       this.#breakTwoCycle();
       return;
     }
@@ -658,6 +668,8 @@ class Peer implements PeerHandle {
 
   #onLinkClose(link: Link, reason: string, error: boolean): void {
     const peer = linkPeer(link.peer);
+    this.#ending.add(link);
+    link.done().finally(() => this.#ending.delete(link));
     if (error) this.#error(`Link with ${peer.name} (${peer.ip}:${peer.port}) dropped: ${reason}`);
     else logger.debug("Link with {name} closed: {reason}", { name: peer.name, reason });
     if (link.direction === "forward") {
@@ -671,7 +683,11 @@ class Peer implements PeerHandle {
       }
     } else if (this.#backward.delete(link)) {
       this.#emit({ type: "link", direction: "backward", state: "down", peer });
-      if (!this.#quit) this.#relink();
+      if (!this.#quit) {
+        // That member may be gone, or may have moved its forward link: look again.
+        this.#relink();
+        this.#track(this.#registry.refresh());
+      }
     }
   }
 
@@ -755,9 +771,15 @@ class Peer implements PeerHandle {
     }
     // A member has one forward link: an older link from it is stale.
     for (const old of [...this.#backward]) {
-      if (sameKey(old.peer, member)) old.close("Replaced by a new link from the same member");
+      if (sameKey(old.peer, member)) old.end("Replaced by a new link from the same member");
     }
-    const link = new Link(greeted, "backward", member, this.#linkHandlers);
+    const link = new Link(
+      greeted,
+      "backward",
+      member,
+      this.#linkHandlers,
+      this.#opts.handshakeTimeoutMs,
+    );
     link.send(encodeFrame({ type: "S", msgId: this.#counter.last }));
     this.#backward.add(link);
     link.start();

@@ -116,16 +116,14 @@ export async function allConnected(peers: readonly TestPeer[]): Promise<void> {
   }
 }
 
-/**
- * Waits until the peers' links form one connected graph (every peer reaches
- * every other over forward and backward links), re-checking on any event.
- */
-export async function meshConnected(
+/** Waits until `condition` holds, re-checked on every event of any of `peers`. */
+export async function untilAll(
   peers: readonly TestPeer[],
+  condition: () => boolean,
+  what: string,
   timeoutMs = EVENT_TIMEOUT_MS,
 ): Promise<void> {
-  const check = () => connectedGraph(peers);
-  if (check()) return;
+  if (condition()) return;
   await new Promise<void>((resolve, reject) => {
     const offs: (() => void)[] = [];
     const done = (error?: Error) => {
@@ -134,16 +132,24 @@ export async function meshConnected(
       if (error) reject(error);
       else resolve();
     };
-    const timer = setTimeout(
-      () => done(new Error("Timed out waiting for a connected overlay")),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => done(new Error(`Timed out waiting for ${what}`)), timeoutMs);
     for (const { peer } of peers) {
       offs.push(peer.on(() => {
-        if (check()) done();
+        if (condition()) done();
       }));
     }
   });
+}
+
+/**
+ * Waits until the peers' links form one connected graph (every peer reaches
+ * every other over forward and backward links), re-checking on any event.
+ */
+export function meshConnected(
+  peers: readonly TestPeer[],
+  timeoutMs = EVENT_TIMEOUT_MS,
+): Promise<void> {
+  return untilAll(peers, () => connectedGraph(peers), "a connected overlay", timeoutMs);
 }
 
 /** True when the overlay of forward links (seen from every peer) connects all peers. */
