@@ -266,3 +266,29 @@ Deno.test("ring: chat goes on over the links without the registry, and peers re-
     await first.close();
   }
 });
+
+Deno.test("ring: with fresh member lists every member ends up linking to its successor", async () => {
+  await using reg = await registry();
+  const peers: TestPeer[] = [];
+  try {
+    for (const name of NAMES) {
+      peers.push(await testPeer(reg.port, { name, room: "room1", keepaliveMs: 30 }));
+    }
+    const members = peers.map((p, i) => ({ name: NAMES[i]!, ip: "127.0.0.1", port: p.peer.port }));
+    const successor = (i: number) => forwardCandidates(members, members[i]!, () => false)[0]!.port;
+    await untilAll(
+      peers,
+      () => peers.every((p, i) => lastLinks(p.rec).forward === successor(i)),
+      "the ring of successors",
+    );
+    // A ring: the replaced links go, every member keeps one backward link.
+    await untilAll(
+      peers,
+      () => peers.every((p) => lastLinks(p.rec).backward.length === 1),
+      "one backward link each",
+    );
+    await exchange(peers, ["on the ring"]);
+  } finally {
+    await quitAll(peers);
+  }
+});
