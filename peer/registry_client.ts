@@ -320,9 +320,11 @@ export class RegistryClient {
     for (const request of this.#queue.splice(0)) request.reject(error);
     if (this.#closed) return;
     logger.info("{why}", { why });
-    if (this.#join !== null && !this.#lost) {
-      this.#lost = true;
-      this.#options.onStatus("lost", why);
+    if (this.#join !== null) {
+      if (!this.#lost) {
+        this.#lost = true;
+        this.#options.onStatus("lost", why);
+      }
       this.#scheduleReconnect();
     }
   }
@@ -371,11 +373,12 @@ export class RegistryClient {
       return;
     }
     if (await this.refresh()) {
+      if (!this.#lost) return;
       this.#lost = false;
       this.#options.onStatus("restored", `Re-registered with the registry at ${this.address}`);
-    } else if (!this.#closed) {
-      // Still counts as lost until a JOIN is answered with M.
-      if (this.#connection !== null) this.#scheduleReconnect();
+    } else {
+      // Still lost until a JOIN is answered with M.
+      this.#scheduleReconnect();
     }
   }
 }
