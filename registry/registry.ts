@@ -260,6 +260,7 @@ class Registry implements RegistryHandle {
     const { conn } = client;
     const max = this.#options.maxFrameBytes;
     const buf = new Uint8Array(Math.min(READ_BUFFER_BYTES, max));
+    let pending: Promise<void> | null = null;
     try {
       conn.setNoDelay(true);
       client.firstFrameTimer = setTimeout(() => {
@@ -272,21 +273,30 @@ class Registry implements RegistryHandle {
       logger.debug("Connection from {remote}", { remote: client.remote });
       for (;;) {
         const n = await conn.read(buf);
+        // The previous reply went out while this read waited; it must be done
+        // before more input is handled (backpressure: one reply in flight).
+        if (pending !== null) {
+          await pending;
+          pending = null;
+        }
         if (n === null) break;
-        const chunk = buf.subarray(0, n);
         // Fast path: the read is exactly one whole frame (what nearly every client sends).
         if (
           (client.reader === null || client.reader.buffered === 0) &&
-          chunk[n - 1] === NEWLINE && chunk[0] !== T && chunk.indexOf(NEWLINE) === n - 1
+          buf[n - 1] === NEWLINE && buf[0] !== T && buf.indexOf(NEWLINE) === n - 1
         ) {
-          await writeAll(conn, this.#answer(client, chunk));
+          pending = writeAll(
+            conn,
+            this.#keepalive(client, buf, n) ?? this.#answer(client, buf.subarray(0, n)),
+          );
+          pending.catch(() => {});
           continue;
         }
         client.reader ??= new FrameReader({ maxFrameBytes: max });
         let frames: Uint8Array[];
         let fatal: ProtocolError | null = null;
         try {
-          frames = client.reader.push(chunk);
+          frames = client.reader.push(buf.subarray(0, n));
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
           frames = [];
@@ -310,7 +320,22 @@ class Registry implements RegistryHandle {
       }
     } finally {
       this.#drop(client);
+      // Closing the socket ends a reply still being written; let its op finish.
+      if (pending !== null) await pending.catch(() => {});
     }
+  }
+
+  /**
+   * The reply to a keepalive: the first `length` bytes of `buf` repeat the
+   * client's last accepted JOIN byte for byte, and the client still owns that
+   * member. Null otherwise.
+   */
+  #keepalive(client: Client, buf: Uint8Array, length: number): Uint8Array | null {
+    const last = client.lastJoin;
+    if (last === null || last.length !== length) return null;
+    for (let i = 0; i < length; i++) if (buf[i] !== last[i]) return null;
+    const member = this.#rooms.renew(client, Date.now());
+    return member === undefined ? null : this.#rooms.membersReply(member.room);
   }
 
   /** Removes a client that is gone: its timer, its membership, its socket. */
@@ -329,12 +354,8 @@ class Registry implements RegistryHandle {
   /** The reply to one whole frame. `frame` may be a view of the read buffer: do not keep it. */
   #answer(client: Client, frame: Uint8Array): Uint8Array {
     try {
-      // A keepalive repeats the client's last JOIN byte for byte.
-      const last = client.lastJoin;
-      if (last !== null && sameBytes(frame, last)) {
-        const member = this.#rooms.renew(client, Date.now());
-        if (member !== undefined) return this.#rooms.membersReply(member.room);
-      }
+      const keepalive = this.#keepalive(client, frame, frame.length);
+      if (keepalive !== null) return keepalive;
       let decoded: Frame;
       try {
         decoded = decodeFrame(frame);
@@ -454,12 +475,6 @@ function memberFields(m: { name: string; ip: string; port: number; room: string 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let written = await conn.write(bytes);
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function byteLength(text: string): number {
