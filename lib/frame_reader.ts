@@ -45,6 +45,8 @@ export class FrameReader {
   #end = 0;
   /** How far past `#start` the current non-T frame was already searched for `\n`. */
   #scanned = 0;
+  /** A fatal error found after frames that were returned; thrown by the next push. */
+  #failure: ProtocolError | null = null;
 
   /** Creates a reader that refuses frames over `maxFrameBytes`. */
   constructor(options: FrameReaderOptions) {
@@ -54,7 +56,13 @@ export class FrameReader {
       );
     }
     this.#max = options.maxFrameBytes;
-    this.#buf = new Uint8Array(Math.min(this.#max, 4096));
+    // Small at first: most connections never hold more than one short frame.
+    this.#buf = new Uint8Array(Math.min(this.#max, 256));
+  }
+
+  /** The fatal error that follows the frames the last push returned, if any. */
+  get failure(): ProtocolError | null {
+    return this.#failure;
   }
 
   /** Bytes held of frames not yet complete. */
@@ -66,14 +74,27 @@ export class FrameReader {
    * Adds the bytes of one read and returns the frames it completed, each a
    * fresh copy with its terminator.
    *
+   * When a read completes good frames and then hits a fatal error, the good
+   * frames are returned and the error is kept: {@linkcode failure} reports it
+   * at once, and the next `push` throws it.
+   *
    * @throws {ProtocolError} (fatal) when a frame exceeds `maxFrameBytes` or a
    * `T` frame's header or terminator is malformed; the reader is then unusable.
    */
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#failure !== null) throw this.#failure;
     this.#append(chunk);
     const frames: Uint8Array[] = [];
     for (;;) {
-      const frame = this.#next();
+      let frame: Uint8Array | null;
+      try {
+        frame = this.#next();
+      } catch (e) {
+        if (!(e instanceof ProtocolError) || frames.length === 0) throw e;
+        this.#failure = e;
+        this.#start = this.#end = this.#scanned = 0;
+        return frames;
+      }
       if (frame === null) break;
       frames.push(frame);
     }

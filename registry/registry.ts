@@ -302,6 +302,8 @@ class Registry implements RegistryHandle {
           frames = [];
           fatal = error;
         }
+        // Frames completed before a fatal error are answered, then the error.
+        fatal ??= client.reader.failure;
         for (const frame of frames) {
           await writeAll(conn, this.#answer(client, frame));
         }

@@ -162,6 +162,15 @@ Deno.test("frame reader: cuts a non-TEXT frame at its newline so a bad LIST is a
   ]);
 });
 
+Deno.test("frame reader: returns the frames before a fatal error and throws it next", () => {
+  const reader = new FrameReader({ maxFrameBytes: 32 });
+  const frames = reader.push(enc.encode("L::\r\nA::\r\n" + "x".repeat(40)));
+  assert.deepEqual(frames.map((f) => dec.decode(f)), ["L::\r\n", "A::\r\n"]);
+  assert.match(reader.failure?.message ?? "", /exceeds the limit of 32 bytes/);
+  assert.equal(reader.buffered, 0);
+  assert.throws(() => reader.push(enc.encode("L::\r\n")), /exceeds the limit of 32 bytes/);
+});
+
 Deno.test("frame reader: rejects a limit below 16 bytes", () => {
   assert.throws(() => new FrameReader({ maxFrameBytes: 8 }), RangeError);
 });

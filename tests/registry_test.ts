@@ -289,6 +289,17 @@ Deno.test("registry: answers F then closes on a frame over the limit without a t
   await waitFor(() => registry.stats().connections === 0, "the connection's end");
 });
 
+Deno.test("registry: answers the frames before an oversize one, then F and close", async () => {
+  await using registry = await start();
+  await using client = await RawClient.connect(registry.port);
+  // One read: a LIST, then a TEXT header declaring more than any frame may hold.
+  await client.write("L::\r\nT:room:1:bob:1:999999:");
+  deepEqual(await client.closedByPeer(), [
+    "G::\r\n",
+    "F:Unknown message - Unknown request!!::\r\n",
+  ]);
+});
+
 Deno.test("registry: closes a connection that sends a malformed TEXT header", async () => {
   await using registry = await start();
   await using client = await RawClient.connect(registry.port);
