@@ -8,8 +8,9 @@
  * unless the same msgID with the same sender and content is in the window.
  * So an overtaking message is delivered, a restarted peer whose msgIDs start
  * again at 1 is delivered as soon as its text differs (and always once its
- * origin is forgotten: when it leaves the member list or re-handshakes with a
- * lower msgID), and a true duplicate (same bytes, another path) is dropped.
+ * origin is forgotten: when it leaves the member list or handshakes again with
+ * a msgID lower than its previous handshake's), and a true duplicate (same
+ * bytes, another path) is dropped.
  *
  * {@linkcode MsgCounter} is my own msgID counter, seeded from the clock so it
  * never goes back across restarts: peers that still use the seed's
@@ -53,6 +54,8 @@ export class SeenWindow {
   readonly #maxOrigins: number;
   readonly #now: () => number;
   readonly #origins = new Map<string, OriginWindow>();
+  /** The msgID of each origin's last handshake. */
+  readonly #handshakes = new Map<string, bigint>();
 
   /** Creates an empty window. */
   constructor(options: SeenWindowOptions = {}) {
@@ -120,12 +123,20 @@ export class SeenWindow {
   }
 
   /**
-   * An origin handshook with `msgId` as its last msgID: if that is lower than
-   * what it sent before, it restarted, so forget it. Returns true if forgotten.
+   * An origin handshook (`P` or `S`) with `msgId` as its last msgID. A counter
+   * never goes back, so a msgID lower than the one of its previous handshake
+   * means it restarted: forget what it sent before. (Not lower than the
+   * highest message seen: its newer messages may overtake the handshake on
+   * other paths.) Returns true if forgotten.
    */
   handshake(originHid: string, msgId: bigint): boolean {
-    const window = this.#origins.get(originHid);
-    if (window === undefined || msgId >= window.highest) return false;
+    const previous = this.#handshakes.get(originHid);
+    this.#handshakes.delete(originHid);
+    this.#handshakes.set(originHid, msgId);
+    if (this.#handshakes.size > this.#maxOrigins) {
+      this.#handshakes.delete(this.#handshakes.keys().next().value!);
+    }
+    if (previous === undefined || msgId >= previous) return false;
     this.#origins.delete(originHid);
     return true;
   }
@@ -165,5 +176,56 @@ export class MsgCounter {
   next(): bigint {
     this.#last += 1n;
     return this.#last;
+  }
+}
+
+/**
+ * The frames a peer sent or forwarded lately, to send again over a link that
+ * comes up: a frame written into a link whose other end had just gone (a
+ * peer that hung, then resumed) is lost, and a peer cut off for a moment
+ * missed what was flooded meanwhile. Sending them once more is harmless
+ * because every receiver drops what it has seen. Bounded by age, count and
+ * bytes.
+ */
+export class RecentFrames {
+  readonly #windowMs: number;
+  readonly #max: number;
+  readonly #maxBytes: number;
+  readonly #now: () => number;
+  readonly #frames: { at: number; bytes: Uint8Array }[] = [];
+  #bytes = 0;
+
+  /** Keeps at most `max` frames and `maxBytes` bytes, none older than `windowMs`. */
+  constructor(
+    windowMs: number,
+    options: { max?: number; maxBytes?: number; now?: () => number } = {},
+  ) {
+    this.#windowMs = windowMs;
+    this.#max = options.max ?? 256;
+    this.#maxBytes = options.maxBytes ?? 256 * 1024;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Remembers a frame just sent. */
+  push(bytes: Uint8Array): void {
+    this.#frames.push({ at: this.#now(), bytes });
+    this.#bytes += bytes.length;
+    this.#prune();
+    while (this.#frames.length > this.#max || this.#bytes > this.#maxBytes) {
+      this.#bytes -= this.#frames.shift()!.bytes.length;
+    }
+  }
+
+  /** The frames still within the window, oldest first. */
+  frames(): Uint8Array[] {
+    this.#prune();
+    return this.#frames.map((f) => f.bytes);
+  }
+
+  #prune(): void {
+    const oldest = this.#now() - this.#windowMs;
+    while (this.#frames.length > 0 && this.#frames[0]!.at < oldest) {
+      this.#bytes -= this.#frames.shift()!.bytes.length;
+    }
   }
 }

@@ -25,10 +25,10 @@ import {
 } from "../lib/frames.ts";
 import { MAX_TEXT_BYTES } from "../lib/limits.ts";
 import { nameProblem } from "../lib/names.ts";
-import { forwardCandidates, type RingMember, withHashIds } from "../lib/ring.ts";
+import { forwardCandidates, memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, MemberInfo, PeerEvent } from "./events.ts";
-import { MsgCounter, SeenWindow } from "./flood.ts";
+import { MsgCounter, RecentFrames, SeenWindow } from "./flood.ts";
 import { dial, greet, Link, type LinkHandlers } from "./links.ts";
 import { PokeSocket } from "./poke.ts";
 import { RegistryClient, RegistryFailure } from "./registry_client.ts";
@@ -58,7 +58,7 @@ export interface PeerOptions {
   retryMs?: number;
   /** How long a poke waits for its ACK, in ms (default 2000). */
   pokeTimeoutMs?: number;
-  /** How long a link handshake may take, in ms (default 5000). */
+  /** How long a link handshake may take, in ms (default 3000). */
   handshakeTimeoutMs?: number;
   /** How long a registry request may wait for its reply, in ms (default 10000). */
   requestTimeoutMs?: number;
@@ -106,7 +106,7 @@ const DEFAULTS = {
   keepaliveMs: 20_000,
   retryMs: 5_000,
   pokeTimeoutMs: 2_000,
-  handshakeTimeoutMs: 5_000,
+  handshakeTimeoutMs: 3_000,
   requestTimeoutMs: 10_000,
 };
 
@@ -169,7 +169,14 @@ class Peer implements PeerHandle {
   #linking: Promise<void> | null = null;
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #linkWaiters = new Set<() => void>();
   readonly #refreshedOrigins = new Set<string>();
+  /** The frames of the last moments, for links that come up. */
+  readonly #recent: RecentFrames;
+  /** Members missing from the member list (by HashID), and since when (ms). */
+  readonly #departed = new Map<string, { name: string; since: number }>();
+  /** Linked members missing from the member list, and since when (ms). */
+  readonly #absentSince = new Map<string, number>();
   /** Handshakes being checked, as the members they name. */
   readonly #greeting = new Set<Member>();
 
@@ -181,6 +188,8 @@ class Peer implements PeerHandle {
       ...DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
+    // Shorter than keepaliveMs: a departed origin is forgotten only after that.
+    this.#recent = new RecentFrames(Math.min(2000, this.#opts.keepaliveMs / 2));
     this.#registry = new RegistryClient({
       hostname: this.#opts.registry.hostname,
       port: this.#opts.registry.port,
@@ -430,10 +439,14 @@ class Peer implements PeerHandle {
     if (size > MAX_TEXT_BYTES) {
       return this.#error(`Message is ${size} bytes, the limit is ${MAX_TEXT_BYTES}`);
     }
-    const links = this.#allLinks();
-    if (links.length === 0 && this.#members.some((m) => !sameKey(m, me))) {
+    const alone = !this.#members.some((m) => !sameKey(m, me));
+    // A link being repaired right now is worth a short wait.
+    if (!alone && !(await this.#awaitLink())) {
+      if (this.#quit) return this.#error("The peer has quit");
       return this.#error("Not connected to the other members yet");
     }
+    if (this.#quit) return this.#error("The peer has quit");
+    const links = this.#allLinks();
     const msgId = this.#counter.next();
     const frame: TextFrame = {
       type: "T",
@@ -454,8 +467,8 @@ class Peer implements PeerHandle {
       self: true,
     });
     const bytes = encodeFrame(frame);
+    this.#recent.push(bytes);
     for (const link of links) link.send(bytes);
-    await Promise.resolve();
   }
 
   async poke(name?: string): Promise<void> {
@@ -519,26 +532,83 @@ class Peer implements PeerHandle {
   #setMembers(frame: MembersFrame): boolean {
     const next = withHashIds(frame.members);
     const changed = frame.msid !== this.#msid;
-    if (changed) {
-      const stillKnown = new Set(next.map((m) => m.hashId.toString()));
-      const names = new Set(next.map((m) => m.name));
-      for (const m of this.#members) {
-        // A member that left may come back restarted, with its msgIDs from 1.
-        if (!stillKnown.has(m.hashId.toString())) this.#seen.forget(m.hashId.toString());
-        if (!names.has(m.name)) this.#seen.forget(m.name);
-      }
-      this.#refreshedOrigins.clear();
-    }
+    if (changed) this.#refreshedOrigins.clear();
+    this.#forgetDeparted(next);
     this.#members = next;
     this.#msid = frame.msid;
     return changed;
   }
 
+  /**
+   * Forgets the messages seen from a member once it has been missing from
+   * member lists for `keepaliveMs` (it may come back restarted, counting its
+   * msgIDs from 1). Not at once: a registry that just restarted lists members
+   * as they re-register, and forgetting a live origin would let a late copy
+   * of one of its messages through twice.
+   */
+  #forgetDeparted(next: readonly RingMember[]): void {
+    const now = Date.now();
+    const listed = new Set(next.map((m) => m.hashId.toString()));
+    for (const m of this.#members) {
+      const hid = m.hashId.toString();
+      if (!listed.has(hid) && !this.#departed.has(hid)) {
+        this.#departed.set(hid, { name: m.name, since: now });
+      }
+    }
+    for (const [hid, { name, since }] of this.#departed) {
+      if (listed.has(hid)) {
+        this.#departed.delete(hid);
+      } else if (now - since >= this.#opts.keepaliveMs) {
+        this.#departed.delete(hid);
+        this.#seen.forget(hid);
+        if (!next.some((m) => m.name === name)) this.#seen.forget(name);
+      }
+    }
+    while (this.#departed.size > 4096) {
+      this.#departed.delete(this.#departed.keys().next().value!);
+    }
+  }
+
   #onMembers(frame: MembersFrame): void {
     if (this.#me === null || this.#quit) return;
-    if (!this.#setMembers(frame)) return;
+    const changed = this.#setMembers(frame);
+    this.#dropDeparted();
+    if (!changed) return;
     this.#emitMembers();
     this.#relink();
+  }
+
+  /**
+   * Closes links to members the registry stopped listing: a member that is
+   * hung (or cut off) stops renewing and expires, while its sockets stay
+   * open. It must be missing from lists at least `keepaliveMs` apart, so a
+   * registry that just restarted, whose list fills as members re-register,
+   * does not cut live links.
+   */
+  #dropDeparted(): void {
+    const now = Date.now();
+    const absent = new Set<string>();
+    for (const link of this.#allLinks()) {
+      const key = memberKey(link.peer);
+      if (this.#findMember(link.peer) !== undefined) continue;
+      absent.add(key);
+      const since = this.#absentSince.get(key);
+      if (since === undefined) {
+        this.#absentSince.set(key, now);
+      } else if (now - since >= this.#opts.keepaliveMs) {
+        this.#absentSince.delete(key);
+        const { name, ip, port } = link.peer;
+        this.#emit({
+          type: "info",
+          message:
+            `Closing the link with ${name} (${ip}:${port}): no longer a member of room ${this.#room}`,
+        });
+        link.close("No longer a member", false, false);
+      }
+    }
+    for (const key of this.#absentSince.keys()) {
+      if (!absent.has(key)) this.#absentSince.delete(key);
+    }
   }
 
   /** The member of my list a handshake names: exactly, or by name and port (liberal about the ip). */
@@ -579,13 +649,14 @@ class Peer implements PeerHandle {
     const me = this.#me;
     if (forward === null || me === null || !this.#linksBack(forward.peer)) return;
     if (me.hashId < forward.peer.hashId) return;
-    forward.end("Replaced: that member already links to me");
+    this.#retire(forward, "Replaced: that member already links to me");
   }
 
   /** Chooses a forward link now (or once the attempt running ends). */
   #relink(): void {
     if (this.#me === null || this.#quit) return;
     clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     if (this.#linking !== null) {
       this.#relinkAgain = true;
       return;
@@ -645,13 +716,16 @@ class Peer implements PeerHandle {
         link.close("Quit");
         return;
       }
-      if (dialed.msgId !== null) this.#seen.handshake(candidate.hashId.toString(), dialed.msgId);
+      if (dialed.msgId !== null) {
+        this.#seen.handshake(candidate.hashId.toString(), dialed.msgId);
+        this.#seen.handshake(candidate.name, dialed.msgId);
+      }
       const old = this.#forward;
       this.#forward = link;
       link.start();
       this.#track(link.done());
-      this.#emit({ type: "link", direction: "forward", state: "up", peer: linkPeer(candidate) });
-      old?.end("Replaced by a forward link closer on the ring");
+      this.#linkUp(link);
+      if (old !== null) this.#retire(old, "Replaced by a forward link closer on the ring");
       this.#breakTwoCycle();
       return;
     }
@@ -661,9 +735,25 @@ class Peer implements PeerHandle {
         message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,
       });
       this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
         this.#track(this.#registry.refresh()).finally(() => this.#relink());
       }, this.#opts.retryMs);
     }
+  }
+
+  /** Ends a link gracefully: nothing in flight on it is lost. */
+  #retire(link: Link, reason: string): void {
+    link.end(reason);
+  }
+
+  /**
+   * Sends a new link the frames of the last moments. Links come up while the
+   * overlay is repaired, and what was sent meanwhile may have been written
+   * into a socket whose other end was gone, or flooded while this side was
+   * cut off. Receivers drop what they have seen, so it costs only bytes.
+   */
+  #catchUp(link: Link): void {
+    for (const bytes of this.#recent.frames()) link.send(bytes);
   }
 
   #onLinkClose(link: Link, reason: string, error: boolean): void {
@@ -672,23 +762,52 @@ class Peer implements PeerHandle {
     link.done().finally(() => this.#ending.delete(link));
     if (error) this.#error(`Link with ${peer.name} (${peer.ip}:${peer.port}) dropped: ${reason}`);
     else logger.debug("Link with {name} closed: {reason}", { name: peer.name, reason });
+    let repair = false;
     if (link.direction === "forward") {
-      const wasCurrent = this.#forward === link;
-      if (wasCurrent) this.#forward = null;
-      this.#emit({ type: "link", direction: "forward", state: "down", peer });
-      if (wasCurrent && !this.#quit) {
-        // Repair at once; the refresh prunes a dead member for later rounds.
-        this.#relink();
-        this.#track(this.#registry.refresh());
-      }
+      repair = this.#forward === link;
+      if (repair) this.#forward = null;
     } else if (this.#backward.delete(link)) {
-      this.#emit({ type: "link", direction: "backward", state: "down", peer });
-      if (!this.#quit) {
-        // That member may be gone, or may have moved its forward link: look again.
-        this.#relink();
-        this.#track(this.#registry.refresh());
-      }
+      // That member may be gone, or may have moved its forward link: look again.
+      repair = true;
+    } else {
+      return;
     }
+    if (repair && !this.#quit) {
+      // Repair at once (before anyone hears of the loss); the refresh prunes a
+      // dead member for the rounds after.
+      this.#relink();
+      this.#track(this.#registry.refresh());
+    }
+    this.#emit({ type: "link", direction: link.direction, state: "down", peer });
+  }
+
+  /** A link came up: tell it what was flooded lately, and wake senders waiting for a link. */
+  #linkUp(link: Link): void {
+    this.#emit({ type: "link", direction: link.direction, state: "up", peer: linkPeer(link.peer) });
+    this.#catchUp(link);
+    for (const wake of [...this.#linkWaiters]) wake();
+  }
+
+  /**
+   * While the overlay is being repaired (a forward link attempt running or
+   * scheduled), waits up to `handshakeTimeoutMs` for a link. True if one is up.
+   */
+  async #awaitLink(): Promise<boolean> {
+    if (this.#linkCount() > 0) return true;
+    if (this.#linking === null && this.#retryTimer === undefined) return false;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, this.#opts.handshakeTimeoutMs);
+    const wake = () => {
+      if (this.#linkCount() > 0 || this.#quit) resolve();
+    };
+    this.#linkWaiters.add(wake);
+    try {
+      await Promise.race([promise, this.#closed.promise]);
+    } finally {
+      clearTimeout(timer);
+      this.#linkWaiters.delete(wake);
+    }
+    return this.#linkCount() > 0;
   }
 
   async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
@@ -765,13 +884,18 @@ class Peer implements PeerHandle {
       if (this.#forward === null) this.#relink();
       return;
     }
+    // Its last msgID went back: it restarted, forget what it sent before (by
+    // HashID, and by name for clients that put the name in originHID).
     this.#seen.handshake(member.hashId.toString(), hello.msgId);
+    this.#seen.handshake(member.name, hello.msgId);
     if (hello.name !== member.name || hello.ip !== member.ip) {
       this.#seen.handshake(hashId(hello.name, hello.ip, hello.port).toString(), hello.msgId);
     }
     // A member has one forward link: an older link from it is stale.
     for (const old of [...this.#backward]) {
-      if (sameKey(old.peer, member)) old.end("Replaced by a new link from the same member");
+      if (sameKey(old.peer, member)) {
+        this.#retire(old, "Replaced by a new link from the same member");
+      }
     }
     const link = new Link(
       greeted,
@@ -784,7 +908,7 @@ class Peer implements PeerHandle {
     this.#backward.add(link);
     link.start();
     this.#track(link.done());
-    this.#emit({ type: "link", direction: "backward", state: "up", peer: linkPeer(member) });
+    this.#linkUp(link);
     this.#breakTwoCycle();
   }
 
@@ -818,6 +942,7 @@ class Peer implements PeerHandle {
       text: frame.text,
       self: false,
     });
+    this.#recent.push(raw);
     for (const link of this.#allLinks()) {
       if (link === from) continue;
       const peer = link.peer;

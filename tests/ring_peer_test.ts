@@ -292,3 +292,81 @@ Deno.test("ring: with fresh member lists every member ends up linking to its suc
     await quitAll(peers);
   }
 });
+
+Deno.test("ring: a registry restart does not cut live links", async () => {
+  const first = await registry();
+  const port = first.port;
+  const peers: TestPeer[] = [];
+  try {
+    for (const name of NAMES.slice(0, 4)) {
+      peers.push(await testPeer(port, { name, room: "room1", keepaliveMs: 200, retryMs: 20 }));
+    }
+    // Settled first: the ring of successors, one backward link each.
+    const members = peers.map((p, i) => ({ name: NAMES[i]!, ip: "127.0.0.1", port: p.peer.port }));
+    const successor = (i: number) => forwardCandidates(members, members[i]!, () => false)[0]!.port;
+    await untilAll(
+      peers,
+      () =>
+        peers.every((p, i) =>
+          lastLinks(p.rec).forward === successor(i) && lastLinks(p.rec).backward.length === 1
+        ),
+      "the ring of successors",
+    );
+    const marks = peers.map((p) => p.rec.events.length);
+    await first.close();
+    await using second = await startRegistry({ hostname: "127.0.0.1", port });
+    for (const p of peers) {
+      await p.rec.waitFor((e) => e.type === "info" && /Re-registered/.test(e.message), "back");
+    }
+    // Two keepalive rounds with the new registry: lists are complete again.
+    await untilAll(
+      peers,
+      () => peers.every((p) => p.rec.of("members").at(-1)?.members.length === 4),
+      "full lists",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2 * 200));
+    peers.forEach((p, i) => {
+      const changes = p.rec.events.slice(marks[i]).filter((e) =>
+        e.type === "link" || (e.type === "info" && /no longer a member/.test(e.message))
+      );
+      deepEqual(changes, [], `${p.peer.port} kept its links`);
+    });
+    equal(second.stats().members, 4);
+  } finally {
+    await quitAll(peers);
+    await first.close();
+  }
+});
+
+Deno.test("ring: a send while the forward link is being repaired waits for the new link", async () => {
+  await using reg = await registry();
+  const peers = await joinAll(reg.port, NAMES.slice(0, 4));
+  try {
+    await meshConnected(peers);
+    // A peer with only a forward link: losing it leaves it with no link at all.
+    const lonely = peers.find((p) => {
+      const l = lastLinks(p.rec);
+      return l.forward !== null && l.backward.length === 0;
+    });
+    ok(lonely, "a peer with only a forward link");
+    const target = peers.find((p) => p.peer.port === lastLinks(lonely.rec).forward)!;
+    const sent = Promise.withResolvers<void>();
+    const off = lonely.peer.on((e) => {
+      if (e.type === "link" && e.direction === "forward" && e.state === "down") {
+        // Not connected to anyone at this instant.
+        equal(lonely.peer.state, "JOINED");
+        lonely.peer.send("sent mid-repair").then(sent.resolve, sent.reject);
+      }
+    });
+    await target.peer.quit();
+    await sent.promise;
+    off();
+    const rest = peers.filter((p) => p !== target);
+    for (const p of rest) {
+      await p.rec.until(() => p.rec.texts().includes("sent mid-repair"), "the message");
+    }
+    equal(lonely.rec.of("error").filter((e) => /Not connected/.test(e.message)).length, 0);
+  } finally {
+    await quitAll(peers);
+  }
+});
