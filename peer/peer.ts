@@ -729,7 +729,8 @@ class Peer implements PeerHandle {
       this.#breakTwoCycle();
       return;
     }
-    if (this.#forward === null && candidates.length > 0 && !this.#quit) {
+    // Every candidate failed (not merely skipped): report it and try again later.
+    if (this.#forward === null && failures.length > 0 && !this.#quit) {
       this.#emit({
         type: "info",
         message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,

@@ -1,5 +1,5 @@
-import { equal, ok, throws } from "node:assert/strict";
-import { clockSeed, MsgCounter, SeenWindow } from "../peer/flood.ts";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { clockSeed, MsgCounter, RecentFrames, SeenWindow } from "../peer/flood.ts";
 
 const HID = "1419600254385803609";
 
@@ -105,4 +105,21 @@ Deno.test("flood: my msgID counter starts from the clock and only goes up", () =
   ok(restarted.last >= ids[2]!);
   ok(restarted.next() > ids[2]!);
   ok(new MsgCounter().last >= clockSeed(Date.now() - 1000));
+});
+
+Deno.test("flood: recent frames are bounded by age, count and bytes", () => {
+  let now = 0;
+  const recent = new RecentFrames(100, { max: 3, maxBytes: 10, now: () => now });
+  const frame = (n: number) => new Uint8Array(n);
+  recent.push(frame(1));
+  now = 50;
+  recent.push(frame(2));
+  deepEqual(recent.frames().map((f) => f.length), [1, 2]);
+  now = 120;
+  deepEqual(recent.frames().map((f) => f.length), [2], "the first is older than 100 ms");
+  recent.push(frame(3));
+  recent.push(frame(4));
+  deepEqual(recent.frames().map((f) => f.length), [2, 3, 4]);
+  recent.push(frame(5));
+  deepEqual(recent.frames().map((f) => f.length), [5], "count 3 and 10 bytes at most");
 });
