@@ -365,6 +365,8 @@ export class Link {
         if (this.#isClosed()) return;
         this.#handle(raw);
       }
+      // Garbage right after good frames: the reader returned those and kept the error.
+      if (this.#reader.failure !== null) throw this.#reader.failure;
       const buf = new Uint8Array(READ_BUFFER_BYTES);
       while (!this.#isClosed()) {
         let n: number | null;
@@ -386,6 +388,7 @@ export class Link {
           if (this.#isClosed()) return;
           this.#handle(raw);
         }
+        if (this.#reader.failure !== null) throw this.#reader.failure;
       }
     } catch (error) {
       const why = error instanceof ProtocolError ? error.message : `Failed: ${message(error)}`;

@@ -297,6 +297,8 @@ export class RegistryClient {
           }
           this.#reply(frame);
         }
+        // Garbage after good frames: the reader kept the error for us.
+        if (reader.failure !== null) throw reader.failure;
       }
     } catch (error) {
       why = `Registry connection failed: ${error instanceof Error ? error.message : error}`;

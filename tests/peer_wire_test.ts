@@ -321,3 +321,21 @@ Deno.test("link: a new link is sent what was flooded in the last moments", async
     await b.peer.quit();
   }
 });
+
+Deno.test("link: frames followed by garbage in one write are delivered, then the link is dropped", async () => {
+  await using reg = await registry();
+  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
+  const mallory = new RawPeer("mallory", "room1", "127.0.0.1");
+  try {
+    await mallory.join(reg.port);
+    const link = await mallory.dial(peer.port);
+    await link.write(text("room1", "mallory", "mallory", 1, "good") + "T:room1:x:y:1:zz:bad::\r\n");
+    await link.closed();
+    deepEqual(rec.texts(), ["good"]);
+    await rec.waitFor((e) => e.type === "error", "the report");
+    match(rec.of("error")[0]!.message, /^Link with mallory .* dropped: /);
+  } finally {
+    await mallory.close();
+    await peer.quit();
+  }
+});
