@@ -33,8 +33,17 @@ export type PeerEvent =
   | { type: "rooms"; rooms: string[] }
   /** Joined `room`; `members` as the registry listed them (newest first). */
   | { type: "joined"; room: string; members: MemberInfo[] }
-  /** The member list changed, or was asked for (`/who`, `/poke` with no name). */
-  | { type: "members"; msid: string; members: MemberInfo[]; forward?: string | null; backward?: string[] }
+  /**
+   * The member list changed, or was asked for (`/who`, `/poke` with no name);
+   * `forward` and `backward` name the members I link to, when known.
+   */
+  | {
+    type: "members";
+    msid: string;
+    members: MemberInfo[];
+    forward?: string | null;
+    backward?: string[];
+  }
   /** A link came up or went down. */
   | { type: "link"; direction: "forward" | "backward"; state: "up" | "down"; peer: LinkPeer }
   /** A chat message, delivered once; `self` for my own sends. */
