@@ -1,0 +1,163 @@
+/**
+ * Fault scenarios with real processes and real kills (issue 4): peers and the
+ * registry run as processes with exactly the flags of the compiled binaries,
+ * are watched through their `--json` events and killed with SIGKILL. Whether
+ * the overlay is connected is read from the peers' own `/links` answers.
+ * Repair times are printed; they are figures, not assertions.
+ */
+
+import assert from "node:assert/strict";
+import { Cluster } from "../tools/cluster/cluster.ts";
+import { isConnected } from "../tools/cluster/overlay.ts";
+import { RawClient } from "./support/raw_client.ts";
+
+const TIMINGS = { keepaliveMs: 400, retryMs: 100, expiryMs: 1_200, sweepMs: 100 };
+const DELIVERY_MS = 15_000;
+
+/** Text that stresses the framing, numbered per sender so order can be checked. */
+function texts(tag: string, count: number): (sender: string) => string[] {
+  return (sender) =>
+    Array.from({ length: count }, (_, k) => `${tag} from ${sender}: a:b::\r\nc::\r\n #${k}`);
+}
+
+/** Kills `victims` and measures until every survivor is connected and a probe reached all. */
+async function killAndRepair(cluster: Cluster, victims: string[], label: string): Promise<number> {
+  const start = performance.now();
+  await Promise.all(victims.map((v) => cluster.kill(v)));
+  await cluster.waitConnected(10_000);
+  const [prober] = cluster.alive();
+  await cluster.exchange((s) => (s === prober!.name ? [`probe after ${label}`] : []), DELIVERY_MS);
+  const ms = performance.now() - start;
+  console.log(
+    `repair after ${label}: ${ms.toFixed(1)} ms (kill to connected and probe delivered to all)`,
+  );
+  return ms;
+}
+
+function assertDelivery(cluster: Cluster): void {
+  assert.deepEqual(cluster.deliveryProblems(), []);
+}
+
+Deno.test("fault: five peers joined one after another receive every message once and in order", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  const overlay = await cluster.waitConnected(10_000);
+  assert.ok(isConnected(overlay));
+  await cluster.exchange(texts("hello", 3), DELIVERY_MS);
+  for (const peer of cluster.alive()) assert.equal(peer.messages().length, 4 * 3, peer.name);
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: killing the most-linked peer leaves a connected overlay that delivers once", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  const [victim] = cluster.mostLinked(await cluster.waitConnected(10_000));
+  await cluster.exchange(texts("before", 1), DELIVERY_MS);
+  await killAndRepair(cluster, [victim!], `killing ${victim}`);
+  assert.ok(isConnected(await cluster.overlay()));
+  await cluster.exchange(texts("after", 2), DELIVERY_MS);
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: killing the two most-linked peers at once leaves a connected overlay", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  const victims = cluster.mostLinked(await cluster.waitConnected(10_000)).slice(0, 2);
+  await killAndRepair(cluster, victims, `killing ${victims.join(" and ")}`);
+  await cluster.exchange(texts("after", 2), DELIVERY_MS);
+  for (const peer of cluster.alive()) {
+    assert.equal(
+      peer.messages().filter((m) => m.text.startsWith("after")).length,
+      2 * 2,
+      peer.name,
+    );
+  }
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: a peer restarted under the same name and port chats exactly once with everyone", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  const victims = cluster.mostLinked(await cluster.waitConnected(10_000)).slice(0, 2);
+  await cluster.exchange(texts("before", 2), DELIVERY_MS);
+  await killAndRepair(cluster, victims, `killing ${victims.join(" and ")}`);
+  const port = cluster.peer(victims[0]!).port;
+  const back = await cluster.restart(victims[0]!);
+  assert.equal(back.port, port);
+  await cluster.waitConnected(10_000);
+  await cluster.exchange(texts("again", 3), DELIVERY_MS);
+  assert.equal(back.messages().filter((m) => m.text.startsWith("again")).length, 3 * 3);
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: twelve peers survive three rounds of kill and restart", async () => {
+  await using cluster = await Cluster.start({ peers: 12, ...TIMINGS });
+  await cluster.waitConnected(20_000);
+  for (let round = 1; round <= 3; round++) {
+    const victims = cluster.mostLinked(await cluster.overlay()).slice(0, 2);
+    await killAndRepair(cluster, victims, `round ${round}, killing ${victims.join(" and ")} of 12`);
+    for (const v of victims) await cluster.restart(v);
+    await cluster.waitConnected(20_000);
+    await cluster.exchange(texts(`round ${round}`, 1), DELIVERY_MS);
+  }
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: chat goes on while the registry is down and peers re-register when it is back", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  await cluster.waitConnected(10_000);
+  await cluster.killRegistry();
+  await cluster.exchange(texts("registry down", 2), DELIVERY_MS);
+  const restarted = performance.now();
+  await cluster.restartRegistry();
+  // A raw client looks at the room until every peer is listed again.
+  await using client = await RawClient.connect(cluster.registryPort);
+  const names = cluster.alive().map((p) => p.name).sort();
+  let listed: string[] = [];
+  while (performance.now() - restarted < 10_000) {
+    const reply = await client.request(`J:${cluster.options.room}:observer:127.0.0.1:9::\r\n`);
+    listed = [...reply.matchAll(/:(p\d+):127\.0\.0\.1:\d+/g)].map((m) => m[1]!).sort();
+    if (names.every((n) => listed.includes(n))) break;
+    await cluster.alive()[0]!.waitFor((e) => e.type === "members", 50).catch(() => {});
+  }
+  const ms = performance.now() - restarted;
+  console.log(
+    `registry restart: every peer a member again after ${
+      ms.toFixed(0)
+    } ms (keepalive ${TIMINGS.keepaliveMs} ms)`,
+  );
+  await client.request(`D:${cluster.options.room}:observer:127.0.0.1:9::\r\n`);
+  assert.deepEqual(names.filter((n) => !listed.includes(n)), []);
+  assert.ok(ms <= 2 * TIMINGS.keepaliveMs + 1_000, `took ${ms} ms`);
+  await cluster.exchange(texts("registry back", 1), DELIVERY_MS);
+  assertDelivery(cluster);
+});
+
+Deno.test("fault: a hung peer is routed around and taken back when it resumes", async () => {
+  await using cluster = await Cluster.start({ peers: 5, ...TIMINGS });
+  const [victim] = cluster.mostLinked(await cluster.waitConnected(10_000));
+  const hung = cluster.peer(victim!);
+  const stopped = performance.now();
+  hung.signal("SIGSTOP");
+  try {
+    // The others must stop linking to it and still reach each other.
+    const others = cluster.alive().filter((p) => p !== hung);
+    const deadline = stopped + 15_000;
+    for (;;) {
+      const overlay = new Map(
+        await Promise.all(others.map(async (p) => [p.name, await p.links()] as const)),
+      );
+      const linkedToHung = [...overlay.values()].some((l) =>
+        l.forward?.name === hung.name || l.backward.some((b) => b.name === hung.name)
+      );
+      if (!linkedToHung && isConnected(overlay)) break;
+      assert.ok(performance.now() < deadline, "the hung peer was not routed around");
+      await others[0]!.waitFor((e) => e.type === "link", 200).catch(() => {});
+    }
+    console.log(
+      `hung peer ${hung.name}: routed around after ${(performance.now() - stopped).toFixed(0)} ms`,
+    );
+    await cluster.exchange(texts("while hung", 1), DELIVERY_MS, others);
+  } finally {
+    hung.signal("SIGCONT");
+  }
+  await cluster.waitConnected(15_000);
+  await cluster.exchange(texts("resumed", 1), DELIVERY_MS);
+  assertDelivery(cluster);
+});
