@@ -104,8 +104,8 @@ Deno.test("fault: chat goes on while the registry is down and peers re-register 
   await cluster.waitConnected(10_000);
   await cluster.killRegistry();
   await cluster.exchange(texts("registry down", 2), DELIVERY_MS);
-  const restarted = performance.now();
   await cluster.restartRegistry();
+  const restarted = performance.now(); // the new registry is listening
   // A raw client looks at the room until every peer is listed again.
   await using client = await RawClient.connect(cluster.registryPort);
   const names = cluster.alive().map((p) => p.name).sort();
@@ -118,13 +118,14 @@ Deno.test("fault: chat goes on while the registry is down and peers re-register 
   }
   const ms = performance.now() - restarted;
   console.log(
-    `registry restart: every peer a member again after ${
+    `registry restart: every peer a member again ${
       ms.toFixed(0)
-    } ms (keepalive ${TIMINGS.keepaliveMs} ms)`,
+    } ms after the registry was listening`,
   );
   await client.request(`D:${cluster.options.room}:observer:127.0.0.1:9::\r\n`);
   assert.deepEqual(names.filter((n) => !listed.includes(n)), []);
-  assert.ok(ms <= 2 * TIMINGS.keepaliveMs + 1_000, `took ${ms} ms`);
+  // Within one keepalive interval, with half an interval of slack for a loaded machine.
+  assert.ok(ms <= 1.5 * TIMINGS.keepaliveMs, `took ${ms.toFixed(0)} ms`);
   await cluster.exchange(texts("registry back", 1), DELIVERY_MS);
   assertDelivery(cluster);
 });
