@@ -4,7 +4,11 @@
  * SIGINT or SIGTERM.
  *
  *     registry [PORT] [--port N] [--host ADDR] [--expiry-ms MS] [--sweep-ms MS]
- *              [--max-connections N] [--log-level LEVEL] [--json] [--version]
+ *              [--max-connections N] [--first-frame-timeout-ms MS] [--max-frame-bytes N]
+ *              [--max-rooms N] [--max-members N] [--request-rate N] [--request-burst N]
+ *              [--log-level LEVEL] [--json] [--version]
+ *
+ * The limits and their defaults: `docs/limits.md`.
  *
  * @module
  */
@@ -60,6 +64,44 @@ const parser = object({
     }),
     REGISTRY_DEFAULTS.maxConnections,
   ),
+  firstFrameTimeoutMs: withDefault(
+    option("--first-frame-timeout-ms", integer({ min: 1, metavar: "MS" }), {
+      description: message`Close a connection that sends no valid frame within this.`,
+    }),
+    REGISTRY_DEFAULTS.firstFrameTimeoutMs,
+  ),
+  maxFrameBytes: withDefault(
+    option("--max-frame-bytes", integer({ min: 16, metavar: "BYTES" }), {
+      description:
+        message`Largest frame accepted, and the most held of an unfinished frame per connection.`,
+    }),
+    REGISTRY_DEFAULTS.maxFrameBytes,
+  ),
+  maxRooms: withDefault(
+    option("--max-rooms", integer({ min: 1, metavar: "N" }), {
+      description: message`Rooms at once; a JOIN creating one more is refused.`,
+    }),
+    REGISTRY_DEFAULTS.maxRooms,
+  ),
+  maxMembersPerRoom: withDefault(
+    option("--max-members", integer({ min: 1, metavar: "N" }), {
+      description: message`Members in one room; a JOIN adding one more is refused.`,
+    }),
+    REGISTRY_DEFAULTS.maxMembersPerRoom,
+  ),
+  requestsPerSecond: withDefault(
+    option("--request-rate", integer({ min: 0, metavar: "N" }), {
+      description:
+        message`Requests per second per connection; over it, reading that connection pauses. 0: no limit.`,
+    }),
+    REGISTRY_DEFAULTS.requestsPerSecond,
+  ),
+  requestBurst: withDefault(
+    option("--request-burst", integer({ min: 1, metavar: "N" }), {
+      description: message`Requests a connection may make at once above the rate.`,
+    }),
+    REGISTRY_DEFAULTS.requestBurst,
+  ),
   logLevel: withDefault(
     option("--log-level", choice(LOG_LEVELS, { metavar: "LEVEL" }), {
       description: message`Lowest level of log records written to stderr.`,
@@ -94,6 +136,12 @@ const registry = await startRegistry({
   expiryMs: args.expiryMs,
   sweepMs: args.sweepMs,
   maxConnections: args.maxConnections,
+  firstFrameTimeoutMs: args.firstFrameTimeoutMs,
+  maxFrameBytes: args.maxFrameBytes,
+  maxRooms: args.maxRooms,
+  maxMembersPerRoom: args.maxMembersPerRoom,
+  requestsPerSecond: args.requestsPerSecond === 0 ? Infinity : args.requestsPerSecond,
+  requestBurst: args.requestBurst,
 });
 console.log(`listening on ${registry.hostname}:${registry.port}`);
 

@@ -19,9 +19,13 @@ import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, type DepartFrame, type Frame, type JoinFrame } from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES, REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
+import { TokenBucket } from "../lib/token_bucket.ts";
 import { type Removal, Rooms } from "./rooms.ts";
 
-/** Options of {@linkcode startRegistry}; every one has a default. */
+/**
+ * Options of {@linkcode startRegistry}; every one has a default. The limits
+ * and why their defaults are what they are: `docs/limits.md`.
+ */
 export interface RegistryOptions {
   /** Address to listen on. Default `"0.0.0.0"`. */
   hostname?: string;
@@ -35,11 +39,57 @@ export interface RegistryOptions {
   maxConnections?: number;
   /** A connection that sends no valid frame within this is closed. Default 10000. */
   firstFrameTimeoutMs?: number;
-  /** Largest frame accepted from a client. Default {@linkcode REGISTRY_MAX_FRAME_BYTES}. */
+  /**
+   * Largest frame accepted from a client; also the bound of each connection's
+   * frame reader (the most it holds of an unfinished frame). Default
+   * {@linkcode REGISTRY_MAX_FRAME_BYTES}.
+   */
   maxFrameBytes?: number;
+  /** Rooms at once; a JOIN that would create one more is answered `F:…Too many chatrooms!!`. Default 1000. */
+  maxRooms?: number;
+  /** Members in one room; a JOIN that would add one more is answered `F:…Chatroom is full!!`. Default 10000. */
+  maxMembersPerRoom?: number;
+  /**
+   * Requests each connection may make per second, sustained; past it (and
+   * past `requestBurst`) the registry stops reading that connection until it
+   * is back under the rate. Nothing is refused: the client is slowed by TCP
+   * backpressure. `Infinity` turns the limit off. Default 1000.
+   */
+  requestsPerSecond?: number;
+  /** Requests a connection may make at once above the sustained rate. Default 2000. */
+  requestBurst?: number;
 }
 
-/** The defaults of {@linkcode RegistryOptions}. */
+/**
+ * The defaults of {@linkcode RegistryOptions}, chosen so that the reference
+ * server's clients, rooms of 10,000 members and `deno task bench:registry` are
+ * never limited, while one client cannot exhaust memory or the event loop:
+ *
+ * - `maxConnections` 10,000: an idle connection costs the registry about
+ *   9 KB (measured: 5,000 add ~45 MB), so under 100 MB in all; each needs a
+ *   file descriptor, so `ulimit -n` must be above it.
+ * - `firstFrameTimeoutMs` 10 s: a real client sends LIST or JOIN right after
+ *   connecting; 10 s forgives a slow network or a human typing into `nc`,
+ *   and bounds how long a silent or garbage-only connection holds a slot.
+ * - `maxFrameBytes` 4 KiB: the longest valid JOIN is under 350 bytes.
+ * - `maxRooms` 1,000: rooms never outnumber connections (one room per
+ *   connection), so this is what bounds the `G` reply every LIST gets: at
+ *   most 1,000 × 33 bytes = 33 KB, where 10,000 rooms would make a 5-byte
+ *   LIST cost 330 KB of output.
+ * - `maxMembersPerRoom` 10,000: the size the toolkit is built for; its `M`
+ *   reply is at most 10,000 × 293 bytes ≈ 2.9 MB with the longest fields,
+ *   under the 4 MiB a peer accepts (`REGISTRY_REPLY_MAX_FRAME_BYTES`).
+ * - `requestsPerSecond` 1,000 with `requestBurst` 2,000: a peer sends one
+ *   keepalive every 20 s; the closed-loop bench reaches ~450 JOINs or ~560
+ *   LISTs per second per connection with its 200 connections on a 2-core
+ *   machine, never slowed. A client pipelining LISTs is held to 1,000 a
+ *   second, about 1/100 of what the registry serves in total there, instead of
+ *   taking the event loop. Past it the registry delays (stops reading that
+ *   connection), it does not refuse: a refused keepalive would look like a
+ *   lost member, a delay costs an honest client only latency.
+ *
+ * The full table, with what happens past each limit: `docs/limits.md`.
+ */
 export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.freeze({
   hostname: "0.0.0.0",
   port: 32340,
@@ -48,6 +98,10 @@ export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.fre
   maxConnections: 10_000,
   firstFrameTimeoutMs: 10_000,
   maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
+  maxRooms: 1_000,
+  maxMembersPerRoom: 10_000,
+  requestsPerSecond: 1_000,
+  requestBurst: 2_000,
 });
 
 /** A snapshot of what a registry holds. */
@@ -109,6 +163,8 @@ const JOIN_NAME_TOO_LONG = failure(
   `JOIN message - User name longer than ${MAX_NAME_BYTES} bytes!!`,
 );
 const JOIN_IP_TOO_LONG = failure(`JOIN message - IP address longer than ${MAX_IP_BYTES} bytes!!`);
+const JOIN_TOO_MANY_ROOMS = failure("JOIN message - Too many chatrooms!!");
+const JOIN_ROOM_FULL = failure("JOIN message - Chatroom is full!!");
 const LIST_WRONG_FORMAT = failure("LIST message - Wrong format!!");
 const DEPART_WRONG_FORMAT = failure("DEPART message - Wrong format!!");
 const UNKNOWN_REQUEST = failure("Unknown message - Unknown request!!");
@@ -125,17 +181,36 @@ class Client {
   lastJoin: Uint8Array | null = null;
   /** Closes the connection if no valid frame arrives in time; cleared by the first. */
   firstFrameTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The request rate limit; null when it is off. */
+  readonly bucket: TokenBucket | null;
   closed = false;
+  /** Ends a {@linkcode pause} early (the connection is closing). */
+  #wake: (() => void) | null = null;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, bucket: TokenBucket | null) {
     this.conn = conn;
+    this.bucket = bucket;
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
+  }
+
+  /** Resolves after `ms`, or at once when the connection closes. */
+  pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#wake?.();
     try {
       this.conn.close();
     } catch {
@@ -149,7 +224,7 @@ class Registry implements RegistryHandle {
   readonly port: number;
   readonly #options: Required<RegistryOptions>;
   readonly #listener: Deno.TcpListener;
-  readonly #rooms = new Rooms<Client>();
+  readonly #rooms: Rooms<Client>;
   readonly #clients = new Set<Client>();
   /** Connections refused for the limit, still being answered. */
   readonly #refused = new Set<Deno.TcpConn>();
@@ -163,12 +238,24 @@ class Registry implements RegistryHandle {
     checkPositive("sweepMs", options.sweepMs);
     checkPositive("maxConnections", options.maxConnections);
     checkPositive("firstFrameTimeoutMs", options.firstFrameTimeoutMs);
+    if (!(options.requestsPerSecond > 0)) {
+      throw new RangeError(
+        `requestsPerSecond must be positive (or Infinity), got ${options.requestsPerSecond}`,
+      );
+    }
+    checkAtLeastOne("maxRooms", options.maxRooms);
+    checkAtLeastOne("maxMembersPerRoom", options.maxMembersPerRoom);
+    checkAtLeastOne("requestBurst", options.requestBurst);
     if (!Number.isInteger(options.maxFrameBytes) || options.maxFrameBytes < 16) {
       throw new RangeError(
         `maxFrameBytes must be an integer of at least 16, got ${options.maxFrameBytes}`,
       );
     }
     this.#options = options;
+    this.#rooms = new Rooms<Client>({
+      maxRooms: options.maxRooms,
+      maxMembersPerRoom: options.maxMembersPerRoom,
+    });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     const addr = this.#listener.addr;
     this.hostname = addr.hostname;
@@ -233,7 +320,13 @@ class Registry implements RegistryHandle {
         this.#track(this.#refuse(conn));
         continue;
       }
-      const client = new Client(conn);
+      const client = new Client(
+        conn,
+        this.#options.requestsPerSecond === Infinity ? null : new TokenBucket({
+          ratePerSecond: this.#options.requestsPerSecond,
+          burst: this.#options.requestBurst,
+        }),
+      );
       this.#clients.add(client);
       this.#track(this.#serve(client));
     }
@@ -272,6 +365,16 @@ class Registry implements RegistryHandle {
       }, this.#options.firstFrameTimeoutMs);
       logger.debug("Connection from {remote}", { remote: client.remote });
       for (;;) {
+        // Over its request rate: stop reading (the client's writes back up) until it is under.
+        const wait = client.bucket?.delayMs(performance.now()) ?? 0;
+        if (wait > 0) {
+          logger.debug("Slowing {remote} for {ms} ms: over its request rate", {
+            remote: client.remote,
+            ms: Math.ceil(wait),
+          });
+          await client.pause(wait);
+          if (client.closed) break;
+        }
         const n = await conn.read(buf);
         // The previous reply went out while this read waited; it must be done
         // before more input is handled (backpressure: one reply in flight).
@@ -285,6 +388,7 @@ class Registry implements RegistryHandle {
           (client.reader === null || client.reader.buffered === 0) &&
           buf[n - 1] === NEWLINE && buf[0] !== T && buf.indexOf(NEWLINE) === n - 1
         ) {
+          client.bucket?.take(1, performance.now());
           pending = writeAll(
             conn,
             this.#keepalive(client, buf, n) ?? this.#answer(client, buf.subarray(0, n)),
@@ -304,9 +408,13 @@ class Registry implements RegistryHandle {
         }
         // Frames completed before a fatal error are answered, then the error.
         fatal ??= client.reader.failure;
+        // A read that completes no frame still cost a read: count it as one request.
+        if (frames.length === 0) client.bucket?.take(1, performance.now());
         for (const frame of frames) {
+          if (!(await this.#throttle(client))) break;
           await writeAll(conn, this.#answer(client, frame));
         }
+        if (client.closed) break;
         if (fatal !== null) {
           logger.info("Closing {remote}: {reason}", {
             remote: client.remote,
@@ -325,6 +433,26 @@ class Registry implements RegistryHandle {
       // Closing the socket ends a reply still being written; let its op finish.
       if (pending !== null) await pending.catch(() => {});
     }
+  }
+
+  /**
+   * Counts one request of `client` against its rate; when that puts it in
+   * debt, waits until it is not (pipelined frames already read wait here).
+   * False when the connection closed meanwhile.
+   */
+  async #throttle(client: Client): Promise<boolean> {
+    if (client.bucket === null) return true;
+    const now = performance.now();
+    client.bucket.take(1, now);
+    const wait = client.bucket.delayMs(now);
+    if (wait > 0) {
+      logger.debug("Slowing {remote} for {ms} ms: over its request rate", {
+        remote: client.remote,
+        ms: Math.ceil(wait),
+      });
+      await client.pause(wait);
+    }
+    return !client.closed;
   }
 
   /**
@@ -420,6 +548,17 @@ class Registry implements RegistryHandle {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
       if (mine.hashId !== hashId(join.name, join.ip, join.port)) return JOIN_OTHER_MEMBER;
     }
+    const refused = this.#rooms.refusal(join.room, join);
+    if (refused !== null) {
+      logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
+        ...memberFields(join),
+        remote: client.remote,
+        why: refused === "too-many-rooms"
+          ? `${this.#options.maxRooms} rooms already`
+          : `${this.#options.maxMembersPerRoom} members already`,
+      });
+      return refused === "too-many-rooms" ? JOIN_TOO_MANY_ROOMS : JOIN_ROOM_FULL;
+    }
     const outcome = this.#rooms.join(join.room, join, client, Date.now());
     this.#valid(client);
     client.lastJoin = frame.slice();
@@ -500,6 +639,10 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
+}
+
+function checkAtLeastOne(name: string, value: number): void {
+  if (!(value >= 1)) throw new RangeError(`${name} must be at least 1, got ${value}`);
 }
 
 function checkPositive(name: string, value: number): void {

@@ -11,6 +11,9 @@
  *   as it); an owner owns at most one member. A second owner JOINing as a
  *   listed member takes it over, so the first owner leaving removes nothing.
  * - An empty room is destroyed at once.
+ * - Limits: at most `maxRooms` rooms and `maxMembersPerRoom` members in a
+ *   room. A JOIN that would create a room or add a member over them is
+ *   refused ({@linkcode Rooms.refusal}); renewing a listed member never is.
  * - The encoded `M` reply of each room and the encoded `G` reply are cached
  *   and rebuilt only when membership changes, so a keepalive costs a map
  *   lookup and a timestamp store whatever the room's size.
@@ -43,6 +46,17 @@ export interface JoinOutcome<Owner> {
   roomCreated: boolean;
   /** The member's previous owner when this JOIN took it over from another owner. */
   takenFrom: Owner | null;
+}
+
+/** Why a JOIN is refused: it would create a room past `maxRooms`, or add a member past `maxMembersPerRoom`. */
+export type JoinRefusal = "too-many-rooms" | "room-full";
+
+/** Options of {@linkcode Rooms}. */
+export interface RoomsOptions {
+  /** Most rooms at once. Default `Infinity`. */
+  maxRooms?: number;
+  /** Most members in one room. Default `Infinity`. */
+  maxMembersPerRoom?: number;
 }
 
 /** A member removed by {@linkcode Rooms.sweep}, {@linkcode Rooms.depart} or {@linkcode Rooms.release}. */
@@ -105,12 +119,30 @@ class Room<Owner> {
  * ```
  */
 export class Rooms<Owner> {
+  readonly #maxRooms: number;
+  readonly #maxMembersPerRoom: number;
   /** Rooms by name, in creation order. */
   readonly #rooms = new Map<string, Room<Owner>>();
   /** The member each owner owns. */
   readonly #owned = new Map<Owner, Entry>();
   #roomsReply: Uint8Array | null = null;
   #memberCount = 0;
+
+  /**
+   * Creates an empty set of rooms with the given limits.
+   *
+   * @throws {RangeError} when a limit is below 1
+   */
+  constructor(options: RoomsOptions = {}) {
+    this.#maxRooms = options.maxRooms ?? Infinity;
+    this.#maxMembersPerRoom = options.maxMembersPerRoom ?? Infinity;
+    if (!(this.#maxRooms >= 1)) {
+      throw new RangeError(`maxRooms must be at least 1, got ${this.#maxRooms}`);
+    }
+    if (!(this.#maxMembersPerRoom >= 1)) {
+      throw new RangeError(`maxMembersPerRoom must be at least 1, got ${this.#maxMembersPerRoom}`);
+    }
+  }
 
   /** How many rooms exist. */
   get roomCount(): number {
@@ -128,17 +160,33 @@ export class Rooms<Owner> {
   }
 
   /**
+   * Why a JOIN of `member` into `room` would be refused for a limit, or null
+   * when it would be accepted. Renewing a listed member is never refused.
+   */
+  refusal(room: string, member: Member): JoinRefusal | null {
+    const r = this.#rooms.get(room);
+    if (r === undefined) return this.#rooms.size >= this.#maxRooms ? "too-many-rooms" : null;
+    if (r.members.size < this.#maxMembersPerRoom) return null;
+    return r.members.has(hashId(member.name, member.ip, member.port)) ? null : "room-full";
+  }
+
+  /**
    * Adds `member` to `room` (creating the room) or renews it, and makes
    * `owner` its owner, taking it over from a previous owner.
    *
    * @throws {RangeError} when `owner` already owns another member (one
-   * membership per owner: check {@linkcode memberOf} first)
+   * membership per owner: check {@linkcode memberOf} first), or when a limit
+   * refuses the JOIN (check {@linkcode refusal} first)
    */
   join(room: string, member: Member, owner: Owner, now: number): JoinOutcome<Owner> {
     const id = hashId(member.name, member.ip, member.port);
     const mine = this.#owned.get(owner);
     if (mine !== undefined && (mine.room !== room || mine.hashId !== id)) {
       throw new RangeError(`Owner already owns ${mine.segment} in ${JSON.stringify(mine.room)}`);
+    }
+    const refused = this.refusal(room, member);
+    if (refused !== null) {
+      throw new RangeError(`JOIN of ${id} into ${JSON.stringify(room)} refused: ${refused}`);
     }
     let r = this.#rooms.get(room);
     let roomCreated = false;

@@ -1,0 +1,169 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { unstableFlags } from "../lib/flags.ts";
+import { startRegistry } from "../registry/registry.ts";
+import {
+  type ChaosOptions,
+  formatTable,
+  PEER_PROBES,
+  REGISTRY_PROBES,
+  runChaos,
+} from "../tools/chaos.ts";
+import { testPeer } from "./support/peer_harness.ts";
+
+/** Small numbers, so the whole chaos run takes a few seconds. */
+const QUICK: Partial<ChaosOptions> = {
+  timeoutMs: 3000,
+  floodConnections: 200,
+  loadClients: 20,
+  loadMs: 500,
+  dripMs: 5,
+  bigRoom: 100,
+};
+
+Deno.test("chaos: every registry probe passes against our registry, which then holds nothing", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const results = await runChaos({ hostname: "127.0.0.1", port: registry.port, ...QUICK });
+  const table = formatTable(results);
+  console.log(table);
+  deepEqual(results.map((r) => r.name), REGISTRY_PROBES.map((p) => p.name));
+  deepEqual(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.detail}`), []);
+  match(table, new RegExp(`${REGISTRY_PROBES.length}/${REGISTRY_PROBES.length} probes passed`));
+  // Every probe cleans up after itself: no member or room is left behind.
+  const deadline = Date.now() + 5000;
+  while (registry.stats().connections > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  deepEqual(registry.stats(), { connections: 0, rooms: 0, members: 0 });
+});
+
+Deno.test("chaos: every peer probe passes against our peer, which keeps chatting", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const alice = await testPeer(registry.port, {
+    name: "alice",
+    room: "chaos",
+    handshakeTimeoutMs: 500,
+  });
+  const bob = await testPeer(registry.port, { name: "bob", room: "chaos" });
+  try {
+    for (const { peer, rec } of [alice, bob]) {
+      await rec.until(() => peer.state === "CONNECTED", "CONNECTED");
+    }
+    const results = await runChaos({
+      hostname: "127.0.0.1",
+      port: alice.peer.port,
+      as: "peer",
+      ...QUICK,
+      stallMs: 2000,
+    });
+    console.log(formatTable(results));
+    deepEqual(results.map((r) => r.name), PEER_PROBES.map((p) => p.name));
+    deepEqual(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.detail}`), []);
+    // The abused peer still chats with the rest of its room.
+    const from = bob.rec.events.length;
+    await alice.peer.send("still here");
+    await bob.rec.waitFor(
+      (e) => e.type === "message" && e.text === "still here",
+      "alice's message at bob",
+      { from },
+    );
+  } finally {
+    await alice.peer.quit();
+    await bob.peer.quit();
+  }
+});
+
+Deno.test("chaos: a server that takes one read as one request fails the coalesced probe", async () => {
+  // Like the reference server: every read is answered with exactly one reply.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    const tasks: Promise<void>[] = [];
+    for await (const conn of listener) {
+      conns.add(conn);
+      tasks.push((async () => {
+        const buf = new Uint8Array(1024);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            const text = new TextDecoder().decode(buf.subarray(0, n));
+            const reply = text.startsWith("J:")
+              ? `M:1:${text.split(":").slice(2, 5).join(":")}::\r\n`
+              : "G::\r\n";
+            await conn.write(new TextEncoder().encode(reply));
+          }
+        } catch {
+          // The chaos tool closed it.
+        } finally {
+          conns.delete(conn);
+          try {
+            conn.close();
+          } catch {
+            // Already closed.
+          }
+        }
+      })());
+    }
+    await Promise.all(tasks);
+  })();
+  try {
+    const results = await runChaos({
+      hostname: "127.0.0.1",
+      port: (listener.addr as Deno.NetAddr).port,
+      timeoutMs: 300,
+      only: ["baseline", "coalesced-frames"],
+    });
+    deepEqual(results.map((r) => [r.name, r.passed]), [["baseline", true], [
+      "coalesced-frames",
+      false,
+    ]]);
+    match(formatTable(results), /coalesced-frames\s+FAIL/);
+    match(formatTable(results), /1\/2 probes passed/);
+  } finally {
+    listener.close();
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    await serving;
+  }
+});
+
+Deno.test("chaos: the CLI prints the table and exits 0 when all pass, 1 when one fails", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const cli = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        ...unstableFlags(),
+        "--allow-net",
+        new URL("../tools/chaos.ts", import.meta.url).pathname,
+        ...args,
+      ],
+      stdin: "null",
+    }).output();
+    return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  };
+  const good = await cli([
+    "--target",
+    `127.0.0.1:${registry.port}`,
+    "--only",
+    "baseline,malformed-list,coalesced-frames",
+  ]);
+  equal(good.code, 0, good.stdout);
+  match(good.stdout, /^chaos: probing the registry at 127\.0\.0\.1:\d+\n/);
+  match(good.stdout, /malformed-list\s+pass/);
+  match(good.stdout, /3\/3 probes passed/);
+  // Nothing listens there: the baseline fails.
+  const dead = await cli(["--target", "127.0.0.1:1", "--only", "baseline", "--timeout-ms", "500"]);
+  equal(dead.code, 1, dead.stdout);
+  match(dead.stdout, /baseline\s+FAIL/);
+  const usage = await cli(["--target", "nowhere"]);
+  equal(usage.code, 2);
+  ok(!usage.stdout.includes("probes passed"));
+});

@@ -1,0 +1,994 @@
+/**
+ * The chaos tester the seed systems describe: malformed frames, illegal
+ * actions and load against any P2PChat registry or peer, ours or not. Each
+ * probe abuses the target one way, then a liveness check asks whether the
+ * target still answers a well-behaved client correctly; a probe passes when
+ * its own expectation held and the target is alive afterwards. Prints a
+ * pass/fail table and exits 1 if any probe failed.
+ *
+ *     deno task chaos --target 127.0.0.1:32340                # a registry
+ *     deno task chaos --target 127.0.0.1:50001 --as peer      # a peer (TCP and UDP)
+ *
+ * Liveness of a registry: a new connection is answered `L` with a `G` frame
+ * and `J` with an `M` frame that lists the joiner. Liveness of a peer: a TCP
+ * connection to its port is accepted, and a `K` poke datagram to the same
+ * port is answered `A` (a peer answers any well-formed `K`; a handshake
+ * cannot be the check, since a peer refuses `P` from non-members).
+ *
+ * What each probe expects is in {@linkcode REGISTRY_PROBES} and
+ * {@linkcode PEER_PROBES} (`expect`), and printed in the table.
+ *
+ * @module
+ */
+
+import { choice, integer, message, object, option, optional, string } from "@optique/core";
+import { run } from "@optique/run";
+import { FrameReader } from "../lib/frame_reader.ts";
+import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
+import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What a target is. */
+export type TargetKind = "registry" | "peer";
+
+/** Options of {@linkcode runChaos}; all but the target have defaults. */
+export interface ChaosOptions {
+  /** The target's address (only loopback makes sense: the probes abuse it). */
+  hostname: string;
+  /** The target's TCP port (and, for a peer, its UDP port). */
+  port: number;
+  /** A registry or a peer. Default "registry". */
+  as?: TargetKind;
+  /** How long any one answer may take, in ms. Default 3000. */
+  timeoutMs?: number;
+  /** Connections the connection-flood probe holds at once. Default 500. */
+  floodConnections?: number;
+  /** Clients of the load probe. Default 50. */
+  loadClients?: number;
+  /** How long the load probe runs, in ms. Default 2000. */
+  loadMs?: number;
+  /** Pause between the bytes of the slow-drip probe, in ms. Default 20. */
+  dripMs?: number;
+  /** Members of the big-room probe (the reference overflows past ~65). Default 100. */
+  bigRoom?: number;
+  /** How long a peer may keep a link that stalls mid-frame, in ms. Default 5000. */
+  stallMs?: number;
+  /** The room the probes use (and rooms named after it). Default "chaos". */
+  room?: string;
+  /** Seed of the random bytes. Default 1. */
+  seed?: number;
+  /** Only the probes with these names. Default: all. */
+  only?: readonly string[];
+}
+
+/** The outcome of one probe. */
+export interface ProbeResult {
+  /** The probe's name. */
+  name: string;
+  /** What the probe expects of a robust target. */
+  expect: string;
+  /** True when the expectation held and the target was alive afterwards. */
+  passed: boolean;
+  /** What was seen, or why it failed. */
+  detail: string;
+  /** How long the probe and its liveness check took, in ms. */
+  ms: number;
+}
+
+/** One probe: abuse, check the expectation (throw if it failed), return what was seen. */
+export interface Probe {
+  /** A short name (`--only` takes it). */
+  name: string;
+  /** What a robust target does. */
+  expect: string;
+  /** Runs the probe; throws an Error saying what went wrong. */
+  run(ctx: ProbeContext): Promise<string>;
+}
+
+/** What a probe works with. */
+export interface ProbeContext {
+  /** The resolved options. */
+  readonly options: Readonly<Required<Omit<ChaosOptions, "only">>>;
+  /** A new connection to the target. */
+  connect(): Promise<Wire>;
+  /** Throws unless the target answers a well-behaved client; returns what it saw. */
+  alive(): Promise<string>;
+  /** Deterministic random bytes. */
+  random(length: number): Uint8Array;
+}
+
+class ProbeFailure extends Error {
+  override name = "ProbeFailure";
+}
+
+function fail(why: string): never {
+  throw new ProbeFailure(why);
+}
+
+/**
+ * A TCP connection that reads whole frames with a deadline on every read. A
+ * read that times out closes the connection, so nothing stays pending.
+ */
+export class Wire implements AsyncDisposable {
+  readonly #conn: Deno.TcpConn;
+  readonly #timeoutMs: number;
+  readonly #reader = new FrameReader({ maxFrameBytes: REGISTRY_REPLY_MAX_FRAME_BYTES });
+  readonly #frames: Uint8Array[] = [];
+  #buf: Uint8Array | null = null;
+  #eof = false;
+  #closed = false;
+  /** Bytes received that the frame reader refused (a target's own garbage). */
+  #garbled = false;
+
+  private constructor(conn: Deno.TcpConn, timeoutMs: number) {
+    this.#conn = conn;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Connects, with Nagle off and a deadline. */
+  static async connect(hostname: string, port: number, timeoutMs: number): Promise<Wire> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname, port, signal });
+    } catch (error) {
+      if (signal.aborted) fail(`connect timed out after ${timeoutMs} ms`);
+      throw error;
+    }
+    conn.setNoDelay(true);
+    return new Wire(conn, timeoutMs);
+  }
+
+  /** True once the other side closed (end of stream or reset). */
+  get eof(): boolean {
+    return this.#eof;
+  }
+
+  /** Writes all of `data`; false when the other side had closed. */
+  async write(data: string | Uint8Array): Promise<boolean> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    let written = 0;
+    try {
+      while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+    } catch (error) {
+      if (isDisconnect(error)) return false;
+      throw error;
+    }
+    return true;
+  }
+
+  /** Writes `request` and returns the next frame as text. */
+  async request(request: string | Uint8Array): Promise<string> {
+    if (!(await this.write(request))) fail("the connection was closed before the request");
+    return await this.frame();
+  }
+
+  /** The next whole frame as text; fails on a timeout or a close. */
+  async frame(): Promise<string> {
+    const frame = await this.next();
+    if (frame === null) fail("the connection was closed instead of answered");
+    return frame;
+  }
+
+  /** The next whole frame as text, or null when the other side closed first. */
+  async next(timeoutMs = this.#timeoutMs): Promise<string | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#frames.length === 0) {
+      if (this.#eof) return null;
+      if (!(await this.#readMore(deadline))) fail(`no answer within ${timeoutMs} ms`);
+    }
+    return decoder.decode(this.#frames.shift()!);
+  }
+
+  /**
+   * Waits until the other side closes, returning the frames that came first;
+   * fails if it has not closed within `timeoutMs`.
+   */
+  async closedByPeer(timeoutMs = this.#timeoutMs): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#eof) {
+      if (!(await this.#readMore(deadline))) fail(`still open after ${timeoutMs} ms`);
+    }
+    return this.#frames.splice(0).map((f) => decoder.decode(f));
+  }
+
+  /**
+   * Reads whatever arrives for `ms` (or until the close); returns the frames,
+   * and whether the other side closed. The connection is closed afterwards.
+   */
+  async drain(ms: number): Promise<{ frames: string[]; closed: boolean }> {
+    const deadline = Date.now() + ms;
+    while (!this.#eof && (await this.#readMore(deadline)));
+    this.close();
+    return { frames: this.#frames.splice(0).map((f) => decoder.decode(f)), closed: this.#eof };
+  }
+
+  /** Closes the connection; safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /** One read; false on a timeout, which closes the connection (a pending read cannot be cancelled otherwise). */
+  async #readMore(deadline: number): Promise<boolean> {
+    if (this.#closed) fail("the connection was closed");
+    this.#buf ??= new Uint8Array(64 * 1024);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
+    });
+    const read = this.#conn.read(this.#buf);
+    let n: number | null | "timeout";
+    try {
+      n = await Promise.race([read, timeout]);
+    } catch (error) {
+      if (!isDisconnect(error)) throw error;
+      this.#eof = true;
+      return true;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (n === "timeout") {
+      this.close();
+      await read.catch(() => null);
+      return false;
+    }
+    if (n === null) {
+      this.#eof = true;
+      return true;
+    }
+    if (!this.#garbled) {
+      try {
+        this.#frames.push(...this.#reader.push(this.#buf.subarray(0, n)));
+      } catch {
+        this.#garbled = true;
+      }
+    }
+    return true;
+  }
+}
+
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BadResource;
+}
+
+function isFailure(frame: string): boolean {
+  return /^F:[^\r\n]*::\r\n$/.test(frame);
+}
+
+function show(text: string, max = 60): string {
+  const json = JSON.stringify(text);
+  return json.length > max ? `${json.slice(0, max - 3)}...` : json;
+}
+
+function decodeReply<F>(text: string, type: string): F {
+  let frame;
+  try {
+    frame = decodeFrame(encoder.encode(text));
+  } catch (error) {
+    fail(`undecodable reply ${show(text)}: ${(error as Error).message}`);
+  }
+  if (frame.type !== type) fail(`expected ${type}, got ${show(text)}`);
+  return frame as F;
+}
+
+function names(reply: string): string[] {
+  return decodeReply<MembersFrame>(reply, "M").members.map((m) => m.name);
+}
+
+/** Closes every wire and waits for nothing: closing a TCP connection is synchronous. */
+function closeAll(wires: Iterable<Wire>): void {
+  for (const w of wires) w.close();
+}
+
+/** Opens `n` connections, `batch` at a time; on failure closes those opened. */
+async function openMany(ctx: ProbeContext, n: number, batch = 100): Promise<Wire[]> {
+  const wires: Wire[] = [];
+  for (let i = 0; i < n; i += batch) {
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(batch, n - i) }, () => ctx.connect()),
+    );
+    for (const s of settled) if (s.status === "fulfilled") wires.push(s.value);
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed !== undefined) {
+      closeAll(wires);
+      fail(
+        `connection ${wires.length + 1} of ${n} failed: ${
+          (failed as PromiseRejectedResult).reason
+        }`,
+      );
+    }
+  }
+  return wires;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function join(room: string, name: string, port: number): string {
+  return `J:${room}:${name}:127.0.0.1:${port}::\r\n`;
+}
+
+/** Asks every request on one connection and expects an `F` to each. */
+async function expectFailures(ctx: ProbeContext, requests: string[]): Promise<string> {
+  await using wire = await ctx.connect();
+  const seen: string[] = [];
+  for (const request of requests) {
+    const reply = await wire.request(request);
+    if (!isFailure(reply)) fail(`${show(request)} was answered ${show(reply)}, not F`);
+    seen.push(reply.slice(2, -4));
+  }
+  return `${requests.length} × F (${[...new Set(seen)].join("; ")})`;
+}
+
+/** The probes of a registry. */
+export const REGISTRY_PROBES: readonly Probe[] = [
+  {
+    name: "baseline",
+    expect: "L → G; J → M listing the joiner",
+    run: (ctx) => ctx.alive(),
+  },
+  {
+    name: "malformed-join",
+    expect: "each malformed JOIN → F; the connection is kept",
+    run: (ctx) =>
+      expectFailures(ctx, [
+        `J:${ctx.options.room}:alice::\r\n`,
+        `J:${ctx.options.room}:alice:127.0.0.1:notaport::\r\n`,
+        `J:${ctx.options.room}:alice:127.0.0.1:99999::\r\n`,
+        "J::alice:127.0.0.1:5000::\r\n",
+        `J:${ctx.options.room}:alice:127.0.0.1:5000:extra::\r\n`,
+        "J::\r\n",
+      ]),
+  },
+  {
+    name: "malformed-list",
+    expect: "L:x and L with a bare \\n → F",
+    run: (ctx) => expectFailures(ctx, ["L:x::\r\n", "L::\n"]),
+  },
+  {
+    name: "unknown-types",
+    expect: "P, T, K, A, S, G, M, F, X and a bare newline → F each",
+    run: (ctx) =>
+      expectFailures(ctx, [
+        `P:${ctx.options.room}:alice:127.0.0.1:5000:0::\r\n`,
+        `T:${ctx.options.room}:123:alice:1:2:hi::\r\n`,
+        `K:${ctx.options.room}:alice::\r\n`,
+        "A::\r\n",
+        "S::\r\n",
+        "G::\r\n",
+        "M:1:alice:127.0.0.1:5000::\r\n",
+        "F:oops::\r\n",
+        "X::\r\n",
+        "\r\n",
+      ]),
+  },
+  {
+    name: "invalid-names",
+    expect: "a room or name over 32 bytes, or with a control character → F",
+    run: (ctx) =>
+      expectFailures(ctx, [
+        join("r".repeat(33), "alice", 5000),
+        join(ctx.options.room, "n".repeat(33), 5000),
+        join(ctx.options.room, "al\tice", 5000),
+        join(`${ctx.options.room}\x7f`, "alice", 5000),
+      ]),
+  },
+  {
+    name: "join-twice",
+    expect: "JOIN into room A, then into room B on one connection → F; still in A, no B",
+    async run(ctx) {
+      const a = `${ctx.options.room}-a`;
+      const b = `${ctx.options.room}-b`;
+      await using wire = await ctx.connect();
+      if (!names(await wire.request(join(a, "twice", 47001))).includes("twice")) {
+        fail("the first JOIN did not list the joiner");
+      }
+      const second = await wire.request(join(b, "twice", 47001));
+      if (!isFailure(second)) fail(`the second JOIN was answered ${show(second)}`);
+      await using other = await ctx.connect();
+      const rooms = decodeReply<RoomsFrame>(await other.request("L::\r\n"), "G").rooms;
+      if (rooms.includes(b)) fail(`room ${b} was created: ${rooms.join(", ")}`);
+      if (!rooms.includes(a)) fail(`room ${a} is gone: ${rooms.join(", ")}`);
+      return `second JOIN → ${show(second)}`;
+    },
+  },
+  {
+    name: "oversize",
+    expect: "64 KiB without a newline → F and/or a close, without waiting for more",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      await wire.write("J".repeat(64 * 1024));
+      const first = await wire.next();
+      if (first === null) return "closed without an answer";
+      if (!isFailure(first)) fail(`answered ${show(first)}`);
+      return `answered ${show(first)}`;
+    },
+  },
+  {
+    name: "split-frames",
+    expect: "a JOIN in 3-byte writes 5 ms apart → M",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      const bytes = encoder.encode(join(ctx.options.room, "split", 47002));
+      for (let i = 0; i < bytes.length; i += 3) {
+        await wire.write(bytes.subarray(i, i + 3));
+        await sleep(5);
+      }
+      const listed = names(await wire.frame());
+      if (!listed.includes("split")) fail(`the M does not list the joiner: ${listed}`);
+      return `M lists ${listed.length}`;
+    },
+  },
+  {
+    name: "coalesced-frames",
+    expect: "L, L and a JOIN in one write → G, G, M in order",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      await wire.write(`L::\r\nL::\r\n${join(ctx.options.room, "coalesced", 47003)}`);
+      const replies = [await wire.frame(), await wire.frame(), await wire.frame()];
+      decodeReply(replies[0]!, "G");
+      decodeReply(replies[1]!, "G");
+      if (!names(replies[2]!).includes("coalesced")) fail("the M does not list the joiner");
+      return "G, G, M";
+    },
+  },
+  {
+    name: "garbage",
+    expect: "8 KiB of random bytes → only F answers, or a close",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      const ok = await wire.write(ctx.random(8 * 1024));
+      const { frames, closed } = await wire.drain(Math.min(500, ctx.options.timeoutMs));
+      const bad = frames.find((f) => !isFailure(f));
+      if (bad !== undefined) fail(`answered ${show(bad)}`);
+      return `${frames.length} × F${closed || !ok ? ", then closed" : ""}`;
+    },
+  },
+  {
+    name: "slow-drip",
+    expect: "a JOIN one byte at a time (dripMs apart) → M",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      const bytes = encoder.encode(join(ctx.options.room, "drip", 47004));
+      for (const byte of bytes) {
+        if (!(await wire.write(Uint8Array.of(byte)))) fail("closed during the drip");
+        await sleep(ctx.options.dripMs);
+      }
+      if (!names(await wire.frame()).includes("drip")) fail("the M does not list the joiner");
+      return `${bytes.length} bytes over ${bytes.length * ctx.options.dripMs} ms`;
+    },
+  },
+  {
+    name: "duplicate-join-close",
+    expect: "the same JOIN from a second connection, then a close (crashes the reference) → alive",
+    async run(ctx) {
+      const dup = join(ctx.options.room, "dup", 47005);
+      for (const closeSecond of [true, false]) {
+        const first = await ctx.connect();
+        const second = await ctx.connect();
+        try {
+          names(await first.request(dup));
+          names(await second.request(dup));
+          (closeSecond ? second : first).close();
+          const survivor = closeSecond ? first : second;
+          if (!names(await survivor.request(dup)).includes("dup")) {
+            fail("the surviving connection's JOIN does not list it");
+          }
+        } finally {
+          first.close();
+          second.close();
+        }
+      }
+      return "both orders";
+    },
+  },
+  {
+    name: "big-room",
+    expect:
+      "bigRoom members in one room (the reference overflows past ~65) → M lists all, right MSID",
+    async run(ctx) {
+      const wires: Wire[] = [];
+      try {
+        let reply = "";
+        for (let i = 0; i < ctx.options.bigRoom; i++) {
+          const wire = await ctx.connect();
+          wires.push(wire);
+          reply = await wire.request(join(`${ctx.options.room}-big`, `m${i}`, 48000 + i));
+        }
+        const frame = decodeReply<MembersFrame>(reply, "M");
+        if (frame.members.length !== ctx.options.bigRoom) {
+          fail(`M lists ${frame.members.length} of ${ctx.options.bigRoom}`);
+        }
+        if (frame.msid !== msidOf(frame.members)) fail(`wrong MSID ${frame.msid}`);
+        return `M lists ${frame.members.length}, ${reply.length} bytes`;
+      } finally {
+        closeAll(wires);
+      }
+    },
+  },
+  {
+    name: "connection-flood",
+    expect: "floodConnections held at once → a newcomer is still served; all released",
+    async run(ctx) {
+      const wires = await openMany(ctx, ctx.options.floodConnections);
+      try {
+        return `during: ${await ctx.alive()}`;
+      } finally {
+        closeAll(wires);
+      }
+    },
+  },
+  {
+    name: "list-flood",
+    expect: "2,000 LISTs pipelined in one write → 2,000 G (maybe slowed); others served meanwhile",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      const count = 2000;
+      const started = performance.now();
+      await wire.write("L::\r\n".repeat(count));
+      const during = await ctx.alive();
+      for (let i = 0; i < count; i++) decodeReply(await wire.frame(), "G");
+      return `${count} × G in ${(performance.now() - started).toFixed(0)} ms; meanwhile ${during}`;
+    },
+  },
+  {
+    name: "load",
+    expect: "loadClients closed-loop JOIN keepalives for loadMs → every reply M",
+    async run(ctx) {
+      const wires = await openMany(ctx, ctx.options.loadClients);
+      try {
+        const room = `${ctx.options.room}-load`;
+        const joins = wires.map((_, i) => join(room, `load${i}`, 49000 + i));
+        await Promise.all(wires.map(async (w, i) => names(await w.request(joins[i]!))));
+        const latencies: number[] = [];
+        const end = performance.now() + ctx.options.loadMs;
+        await Promise.all(wires.map(async (w, i) => {
+          while (performance.now() < end) {
+            const sent = performance.now();
+            const reply = await w.request(joins[i]!);
+            if (!reply.startsWith("M:")) fail(`a keepalive was answered ${show(reply)}`);
+            latencies.push(performance.now() - sent);
+          }
+        }));
+        latencies.sort((a, b) => a - b);
+        const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
+        const rate = latencies.length / (ctx.options.loadMs / 1000);
+        return `${latencies.length} requests, ${rate.toFixed(0)}/s, p99 ${p99.toFixed(1)} ms`;
+      } finally {
+        closeAll(wires);
+      }
+    },
+  },
+];
+
+/**
+ * Sends a poke datagram to the peer until an `A` comes back, resending every
+ * 250 ms (a datagram may be dropped, by the kernel too, when the peer's
+ * socket is flooded); fails after `timeoutMs`. Returns the wait in ms and the
+ * datagrams sent.
+ */
+async function poke(ctx: ProbeContext, datagram: Uint8Array): Promise<[number, number]> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const to = { transport: "udp" as const, hostname: ctx.options.hostname, port: ctx.options.port };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let sent = 0;
+  const started = performance.now();
+  const deadline = started + ctx.options.timeoutMs;
+  let received = socket.receive();
+  try {
+    for (;;) {
+      await socket.send(datagram, to);
+      sent++;
+      const resendAt = Math.min(deadline, performance.now() + 250);
+      for (;;) {
+        const timeout = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), Math.max(0, resendAt - performance.now()));
+        });
+        const got = await Promise.race([received, timeout]);
+        clearTimeout(timer);
+        if (got === "timeout") break;
+        received = socket.receive();
+        if (decoder.decode(got[0]) === "A::\r\n") return [performance.now() - started, sent];
+      }
+      if (performance.now() >= deadline) {
+        fail(`no A within ${ctx.options.timeoutMs} ms (${sent} sent)`);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    socket.close();
+    await received.catch(() => null);
+  }
+}
+
+/** Sends `bytes` on a new link and expects the peer to close it without a reply. */
+async function expectDropped(ctx: ProbeContext, bytes: string | Uint8Array): Promise<string> {
+  await using wire = await ctx.connect();
+  const started = performance.now();
+  await wire.write(bytes);
+  const frames = await wire.closedByPeer();
+  if (frames.length > 0) fail(`answered ${show(frames[0]!)} before closing`);
+  return `closed after ${(performance.now() - started).toFixed(0)} ms`;
+}
+
+/** The probes of a peer. */
+export const PEER_PROBES: readonly Probe[] = [
+  {
+    name: "baseline",
+    expect: "a TCP connection is accepted; K → A over UDP",
+    run: (ctx) => ctx.alive(),
+  },
+  {
+    name: "link-garbage",
+    expect: "random bytes on a new link → the link is closed, no reply",
+    run: (ctx) => {
+      const bytes = ctx.random(4096);
+      bytes[0] = 0x58; // not a T: the header parse is not what closes it
+      return expectDropped(ctx, bytes);
+    },
+  },
+  {
+    name: "handshake-non-member",
+    expect: "P from a name not in the room → closed without S",
+    run: (ctx) => expectDropped(ctx, `P:${ctx.options.room}:nobody-chaos:127.0.0.1:1:0::\r\n`),
+  },
+  {
+    name: "text-before-handshake",
+    expect: "T on a link that did not handshake → closed, no reply",
+    run: (ctx) => expectDropped(ctx, `T:${ctx.options.room}:1:mallory:1:2:hi::\r\n`),
+  },
+  {
+    name: "malformed-text",
+    expect: "T whose msgLength is negative, not a number, or too short → closed",
+    async run(ctx) {
+      const seen: string[] = [];
+      for (
+        const t of [
+          `T:${ctx.options.room}:1:m:1:-5:hello::\r\n`,
+          `T:${ctx.options.room}:1:m:1:five:hello::\r\n`,
+          `T:${ctx.options.room}:1:m:1:2:hello::\r\n`,
+        ]
+      ) {
+        seen.push(await expectDropped(ctx, t));
+      }
+      return seen.join("; ");
+    },
+  },
+  {
+    name: "huge-text",
+    expect: "T declaring 9,999,999,999 bytes → closed without reading them",
+    run: (ctx) => expectDropped(ctx, `T:${ctx.options.room}:1:m:1:9999999999:x`),
+  },
+  {
+    name: "registry-frames-on-link",
+    expect: "L and J sent to a peer → closed, no reply",
+    async run(ctx) {
+      const a = await expectDropped(ctx, "L::\r\n");
+      const b = await expectDropped(ctx, join(ctx.options.room, "mallory", 1));
+      return `${a}; ${b}`;
+    },
+  },
+  {
+    name: "oversize",
+    expect: "1 MiB without a newline → closed",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      await wire.write("X".repeat(1024 * 1024));
+      const frames = await wire.closedByPeer();
+      if (frames.length > 0) fail(`answered ${show(frames[0]!)}`);
+      return "closed";
+    },
+  },
+  {
+    name: "stall-mid-frame",
+    expect: "half a P, then silence → closed within stallMs",
+    async run(ctx) {
+      await using wire = await ctx.connect();
+      const started = performance.now();
+      await wire.write(`P:${ctx.options.room}:stall:127.0.0.1:1`);
+      await wire.closedByPeer(ctx.options.stallMs);
+      return `closed after ${(performance.now() - started).toFixed(0)} ms`;
+    },
+  },
+  {
+    name: "junk-datagrams",
+    expect: "200 junk datagrams (up to 60 KB) → ignored; K still answered A",
+    async run(ctx) {
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      try {
+        const to = {
+          transport: "udp" as const,
+          hostname: ctx.options.hostname,
+          port: ctx.options.port,
+        };
+        for (let i = 0; i < 200; i++) {
+          const size = i === 0 ? 60_000 : 1 + ctx.random(1)[0]! * 2;
+          await socket.send(ctx.random(size), to);
+        }
+        await socket.send(encoder.encode("K:::\r\n"), to);
+        await socket.send(encoder.encode("K:a:b:c::\r\n"), to);
+      } finally {
+        socket.close();
+      }
+      return `sent 202`;
+    },
+  },
+  {
+    name: "poke-flood",
+    expect:
+      "2,000 datagrams at once (half K, half junk) → a K right after (resent every 250 ms) answered",
+    async run(ctx) {
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      try {
+        const to = {
+          transport: "udp" as const,
+          hostname: ctx.options.hostname,
+          port: ctx.options.port,
+        };
+        for (let i = 0; i < 1000; i++) {
+          await socket.send(encoder.encode(`K:${ctx.options.room}:flood${i}::\r\n`), to);
+          await socket.send(ctx.random(64), to);
+        }
+        const [ms, sent] = await poke(ctx, encoder.encode(`K:${ctx.options.room}:chaos::\r\n`));
+        return `a K after the flood answered in ${ms.toFixed(1)} ms (${sent} sent)`;
+      } finally {
+        socket.close();
+      }
+    },
+  },
+  {
+    name: "connection-flood",
+    expect: "floodConnections links held without a handshake → K still answered; all released",
+    async run(ctx) {
+      const wires = await openMany(ctx, ctx.options.floodConnections);
+      try {
+        return `during: ${await ctx.alive()}`;
+      } finally {
+        closeAll(wires);
+      }
+    },
+  },
+];
+
+const DEFAULTS = {
+  as: "registry",
+  timeoutMs: 3000,
+  floodConnections: 500,
+  loadClients: 50,
+  loadMs: 2000,
+  dripMs: 20,
+  bigRoom: 100,
+  stallMs: 5000,
+  room: "chaos",
+  seed: 1,
+} as const;
+
+/** A small deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Runs the probes of `options.as` against the target, one after another, and
+ * returns a result per probe. Never throws for what the target does.
+ *
+ * @example
+ * ```ts
+ * import { runChaos } from "./chaos.ts";
+ * const results = await runChaos({ hostname: "127.0.0.1", port: 32340 });
+ * console.log(results.every((r) => r.passed));
+ * ```
+ */
+export async function runChaos(options: ChaosOptions): Promise<ProbeResult[]> {
+  const resolved = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<ChaosOptions>;
+  const { only: _, ...rest } = resolved;
+  const opts = Object.freeze(rest);
+  const random = prng(opts.seed);
+  let liveness = 0;
+  const ctx: ProbeContext = {
+    options: opts,
+    connect: () => Wire.connect(opts.hostname, opts.port, opts.timeoutMs),
+    alive: opts.as === "registry"
+      ? async () => {
+        const started = performance.now();
+        await using wire = await Wire.connect(opts.hostname, opts.port, opts.timeoutMs);
+        decodeReply<RoomsFrame>(await wire.request("L::\r\n"), "G");
+        const me = `live${liveness++}`;
+        const listed = names(await wire.request(join(opts.room, me, 46000 + (liveness % 1000))));
+        if (!listed.includes(me)) fail(`liveness: the M does not list ${me}`);
+        return `L and J answered in ${(performance.now() - started).toFixed(1)} ms`;
+      }
+      : async () => {
+        const started = performance.now();
+        (await Wire.connect(opts.hostname, opts.port, opts.timeoutMs)).close();
+        const [, sent] = await poke(ctx, encoder.encode(`K:${opts.room}:chaos::\r\n`));
+        const resent = sent > 1 ? ` (${sent} K sent)` : "";
+        return `connect and K → A in ${(performance.now() - started).toFixed(1)} ms${resent}`;
+      },
+    random(length) {
+      const bytes = new Uint8Array(length);
+      for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
+      return bytes;
+    },
+  };
+  const probes = (opts.as === "registry" ? REGISTRY_PROBES : PEER_PROBES).filter((p) =>
+    options.only === undefined || options.only.includes(p.name)
+  );
+  const results: ProbeResult[] = [];
+  for (const probe of probes) {
+    const started = performance.now();
+    let passed = true;
+    let detail: string;
+    try {
+      detail = await probe.run(ctx);
+    } catch (error) {
+      passed = false;
+      detail = error instanceof ProbeFailure ? error.message : `error: ${String(error)}`;
+    }
+    try {
+      const live = await ctx.alive();
+      if (probe.name !== "baseline") detail += `; after: ${live}`;
+    } catch (error) {
+      passed = false;
+      detail += `; DEAD after: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    results.push({
+      name: probe.name,
+      expect: probe.expect,
+      passed,
+      detail,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+  return results;
+}
+
+/** The results as a plain-text table, one row per probe. */
+export function formatTable(results: readonly ProbeResult[]): string {
+  const rows = [
+    ["probe", "result", "ms", "expects", "seen"],
+    ...results.map((r) => [r.name, r.passed ? "pass" : "FAIL", String(r.ms), r.expect, r.detail]),
+  ];
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c < 4 ? cell.padEnd(widths[c]!) : cell)).join("  ").trimEnd();
+  const passed = results.filter((r) => r.passed).length;
+  return [
+    line(rows[0]!),
+    widths.map((w) => "-".repeat(w)).join("  ") + "  ----",
+    ...rows.slice(1).map(line),
+    "",
+    `${passed}/${results.length} probes passed`,
+  ].join("\n");
+}
+
+function parseTarget(text: string): { hostname: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new RangeError(`--target must be HOST:PORT, got ${JSON.stringify(text)}`);
+  }
+  return { hostname: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+}
+
+if (import.meta.main) {
+  const args = run(
+    object({
+      target: option("--target", string({ metavar: "HOST:PORT" }), {
+        description: message`The registry or peer to probe (a loopback address).`,
+      }),
+      as: optional(
+        option("--as", choice(["registry", "peer"] as const, { metavar: "KIND" }), {
+          description: message`What the target is (default registry).`,
+        }),
+      ),
+      timeoutMs: optional(
+        option("--timeout-ms", integer({ min: 1, metavar: "MS" }), {
+          description: message`How long any one answer may take (default 3000).`,
+        }),
+      ),
+      floodConnections: optional(
+        option("--flood", integer({ min: 1, max: 10_000, metavar: "N" }), {
+          description: message`Connections the flood probe holds at once (default 500).`,
+        }),
+      ),
+      loadClients: optional(
+        option("--load-clients", integer({ min: 1, max: 2000, metavar: "N" }), {
+          description: message`Clients of the load probe (default 50).`,
+        }),
+      ),
+      loadMs: optional(
+        option("--load-ms", integer({ min: 1, max: 600_000, metavar: "MS" }), {
+          description: message`How long the load probe runs (default 2000).`,
+        }),
+      ),
+      stallMs: optional(
+        option("--stall-ms", integer({ min: 1, metavar: "MS" }), {
+          description: message`How long a peer may keep a stalled link (default 5000).`,
+        }),
+      ),
+      room: optional(
+        option("--room", string({ metavar: "ROOM" }), {
+          description: message`The room the probes use (default chaos).`,
+        }),
+      ),
+      seed: optional(
+        option("--seed", integer({ min: 0, metavar: "N" }), {
+          description: message`Seed of the random bytes (default 1).`,
+        }),
+      ),
+      only: optional(
+        option("--only", string({ metavar: "PROBE,..." }), {
+          description: message`Run only these probes.`,
+        }),
+      ),
+    }),
+    {
+      programName: "chaos",
+      args: Deno.args,
+      help: "option",
+      colors: false,
+      maxWidth: 100,
+      showDefault: true,
+    },
+  );
+  let target: { hostname: string; port: number };
+  try {
+    target = parseTarget(args.target);
+  } catch (error) {
+    console.error(`chaos: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+  const kind = args.as ?? "registry";
+  const known = (kind === "registry" ? REGISTRY_PROBES : PEER_PROBES).map((p) => p.name);
+  const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const unknown = only?.filter((name) => !known.includes(name)) ?? [];
+  if (unknown.length > 0) {
+    console.error(
+      `chaos: unknown probe ${unknown.join(", ")}; ${kind} probes: ${known.join(", ")}`,
+    );
+    Deno.exit(2);
+  }
+  console.log(`chaos: probing the ${kind} at ${target.hostname}:${target.port}`);
+  const results = await runChaos({
+    ...target,
+    as: kind,
+    timeoutMs: args.timeoutMs,
+    floodConnections: args.floodConnections,
+    loadClients: args.loadClients,
+    loadMs: args.loadMs,
+    stallMs: args.stallMs,
+    room: args.room,
+    seed: args.seed,
+    only,
+  });
+  console.log(formatTable(results));
+  Deno.exit(results.every((r) => r.passed) ? 0 : 1);
+}
