@@ -2,10 +2,18 @@
  * Peer-to-peer TCP links (PROTOCOL.md §6): the `P` → `S` handshake from both
  * sides, and {@linkcode Link}, an established forward or backward link that
  * reads `T` frames through a {@linkcode FrameReader} bounded by
- * `LINK_MAX_FRAME_BYTES` and writes each frame with its own write, in order.
+ * {@linkcode linkMaxFrameBytes} and writes each frame with its own write, in
+ * order.
  *
- * A link that sends bytes that are not a frame is closed and the reason
- * reported; frames of other types after the handshake are ignored.
+ * What a link does with a misbehaving other side:
+ * - bytes that are not a frame, or a frame over the bound: the link is closed
+ *   and the reason reported (`onClose` with `error`);
+ * - a frame that starts and does not complete within `frameTimeoutMs` (a
+ *   sender stalled mid-frame, or one whose `msgLength` promises more than it
+ *   sends): the same;
+ * - a well-framed `T` whose text is over `maxTextBytes`: that frame is
+ *   dropped and reported (`onRejected`), the link stays;
+ * - frames of other types after the handshake: ignored.
  *
  * @module
  */
@@ -18,9 +26,10 @@ import {
   encodeFrame,
   type HandshakeFrame,
   type Member,
+  parseTextHeader,
   type TextFrame,
 } from "../lib/frames.ts";
-import { LINK_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { LINK_MAX_FRAME_BYTES, MAX_TEXT_BYTES, MAX_TEXT_HEADER_BYTES } from "../lib/limits.ts";
 import type { RingMember } from "../lib/ring.ts";
 
 const logger = getLogger(["ringchat", "peer", "links"]);
@@ -28,8 +37,32 @@ const logger = getLogger(["ringchat", "peer", "links"]);
 const READ_BUFFER_BYTES = 16 * 1024;
 const T = 0x54;
 
-/** Bytes a link may have queued for writing before it is dropped as too slow. */
+/** Bytes a link may have queued for writing before it is dropped as too slow (default). */
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/** How long a frame may take from its first byte to its last by default, in ms. */
+export const FRAME_TIMEOUT_MS = 10_000;
+
+/**
+ * The largest frame a link reads when texts may be `maxTextBytes` long: the
+ * text plus 1 KiB for the header (room, originHID, name, msgID, length) and
+ * terminator, so `LINK_MAX_FRAME_BYTES` for the default 64 KiB.
+ */
+export function linkMaxFrameBytes(maxTextBytes: number): number {
+  return maxTextBytes + (LINK_MAX_FRAME_BYTES - MAX_TEXT_BYTES);
+}
+
+/** The limits of a {@linkcode Link}; each has a default. */
+export interface LinkOptions {
+  /** How long a link that is ending may take to finish, in ms (default 2000). */
+  graceMs?: number;
+  /** How long a frame may take from its first byte to its last, in ms (default 10 s). */
+  frameTimeoutMs?: number;
+  /** Longest text accepted, in UTF-8 bytes (default `MAX_TEXT_BYTES`). */
+  maxTextBytes?: number;
+  /** Bytes queued for writing before the link is dropped as too slow (default 16 MiB). */
+  maxQueuedBytes?: number;
+}
 
 /** Which side opened the link. */
 export type LinkDirection = "forward" | "backward";
@@ -40,6 +73,8 @@ export interface LinkHandlers {
   onText(link: Link, frame: TextFrame, raw: Uint8Array): void;
   /** The link closed; `error` is true when it was dropped for misbehaving or failing. */
   onClose(link: Link, reason: string, error: boolean): void;
+  /** A frame was dropped for breaking a limit, and why; the link stays. */
+  onRejected?(link: Link, reason: string): void;
 }
 
 /** A connection whose handshake is done, with what was read past the handshake. */
@@ -59,6 +94,14 @@ export interface Dialed extends Handshaken {
 /** The backward side's first frame. */
 export interface Greeted extends Handshaken {
   hello: HandshakeFrame;
+}
+
+/** The other side closed the connection before a whole first frame arrived. */
+export class PeerClosed extends Error {
+  constructor() {
+    super("Closed without reply");
+    this.name = "PeerClosed";
+  }
 }
 
 /** Writes all of `bytes` (one frame) before resolving. */
@@ -98,7 +141,7 @@ async function readFirstFrame(
       }
       if (n === null) {
         if (signal.aborted) throw new Error("Handshake timed out");
-        throw new Error("Closed without reply");
+        throw new PeerClosed();
       }
       const frames = reader.push(buf.subarray(0, n));
       if (frames.length > 0) return { first: frames[0]!, rest: frames.slice(1) };
@@ -139,6 +182,7 @@ export async function dial(
   hello: HandshakeFrame,
   timeoutMs: number,
   outer?: AbortSignal,
+  maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
 ): Promise<Dialed> {
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   let conn: Deno.TcpConn | undefined;
@@ -150,7 +194,7 @@ export async function dial(
     }
     conn.setNoDelay(true);
     await writeAll(conn, encodeFrame(hello));
-    const reader = new FrameReader({ maxFrameBytes: LINK_MAX_FRAME_BYTES });
+    const reader = new FrameReader({ maxFrameBytes });
     const { first, rest } = await readFirstFrame(conn, reader, signal);
     const frame = decodeFrame(first);
     if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
@@ -171,11 +215,12 @@ export async function greet(
   conn: Deno.TcpConn,
   timeoutMs: number,
   outer?: AbortSignal,
+  maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
 ): Promise<Greeted> {
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   try {
     conn.setNoDelay(true);
-    const reader = new FrameReader({ maxFrameBytes: LINK_MAX_FRAME_BYTES });
+    const reader = new FrameReader({ maxFrameBytes });
     const { first, rest } = await readFirstFrame(conn, reader, signal);
     const frame = decodeFrame(first);
     if (frame.type !== "P") throw new Error(`Sent a ${frame.type} frame instead of a handshake`);
@@ -207,6 +252,9 @@ export class Link {
   readonly #reader: FrameReader;
   readonly #handlers: LinkHandlers;
   readonly #graceMs: number;
+  readonly #frameTimeoutMs: number;
+  readonly #maxTextBytes: number;
+  readonly #maxQueuedBytes: number;
   readonly #queue: Uint8Array[] = [];
   #pending: Uint8Array[];
   #queuedBytes = 0;
@@ -218,18 +266,17 @@ export class Link {
   /** Set when our write side is to be shut once the queue is written. */
   #halfCloseAfterFlush = false;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Runs while a frame is incomplete: since the read that brought its first bytes. */
+  #frameTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #finished = Promise.withResolvers<void>();
 
-  /**
-   * Wraps a handshaken connection; call {@linkcode Link.start} to read.
-   * `graceMs` bounds how long a link that is ending may take to finish.
-   */
+  /** Wraps a handshaken connection; call {@linkcode Link.start} to read. */
   constructor(
     handshaken: Handshaken,
     direction: LinkDirection,
     peer: RingMember,
     handlers: LinkHandlers,
-    graceMs = 2000,
+    options: LinkOptions = {},
   ) {
     this.#conn = handshaken.conn;
     this.#reader = handshaken.reader;
@@ -237,7 +284,10 @@ export class Link {
     this.direction = direction;
     this.peer = peer;
     this.#handlers = handlers;
-    this.#graceMs = graceMs;
+    this.#graceMs = options.graceMs ?? 2000;
+    this.#frameTimeoutMs = options.frameTimeoutMs ?? FRAME_TIMEOUT_MS;
+    this.#maxTextBytes = options.maxTextBytes ?? MAX_TEXT_BYTES;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   }
 
   /** False once the link takes no more frames. */
@@ -263,8 +313,8 @@ export class Link {
    */
   send(bytes: Uint8Array): boolean {
     if (this.#state !== "open") return false;
-    if (this.#queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
-      this.close(`Dropped: more than ${MAX_QUEUED_BYTES} bytes waiting to be sent`, true);
+    if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
+      this.close(`Dropped: more than ${this.#maxQueuedBytes} bytes waiting to be sent`, true);
       return false;
     }
     this.#queue.push(bytes);
@@ -332,6 +382,7 @@ export class Link {
     if (this.#state === "open") this.#leave("Closed", false);
     this.#state = "closed";
     clearTimeout(this.#graceTimer);
+    clearTimeout(this.#frameTimer);
     closeQuietly(this.#conn);
     this.#queue.length = 0;
     this.#queuedBytes = 0;
@@ -367,6 +418,7 @@ export class Link {
       }
       // Garbage right after good frames: the reader returned those and kept the error.
       if (this.#reader.failure !== null) throw this.#reader.failure;
+      this.#watchFrame(pending.length > 0);
       const buf = new Uint8Array(READ_BUFFER_BYTES);
       while (!this.#isClosed()) {
         let n: number | null;
@@ -384,11 +436,13 @@ export class Link {
           this.close("Closed by the other side");
           return;
         }
-        for (const raw of this.#reader.push(buf.subarray(0, n))) {
+        const frames = this.#reader.push(buf.subarray(0, n));
+        for (const raw of frames) {
           if (this.#isClosed()) return;
           this.#handle(raw);
         }
         if (this.#reader.failure !== null) throw this.#reader.failure;
+        this.#watchFrame(frames.length > 0);
       }
     } catch (error) {
       const why = error instanceof ProtocolError ? error.message : `Failed: ${message(error)}`;
@@ -396,9 +450,43 @@ export class Link {
     }
   }
 
+  /**
+   * Times the frame the reader holds part of: from the read that brought its
+   * first bytes (`completed`: this read also completed a frame, so what is
+   * held is a new one) until the read that completes it.
+   */
+  #watchFrame(completed: boolean): void {
+    if (this.#isClosed()) return;
+    if (this.#reader.buffered === 0) {
+      clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+      return;
+    }
+    if (this.#frameTimer !== undefined && !completed) return;
+    clearTimeout(this.#frameTimer);
+    const held = this.#reader.buffered;
+    this.#frameTimer = setTimeout(() => {
+      this.#frameTimer = undefined;
+      this.close(
+        `Dropped: a frame did not complete within ${this.#frameTimeoutMs} ms ` +
+          `(${this.#reader.buffered} bytes of it arrived, ${held} in its first read)`,
+        true,
+      );
+    }, this.#frameTimeoutMs);
+  }
+
   #handle(raw: Uint8Array): void {
     if (raw[0] === T) {
       const frame = decodeFrame(raw) as TextFrame;
+      const length = parseTextHeader(raw, MAX_TEXT_HEADER_BYTES)!.contentLength;
+      if (length > this.#maxTextBytes) {
+        this.#handlers.onRejected?.(
+          this,
+          `a message of ${length} bytes from ${JSON.stringify(frame.originName)}, ` +
+            `over the limit of ${this.#maxTextBytes}`,
+        );
+        return;
+      }
       this.#handlers.onText(this, frame, raw);
       return;
     }

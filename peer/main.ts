@@ -6,7 +6,14 @@
  *
  *     peer [REGISTRY_HOST REGISTRY_PORT MY_PORT] [--registry HOST:PORT] [--port N]
  *          [--advertise IP] [--name NAME] [--room ROOM] [--json] [--keepalive-ms MS]
- *          [--retry-ms MS] [--poke-timeout-ms MS] [--log-level LEVEL] [--version]
+ *          [--retry-ms MS] [--poke-timeout-ms MS] [--handshake-timeout-ms MS]
+ *          [--request-timeout-ms MS] [--max-text-bytes N] [--frame-timeout-ms MS]
+ *          [--max-handshakes N] [--max-queued-bytes N] [--max-registry-frame-bytes N]
+ *          [--max-text-rate N] [--text-burst N] [--max-poke-rate N] [--poke-burst N]
+ *          [--max-stranger-poke-rate N] [--refresh-interval-ms MS]
+ *          [--log-level LEVEL] [--version]
+ *
+ * The limits and their defaults: `docs/peer_limits.md`.
  *
  * @module
  */
@@ -33,7 +40,7 @@ import { configureLogging, LOG_LEVELS } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { executeCommand, parseInputLine } from "./commands.ts";
 import type { PeerEvent } from "./events.ts";
-import { type PeerHandle, startPeer } from "./peer.ts";
+import { PEER_DEFAULTS, type PeerHandle, startPeer } from "./peer.ts";
 import { JsonUi } from "./ui/json.ts";
 import { type PeerUi, PlainUi } from "./ui/plain.ts";
 import { TerminalUi } from "./ui/terminal.ts";
@@ -88,7 +95,7 @@ const flags = object({
     option("--keepalive-ms", integer({ min: 1, metavar: "MS" }), {
       description: message`How often to renew the membership (JOIN).`,
     }),
-    20_000,
+    PEER_DEFAULTS.keepaliveMs,
   ),
   retryMs: optional(
     option("--retry-ms", integer({ min: 1, metavar: "MS" }), {
@@ -99,7 +106,89 @@ const flags = object({
     option("--poke-timeout-ms", integer({ min: 1, metavar: "MS" }), {
       description: message`How long to wait for a poke's ACK.`,
     }),
-    2_000,
+    PEER_DEFAULTS.pokeTimeoutMs,
+  ),
+  handshakeTimeoutMs: withDefault(
+    option("--handshake-timeout-ms", integer({ min: 1, metavar: "MS" }), {
+      description:
+        message`How long a link handshake may take; an accepted connection must send its first frame within it.`,
+    }),
+    PEER_DEFAULTS.handshakeTimeoutMs,
+  ),
+  requestTimeoutMs: withDefault(
+    option("--request-timeout-ms", integer({ min: 1, metavar: "MS" }), {
+      description: message`How long a registry request may wait for its reply.`,
+    }),
+    PEER_DEFAULTS.requestTimeoutMs,
+  ),
+  maxTextBytes: withDefault(
+    option("--max-text-bytes", integer({ min: 1, metavar: "BYTES" }), {
+      description: message`Longest chat text sent or accepted; a link frame may be 1 KiB longer.`,
+    }),
+    PEER_DEFAULTS.maxTextBytes,
+  ),
+  frameTimeoutMs: withDefault(
+    option("--frame-timeout-ms", integer({ min: 1, metavar: "MS" }), {
+      description: message`Drop a link whose frame does not complete within this.`,
+    }),
+    PEER_DEFAULTS.frameTimeoutMs,
+  ),
+  maxHandshakes: withDefault(
+    option("--max-handshakes", integer({ min: 1, metavar: "N" }), {
+      description: message`Accepted connections handshaking at once; more are closed.`,
+    }),
+    PEER_DEFAULTS.maxHandshakes,
+  ),
+  maxQueuedBytes: withDefault(
+    option("--max-queued-bytes", integer({ min: 1, metavar: "BYTES" }), {
+      description: message`Bytes waiting to be sent on one link before it is dropped as too slow.`,
+    }),
+    PEER_DEFAULTS.maxQueuedBytes,
+  ),
+  maxRegistryFrameBytes: withDefault(
+    option("--max-registry-frame-bytes", integer({ min: 16, metavar: "BYTES" }), {
+      description: message`Largest registry reply accepted.`,
+    }),
+    PEER_DEFAULTS.maxRegistryFrameBytes,
+  ),
+  maxTextRate: withDefault(
+    option("--max-text-rate", integer({ min: 0, metavar: "N" }), {
+      description:
+        message`Messages per second accepted from one origin; more are dropped. 0: no limit.`,
+    }),
+    PEER_DEFAULTS.maxTextRate,
+  ),
+  textBurst: withDefault(
+    option("--text-burst", integer({ min: 1, metavar: "N" }), {
+      description: message`Messages accepted at once from one origin above the rate.`,
+    }),
+    PEER_DEFAULTS.textBurst,
+  ),
+  maxPokeRate: withDefault(
+    option("--max-poke-rate", integer({ min: 0, metavar: "N" }), {
+      description:
+        message`Pokes answered per second from one address; more are ignored. 0: no limit.`,
+    }),
+    PEER_DEFAULTS.maxPokeRate,
+  ),
+  pokeBurst: withDefault(
+    option("--poke-burst", integer({ min: 1, metavar: "N" }), {
+      description: message`Pokes answered at once from one address above the rate.`,
+    }),
+    PEER_DEFAULTS.pokeBurst,
+  ),
+  maxStrangerPokeRate: withDefault(
+    option("--max-stranger-poke-rate", integer({ min: 0, metavar: "N" }), {
+      description:
+        message`Pokes answered per second from all non-member addresses together. 0: no limit.`,
+    }),
+    PEER_DEFAULTS.maxStrangerPokeRate,
+  ),
+  refreshIntervalMs: withDefault(
+    option("--refresh-interval-ms", integer({ min: 1, metavar: "MS" }), {
+      description: message`Least time between re-JOINs that look up an unknown member.`,
+    }),
+    PEER_DEFAULTS.refreshIntervalMs,
   ),
   logLevel: withDefault(
     option("--log-level", choice(LOG_LEVELS, { metavar: "LEVEL" }), {
@@ -122,6 +211,11 @@ starting with /), /poke [NAME], /who, /links, /quit, /help.`,
   showDefault: true,
   errorExitCode: 2,
 });
+
+/** A rate flag's 0 means no limit. */
+function unlimitedIfZero(rate: number): number {
+  return rate === 0 ? Infinity : rate;
+}
 
 function usageError(text: string): never {
   console.error(`peer: ${text}`);
@@ -184,6 +278,19 @@ try {
     keepaliveMs: args.keepaliveMs,
     retryMs: args.retryMs,
     pokeTimeoutMs: args.pokeTimeoutMs,
+    handshakeTimeoutMs: args.handshakeTimeoutMs,
+    requestTimeoutMs: args.requestTimeoutMs,
+    maxTextBytes: args.maxTextBytes,
+    frameTimeoutMs: args.frameTimeoutMs,
+    maxHandshakes: args.maxHandshakes,
+    maxQueuedBytes: args.maxQueuedBytes,
+    maxRegistryFrameBytes: args.maxRegistryFrameBytes,
+    maxTextRate: unlimitedIfZero(args.maxTextRate),
+    textBurst: args.textBurst,
+    maxPokeRate: unlimitedIfZero(args.maxPokeRate),
+    pokeBurst: args.pokeBurst,
+    maxStrangerPokeRate: unlimitedIfZero(args.maxStrangerPokeRate),
+    refreshIntervalMs: args.refreshIntervalMs,
     onEvent: render,
   });
 } catch (error) {

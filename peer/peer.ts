@@ -5,6 +5,11 @@
  * prints: everything that happens is a {@linkcode PeerEvent}, and user or
  * protocol errors are `error` events, never exceptions.
  *
+ * Nothing another client sends can crash, stall or bloat it: every limit is an
+ * option ({@linkcode PEER_DEFAULTS}, explained in `docs/peer_limits.md`), and
+ * misbehaviour is reported without flooding the user (a few reports at once,
+ * then one every few seconds per kind, each counting those not shown).
+ *
  * @example
  * ```ts
  * import { startPeer } from "./peer.ts";
@@ -23,14 +28,25 @@ import {
   type MembersFrame,
   type TextFrame,
 } from "../lib/frames.ts";
-import { MAX_TEXT_BYTES } from "../lib/limits.ts";
+import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { nameProblem } from "../lib/names.ts";
 import { forwardCandidates, memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, MemberInfo, PeerEvent } from "./events.ts";
 import { MsgCounter, RecentFrames, SeenWindow } from "./flood.ts";
-import { dial, greet, Link, type LinkHandlers } from "./links.ts";
-import { PokeSocket } from "./poke.ts";
+import {
+  dial,
+  FRAME_TIMEOUT_MS,
+  greet,
+  Link,
+  type LinkHandlers,
+  linkMaxFrameBytes,
+  type LinkOptions,
+  MAX_QUEUED_BYTES,
+  PeerClosed,
+} from "./links.ts";
+import { type PokeLimitReport, PokeSocket } from "./poke.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { RegistryClient, RegistryFailure } from "./registry_client.ts";
 
 export type { PeerEvent } from "./events.ts";
@@ -62,6 +78,47 @@ export interface PeerOptions {
   handshakeTimeoutMs?: number;
   /** How long a registry request may wait for its reply, in ms (default 10000). */
   requestTimeoutMs?: number;
+  /**
+   * Longest chat text sent or accepted, in UTF-8 bytes (default 65536). A
+   * link reads frames of up to this plus 1 KiB; a longer frame drops the
+   * link, a longer text in a shorter frame is dropped and reported.
+   */
+  maxTextBytes?: number;
+  /**
+   * How long a frame on a link may take from its first byte to its last, in
+   * ms; a link stalled mid-frame is dropped after it (default 10000).
+   */
+  frameTimeoutMs?: number;
+  /** Accepted connections handshaking at once; more are closed at once (default 64). */
+  maxHandshakes?: number;
+  /** Bytes queued for writing on one link before it is dropped as too slow (default 16 MiB). */
+  maxQueuedBytes?: number;
+  /** Largest registry reply accepted, in bytes (default 4 MiB: an `M` of 10,000 members). */
+  maxRegistryFrameBytes?: number;
+  /**
+   * Messages per second accepted from one origin (originHID); past it and
+   * `textBurst`, its messages are dropped (not shown, not forwarded) and the
+   * drop reported once per burst. `Infinity`: no limit (default 200).
+   */
+  maxTextRate?: number;
+  /** Messages accepted at once from one origin above `maxTextRate` (default 400). */
+  textBurst?: number;
+  /** Pokes answered (and shown) per second from one address. `Infinity`: no limit (default 10). */
+  maxPokeRate?: number;
+  /** Pokes answered at once from one address above `maxPokeRate` (default 20). */
+  pokeBurst?: number;
+  /**
+   * Pokes answered per second from the addresses that are not a member's,
+   * together (burst twice that); members' pokes skip this cap. `Infinity`: no
+   * limit (default 100).
+   */
+  maxStrangerPokeRate?: number;
+  /**
+   * Least time between two re-JOINs made to look up a member I do not know
+   * (a handshake or a message from it), in ms; handshakes arriving meanwhile
+   * wait for the next one (default 100).
+   */
+  refreshIntervalMs?: number;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
 }
@@ -99,16 +156,61 @@ export interface PeerHandle extends AsyncDisposable {
   readonly closed: Promise<void>;
 }
 
-const DEFAULTS = {
-  registry: { hostname: "127.0.0.1", port: 32340 },
-  port: 0,
-  hostname: "0.0.0.0",
+/**
+ * The defaults of the timings and limits of {@linkcode PeerOptions}; why each
+ * limit is what it is: `docs/peer_limits.md`. In short, every limit is far
+ * above what a peer following PROTOCOL.md (or a person typing) ever needs,
+ * and low enough that one misbehaving client cannot take the peer's memory,
+ * its event loop, its registry connection or its user's screen.
+ */
+export const PEER_DEFAULTS = Object.freeze({
   keepaliveMs: 20_000,
   retryMs: 5_000,
   pokeTimeoutMs: 2_000,
   handshakeTimeoutMs: 3_000,
   requestTimeoutMs: 10_000,
+  maxTextBytes: MAX_TEXT_BYTES,
+  frameTimeoutMs: FRAME_TIMEOUT_MS,
+  maxHandshakes: 64,
+  maxQueuedBytes: MAX_QUEUED_BYTES,
+  maxRegistryFrameBytes: REGISTRY_REPLY_MAX_FRAME_BYTES,
+  maxTextRate: 200,
+  textBurst: 400,
+  maxPokeRate: 10,
+  pokeBurst: 20,
+  maxStrangerPokeRate: 100,
+  refreshIntervalMs: 100,
+});
+
+const DEFAULTS = {
+  registry: { hostname: "127.0.0.1", port: 32340 },
+  port: 0,
+  hostname: "0.0.0.0",
+  ...PEER_DEFAULTS,
 };
+
+/** Options that must be integers of at least 1. */
+const POSITIVE_INTEGERS = [
+  "keepaliveMs",
+  "retryMs",
+  "pokeTimeoutMs",
+  "handshakeTimeoutMs",
+  "requestTimeoutMs",
+  "maxTextBytes",
+  "frameTimeoutMs",
+  "maxHandshakes",
+  "maxQueuedBytes",
+  "maxRegistryFrameBytes",
+  "refreshIntervalMs",
+] as const;
+
+/**
+ * Reports of one kind (by key) shown at once, then one per
+ * `1 / REPORT_RATE` s while the abuse lasts, each saying how many were not
+ * shown: a flood costs a few lines, not one per frame.
+ */
+const REPORT_BURST = 3;
+const REPORT_RATE = 0.2;
 
 const BIND_ATTEMPTS = 32;
 
@@ -132,7 +234,8 @@ function sameKey(a: Member, b: Member): boolean {
  * Starts a peer: binds the TCP listener and the UDP socket on one port, emits
  * "ready", then applies `name` and `room` from the options.
  *
- * @throws when the port cannot be bound (the only failure that throws)
+ * @throws when the port cannot be bound (the only failure that throws, with
+ * a `RangeError` for an option out of range)
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
   const peer = new Peer(options);
@@ -179,6 +282,18 @@ class Peer implements PeerHandle {
   readonly #absentSince = new Map<string, number>();
   /** Handshakes being checked, as the members they name. */
   readonly #greeting = new Set<Member>();
+  /** Accepted connections not yet links or refused. */
+  #handshakes = 0;
+  readonly #linkOptions: LinkOptions;
+  readonly #maxFrameBytes: number;
+  /** Messages per origin (originHID). */
+  readonly #textRate: RateLimiter;
+  /** Reports of misbehaviour, by kind. */
+  readonly #reports = new RateLimiter({ ratePerSecond: REPORT_RATE, burst: REPORT_BURST });
+  /** The re-JOIN that looks up unknown members, once scheduled and not yet sent. */
+  #lookup: { promise: Promise<void>; resolve: () => void } | null = null;
+  #lookupTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastLookup = Number.NEGATIVE_INFINITY;
 
   #quitting: Promise<void> | null = null;
   readonly #closed = Promise.withResolvers<void>();
@@ -188,6 +303,29 @@ class Peer implements PeerHandle {
       ...DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
+    for (const key of [...POSITIVE_INTEGERS, "textBurst", "pokeBurst"] as const) {
+      const value = this.#opts[key];
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`${key} must be an integer of at least 1, got ${value}`);
+      }
+    }
+    for (const key of ["maxTextRate", "maxPokeRate", "maxStrangerPokeRate"] as const) {
+      const value = this.#opts[key];
+      if (!(value > 0)) {
+        throw new RangeError(`${key} must be positive (Infinity: no limit), got ${value}`);
+      }
+    }
+    this.#textRate = new RateLimiter({
+      ratePerSecond: this.#opts.maxTextRate,
+      burst: this.#opts.textBurst,
+    });
+    this.#linkOptions = {
+      graceMs: this.#opts.handshakeTimeoutMs,
+      frameTimeoutMs: this.#opts.frameTimeoutMs,
+      maxTextBytes: this.#opts.maxTextBytes,
+      maxQueuedBytes: this.#opts.maxQueuedBytes,
+    };
+    this.#maxFrameBytes = linkMaxFrameBytes(this.#opts.maxTextBytes);
     // Shorter than keepaliveMs: a departed origin is forgotten only after that.
     this.#recent = new RecentFrames(Math.min(2000, this.#opts.keepaliveMs / 2));
     this.#registry = new RegistryClient({
@@ -196,6 +334,7 @@ class Peer implements PeerHandle {
       keepaliveMs: this.#opts.keepaliveMs,
       reconnectMs: this.#opts.retryMs,
       requestTimeoutMs: this.#opts.requestTimeoutMs,
+      maxFrameBytes: this.#opts.maxRegistryFrameBytes,
       onMembers: (frame) => this.#onMembers(frame),
       onFailure: (message) => this.#error(`Registry: ${message}`),
       onStatus: (status, detail) =>
@@ -209,6 +348,12 @@ class Peer implements PeerHandle {
     this.#linkHandlers = {
       onText: (link, frame, raw) => this.#onText(link, frame, raw),
       onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
+      onRejected: (link, reason) =>
+        this.#report(
+          `rejected ${memberKey(link.peer)}`,
+          "error",
+          `Dropped ${reason} on the link with ${link.peer.name}`,
+        ),
     };
   }
 
@@ -223,6 +368,21 @@ class Peer implements PeerHandle {
       try {
         this.#poker = new PokeSocket(hostname, bound, {
           onPoke: (frame) => this.#emit({ type: "poke", from: frame.name }),
+          isMember: (frame, from) =>
+            this.#members.some((m) =>
+              m.port === from.port && (m.ip === from.hostname || m.name === frame.name)
+            ),
+          onLimited: (report) => this.#onPokeLimited(report),
+          onJunk: (why, from) =>
+            this.#report(
+              "junk",
+              "info",
+              `Ignored a datagram from ${from.hostname}:${from.port}: ${why}`,
+            ),
+        }, {
+          pokesPerSecond: this.#opts.maxPokeRate,
+          pokeBurst: this.#opts.pokeBurst,
+          strangerPokesPerSecond: this.#opts.maxStrangerPokeRate,
         });
       } catch (error) {
         listener.close();
@@ -270,6 +430,9 @@ class Peer implements PeerHandle {
 
   async #shutdown(): Promise<void> {
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#lookupTimer);
+    this.#lookup?.resolve();
+    this.#lookup = null;
     this.#abort.abort(new Error("Quit"));
     try {
       this.#listener?.close();
@@ -365,6 +528,37 @@ class Peer implements PeerHandle {
     this.#emit({ type: "error", message });
   }
 
+  /**
+   * Reports misbehaviour of one kind (`key`) without flooding the user: a few
+   * at once, then one every few seconds, each counting those not shown.
+   */
+  #report(key: string, type: "info" | "error", message: string): void {
+    if (this.#quit) return;
+    const verdict = this.#reports.take(key);
+    if (!verdict.allowed) return;
+    const more = verdict.skipped === 0
+      ? ""
+      : ` (and ${verdict.skipped} more like it since the last report)`;
+    this.#emit({ type, message: message + more });
+  }
+
+  #onPokeLimited(report: PokeLimitReport): void {
+    const { scope, state, from, refused } = report;
+    const who = scope === "source"
+      ? `from ${from.hostname}:${from.port}`
+      : "from addresses that are not a member's";
+    const limit = scope === "source"
+      ? `${this.#opts.maxPokeRate} per second (burst ${this.#opts.pokeBurst})`
+      : `${this.#opts.maxStrangerPokeRate} per second together`;
+    this.#report(
+      `poke ${scope}`,
+      "info",
+      state === "started"
+        ? `Ignoring pokes ${who}: more than ${limit}; they are neither answered nor shown`
+        : `Answering pokes ${who} again after ignoring ${refused}`,
+    );
+  }
+
   // ---- commands --------------------------------------------------------
 
   user(name: string): void {
@@ -436,8 +630,8 @@ class Peer implements PeerHandle {
     if (me === null) return this.#error("Join a room before sending");
     if (text.length === 0) return this.#error("Message must not be empty");
     const size = encoder.encode(text).length;
-    if (size > MAX_TEXT_BYTES) {
-      return this.#error(`Message is ${size} bytes, the limit is ${MAX_TEXT_BYTES}`);
+    if (size > this.#opts.maxTextBytes) {
+      return this.#error(`Message is ${size} bytes, the limit is ${this.#opts.maxTextBytes}`);
     }
     const alone = !this.#members.some((m) => !sameKey(m, me));
     // A link being repaired right now is worth a short wait.
@@ -700,18 +894,18 @@ class Peer implements PeerHandle {
       };
       let dialed;
       try {
-        dialed = await dial(candidate, hello, this.#opts.handshakeTimeoutMs, this.#abort.signal);
+        dialed = await dial(
+          candidate,
+          hello,
+          this.#opts.handshakeTimeoutMs,
+          this.#abort.signal,
+          this.#maxFrameBytes,
+        );
       } catch (error) {
         failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
         continue;
       }
-      const link = new Link(
-        dialed,
-        "forward",
-        candidate,
-        this.#linkHandlers,
-        this.#opts.handshakeTimeoutMs,
-      );
+      const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
       if (this.#quit) {
         link.close("Quit");
         return;
@@ -826,7 +1020,19 @@ class Peer implements PeerHandle {
         conn.close();
         return;
       }
-      this.#track(this.#accept(conn));
+      if (this.#handshakes >= this.#opts.maxHandshakes) {
+        const { hostname, port } = conn.remoteAddr;
+        conn.close();
+        this.#report(
+          "handshakes full",
+          "info",
+          `Refused a connection from ${hostname}:${port}: ` +
+            `${this.#opts.maxHandshakes} handshakes are already pending`,
+        );
+        continue;
+      }
+      this.#handshakes++;
+      this.#track(this.#accept(conn).finally(() => this.#handshakes--));
     }
   }
 
@@ -839,7 +1045,7 @@ class Peer implements PeerHandle {
     let member = this.#findMember(hello);
     if (member === undefined) {
       // Maybe it joined after my last member list: ask the registry again.
-      await this.#registry.refresh();
+      await this.#lookUpMembers();
       if (this.#quit) return "quitting";
       member = this.#findMember(hello);
     }
@@ -848,13 +1054,50 @@ class Peer implements PeerHandle {
     return member;
   }
 
+  /**
+   * Resolves after a re-JOIN sent from now on has been answered, to look up
+   * members I do not know yet. Strangers can ask for that as often as they
+   * connect or send, so the re-JOINs are at least `refreshIntervalMs` apart,
+   * and everyone asking meanwhile waits for the same one.
+   */
+  #lookUpMembers(): Promise<void> {
+    if (this.#lookup !== null) return this.#lookup.promise;
+    const now = performance.now();
+    const wait = this.#lastLookup + this.#opts.refreshIntervalMs - now;
+    if (wait <= 0) {
+      this.#lastLookup = now;
+      return this.#track(this.#registry.refresh()).then(() => {});
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#lookup = { promise, resolve };
+    this.#lookupTimer = setTimeout(() => {
+      this.#lookupTimer = undefined;
+      this.#lookup = null;
+      this.#lastLookup = performance.now();
+      this.#track(this.#registry.refresh()).finally(resolve);
+    }, wait);
+    return promise;
+  }
+
   /** The backward side of the handshake (PROTOCOL.md §6, Backward links). */
   async #accept(conn: Deno.TcpConn): Promise<void> {
+    const { hostname, port } = conn.remoteAddr;
     let greeted;
     try {
-      greeted = await greet(conn, this.#opts.handshakeTimeoutMs, this.#abort.signal);
+      greeted = await greet(
+        conn,
+        this.#opts.handshakeTimeoutMs,
+        this.#abort.signal,
+        this.#maxFrameBytes,
+      );
     } catch (error) {
-      logger.debug("Refused a connection: {error}", { error });
+      // One that connects and closes having sent nothing does no harm (a port check).
+      if (error instanceof PeerClosed) logger.debug("Refused a connection: {error}", { error });
+      else {this.#report(
+          "handshake",
+          "info",
+          `Refused a connection from ${hostname}:${port}: ${describe(error)}`,
+        );}
       return;
     }
     const { hello } = greeted;
@@ -864,12 +1107,11 @@ class Peer implements PeerHandle {
       } catch {
         // Already closed.
       }
-      if (!this.#quit) {
-        this.#emit({
-          type: "info",
-          message: `Refused a link from ${hello.name} (${hello.ip}:${hello.port}): ${why}`,
-        });
-      }
+      this.#report(
+        "refused",
+        "info",
+        `Refused a link from ${hello.name} (${hello.ip}:${hello.port}): ${why}`,
+      );
     };
     const greeting: Member = { name: hello.name, ip: hello.ip, port: hello.port };
     this.#greeting.add(greeting);
@@ -898,13 +1140,7 @@ class Peer implements PeerHandle {
         this.#retire(old, "Replaced by a new link from the same member");
       }
     }
-    const link = new Link(
-      greeted,
-      "backward",
-      member,
-      this.#linkHandlers,
-      this.#opts.handshakeTimeoutMs,
-    );
+    const link = new Link(greeted, "backward", member, this.#linkHandlers, this.#linkOptions);
     link.send(encodeFrame({ type: "S", msgId: this.#counter.last }));
     this.#backward.add(link);
     link.start();
@@ -918,7 +1154,9 @@ class Peer implements PeerHandle {
   #onText(from: Link, frame: TextFrame, raw: Uint8Array): void {
     if (this.#quit || this.#me === null) return;
     if (frame.room !== this.#room) {
-      return this.#error(
+      return this.#report(
+        `room ${memberKey(from.peer)}`,
+        "error",
         `Dropped a message for room ${frame.room} from ${from.peer.name}: I am in room ${this.#room}`,
       );
     }
@@ -929,10 +1167,32 @@ class Peer implements PeerHandle {
       });
       return;
     }
+    // After the duplicate check: copies cost no tokens, and a message dropped
+    // here is dropped for good (its copies are duplicates now).
+    const rate = this.#textRate.take(frame.originHid);
+    const origin = `${frame.originName} (originHID ${frame.originHid})`;
+    if (!rate.allowed) {
+      if (rate.first) {
+        this.#report(
+          "text rate",
+          "error",
+          `Dropping messages from ${origin}: more than ${this.#opts.maxTextRate} per second ` +
+            `(burst ${this.#opts.textBurst}); they are neither shown nor forwarded`,
+        );
+      }
+      return;
+    }
+    if (rate.ended > 0) {
+      this.#report(
+        "text rate",
+        "info",
+        `Dropped ${rate.ended} messages from ${origin} over the rate limit; accepting them again`,
+      );
+    }
     if (!this.#knownOrigin(frame.originHid) && !this.#refreshedOrigins.has(frame.originHid)) {
       if (this.#refreshedOrigins.size >= 1024) this.#refreshedOrigins.clear();
       this.#refreshedOrigins.add(frame.originHid);
-      this.#track(this.#registry.refresh());
+      this.#track(this.#lookUpMembers());
     }
     this.#emit({
       type: "message",

@@ -1,7 +1,16 @@
 /**
  * The UDP side of a peer (PROTOCOL.md §6, Poke): sends `K:room:name::\r\n` and
- * waits for `A::\r\n`, and answers every well-formed `K` it receives with `A`.
- * Junk datagrams are logged and ignored.
+ * waits for `A::\r\n`, and answers a well-formed `K` it receives with `A`.
+ * Junk datagrams are ignored and handed to `onJunk`.
+ *
+ * Answers are rate limited, so that a flood of pokes (whose source address
+ * may be forged) cannot turn the peer into a reflector or bury its UI: at
+ * most `pokesPerSecond` (burst `pokeBurst`) from one source address, and at
+ * most `strangerPokesPerSecond` (burst twice that) from all the addresses
+ * that are not a member's together. A poke over a limit is neither answered
+ * nor shown; `onLimited` hears of the first one and of the end of each burst.
+ * Members' pokes skip the strangers' cap, so a flood from many addresses does
+ * not silence them.
  *
  * @module
  */
@@ -9,19 +18,58 @@
 import { getLogger } from "@logtape/logtape";
 import { ProtocolError } from "../lib/errors.ts";
 import { decodeFrame, encodeFrame, type PokeFrame } from "../lib/frames.ts";
+import { RateLimiter } from "./rate_limit.ts";
 
 const logger = getLogger(["ringchat", "peer", "poke"]);
 
-/** Largest datagram read; a `K` with the longest names is under 80 bytes. */
-const MAX_DATAGRAM_BYTES = 2048;
+/**
+ * Largest datagram read; a `K` with the longest names is under 80 bytes, and
+ * a longer datagram is cut to this and then fails to decode as junk.
+ */
+export const MAX_DATAGRAM_BYTES = 2048;
 
 const ACK = encodeFrame({ type: "A" });
 
+/** The poke rate limits; see the module doc. */
+export interface PokeLimits {
+  /** Pokes answered per second from one source address. `Infinity`: no limit. */
+  pokesPerSecond: number;
+  /** Pokes answered at once from one source address above that rate. */
+  pokeBurst: number;
+  /** Pokes answered per second from non-member addresses together (burst twice that). */
+  strangerPokesPerSecond: number;
+}
+
+/** A poke limit started refusing, or stopped. */
+export interface PokeLimitReport {
+  /** Which limit: one source address's, or the strangers' together. */
+  scope: "source" | "strangers";
+  /** "started": the first poke refused; "ended": the burst is over. */
+  state: "started" | "ended";
+  /** The poke's source address (for "ended": of the poke answered after the burst). */
+  from: Deno.NetAddr;
+  /** For "ended": pokes refused in the burst. */
+  refused: number;
+}
+
 /** What the poke socket reports to its owner. */
 export interface PokeHandlers {
-  /** A well-formed `K` arrived (it has been answered with `A`). */
+  /** A well-formed `K` arrived within the limits (it has been answered with `A`). */
   onPoke(frame: PokeFrame, from: Deno.NetAddr): void;
+  /** True when `from` is the address of a member of my room (default: nobody is). */
+  isMember?(frame: PokeFrame, from: Deno.NetAddr): boolean;
+  /** A poke limit started or stopped refusing. */
+  onLimited?(report: PokeLimitReport): void;
+  /** A datagram that is neither a `K` nor an awaited `A` was ignored, and why. */
+  onJunk?(why: string, from: Deno.NetAddr): void;
 }
+
+/** Limits that allow everything (the default of {@linkcode PokeSocket}). */
+export const NO_POKE_LIMITS: PokeLimits = Object.freeze({
+  pokesPerSecond: Infinity,
+  pokeBurst: 1,
+  strangerPokesPerSecond: Infinity,
+});
 
 /** The outcome of one poke. */
 export type PokeResult = "ack" | "timeout" | "closed";
@@ -37,17 +85,34 @@ interface Pending {
 export class PokeSocket {
   readonly #socket: Deno.DatagramConn;
   readonly #handlers: PokeHandlers;
+  readonly #perSource: RateLimiter;
+  readonly #strangers: RateLimiter;
   readonly #pending: Pending[] = [];
   readonly #sends = new Set<Promise<void>>();
   #closed = false;
   readonly #loop: Promise<void>;
 
   /**
-   * Binds UDP `hostname:port` and starts answering pokes.
+   * Binds UDP `hostname:port` and starts answering pokes within `limits`.
    *
    * @throws {Deno.errors.AddrInUse} when the port is taken
+   * @throws {RangeError} when a limit is not positive
    */
-  constructor(hostname: string, port: number, handlers: PokeHandlers) {
+  constructor(
+    hostname: string,
+    port: number,
+    handlers: PokeHandlers,
+    limits: PokeLimits = NO_POKE_LIMITS,
+  ) {
+    this.#perSource = new RateLimiter({
+      ratePerSecond: limits.pokesPerSecond,
+      burst: limits.pokeBurst,
+    });
+    this.#strangers = new RateLimiter({
+      ratePerSecond: limits.strangerPokesPerSecond,
+      burst: Math.max(1, 2 * limits.strangerPokesPerSecond),
+      maxKeys: 1,
+    });
     this.#socket = Deno.listenDatagram({ transport: "udp", hostname, port });
     this.#handlers = handlers;
     this.#loop = this.#receive();
@@ -117,22 +182,58 @@ export class PokeSocket {
       try {
         this.#handle(data, from);
       } catch (error) {
-        if (error instanceof ProtocolError) {
-          logger.debug("Ignored a datagram from {host}:{port}: {message}", {
-            host: from.hostname,
-            port: from.port,
-            message: error.message,
-          });
-        } else {
+        if (error instanceof ProtocolError) this.#junk(error.message, from);
+        else {
           logger.error("Datagram handling failed: {error}", { error });
         }
       }
     }
   }
 
+  #junk(why: string, from: Deno.NetAddr): void {
+    logger.debug("Ignored a datagram from {host}:{port}: {why}", {
+      host: from.hostname,
+      port: from.port,
+      why,
+    });
+    this.#handlers.onJunk?.(why, from);
+  }
+
+  /** Whether a poke is within the limits; reports the start and end of refusals. */
+  #admit(frame: PokeFrame, from: Deno.NetAddr): boolean {
+    const source = this.#perSource.take(`${from.hostname}:${from.port}`);
+    if (!source.allowed) {
+      if (source.first) {
+        this.#handlers.onLimited?.({ scope: "source", state: "started", from, refused: 1 });
+      }
+      return false;
+    }
+    if (source.ended > 0) {
+      this.#handlers.onLimited?.({ scope: "source", state: "ended", from, refused: source.ended });
+    }
+    if (this.#strangers.unlimited || this.#handlers.isMember?.(frame, from)) return true;
+    const strangers = this.#strangers.take("*");
+    if (!strangers.allowed) {
+      if (strangers.first) {
+        this.#handlers.onLimited?.({ scope: "strangers", state: "started", from, refused: 1 });
+      }
+      return false;
+    }
+    if (strangers.ended > 0) {
+      this.#handlers.onLimited?.({
+        scope: "strangers",
+        state: "ended",
+        from,
+        refused: strangers.ended,
+      });
+    }
+    return true;
+  }
+
   #handle(data: Uint8Array, from: Deno.NetAddr): void {
     const frame = decodeFrame(data);
     if (frame.type === "K") {
+      if (!this.#admit(frame, from)) return;
       const sent = this.#socket.send(ACK, {
         transport: "udp",
         hostname: from.hostname,
@@ -154,12 +255,9 @@ export class PokeSocket {
       ) ??
         this.#pending.find((p) => p.port === from.port) ?? this.#pending[0];
       if (match !== undefined) this.#settle(match, "ack");
-      else {logger.debug("Ignored an unexpected ACK from {host}:{port}", {
-          host: from.hostname,
-          port: from.port,
-        });}
+      else this.#junk("ACK frame with no poke waiting for it", from);
     } else {
-      logger.debug("Ignored a {type} datagram", { type: frame.type });
+      this.#junk(`${frame.type} frame, not a poke`, from);
     }
   }
 }

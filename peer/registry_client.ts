@@ -2,7 +2,7 @@
  * A peer's TCP connection to the registry (PROTOCOL.md §5, §6): one request at
  * a time (the reference server reads one request per `recv()`), each frame in
  * its own write, replies read through a {@linkcode FrameReader} bounded by
- * `REGISTRY_REPLY_MAX_FRAME_BYTES`.
+ * `maxFrameBytes` (default `REGISTRY_REPLY_MAX_FRAME_BYTES`).
  *
  * After a successful JOIN it keeps the membership: a keepalive JOIN every
  * `keepaliveMs`, and when the connection drops, a reconnect every
@@ -37,6 +37,8 @@ export interface RegistryClientOptions {
   reconnectMs: number;
   /** How long a request may wait for its reply before the connection is dropped, in ms. */
   requestTimeoutMs: number;
+  /** Largest reply accepted (default `REGISTRY_REPLY_MAX_FRAME_BYTES`, an `M` of 10,000 members). */
+  maxFrameBytes?: number;
   /** A member list from a keepalive, a refresh or a re-registration. */
   onMembers(frame: MembersFrame): void;
   /** The registry answered a keepalive, refresh or re-registration with `F`. */
@@ -273,7 +275,9 @@ export class RegistryClient {
   }
 
   async #read(connection: Connection): Promise<void> {
-    const reader = new FrameReader({ maxFrameBytes: REGISTRY_REPLY_MAX_FRAME_BYTES });
+    const reader = new FrameReader({
+      maxFrameBytes: this.#options.maxFrameBytes ?? REGISTRY_REPLY_MAX_FRAME_BYTES,
+    });
     const buf = new Uint8Array(READ_BUFFER_BYTES);
     let why = "The registry closed the connection";
     try {
