@@ -21,6 +21,8 @@
  * @module
  */
 
+import { TokenBucket } from "../lib/token_bucket.ts";
+
 /** Options of a {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
   /** Tokens each key gains per second. `Infinity` allows everything. */
@@ -46,11 +48,8 @@ export interface Verdict {
 }
 
 interface Bucket {
-  tokens: number;
-  at: number;
-  /** Refused in the current burst. */
+  tokens: TokenBucket;
   refused: number;
-  /** Refused since the last allowed take. */
   skipped: number;
 }
 
@@ -101,7 +100,11 @@ export class RateLimiter {
     const now = this.#now();
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
-      bucket = { tokens: this.#burst, at: now, refused: 0, skipped: 0 };
+      bucket = {
+        tokens: new TokenBucket({ ratePerSecond: this.#perMs * 1000, burst: this.#burst }),
+        refused: 0,
+        skipped: 0,
+      };
       if (this.#buckets.size >= this.#maxKeys) {
         this.#buckets.delete(this.#buckets.keys().next().value!);
       }
@@ -110,17 +113,14 @@ export class RateLimiter {
       this.#buckets.delete(key);
     }
     this.#buckets.set(key, bucket);
-    if (now > bucket.at) {
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#perMs);
-      bucket.at = now;
-    }
+    const tokens = bucket.tokens.tokens(now);
     let ended = 0;
-    if (bucket.refused > 0 && bucket.tokens >= this.#burst) {
+    if (bucket.refused > 0 && tokens >= this.#burst) {
       ended = bucket.refused;
       bucket.refused = 0;
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (tokens >= 1) {
+      bucket.tokens.take(1, now);
       const skipped = bucket.skipped;
       bucket.skipped = 0;
       return { allowed: true, first: false, ended, skipped };
