@@ -153,6 +153,7 @@ function failure(text: string): Uint8Array {
 }
 
 const DEPARTED = encoder.encode("S::\r\n");
+const DEPART_NOT_OWNER = failure("DEPART message - Not a member joined on this connection!!");
 const JOIN_WRONG_FORMAT = failure("JOIN message - Wrong format!!");
 const JOIN_OTHER_ROOM = failure("JOIN message - Already joined another chatroom!!");
 const JOIN_OTHER_MEMBER = failure("JOIN message - Already joined as another member!!");
@@ -577,7 +578,14 @@ class Registry implements RegistryHandle {
 
   #depart(client: Client, depart: DepartFrame): Uint8Array {
     this.#valid(client);
-    const removal = this.#rooms.depart(depart.room, depart);
+    const removal = this.#rooms.depart(depart.room, depart, client);
+    if (removal === "not-owner") {
+      logger.info("{remote} tried to depart {name}@{ip}:{port}, which another connection owns", {
+        remote: client.remote,
+        ...memberFields({ ...depart }),
+      });
+      return DEPART_NOT_OWNER;
+    }
     if (removal !== null) this.#removed(removal, "departed");
     return DEPARTED;
   }

@@ -231,11 +231,13 @@ export class Rooms<Owner> {
   }
 
   /** Removes the member of `room` with `member`'s identity, if listed. */
-  depart(room: string, member: Member): Removal<Owner> | null {
+  depart(room: string, member: Member, owner: Owner): Removal<Owner> | null | "not-owner" {
     const r = this.#rooms.get(room);
     if (r === undefined) return null;
     const entry = r.members.get(hashId(member.name, member.ip, member.port));
     if (entry === undefined) return null;
+    // Only the connection that owns a membership may end it.
+    if (r.owners.get(entry) !== owner) return "not-owner";
     return this.#remove(r, entry);
   }
 

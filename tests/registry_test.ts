@@ -161,6 +161,12 @@ Deno.test("registry: answers DEPART with S::\\r\\n and removes that member", asy
   await using bob = await RawClient.connect(registry.port);
   await alice.request(join("room1", ALICE));
   await bob.request(join("room1", BOB));
+  // Only the connection that joined a member may depart it.
+  equal(
+    await bob.request(`D:room1:${ALICE}::\r\n`),
+    "F:DEPART message - Not a member joined on this connection!!::\r\n",
+  );
+  deepEqual(members(await bob.request(join("room1", BOB))), [BOB, ALICE]);
   equal(await alice.request(`D:room1:${ALICE}::\r\n`), "S::\r\n");
   deepEqual(members(await bob.request(join("room1", BOB))), [BOB]);
   // Departed, the connection may join another room.
