@@ -35,6 +35,7 @@ import {
 } from "@optique/core";
 import { run } from "@optique/run";
 import { getLogger } from "@logtape/logtape";
+import { integerOption } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
 import { configureLogging, LOG_LEVELS } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
@@ -91,10 +92,10 @@ const flags = object({
   json: option("--json", {
     description: message`One JSON object per event on stdout; logs as JSON lines on stderr.`,
   }),
-  keepaliveMs: withDefault(
-    option("--keepalive-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`How often to renew the membership (JOIN).`,
-    }),
+  keepaliveMs: integerOption(
+    "--keepalive-ms",
+    { min: 1, metavar: "MS" },
+    message`How often to renew the membership (JOIN).`,
     PEER_DEFAULTS.keepaliveMs,
   ),
   retryMs: optional(
@@ -102,92 +103,88 @@ const flags = object({
       description: message`How soon to retry when no forward link could be made.`,
     }),
   ),
-  pokeTimeoutMs: withDefault(
-    option("--poke-timeout-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`How long to wait for a poke's ACK.`,
-    }),
+  pokeTimeoutMs: integerOption(
+    "--poke-timeout-ms",
+    { min: 1, metavar: "MS" },
+    message`How long to wait for a poke's ACK.`,
     PEER_DEFAULTS.pokeTimeoutMs,
   ),
-  handshakeTimeoutMs: withDefault(
-    option("--handshake-timeout-ms", integer({ min: 1, metavar: "MS" }), {
-      description:
-        message`How long a link handshake may take; an accepted connection must send its first frame within it.`,
-    }),
+  handshakeTimeoutMs: integerOption(
+    "--handshake-timeout-ms",
+    { min: 1, metavar: "MS" },
+    message`How long a link handshake may take; an accepted connection must send its first frame within it.`,
     PEER_DEFAULTS.handshakeTimeoutMs,
   ),
-  requestTimeoutMs: withDefault(
-    option("--request-timeout-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`How long a registry request may wait for its reply.`,
-    }),
+  requestTimeoutMs: integerOption(
+    "--request-timeout-ms",
+    { min: 1, metavar: "MS" },
+    message`How long a registry request may wait for its reply.`,
     PEER_DEFAULTS.requestTimeoutMs,
   ),
-  maxTextBytes: withDefault(
-    option("--max-text-bytes", integer({ min: 1, metavar: "BYTES" }), {
-      description: message`Longest chat text sent or accepted; a link frame may be 1 KiB longer.`,
-    }),
+  maxTextBytes: integerOption(
+    "--max-text-bytes",
+    { min: 1, metavar: "BYTES" },
+    message`Longest chat text sent or accepted; a link frame may be 1 KiB longer.`,
     PEER_DEFAULTS.maxTextBytes,
   ),
-  frameTimeoutMs: withDefault(
-    option("--frame-timeout-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`Drop a link whose frame does not complete within this.`,
-    }),
+  frameTimeoutMs: integerOption(
+    "--frame-timeout-ms",
+    { min: 1, metavar: "MS" },
+    message`Drop a link whose frame does not complete within this.`,
     PEER_DEFAULTS.frameTimeoutMs,
   ),
-  maxHandshakes: withDefault(
-    option("--max-handshakes", integer({ min: 1, metavar: "N" }), {
-      description: message`Accepted connections handshaking at once; more are closed.`,
-    }),
+  maxHandshakes: integerOption(
+    "--max-handshakes",
+    { min: 1, metavar: "N" },
+    message`Accepted connections handshaking at once; more are closed.`,
     PEER_DEFAULTS.maxHandshakes,
   ),
-  maxQueuedBytes: withDefault(
-    option("--max-queued-bytes", integer({ min: 1, metavar: "BYTES" }), {
-      description: message`Bytes waiting to be sent on one link before it is dropped as too slow.`,
-    }),
+  maxQueuedBytes: integerOption(
+    "--max-queued-bytes",
+    { min: 1, metavar: "BYTES" },
+    message`Bytes waiting to be sent on one link before it is dropped as too slow.`,
     PEER_DEFAULTS.maxQueuedBytes,
   ),
-  maxRegistryFrameBytes: withDefault(
-    option("--max-registry-frame-bytes", integer({ min: 16, metavar: "BYTES" }), {
-      description: message`Largest registry reply accepted.`,
-    }),
+  maxRegistryFrameBytes: integerOption(
+    "--max-registry-frame-bytes",
+    { min: 16, metavar: "BYTES" },
+    message`Largest registry reply accepted.`,
     PEER_DEFAULTS.maxRegistryFrameBytes,
   ),
-  maxTextRate: withDefault(
-    option("--max-text-rate", integer({ min: 0, metavar: "N" }), {
-      description:
-        message`Messages per second accepted from one origin; more are dropped. 0: no limit.`,
-    }),
+  maxTextRate: integerOption(
+    "--max-text-rate",
+    { min: 0, metavar: "N" },
+    message`Messages per second accepted from one origin; more are dropped. 0: no limit.`,
     PEER_DEFAULTS.maxTextRate,
   ),
-  textBurst: withDefault(
-    option("--text-burst", integer({ min: 1, metavar: "N" }), {
-      description: message`Messages accepted at once from one origin above the rate.`,
-    }),
+  textBurst: integerOption(
+    "--text-burst",
+    { min: 1, metavar: "N" },
+    message`Messages accepted at once from one origin above the rate.`,
     PEER_DEFAULTS.textBurst,
   ),
-  maxPokeRate: withDefault(
-    option("--max-poke-rate", integer({ min: 0, metavar: "N" }), {
-      description:
-        message`Pokes answered per second from one address; more are ignored. 0: no limit.`,
-    }),
+  maxPokeRate: integerOption(
+    "--max-poke-rate",
+    { min: 0, metavar: "N" },
+    message`Pokes answered per second from one address; more are ignored. 0: no limit.`,
     PEER_DEFAULTS.maxPokeRate,
   ),
-  pokeBurst: withDefault(
-    option("--poke-burst", integer({ min: 1, metavar: "N" }), {
-      description: message`Pokes answered at once from one address above the rate.`,
-    }),
+  pokeBurst: integerOption(
+    "--poke-burst",
+    { min: 1, metavar: "N" },
+    message`Pokes answered at once from one address above the rate.`,
     PEER_DEFAULTS.pokeBurst,
   ),
-  maxStrangerPokeRate: withDefault(
-    option("--max-stranger-poke-rate", integer({ min: 0, metavar: "N" }), {
-      description:
-        message`Pokes answered per second from all non-member addresses together. 0: no limit.`,
-    }),
+  maxStrangerPokeRate: integerOption(
+    "--max-stranger-poke-rate",
+    { min: 0, metavar: "N" },
+    message`Pokes answered per second from all non-member addresses together. 0: no limit.`,
     PEER_DEFAULTS.maxStrangerPokeRate,
   ),
-  refreshIntervalMs: withDefault(
-    option("--refresh-interval-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`Least time between re-JOINs that look up an unknown member.`,
-    }),
+  refreshIntervalMs: integerOption(
+    "--refresh-interval-ms",
+    { min: 1, metavar: "MS" },
+    message`Least time between re-JOINs that look up an unknown member.`,
     PEER_DEFAULTS.refreshIntervalMs,
   ),
   logLevel: withDefault(

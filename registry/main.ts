@@ -25,6 +25,7 @@ import {
   withDefault,
 } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
 import { configureLogging, LOG_LEVELS } from "../lib/logging.ts";
 import { REGISTRY_DEFAULTS, startRegistry } from "./registry.ts";
@@ -46,60 +47,58 @@ const parser = object({
     }),
     REGISTRY_DEFAULTS.hostname,
   ),
-  expiryMs: withDefault(
-    option("--expiry-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`Remove a member not heard from for longer than this.`,
-    }),
+  expiryMs: integerOption(
+    "--expiry-ms",
+    { min: 1, metavar: "MS" },
+    message`Remove a member not heard from for longer than this.`,
     REGISTRY_DEFAULTS.expiryMs,
   ),
-  sweepMs: withDefault(
-    option("--sweep-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`How often to look for expired members.`,
-    }),
+  sweepMs: integerOption(
+    "--sweep-ms",
+    { min: 1, metavar: "MS" },
+    message`How often to look for expired members.`,
     REGISTRY_DEFAULTS.sweepMs,
   ),
-  maxConnections: withDefault(
-    option("--max-connections", integer({ min: 1, metavar: "N" }), {
-      description: message`Client connections served at once; more are refused.`,
-    }),
+  maxConnections: integerOption(
+    "--max-connections",
+    { min: 1, metavar: "N" },
+    message`Client connections served at once; more are refused.`,
     REGISTRY_DEFAULTS.maxConnections,
   ),
-  firstFrameTimeoutMs: withDefault(
-    option("--first-frame-timeout-ms", integer({ min: 1, metavar: "MS" }), {
-      description: message`Close a connection that sends no valid frame within this.`,
-    }),
+  firstFrameTimeoutMs: integerOption(
+    "--first-frame-timeout-ms",
+    { min: 1, metavar: "MS" },
+    message`Close a connection that sends no valid frame within this.`,
     REGISTRY_DEFAULTS.firstFrameTimeoutMs,
   ),
-  maxFrameBytes: withDefault(
-    option("--max-frame-bytes", integer({ min: 16, metavar: "BYTES" }), {
-      description:
-        message`Largest frame accepted, and the most held of an unfinished frame per connection.`,
-    }),
+  maxFrameBytes: integerOption(
+    "--max-frame-bytes",
+    { min: 16, metavar: "BYTES" },
+    message`Largest frame accepted, and the most held of an unfinished frame per connection.`,
     REGISTRY_DEFAULTS.maxFrameBytes,
   ),
-  maxRooms: withDefault(
-    option("--max-rooms", integer({ min: 1, metavar: "N" }), {
-      description: message`Rooms at once; a JOIN creating one more is refused.`,
-    }),
+  maxRooms: integerOption(
+    "--max-rooms",
+    { min: 1, metavar: "N" },
+    message`Rooms at once; a JOIN creating one more is refused.`,
     REGISTRY_DEFAULTS.maxRooms,
   ),
-  maxMembersPerRoom: withDefault(
-    option("--max-members", integer({ min: 1, metavar: "N" }), {
-      description: message`Members in one room; a JOIN adding one more is refused.`,
-    }),
+  maxMembersPerRoom: integerOption(
+    "--max-members",
+    { min: 1, metavar: "N" },
+    message`Members in one room; a JOIN adding one more is refused.`,
     REGISTRY_DEFAULTS.maxMembersPerRoom,
   ),
-  requestsPerSecond: withDefault(
-    option("--request-rate", integer({ min: 0, metavar: "N" }), {
-      description:
-        message`Requests per second per connection; over it, reading that connection pauses. 0: no limit.`,
-    }),
+  requestsPerSecond: integerOption(
+    "--request-rate",
+    { min: 0, metavar: "N" },
+    message`Requests per second per connection; over it, reading that connection pauses. 0: no limit.`,
     REGISTRY_DEFAULTS.requestsPerSecond,
   ),
-  requestBurst: withDefault(
-    option("--request-burst", integer({ min: 1, metavar: "N" }), {
-      description: message`Requests a connection may make at once above the rate.`,
-    }),
+  requestBurst: integerOption(
+    "--request-burst",
+    { min: 1, metavar: "N" },
+    message`Requests a connection may make at once above the rate.`,
     REGISTRY_DEFAULTS.requestBurst,
   ),
   logLevel: withDefault(
