@@ -1,0 +1,515 @@
+/**
+ * Overlay propagation: the time from a send to the delivery at the last peer
+ * (p50/p99 over several messages, each from another sender), hops, duplicate
+ * receipts per message and the delivery ratio, for N peers in this process
+ * (`startPeer`) and for N peer processes (the cluster harness). Each
+ * in-process size also runs the floor: raw TCP flooding over a ring of the
+ * same size in one process (./floor_ring.ts).
+ *
+ *     deno task bench:propagation --peers 10,50,200,1000 --processes 10 --messages 20
+ *
+ * How it is measured:
+ * - The registry is a separate process. Peers join `--concurrency` at a time
+ *   with the default keepalive (20 s); then the newest member sends one
+ *   unmeasured message: every peer that does not know it yet refreshes its
+ *   member list (PROTOCOL.md §6, unknown origin), so the ring converges
+ *   without waiting for a keepalive round. Converged = every peer lists every
+ *   member and no link changed for `--settle-ms`.
+ * - Latency: `performance.now()` before `send()` to the last peer's
+ *   `message` event (in-process: one clock). For processes the harness
+ *   stamps each JSON event line as it reads it; the figure is from the
+ *   sender's own `message` event (emitted as it writes the frame) to the last
+ *   delivery, so both ends include one stdout pipe.
+ * - Hops: the frame carries no hop count, so hops are the sender's
+ *   eccentricity in the link graph (every peer's `/links`) taken after
+ *   convergence and checked unchanged after the messages.
+ * - Duplicates: the engine drops a seen `T` frame with a debug log record
+ *   and has no counter; in-process the record goes to a counting sink, and
+ *   peer processes run with `--log-level debug` and their JSON log lines on
+ *   stderr are counted.
+ *
+ * @module
+ */
+
+import { integer, message, object, option, string, withDefault } from "@optique/core";
+import { run } from "@optique/run";
+import { countDuplicates, type DuplicateCounter } from "./duplicates.ts";
+import { floorRing } from "./floor_ring.ts";
+import { duplicateBound, eccentricity, edgeCount, edgeSignature, isConnected } from "./graph.ts";
+import type { Overlay } from "./graph.ts";
+import { InProcessRoom } from "./in_process_room.ts";
+import { machine } from "./machine.ts";
+import { type BenchResult, printResult, type Target } from "./report.ts";
+import { spawnRegistry } from "./spawned_registry.ts";
+import { integerList, round, summarize, type Summary } from "./stats.ts";
+import { WatchedCluster } from "./cluster_watch.ts";
+
+/** Figures for one room size. */
+export interface PropagationRow {
+  mode: "in-process" | "processes";
+  peers: number;
+  /** Peers that actually started (fewer than `peers` when the start ran out of time). */
+  started: number;
+  joinMs: number;
+  converged: boolean;
+  convergeMs: number;
+  edges: number;
+  connected: boolean;
+  graphStable: boolean;
+  messages: number;
+  latencyMs: Summary;
+  /** Floor: raw TCP flooding on a ring of the same size (in-process only). */
+  floorMs: Summary | null;
+  hops: Summary;
+  duplicates: Summary;
+  duplicateBound: number;
+  deliveryRatio: number;
+  skipped: string | null;
+}
+
+interface Options {
+  messages: number;
+  warmup: number;
+  settleMs: number;
+  concurrency: number;
+  budgetMs: number;
+  floor: boolean;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function skippedRow(mode: PropagationRow["mode"], peers: number, why: string): PropagationRow {
+  const empty = summarize([]);
+  return {
+    mode,
+    peers,
+    started: 0,
+    joinMs: 0,
+    converged: false,
+    convergeMs: 0,
+    edges: 0,
+    connected: false,
+    graphStable: false,
+    messages: 0,
+    latencyMs: empty,
+    floorMs: null,
+    hops: empty,
+    duplicates: empty,
+    duplicateBound: 0,
+    deliveryRatio: 0,
+    skipped: why,
+  };
+}
+
+/** Receipts of one text: how many peers got it and when the last one did. */
+interface Arrival {
+  count: number;
+  last: number;
+  done: (() => void) | null;
+}
+
+class Arrivals {
+  readonly #byText = new Map<string, Arrival>();
+  /** The msgID of each text, from its sender's own `message` event. */
+  readonly ids = new Map<string, string>();
+  /** When the harness saw the sender's own `message` event. */
+  readonly selfAt = new Map<string, number>();
+
+  record(text: string, self: boolean, msgId: string, at: number): void {
+    if (self) {
+      this.ids.set(text, msgId);
+      this.selfAt.set(text, at);
+      return;
+    }
+    const a = this.#arrival(text);
+    a.count++;
+    a.last = at;
+  }
+
+  #arrival(text: string): Arrival {
+    let a = this.#byText.get(text);
+    if (a === undefined) {
+      a = { count: 0, last: 0, done: null };
+      this.#byText.set(text, a);
+    }
+    return a;
+  }
+
+  /** Waits until `expected` peers have `text` (or `timeoutMs`); returns the arrival. */
+  async wait(text: string, expected: number, timeoutMs: number): Promise<Arrival> {
+    const a = this.#arrival(text);
+    const deadline = performance.now() + timeoutMs;
+    while (a.count < expected && performance.now() < deadline) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      a.done = resolve;
+      const timer = setTimeout(resolve, Math.min(20, Math.max(1, deadline - performance.now())));
+      await promise;
+      clearTimeout(timer);
+      a.done = null;
+    }
+    return a;
+  }
+
+  poke(text: string): void {
+    const a = this.#byText.get(text);
+    if (a?.done && a.count > 0) a.done();
+  }
+}
+
+function graphFigures(overlay: Overlay) {
+  return {
+    edges: edgeCount(overlay),
+    connected: isConnected(overlay),
+    sig: edgeSignature(overlay),
+  };
+}
+
+/** N peers in this process. */
+export async function inProcess(
+  peers: number,
+  opts: Options,
+  dups: DuplicateCounter,
+): Promise<PropagationRow> {
+  const started = performance.now();
+  const deadline = started + opts.budgetMs;
+  await using registry = await spawnRegistry({ maxConnections: peers * 2 + 100 });
+  await using room = await InProcessRoom.start({
+    peers,
+    registryPort: registry.port,
+    keepaliveMs: 20_000,
+    concurrency: opts.concurrency,
+    deadlineMs: opts.budgetMs * 0.5,
+  });
+  const joinMs = performance.now() - started;
+  const n = room.peers.length;
+  if (n < peers) {
+    return {
+      ...skippedRow(
+        "in-process",
+        peers,
+        `only ${n} of ${peers} peers joined within ${
+          Math.round(opts.budgetMs * 0.5 / 1000)
+        } s (half the budget)`,
+      ),
+      started: n,
+      joinMs: round(joinMs, 0),
+    };
+  }
+  const arrivals = new Arrivals();
+  room.on((_peer, event, at) => {
+    if (event.type !== "message") return;
+    arrivals.record(event.text, event.self, event.msgId, at);
+    if (!event.self) arrivals.poke(event.text);
+  });
+  // The newest member speaks: peers that do not know it refresh their member list.
+  await room.peers[n - 1]!.handle.send("converge");
+  await arrivals.wait("converge", n - 1, Math.max(1000, deadline - performance.now()));
+  const conv = await room.waitConverged(
+    Math.max(0, Math.min(30_000, deadline - performance.now())),
+    opts.settleMs,
+  );
+  const before = graphFigures(room.overlay());
+  const overlay = room.overlay();
+
+  const latencies: number[] = [];
+  const hops: number[] = [];
+  const duplicates: { origin: string; text: string }[] = [];
+  let delivered = 0;
+  let measured = 0;
+  const total = opts.warmup + opts.messages;
+  for (let k = 0; k < total; k++) {
+    const left = deadline - performance.now();
+    if (left < 2000) break;
+    const sender = room.peers[(k * 7 + 3) % n]!;
+    const text = `bench ${k}`;
+    const t0 = performance.now();
+    await sender.handle.send(text);
+    const a = await arrivals.wait(text, n - 1, Math.min(left - 1000, 5_000 + n * 20));
+    // Let the duplicates of this message drain before the next one.
+    await sleep(Math.min(50, Math.max(5, (a.last - t0) / 2)));
+    if (k < opts.warmup) continue;
+    measured++;
+    delivered += a.count;
+    if (a.count >= n - 1) latencies.push(a.last - t0);
+    const ecc = eccentricity(overlay, sender.name);
+    if (ecc !== null) hops.push(ecc);
+    duplicates.push({ origin: sender.name, text });
+  }
+  await sleep(100);
+  const after = graphFigures(room.overlay());
+  const dupCounts = duplicates.map((d) => dups.of(d.origin, arrivals.ids.get(d.text) ?? ""));
+  const floorMs = opts.floor && n >= 3 && deadline - performance.now() > 3000
+    ? summarize(await floorRing(n, Math.max(5, Math.min(opts.messages, 20))))
+    : null;
+  return {
+    mode: "in-process",
+    peers,
+    started: n,
+    joinMs: round(joinMs, 0),
+    converged: conv.converged,
+    convergeMs: round(conv.ms, 0),
+    edges: before.edges,
+    connected: before.connected,
+    graphStable: before.sig === after.sig,
+    messages: measured,
+    latencyMs: summarize(latencies),
+    floorMs,
+    hops: summarize(hops, 0),
+    duplicates: summarize(dupCounts, 0),
+    duplicateBound: duplicateBound(n, before.edges),
+    deliveryRatio: measured === 0 ? 0 : round(delivered / (measured * (n - 1)), 4),
+    skipped: measured < opts.messages
+      ? `only ${measured} of ${opts.messages} messages within the budget`
+      : null,
+  };
+}
+
+/** N peer processes (the cluster harness). */
+export async function processes(peers: number, opts: Options): Promise<PropagationRow> {
+  const started = performance.now();
+  const deadline = started + opts.budgetMs;
+  await using watched = await WatchedCluster.start({
+    peers,
+    keepaliveMs: 20_000,
+    retryMs: 200,
+    peerArgs: ["--log-level", "debug"],
+    concurrency: opts.concurrency,
+    budgetMs: opts.budgetMs + 10_000,
+  });
+  const joinMs = performance.now() - started;
+  const cluster = watched.cluster;
+  const names = [...cluster.peers.keys()];
+  const arrivals = new Arrivals();
+  watched.on((_peer, event, at) => {
+    if (event.type !== "message") return;
+    arrivals.record(event.text, event.self, event.msgId, at);
+    if (!event.self) arrivals.poke(event.text);
+  });
+  await cluster.peer(names.at(-1)!).send("converge");
+  await arrivals.wait("converge", peers - 1, 10_000);
+  const conv = await watched.waitConverged(
+    Math.max(0, Math.min(20_000, deadline - performance.now())),
+    opts.settleMs,
+  );
+  const overlay = await cluster.overlay();
+  const before = graphFigures(overlay);
+
+  const latencies: number[] = [];
+  const hops: number[] = [];
+  const sent: { origin: string; text: string }[] = [];
+  let delivered = 0;
+  let measured = 0;
+  for (let k = 0; k < opts.warmup + opts.messages; k++) {
+    const left = deadline - performance.now();
+    if (left < 2000) break;
+    const sender = names[(k * 7 + 3) % peers]!;
+    const text = `bench ${k}`;
+    await cluster.peer(sender).send(text);
+    const a = await arrivals.wait(text, peers - 1, Math.min(left - 1000, 5_000));
+    await sleep(20);
+    if (k < opts.warmup) continue;
+    measured++;
+    delivered += a.count;
+    const selfAt = arrivals.selfAt.get(text);
+    if (a.count >= peers - 1 && selfAt !== undefined) latencies.push(a.last - selfAt);
+    const ecc = eccentricity(overlay, sender);
+    if (ecc !== null) hops.push(ecc);
+    sent.push({ origin: sender, text });
+  }
+  await sleep(200);
+  const after = graphFigures(await cluster.overlay());
+  const dupCounts = sent.map((d) => watched.duplicatesOf(d.origin, arrivals.ids.get(d.text) ?? ""));
+  return {
+    mode: "processes",
+    peers,
+    started: names.length,
+    joinMs: round(joinMs, 0),
+    converged: conv.converged,
+    convergeMs: round(conv.ms, 0),
+    edges: before.edges,
+    connected: before.connected,
+    graphStable: before.sig === after.sig,
+    messages: measured,
+    latencyMs: summarize(latencies),
+    floorMs: null,
+    hops: summarize(hops, 0),
+    duplicates: summarize(dupCounts, 0),
+    duplicateBound: duplicateBound(peers, before.edges),
+    deliveryRatio: measured === 0 ? 0 : round(delivered / (measured * (peers - 1)), 4),
+    skipped: measured < opts.messages
+      ? `only ${measured} of ${opts.messages} messages within the budget`
+      : null,
+  };
+}
+
+/** The issue's targets, checked against the rows. */
+export function propagationTargets(rows: readonly PropagationRow[]): Target[] {
+  const targets: Target[] = [];
+  const n200 = rows.find((r) => r.mode === "in-process" && r.peers === 200);
+  if (n200 !== undefined) {
+    const p50 = n200.latencyMs.p50;
+    targets.push({
+      what: "in-process N = 200: p50 send → last peer",
+      target: "≤ 5 ms",
+      value: p50 === null ? "not measured" : `${p50} ms (${n200.hops.p50} hops)`,
+      met: p50 === null ? null : p50 <= 5,
+    });
+  }
+  for (const r of rows) {
+    if (r.messages === 0) continue;
+    const label = `${r.mode} N = ${r.peers}`;
+    targets.push({
+      what: `${label}: duplicates per message`,
+      target: `≤ 2(E − N + 1) = ${r.duplicateBound}`,
+      value: `max ${r.duplicates.max}`,
+      met: r.duplicates.max !== null && r.duplicates.max <= r.duplicateBound,
+    });
+    targets.push({
+      what: `${label}: delivery ratio`,
+      target: "100%",
+      value: `${round(r.deliveryRatio * 100, 2)}%`,
+      met: r.deliveryRatio === 1,
+    });
+  }
+  return targets;
+}
+
+if (import.meta.main) {
+  const args = run(
+    object({
+      peers: withDefault(
+        option("--peers", string({ metavar: "LIST" }), {
+          description: message`In-process room sizes, comma-separated.`,
+        }),
+        "10,50,200,1000",
+      ),
+      processes: withDefault(
+        option("--processes", string({ metavar: "LIST" }), {
+          description: message`Process room sizes, comma-separated ("0" for none).`,
+        }),
+        "10",
+      ),
+      messages: withDefault(
+        option("--messages", integer({ min: 1, metavar: "M" }), {
+          description: message`Measured messages per size.`,
+        }),
+        20,
+      ),
+      warmup: withDefault(
+        option("--warmup", integer({ min: 0, metavar: "W" }), {
+          description: message`Unmeasured messages first.`,
+        }),
+        3,
+      ),
+      settleMs: withDefault(
+        option("--settle-ms", integer({ min: 0, metavar: "MS" }), {
+          description: message`No link change for this long = converged.`,
+        }),
+        300,
+      ),
+      concurrency: withDefault(
+        option("--concurrency", integer({ min: 1, metavar: "C" }), {
+          description: message`Peers joining at once.`,
+        }),
+        8,
+      ),
+      budgetMs: withDefault(
+        option("--budget-ms", integer({ min: 1000, metavar: "MS" }), {
+          description: message`Time allowed per size; what does not fit is reported as such.`,
+        }),
+        60_000,
+      ),
+      noFloor: option("--no-floor", {
+        description: message`Skip the raw TCP floor.`,
+      }),
+      json: option("--json", { description: message`Print the result as one JSON object.` }),
+    }),
+    { programName: "bench:propagation", args: Deno.args, help: "option", colors: false },
+  );
+  const began = performance.now();
+  const host = await machine();
+  const dups = await countDuplicates();
+  const opts: Options = {
+    messages: args.messages,
+    warmup: args.warmup,
+    settleMs: args.settleMs,
+    concurrency: args.concurrency,
+    budgetMs: args.budgetMs,
+    floor: !args.noFloor,
+  };
+  const rows: PropagationRow[] = [];
+  for (const n of integerList(args.peers, "--peers")) {
+    try {
+      rows.push(await inProcess(n, opts, dups));
+    } catch (error) {
+      rows.push(skippedRow("in-process", n, `failed: ${String(error)}`));
+    }
+  }
+  const processSizes = args.processes === "0" ? [] : integerList(args.processes, "--processes");
+  for (const n of processSizes) {
+    try {
+      rows.push(await processes(n, { ...opts, concurrency: Math.min(opts.concurrency, 2) }));
+    } catch (error) {
+      rows.push(skippedRow("processes", n, `failed: ${String(error)}`));
+    }
+  }
+  const result: BenchResult = {
+    name: "propagation",
+    title: "Overlay propagation",
+    command: `deno task bench:propagation ${Deno.args.filter((a) => a !== "--json").join(" ")}`
+      .trim(),
+    machine: host,
+    params: { ...opts, peers: args.peers, processes: args.processes, keepaliveMs: 20_000 },
+    tables: [{
+      title: "send → delivery at the last peer",
+      columns: [
+        "mode",
+        "N",
+        "links E",
+        "hops p50 (max)",
+        "p50 ms",
+        "p99 ms",
+        "floor p50 ms",
+        "dups/msg p50 (max)",
+        "2(E−N+1)",
+        "delivered",
+        "join s",
+        "converged",
+      ],
+      rows: rows.map((r) => [
+        r.mode,
+        r.peers,
+        r.skipped !== null && r.messages === 0 ? null : r.edges,
+        r.hops.p50 === null ? null : `${r.hops.p50} (${r.hops.max})`,
+        r.latencyMs.p50,
+        r.latencyMs.p99,
+        r.floorMs?.p50 ?? null,
+        r.duplicates.p50 === null ? null : `${r.duplicates.p50} (${r.duplicates.max})`,
+        r.messages === 0 ? null : r.duplicateBound,
+        r.messages === 0 ? (r.skipped ?? "–") : `${round(r.deliveryRatio * 100, 2)}%`,
+        round(r.joinMs / 1000, 1),
+        r.messages === 0
+          ? null
+          : `${r.converged ? "yes" : "no"}${r.graphStable ? "" : " (graph changed)"}`,
+      ]),
+    }],
+    targets: propagationTargets(rows),
+    notes: [
+      "Latency: in-process from send() to the last peer's message event on one clock; processes " +
+      "from the sender's own message event to the last delivery, both as the harness reads the " +
+      "peers' JSON lines.",
+      "Hops: the sender's eccentricity in the link graph (the frame carries no hop count).",
+      "Duplicates: the engine's 'Dropped a duplicate' debug records (in-process: a counting log " +
+      "sink; processes: --log-level debug JSON lines on stderr).",
+      "Floor: raw TCP flooding on a ring of N in one process, no codec, no dedup, no events.",
+      ...rows.filter((r) => r.skipped !== null).map((r) =>
+        `${r.mode} N = ${r.peers}: ${r.skipped}`
+      ),
+    ],
+    data: rows,
+    durationMs: Math.round(performance.now() - began),
+  };
+  printResult(result, args.json);
+}
