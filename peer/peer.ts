@@ -26,6 +26,7 @@ import {
   type HandshakeFrame,
   type Member,
   type MembersFrame,
+  membersPayload,
   type TextFrame,
 } from "../lib/frames.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
@@ -263,6 +264,10 @@ class Peer implements PeerHandle {
   #me: RingMember | null = null;
   #joining: Promise<void> | null = null;
   #members: RingMember[] = [];
+  /** The payload of the last member list, to tell an unchanged list without hashing it. */
+  #membersPayload = "";
+  /** HashIDs (decimal) and names of the listed members: the origins I know. */
+  #originKeys = new Set<string>();
   #msid: bigint | null = null;
 
   #forward: Link | null = null;
@@ -724,11 +729,17 @@ class Peer implements PeerHandle {
   }
 
   #setMembers(frame: MembersFrame): boolean {
-    const next = withHashIds(frame.members);
-    const changed = frame.msid !== this.#msid;
-    if (changed) this.#refreshedOrigins.clear();
+    const payload = membersPayload(frame.members);
+    const changed = frame.msid !== this.#msid || payload !== this.#membersPayload;
+    // A keepalive's reply is usually the same list: hash its members only when it is not.
+    const next = changed ? withHashIds(frame.members) : this.#members;
+    if (changed) {
+      this.#refreshedOrigins.clear();
+      this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
+    }
     this.#forgetDeparted(next);
     this.#members = next;
+    this.#membersPayload = payload;
     this.#msid = frame.msid;
     return changed;
   }
@@ -812,7 +823,7 @@ class Peer implements PeerHandle {
   }
 
   #knownOrigin(originHid: string): boolean {
-    return this.#members.some((m) => m.hashId.toString() === originHid || m.name === originHid);
+    return this.#originKeys.has(originHid);
   }
 
   // ---- links -------------------------------------------------------------
@@ -1194,6 +1205,14 @@ class Peer implements PeerHandle {
       this.#refreshedOrigins.add(frame.originHid);
       this.#track(this.#lookUpMembers());
     }
+    // Forward first, then show: the next hop does not wait for this peer's display.
+    this.#recent.push(raw);
+    for (const link of this.#allLinks()) {
+      if (link === from) continue;
+      const peer = link.peer;
+      if (peer.hashId.toString() === frame.originHid || peer.name === frame.originHid) continue;
+      link.send(raw);
+    }
     this.#emit({
       type: "message",
       room: frame.room,
@@ -1203,12 +1222,5 @@ class Peer implements PeerHandle {
       text: frame.text,
       self: false,
     });
-    this.#recent.push(raw);
-    for (const link of this.#allLinks()) {
-      if (link === from) continue;
-      const peer = link.peer;
-      if (peer.hashId.toString() === frame.originHid || peer.name === frame.originHid) continue;
-      link.send(raw);
-    }
   }
 }
