@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import config from "../deno.json" with { type: "json" };
-import { entryPoint, permissionSetFlags, programFlags, runArgs, VERSION } from "../lib/flags.ts";
+import {
+  entryPoint,
+  permissionSetFlags,
+  programEnv,
+  programFlags,
+  runArgs,
+  VERSION,
+} from "../lib/flags.ts";
 
 Deno.test("flags: programs get unstable net and network permission from deno.json", () => {
   for (const program of ["registry", "peer"] as const) {
@@ -11,9 +18,14 @@ Deno.test("flags: programs get unstable net and network permission from deno.jso
   }
 });
 
-Deno.test("flags: the tasks run each program with its own permission set", () => {
+Deno.test("flags: the tasks run each program with its own permission set and environment", () => {
   assert.match(config.tasks.registry, /-P=registry registry\/main\.ts/);
   assert.match(config.tasks.peer, /-P=peer peer\/main\.ts/);
+  for (const program of ["registry", "peer"] as const) {
+    for (const [name, value] of Object.entries(programEnv(program))) {
+      assert.ok(config.tasks[program].startsWith(`${name}=${value} `), config.tasks[program]);
+    }
+  }
 });
 
 Deno.test("flags: permission sets become allow flags, lists joined by commas", () => {

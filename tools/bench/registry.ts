@@ -26,7 +26,8 @@ import {
   withDefault,
 } from "@optique/core";
 import { run } from "@optique/run";
-import { runArgs } from "../../lib/flags.ts";
+import { programEnv } from "../../lib/flags.ts";
+import { spawnRegistry } from "./spawned_registry.ts";
 
 const args = run(
   object({
@@ -68,9 +69,9 @@ const args = run(
     registryEventInterval: withDefault(
       option("--registry-event-interval", integer({ min: 1, metavar: "N" }), {
         description:
-          message`DENO_TOKIO_EVENT_INTERVAL of the spawned registry (61 is Deno's default).`,
+          message`DENO_TOKIO_EVENT_INTERVAL of the spawned registry (1, as ringchat runs it; 61 is Deno's default).`,
       }),
-      61,
+      Number(programEnv("registry").DENO_TOKIO_EVENT_INTERVAL),
     ),
     op: withDefault(
       option("--op", choice(["join", "list"] as const, { metavar: "OP" }), {
@@ -92,46 +93,6 @@ const args = run(
 const encoder = new TextEncoder();
 const NEWLINE = 0x0a;
 
-/** A spawned registry, or null against an external server. */
-interface Spawned {
-  child: Deno.ChildProcess;
-  port: number;
-}
-
-async function spawnRegistry(): Promise<Spawned> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: runArgs("registry", [
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--log-level",
-      "warning",
-      "--max-connections",
-      String(Math.max(10_000, args.clients + 100)),
-    ]),
-    // Explicit, so the registry never silently inherits the generator's tuning.
-    env: { DENO_TOKIO_EVENT_INTERVAL: String(args.registryEventInterval) },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("The registry exited before listening");
-    text += value;
-  }
-  // Keep draining stdout so the child never blocks on it.
-  (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })().catch(() => {});
-  const m = text.match(/listening on [^\s]*:(\d+)/);
-  if (m === null) throw new Error(`Unexpected first line from the registry: ${text}`);
-  return { child, port: Number(m[1]) };
-}
-
 /** Reads one reply: bytes until a read ends with a newline (one request in flight). */
 async function readReply(conn: Deno.TcpConn, buf: Uint8Array): Promise<void> {
   for (;;) {
@@ -146,7 +107,13 @@ async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
-const spawned = args.port === undefined ? await spawnRegistry() : null;
+const spawned = args.port === undefined
+  ? await spawnRegistry({
+    maxConnections: Math.max(10_000, args.clients + 100),
+    // Explicit, so the registry never silently inherits the generator's tuning.
+    env: { DENO_TOKIO_EVENT_INTERVAL: String(args.registryEventInterval) },
+  })
+  : null;
 const port = args.port ?? spawned!.port;
 
 const conns: Deno.TcpConn[] = [];
@@ -246,10 +213,7 @@ try {
       // Already closed by the server.
     }
   }
-  if (spawned !== null) {
-    spawned.child.kill("SIGTERM");
-    await spawned.child.status;
-  }
+  if (spawned !== null) await spawned[Symbol.asyncDispose]();
 }
 
 /** This process's DENO_TOKIO_EVENT_INTERVAL, or null when unset or not readable. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { runArgs } from "../../lib/flags.ts";
+import { programEnv, runArgs } from "../../lib/flags.ts";
 
 /** A registry process. Disposing it stops it (SIGTERM, then SIGKILL). */
 export interface SpawnedRegistry extends AsyncDisposable {
@@ -21,7 +21,14 @@ export interface SpawnedRegistry extends AsyncDisposable {
  * line. With `inspect`, Deno's inspector listens too (for heap figures).
  */
 export async function spawnRegistry(
-  options: { maxConnections?: number; args?: string[]; timeoutMs?: number; inspect?: boolean } = {},
+  options: {
+    maxConnections?: number;
+    args?: string[];
+    timeoutMs?: number;
+    inspect?: boolean;
+    /** The registry's environment (default: `programEnv("registry")`, as users run it). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<SpawnedRegistry> {
   const args = runArgs("registry", [
     "--port",
@@ -38,6 +45,7 @@ export async function spawnRegistry(
   if (options.inspect) args.splice(args.indexOf("--quiet"), 1, "--inspect=127.0.0.1:0");
   const child = new Deno.Command(Deno.execPath(), {
     args,
+    env: options.env ?? programEnv("registry"),
     stdin: "null",
     stdout: "piped",
     stderr: options.inspect ? "piped" : "inherit",

@@ -8,7 +8,7 @@
  */
 
 import type { PeerEvent } from "../../peer/events.ts";
-import { runArgs } from "../../lib/flags.ts";
+import { programEnv, runArgs } from "../../lib/flags.ts";
 import { forEachLine } from "./lines.ts";
 
 /** How to start a peer process. */
@@ -109,7 +109,12 @@ export class PeerProcess {
       String(options.pokeTimeoutMs ?? 2_000),
       ...(options.args ?? []),
     ];
-    const io = { stdin: "piped", stdout: "piped", stderr: "piped" } as const;
+    const io = {
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: programEnv("peer"),
+    } as const;
     const child =
       (options.binary === undefined
         ? new Deno.Command(Deno.execPath(), { args: runArgs("peer", args), ...io })

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { runArgs } from "../../lib/flags.ts";
+import { programEnv, runArgs } from "../../lib/flags.ts";
 import { forEachLine } from "./lines.ts";
 
 /** How to start a registry process. */
@@ -45,7 +45,12 @@ export class RegistryProcess {
     const args = ["--host", "127.0.0.1", "--port", String(options.port ?? 0)];
     if (options.expiryMs !== undefined) args.push("--expiry-ms", String(options.expiryMs));
     if (options.sweepMs !== undefined) args.push("--sweep-ms", String(options.sweepMs));
-    const io = { stdin: "null", stdout: "piped", stderr: "piped" } as const;
+    const io = {
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: programEnv("registry"),
+    } as const;
     const child =
       (options.binary === undefined
         ? new Deno.Command(Deno.execPath(), { args: runArgs("registry", args), ...io })
