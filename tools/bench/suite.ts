@@ -15,6 +15,7 @@
 import { message, object, option, optional, string, withDefault } from "@optique/core";
 import { run } from "@optique/run";
 import { fileURLToPath } from "node:url";
+import { programEnv } from "../../lib/flags.ts";
 import { unstableFlags } from "../../lib/flags.ts";
 import { loadAverage, machine } from "./machine.ts";
 import { descendants, machineTicks, treeTicks } from "./proc.ts";
@@ -116,6 +117,8 @@ async function runStep(step: Step): Promise<BenchResult> {
   const file = fileURLToPath(new URL(`./${step.name}.ts`, import.meta.url));
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", ...BENCH_FLAGS, file, ...step.args, "--json"],
+    // In-process benchmarks run the engine as ringchat's programs run it.
+    env: programEnv("peer"),
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
