@@ -25,6 +25,8 @@
  * @module
  */
 
+import type { PeerHandle } from "./peer.ts";
+
 /** A command for the peer. */
 export type Command =
   /** Set my user name. */
@@ -173,16 +175,10 @@ export function parseInputLine(line: string, json: boolean): Command | InvalidCo
 }
 
 /** What {@linkcode executeCommand} drives: the command methods of a peer handle. */
-export interface CommandTarget {
-  user(name: string): void;
-  list(): Promise<void>;
-  join(room: string): Promise<void>;
-  send(text: string): Promise<void>;
-  poke(name?: string): Promise<void>;
-  who(): void;
-  links(): void;
-  quit(): Promise<void>;
-}
+export type CommandTarget = Pick<
+  PeerHandle,
+  "user" | "list" | "join" | "send" | "poke" | "who" | "links" | "quit"
+>;
 
 /**
  * Runs a command on a peer. `/help` is not the peer's business: it goes to
