@@ -19,6 +19,28 @@ function text(room: string, hid: string, name: string, id: number, content: stri
   return `T:${room}:${hid}:${name}:${id}:${encoder.encode(content).length}:${content}::\r\n`;
 }
 
+/**
+ * A registry, our peer alice in room1, and a raw peer `name` joined to room1
+ * too; disposing it closes the raw peer, quits alice and closes the registry.
+ */
+async function aliceAndRaw(name: string) {
+  const reg = await registry();
+  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
+  const raw = new RawPeer(name, "room1", "127.0.0.1");
+  const dispose = async () => {
+    await raw.close();
+    await peer.quit();
+    await reg.close();
+  };
+  try {
+    await raw.join(reg.port);
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { peer, rec, raw, [Symbol.asyncDispose]: dispose };
+}
+
 Deno.test("handshake: a non-member is closed without a reply, after a re-JOIN to check", async () => {
   const fake = new FakeRegistry();
   try {
@@ -109,74 +131,53 @@ Deno.test("handshake: a wrong room is refused and a listed member saying 'localh
 });
 
 Deno.test("link: garbage drops the link and reports it; the peer carries on", async () => {
-  await using reg = await registry();
-  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
-  const mallory = new RawPeer("mallory", "room1", "127.0.0.1");
-  try {
-    await mallory.join(reg.port);
-    for (
-      const garbage of [
-        "hello, is this HTTP?\r\n",
-        "T:room1:1:x:1:notanumber:abc::\r\n",
-        "T:room1:1:x:1:3:abcXXXX\r\n",
-        "Z".repeat(70_000),
-      ]
-    ) {
-      const link = await mallory.dial(peer.port);
-      const before = rec.of("error").length;
-      await link.write(garbage);
-      await link.closed();
-      await rec.until(() => rec.of("error").length > before, "the report");
-      match(rec.of("error").at(-1)!.message, /^Link with mallory .* dropped: /);
-      await link.close();
-    }
-    // Still serving: a fresh link works and a message gets through.
+  await using setup = await aliceAndRaw("mallory");
+  const { peer, rec, raw: mallory } = setup;
+  for (
+    const garbage of [
+      "hello, is this HTTP?\r\n",
+      "T:room1:1:x:1:notanumber:abc::\r\n",
+      "T:room1:1:x:1:3:abcXXXX\r\n",
+      "Z".repeat(70_000),
+    ]
+  ) {
     const link = await mallory.dial(peer.port);
-    await link.write(text("room1", "mallory", "mallory", 1, "still alive"));
-    await rec.waitFor((e) => e.type === "message" && e.text === "still alive", "the message");
-  } finally {
-    await mallory.close();
-    await peer.quit();
+    const before = rec.of("error").length;
+    await link.write(garbage);
+    await link.closed();
+    await rec.until(() => rec.of("error").length > before, "the report");
+    match(rec.of("error").at(-1)!.message, /^Link with mallory .* dropped: /);
+    await link.close();
   }
+  // Still serving: a fresh link works and a message gets through.
+  const link = await mallory.dial(peer.port);
+  await link.write(text("room1", "mallory", "mallory", 1, "still alive"));
+  await rec.waitFor((e) => e.type === "message" && e.text === "still alive", "the message");
 });
 
 Deno.test("link: a T for another room is dropped and reported, and the link stays", async () => {
-  await using reg = await registry();
-  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
-  const eve = new RawPeer("eve", "room1", "127.0.0.1");
-  try {
-    await eve.join(reg.port);
-    const link = await eve.dial(peer.port);
-    await link.write(text("room2", "eve", "eve", 1, "wrong room"));
-    await link.write(text("room1", "eve", "eve", 2, "right room"));
-    await rec.waitFor((e) => e.type === "message", "the right-room message");
-    deepEqual(rec.texts(), ["right room"]);
-    match(rec.of("error")[0]!.message, /Dropped a message for room room2 from eve/);
-    ok(!link.eof);
-  } finally {
-    await eve.close();
-    await peer.quit();
-  }
+  await using setup = await aliceAndRaw("eve");
+  const { peer, rec, raw: eve } = setup;
+  const link = await eve.dial(peer.port);
+  await link.write(text("room2", "eve", "eve", 1, "wrong room"));
+  await link.write(text("room1", "eve", "eve", 2, "right room"));
+  await rec.waitFor((e) => e.type === "message", "the right-room message");
+  deepEqual(rec.texts(), ["right room"]);
+  match(rec.of("error")[0]!.message, /Dropped a message for room room2 from eve/);
+  ok(!link.eof);
 });
 
 Deno.test("link: frames split byte by byte, and several in one write, are all read", async () => {
-  await using reg = await registry();
-  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
-  const dan = new RawPeer("dan", "room1", "127.0.0.1");
-  try {
-    await dan.join(reg.port);
-    const link = await dan.dial(peer.port);
-    const first = encoder.encode(text("room1", "dan", "dan", 1, "split::\r\n:in bytes"));
-    for (let i = 0; i < first.length; i++) await link.write(first.subarray(i, i + 1));
-    await link.write(
-      text("room1", "dan", "dan", 2, "two") + text("room1", "dan", "dan", 3, "in one"),
-    );
-    await rec.until(() => rec.texts().length === 3, "three messages");
-    deepEqual(rec.texts(), ["split::\r\n:in bytes", "two", "in one"]);
-  } finally {
-    await dan.close();
-    await peer.quit();
-  }
+  await using setup = await aliceAndRaw("dan");
+  const { peer, rec, raw: dan } = setup;
+  const link = await dan.dial(peer.port);
+  const first = encoder.encode(text("room1", "dan", "dan", 1, "split::\r\n:in bytes"));
+  for (let i = 0; i < first.length; i++) await link.write(first.subarray(i, i + 1));
+  await link.write(
+    text("room1", "dan", "dan", 2, "two") + text("room1", "dan", "dan", 3, "in one"),
+  );
+  await rec.until(() => rec.texts().length === 3, "three messages");
+  deepEqual(rec.texts(), ["split::\r\n:in bytes", "two", "in one"]);
 });
 
 Deno.test("interop: a seed-style raw client (name as originHID, msgIDs by 2, 'localhost') chats with our peers", async () => {
@@ -323,19 +324,12 @@ Deno.test("link: a new link is sent what was flooded in the last moments", async
 });
 
 Deno.test("link: frames followed by garbage in one write are delivered, then the link is dropped", async () => {
-  await using reg = await registry();
-  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
-  const mallory = new RawPeer("mallory", "room1", "127.0.0.1");
-  try {
-    await mallory.join(reg.port);
-    const link = await mallory.dial(peer.port);
-    await link.write(text("room1", "mallory", "mallory", 1, "good") + "T:room1:x:y:1:zz:bad::\r\n");
-    await link.closed();
-    deepEqual(rec.texts(), ["good"]);
-    await rec.waitFor((e) => e.type === "error", "the report");
-    match(rec.of("error")[0]!.message, /^Link with mallory .* dropped: /);
-  } finally {
-    await mallory.close();
-    await peer.quit();
-  }
+  await using setup = await aliceAndRaw("mallory");
+  const { peer, rec, raw: mallory } = setup;
+  const link = await mallory.dial(peer.port);
+  await link.write(text("room1", "mallory", "mallory", 1, "good") + "T:room1:x:y:1:zz:bad::\r\n");
+  await link.closed();
+  deepEqual(rec.texts(), ["good"]);
+  await rec.waitFor((e) => e.type === "error", "the report");
+  match(rec.of("error")[0]!.message, /^Link with mallory .* dropped: /);
 });
