@@ -31,3 +31,17 @@ export class ProtocolError extends Error {
     this.fatal = options.fatal ?? false;
   }
 }
+
+/**
+ * True when `error` says a socket's connection ended (reset, broken pipe,
+ * not connected, aborted, the resource already closed, or an operation
+ * interrupted by our own close): the normal end of a connection, not a fault.
+ */
+export function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted;
+}

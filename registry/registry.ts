@@ -14,7 +14,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ProtocolError } from "../lib/errors.ts";
+import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, type DepartFrame, type Frame, type JoinFrame } from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES, REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
@@ -630,15 +630,6 @@ function byteLength(text: string): number {
   let ascii = true;
   for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
   return ascii ? text.length : encoder.encode(text).length;
-}
-
-function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -16,7 +16,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ProtocolError } from "../lib/errors.ts";
+import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, encodeFrame, type Frame, parseTextHeader } from "../lib/frames.ts";
 import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
@@ -216,12 +216,6 @@ function expectedReplyTypes(frame: Uint8Array): string {
     default:
       return "F";
   }
-}
-
-function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.NotConnected;
 }
 
 Deno.test("fuzz: a live registry answers every frame of a mutated stream once, in order, and keeps serving", async () => {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { isDisconnect } from "../lib/errors.ts";
 import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
 import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
@@ -202,13 +203,6 @@ async function exchange(
     await reading.catch(() => {});
   }
   return { replies, written, closedEarly };
-}
-
-function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.ConnectionAborted;
 }
 
 /** The legitimate members, connected and joined to room "legit" before any abuse. */

@@ -23,9 +23,8 @@
 
 import { choice, integer, message, object, option, optional, string } from "@optique/core";
 import { run } from "@optique/run";
-import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
-import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { Wire, WireError } from "./wire.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -105,167 +104,6 @@ class ProbeFailure extends Error {
 
 function fail(why: string): never {
   throw new ProbeFailure(why);
-}
-
-/**
- * A TCP connection that reads whole frames with a deadline on every read. A
- * read that times out closes the connection, so nothing stays pending.
- */
-export class Wire implements AsyncDisposable {
-  readonly #conn: Deno.TcpConn;
-  readonly #timeoutMs: number;
-  readonly #reader = new FrameReader({ maxFrameBytes: REGISTRY_REPLY_MAX_FRAME_BYTES });
-  readonly #frames: Uint8Array[] = [];
-  #buf: Uint8Array | null = null;
-  #eof = false;
-  #closed = false;
-  /** Bytes received that the frame reader refused (a target's own garbage). */
-  #garbled = false;
-
-  private constructor(conn: Deno.TcpConn, timeoutMs: number) {
-    this.#conn = conn;
-    this.#timeoutMs = timeoutMs;
-  }
-
-  /** Connects, with Nagle off and a deadline. */
-  static async connect(hostname: string, port: number, timeoutMs: number): Promise<Wire> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname, port, signal });
-    } catch (error) {
-      if (signal.aborted) fail(`connect timed out after ${timeoutMs} ms`);
-      throw error;
-    }
-    conn.setNoDelay(true);
-    return new Wire(conn, timeoutMs);
-  }
-
-  /** True once the other side closed (end of stream or reset). */
-  get eof(): boolean {
-    return this.#eof;
-  }
-
-  /** Writes all of `data`; false when the other side had closed. */
-  async write(data: string | Uint8Array): Promise<boolean> {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    let written = 0;
-    try {
-      while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
-    } catch (error) {
-      if (isDisconnect(error)) return false;
-      throw error;
-    }
-    return true;
-  }
-
-  /** Writes `request` and returns the next frame as text. */
-  async request(request: string | Uint8Array): Promise<string> {
-    if (!(await this.write(request))) fail("the connection was closed before the request");
-    return await this.frame();
-  }
-
-  /** The next whole frame as text; fails on a timeout or a close. */
-  async frame(): Promise<string> {
-    const frame = await this.next();
-    if (frame === null) fail("the connection was closed instead of answered");
-    return frame;
-  }
-
-  /** The next whole frame as text, or null when the other side closed first. */
-  async next(timeoutMs = this.#timeoutMs): Promise<string | null> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#frames.length === 0) {
-      if (this.#eof) return null;
-      if (!(await this.#readMore(deadline))) fail(`no answer within ${timeoutMs} ms`);
-    }
-    return decoder.decode(this.#frames.shift()!);
-  }
-
-  /**
-   * Waits until the other side closes, returning the frames that came first;
-   * fails if it has not closed within `timeoutMs`.
-   */
-  async closedByPeer(timeoutMs = this.#timeoutMs): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#eof) {
-      if (!(await this.#readMore(deadline))) fail(`still open after ${timeoutMs} ms`);
-    }
-    return this.#frames.splice(0).map((f) => decoder.decode(f));
-  }
-
-  /**
-   * Reads whatever arrives for `ms` (or until the close); returns the frames,
-   * and whether the other side closed. The connection is closed afterwards.
-   */
-  async drain(ms: number): Promise<{ frames: string[]; closed: boolean }> {
-    const deadline = Date.now() + ms;
-    while (!this.#eof && (await this.#readMore(deadline)));
-    this.close();
-    return { frames: this.#frames.splice(0).map((f) => decoder.decode(f)), closed: this.#eof };
-  }
-
-  /** Closes the connection; safe to call twice. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
-  }
-
-  /** One read; false on a timeout, which closes the connection (a pending read cannot be cancelled otherwise). */
-  async #readMore(deadline: number): Promise<boolean> {
-    if (this.#closed) fail("the connection was closed");
-    this.#buf ??= new Uint8Array(64 * 1024);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
-    });
-    const read = this.#conn.read(this.#buf);
-    let n: number | null | "timeout";
-    try {
-      n = await Promise.race([read, timeout]);
-    } catch (error) {
-      if (!isDisconnect(error)) throw error;
-      this.#eof = true;
-      return true;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (n === "timeout") {
-      this.close();
-      await read.catch(() => null);
-      return false;
-    }
-    if (n === null) {
-      this.#eof = true;
-      return true;
-    }
-    if (!this.#garbled) {
-      try {
-        this.#frames.push(...this.#reader.push(this.#buf.subarray(0, n)));
-      } catch {
-        this.#garbled = true;
-      }
-    }
-    return true;
-  }
-}
-
-function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.BadResource;
 }
 
 function isFailure(frame: string): boolean {
@@ -813,13 +651,16 @@ export async function runChaos(options: ChaosOptions): Promise<ProbeResult[]> {
   const opts = Object.freeze(rest);
   const random = prng(opts.seed);
   let liveness = 0;
+  // Lenient: a target's own garbage is ignored, not thrown.
+  const connect = () =>
+    Wire.connect(opts.hostname, opts.port, { timeoutMs: opts.timeoutMs, lenient: true });
   const ctx: ProbeContext = {
     options: opts,
-    connect: () => Wire.connect(opts.hostname, opts.port, opts.timeoutMs),
+    connect,
     alive: opts.as === "registry"
       ? async () => {
         const started = performance.now();
-        await using wire = await Wire.connect(opts.hostname, opts.port, opts.timeoutMs);
+        await using wire = await connect();
         decodeReply<RoomsFrame>(await wire.request("L::\r\n"), "G");
         const me = `live${liveness++}`;
         const listed = names(await wire.request(join(opts.room, me, 46000 + (liveness % 1000))));
@@ -828,7 +669,7 @@ export async function runChaos(options: ChaosOptions): Promise<ProbeResult[]> {
       }
       : async () => {
         const started = performance.now();
-        (await Wire.connect(opts.hostname, opts.port, opts.timeoutMs)).close();
+        (await connect()).close();
         const [, sent] = await poke(ctx, encoder.encode(`K:${opts.room}:chaos::\r\n`));
         const resent = sent > 1 ? ` (${sent} K sent)` : "";
         return `connect and K → A in ${(performance.now() - started).toFixed(1)} ms${resent}`;
@@ -851,7 +692,9 @@ export async function runChaos(options: ChaosOptions): Promise<ProbeResult[]> {
       detail = await probe.run(ctx);
     } catch (error) {
       passed = false;
-      detail = error instanceof ProbeFailure ? error.message : `error: ${String(error)}`;
+      detail = error instanceof ProbeFailure || error instanceof WireError
+        ? error.message
+        : `error: ${String(error)}`;
     }
     try {
       const live = await ctx.alive();
