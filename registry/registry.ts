@@ -17,92 +17,13 @@ import { getLogger } from "@logtape/logtape";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, type DepartFrame, type Frame, type JoinFrame } from "../lib/frames.ts";
-import { MAX_IP_BYTES, MAX_NAME_BYTES, REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
+import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { type Removal, Rooms } from "./rooms.ts";
 
-/**
- * Options of {@linkcode startRegistry}; every one has a default. The limits
- * and why their defaults are what they are: `docs/limits.md`.
- */
-export interface RegistryOptions {
-  /** Address to listen on. Default `"0.0.0.0"`. */
-  hostname?: string;
-  /** TCP port; 0 picks a free one. Default 32340. */
-  port?: number;
-  /** A member not heard from for more than this is removed. Default 60000. */
-  expiryMs?: number;
-  /** How often the monitor looks for expired members. Default 20000. */
-  sweepMs?: number;
-  /** Connections served at once; more are answered `F:Server busy…` and closed. Default 10000. */
-  maxConnections?: number;
-  /** A connection that sends no valid frame within this is closed. Default 10000. */
-  firstFrameTimeoutMs?: number;
-  /**
-   * Largest frame accepted from a client; also the bound of each connection's
-   * frame reader (the most it holds of an unfinished frame). Default
-   * {@linkcode REGISTRY_MAX_FRAME_BYTES}.
-   */
-  maxFrameBytes?: number;
-  /** Rooms at once; a JOIN that would create one more is answered `F:…Too many chatrooms!!`. Default 1000. */
-  maxRooms?: number;
-  /** Members in one room; a JOIN that would add one more is answered `F:…Chatroom is full!!`. Default 10000. */
-  maxMembersPerRoom?: number;
-  /**
-   * Requests each connection may make per second, sustained; past it (and
-   * past `requestBurst`) the registry stops reading that connection until it
-   * is back under the rate. Nothing is refused: the client is slowed by TCP
-   * backpressure. `Infinity` turns the limit off. Default 1000.
-   */
-  requestsPerSecond?: number;
-  /** Requests a connection may make at once above the sustained rate. Default 2000. */
-  requestBurst?: number;
-}
-
-/**
- * The defaults of {@linkcode RegistryOptions}, chosen so that the reference
- * server's clients, rooms of 10,000 members and `deno task bench:registry` are
- * never limited, while one client cannot exhaust memory or the event loop:
- *
- * - `maxConnections` 10,000: an idle connection costs the registry about
- *   9 KB (measured: 5,000 add ~45 MB), so under 100 MB in all; each needs a
- *   file descriptor, so `ulimit -n` must be above it.
- * - `firstFrameTimeoutMs` 10 s: a real client sends LIST or JOIN right after
- *   connecting; 10 s forgives a slow network or a human typing into `nc`,
- *   and bounds how long a silent or garbage-only connection holds a slot.
- * - `maxFrameBytes` 4 KiB: the longest valid JOIN is under 350 bytes.
- * - `maxRooms` 1,000: rooms never outnumber connections (one room per
- *   connection), so this is what bounds the `G` reply every LIST gets: at
- *   most 1,000 × 33 bytes = 33 KB, where 10,000 rooms would make a 5-byte
- *   LIST cost 330 KB of output.
- * - `maxMembersPerRoom` 10,000: the size the toolkit is built for; its `M`
- *   reply is at most 10,000 × 293 bytes ≈ 2.9 MB with the longest fields,
- *   under the 4 MiB a peer accepts (`REGISTRY_REPLY_MAX_FRAME_BYTES`).
- * - `requestsPerSecond` 1,000 with `requestBurst` 2,000: a peer sends one
- *   keepalive every 20 s; the closed-loop bench reaches ~450 JOINs or ~560
- *   LISTs per second per connection with its 200 connections on a 2-core
- *   machine, never slowed. A client pipelining LISTs is held to 1,000 a
- *   second, about 1/100 of what the registry serves in total there, instead of
- *   taking the event loop. Past it the registry delays (stops reading that
- *   connection), it does not refuse: a refused keepalive would look like a
- *   lost member, a delay costs an honest client only latency.
- *
- * The full table, with what happens past each limit: `docs/limits.md`.
- */
-export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.freeze({
-  hostname: "0.0.0.0",
-  port: 32340,
-  expiryMs: 60_000,
-  sweepMs: 20_000,
-  maxConnections: 10_000,
-  firstFrameTimeoutMs: 10_000,
-  maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
-  maxRooms: 1_000,
-  maxMembersPerRoom: 10_000,
-  requestsPerSecond: 1_000,
-  requestBurst: 2_000,
-});
+export { REGISTRY_DEFAULTS, type RegistryOptions };
 
 /** A snapshot of what a registry holds. */
 export interface RegistryStats {
@@ -134,7 +55,7 @@ export interface RegistryHandle extends AsyncDisposable {
  */
 export function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
   try {
-    return Promise.resolve(new Registry({ ...REGISTRY_DEFAULTS, ...withoutUndefined(options) }));
+    return Promise.resolve(new Registry(resolveRegistryOptions(options)));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -235,23 +156,6 @@ class Registry implements RegistryHandle {
   #closing: Promise<void> | null = null;
 
   constructor(options: Required<RegistryOptions>) {
-    checkPositive("expiryMs", options.expiryMs);
-    checkPositive("sweepMs", options.sweepMs);
-    checkPositive("maxConnections", options.maxConnections);
-    checkPositive("firstFrameTimeoutMs", options.firstFrameTimeoutMs);
-    if (!(options.requestsPerSecond > 0)) {
-      throw new RangeError(
-        `requestsPerSecond must be positive (or Infinity), got ${options.requestsPerSecond}`,
-      );
-    }
-    checkAtLeastOne("maxRooms", options.maxRooms);
-    checkAtLeastOne("maxMembersPerRoom", options.maxMembersPerRoom);
-    checkAtLeastOne("requestBurst", options.requestBurst);
-    if (!Number.isInteger(options.maxFrameBytes) || options.maxFrameBytes < 16) {
-      throw new RangeError(
-        `maxFrameBytes must be an integer of at least 16, got ${options.maxFrameBytes}`,
-      );
-    }
     this.#options = options;
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
@@ -638,18 +542,4 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
-}
-
-function checkAtLeastOne(name: string, value: number): void {
-  if (!(value >= 1)) throw new RangeError(`${name} must be at least 1, got ${value}`);
-}
-
-function checkPositive(name: string, value: number): void {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${name} must be a positive number, got ${value}`);
-  }
-}
-
-function withoutUndefined(options: RegistryOptions): RegistryOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
