@@ -1,21 +1,42 @@
 /**
- * The options of the peer engine: what {@linkcode PeerOptions} holds, their
- * defaults, and their validation.
+ * The options of the peer engine: what {@linkcode PeerOptions} holds, and
+ * {@linkcode PEER_OPTION_TABLE}, the one place where each option's flag,
+ * bounds, default, help line and docs row are written. The defaults, the
+ * validation, the `peer` flags and help, and the tables of
+ * `docs/peer_limits.md` and the README all come from it.
  *
  * @module
  */
 
+import { LOG_LEVELS } from "../lib/logging.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import type { DocsTable } from "../lib/option_docs.ts";
+import {
+  choiceKind,
+  hostPortKind,
+  integerKind,
+  ipv4Kind,
+  type OptionValues,
+  portKind,
+  rateKind,
+  resolveOptions,
+  type SameType,
+  stringKind,
+  switchKind,
+} from "../lib/option_table.ts";
 import type { PeerEvent } from "./events.ts";
 import { FRAME_TIMEOUT_MS, MAX_QUEUED_BYTES } from "./links.ts";
 
-/** Options of {@linkcode startPeer}. */
+/**
+ * Options of {@linkcode startPeer}. Each one's default, bounds and flag:
+ * {@linkcode PEER_OPTION_TABLE} (the limits' reasons: `docs/peer_limits.md`).
+ */
 export interface PeerOptions {
-  /** Where the registry listens (default 127.0.0.1:32340). */
+  /** Where the registry listens. */
   registry?: { hostname: string; port: number };
-  /** TCP and UDP listening port, one number; 0 = ephemeral (default 0). */
+  /** TCP and UDP listening port, one number; 0 = ephemeral. */
   port?: number;
-  /** Listen address (default "0.0.0.0"). */
+  /** Listen address. */
   hostname?: string;
   /** The ip sent in `J` and `P` (default: the local address of the registry connection). */
   advertise?: string;
@@ -23,60 +44,362 @@ export interface PeerOptions {
   name?: string;
   /** With `name`: joins this room at start. */
   room?: string;
-  /** Interval of the keepalive JOIN, in ms (default 20000). */
+  /** Interval of the keepalive JOIN, in ms. */
   keepaliveMs?: number;
-  /** Retry interval for the forward link and the registry reconnect, in ms (default 5000). */
+  /** Retry interval for the forward link and the registry reconnect, in ms. */
   retryMs?: number;
-  /** How long a poke waits for its ACK, in ms (default 2000). */
+  /** How long a poke waits for its ACK, in ms. */
   pokeTimeoutMs?: number;
-  /** How long a link handshake may take, in ms (default 3000). */
+  /** How long a link handshake may take, in ms. */
   handshakeTimeoutMs?: number;
-  /** How long a registry request may wait for its reply, in ms (default 10000). */
+  /** How long a registry request may wait for its reply, in ms. */
   requestTimeoutMs?: number;
   /**
-   * Longest chat text sent or accepted, in UTF-8 bytes (default 65536). A
-   * link reads frames of up to this plus 1 KiB; a longer frame drops the
-   * link, a longer text in a shorter frame is dropped and reported.
+   * Longest chat text sent or accepted, in UTF-8 bytes. A link reads frames
+   * of up to this plus 1 KiB; a longer frame drops the link, a longer text in
+   * a shorter frame is dropped and reported.
    */
   maxTextBytes?: number;
   /**
    * How long a frame on a link may take from its first byte to its last, in
-   * ms; a link stalled mid-frame is dropped after it (default 10000).
+   * ms; a link stalled mid-frame is dropped after it.
    */
   frameTimeoutMs?: number;
-  /** Accepted connections handshaking at once; more are closed at once (default 64). */
+  /** Accepted connections handshaking at once; more are closed at once. */
   maxHandshakes?: number;
-  /** Bytes queued for writing on one link before it is dropped as too slow (default 16 MiB). */
+  /** Bytes queued for writing on one link before it is dropped as too slow. */
   maxQueuedBytes?: number;
-  /** Largest registry reply accepted, in bytes (default 4 MiB: an `M` of 10,000 members). */
+  /** Largest registry reply accepted, in bytes. */
   maxRegistryFrameBytes?: number;
   /**
    * Messages per second accepted from one origin (originHID); past it and
    * `textBurst`, its messages are dropped (not shown, not forwarded) and the
-   * drop reported once per burst. `Infinity`: no limit (default 200).
+   * drop reported once per burst. `Infinity`: no limit.
    */
   maxTextRate?: number;
-  /** Messages accepted at once from one origin above `maxTextRate` (default 400). */
+  /** Messages accepted at once from one origin above `maxTextRate`. */
   textBurst?: number;
-  /** Pokes answered (and shown) per second from one address. `Infinity`: no limit (default 10). */
+  /** Pokes answered (and shown) per second from one address. `Infinity`: no limit. */
   maxPokeRate?: number;
-  /** Pokes answered at once from one address above `maxPokeRate` (default 20). */
+  /** Pokes answered at once from one address above `maxPokeRate`. */
   pokeBurst?: number;
   /**
    * Pokes answered per second from the addresses that are not a member's,
    * together (burst twice that); members' pokes skip this cap. `Infinity`: no
-   * limit (default 100).
+   * limit.
    */
   maxStrangerPokeRate?: number;
   /**
    * Least time between two re-JOINs made to look up a member I do not know
    * (a handshake or a message from it), in ms; handshakes arriving meanwhile
-   * wait for the next one (default 100).
+   * wait for the next one.
    */
   refreshIntervalMs?: number;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
 }
+
+/** The sections of `peer --help` after the first. */
+export const PEER_OPTION_GROUPS = Object.freeze(
+  {
+    timings: "Timings",
+    limits: "Limits (why each default: docs/peer_limits.md)",
+  } as const,
+);
+const TIMINGS = PEER_OPTION_GROUPS.timings;
+const LIMITS = PEER_OPTION_GROUPS.limits;
+
+/**
+ * Every option of {@linkcode PeerOptions} but `onEvent`: flag, bounds,
+ * default, help line and docs row.
+ */
+export const PEER_OPTION_TABLE = Object.freeze(
+  {
+    registry: {
+      kind: hostPortKind(),
+      flag: "--registry",
+      default: { hostname: "127.0.0.1", port: 32340 },
+      help: "Address of the registry.",
+    },
+    port: {
+      kind: portKind(),
+      flag: "--port",
+      default: 0,
+      help: "TCP and UDP listening port; 0 picks a free one.",
+    },
+    hostname: {
+      kind: stringKind("ADDR"),
+      default: "0.0.0.0",
+      help: "Address to listen on.",
+    },
+    advertise: {
+      kind: ipv4Kind(),
+      flag: "--advertise",
+      default: undefined,
+      defaultText: "the local address of the registry connection",
+      help: "IP sent to the registry and in handshakes.",
+    },
+    name: {
+      kind: stringKind("NAME"),
+      flag: "--name",
+      default: undefined,
+      help: "User name to take at start.",
+    },
+    room: {
+      kind: stringKind("ROOM"),
+      flag: "--room",
+      default: undefined,
+      help: "Room to join at start (needs --name).",
+    },
+    keepaliveMs: {
+      kind: integerKind(1),
+      flag: "--keepalive-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 20_000,
+      group: TIMINGS,
+      help: "How often to renew the membership (a JOIN).",
+      docs: {
+        limit: "Keepalive JOIN interval",
+        details: "PROTOCOL.md §6: JOIN every 20 s (the registry expires members after 60 s).",
+      },
+    },
+    retryMs: {
+      kind: integerKind(1),
+      flag: "--retry-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 5_000,
+      group: TIMINGS,
+      help: "How soon to retry a forward link or the registry after a failure.",
+      docs: {
+        limit: "Retry after no forward link, and registry reconnects",
+        short: "Retry of the forward link and the registry",
+        details:
+          "Quick enough to repair the ring, slow enough not to hammer a member that is down.",
+      },
+    },
+    pokeTimeoutMs: {
+      kind: integerKind(1),
+      flag: "--poke-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 2_000,
+      group: TIMINGS,
+      help: "How long to wait for a poke's ACK.",
+      docs: { limit: "Wait for a poke's ACK", details: "PROTOCOL.md §6: 2 s." },
+    },
+    handshakeTimeoutMs: {
+      kind: integerKind(1),
+      flag: "--handshake-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 3_000,
+      group: TIMINGS,
+      help: "How long a link handshake may take, from connecting to its first frame.",
+      docs: {
+        limit:
+          "Time before the first frame (the `P` handshake) on an accepted connection, and for the whole handshake",
+        short: "Handshake",
+        details:
+          "A real peer writes `P` right after connecting; 3 s forgives a slow network. Silent or garbage-only connections are closed after it (or at once, for garbage). Also bounds our own dials and how long a retired link may take to finish.",
+      },
+    },
+    requestTimeoutMs: {
+      kind: integerKind(1),
+      flag: "--request-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 10_000,
+      group: TIMINGS,
+      help: "How long a registry request may wait for its reply.",
+      docs: {
+        limit: "Time for a registry reply",
+        details:
+          "A registry that stops answering is dropped and reconnected to; chat goes on over the links meanwhile.",
+      },
+    },
+    frameTimeoutMs: {
+      kind: integerKind(1),
+      flag: "--frame-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: FRAME_TIMEOUT_MS,
+      group: TIMINGS,
+      help: "Drop a link whose frame does not complete within this.",
+      docs: {
+        limit: "Time for a frame, first byte to last",
+        short: "One frame, first byte to last",
+        details:
+          "A whole 66.5 KB frame takes about 8 s at 64 kbit/s. A link stalled mid-frame (half a `T`, a `msgLength` larger than what follows, a frame trickled a byte at a time) holds a buffer for at most this, then is dropped. An idle link (no frame started) is never dropped for it.",
+      },
+    },
+    refreshIntervalMs: {
+      kind: integerKind(1),
+      flag: "--refresh-interval-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 100,
+      group: TIMINGS,
+      help: "Least time between two re-JOINs that look up an unknown member.",
+      docs: {
+        limit: "Least time between two re-JOINs that look up an unknown member",
+        short: "Re-JOINs to look up unknown members",
+        details:
+          "A handshake from a member I do not know (or a message from an unknown origin) makes me ask the registry again (PROTOCOL.md §6). Strangers can ask for that as often as they connect, so the lookups are at most 10 a second, and everyone asking meanwhile waits for the same one: a new member waits at most 100 ms more, and a storm of strangers cannot flood the registry with my JOINs (nor get my connection throttled by its request rate).",
+      },
+    },
+    maxTextBytes: {
+      kind: integerKind(1),
+      flag: "--max-text-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: MAX_TEXT_BYTES,
+      group: LIMITS,
+      help: "Longest chat text sent or accepted; a link frame may be 1 KiB longer.",
+      docs: {
+        limit: "Longest chat text, sent or accepted",
+        short: "Chat text",
+        details:
+          "Far above any chat line (the reference clients use buffers of about 1 KiB), small enough that a frame is read whole into memory. A longer text in a well-formed frame is dropped and reported (`Dropped a message of N bytes …`), the link stays; `/send` refuses it.",
+      },
+    },
+    maxHandshakes: {
+      kind: integerKind(1),
+      flag: "--max-handshakes",
+      default: 64,
+      group: LIMITS,
+      help: "Accepted connections handshaking at once; more are closed.",
+      docs: {
+        limit: "Connections handshaking at once",
+        details:
+          "A ring member gets about one or two backward links, and even a room where everybody joins at once spreads its handshakes over time. Past it, new connections are closed at once: 64 pending connections hold at most 64 × 66.5 KB ≈ 4 MB of buffers, and a connection flood cannot exhaust file descriptors.",
+      },
+    },
+    maxQueuedBytes: {
+      kind: integerKind(1),
+      flag: "--max-queued-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: MAX_QUEUED_BYTES,
+      group: LIMITS,
+      help: "Bytes waiting to be sent on one link before it is dropped as too slow.",
+      docs: {
+        limit: "Bytes queued to write on one link",
+        short: "Bytes queued to one link",
+        details:
+          "256 largest texts. A link whose other side stops reading is dropped rather than letting the queue grow without end.",
+      },
+    },
+    maxRegistryFrameBytes: {
+      kind: integerKind(16),
+      flag: "--max-registry-frame-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: REGISTRY_REPLY_MAX_FRAME_BYTES,
+      group: LIMITS,
+      help: "Largest registry reply accepted.",
+      docs: {
+        limit: "Largest registry reply",
+        details:
+          "An `M` for a room of 10,000 members with the longest fields is about 2.9 MB. A registry that sends more, or garbage, is dropped and reconnected to.",
+      },
+    },
+    maxTextRate: {
+      kind: rateKind(),
+      flag: "--max-text-rate",
+      default: 200,
+      group: LIMITS,
+      help: "Messages per second accepted from one origin; more are dropped. 0: no limit.",
+      docs: {
+        limit: "Messages per second from one origin (originHID)",
+        short: "Messages per origin, per second",
+        details:
+          "A person types a few messages a second; pasting lines into a reference-style client that sends one message per line, bots and tests send bursts of hundreds. 200/s sustained keeps one origin from burying the rest of the room (and bounds it to 200 × 64 KiB ≈ 13 MB/s), while no legitimate sender ever meets it. Over it, the origin's messages are dropped at this peer: not shown and not forwarded, so the flood stops at the first hop. Counted after the duplicate check: copies from other paths cost nothing. Reported once per burst (`Dropping messages from NAME …`), and once more when the burst is over (`Dropped N messages from NAME …`).",
+      },
+    },
+    textBurst: {
+      kind: integerKind(1),
+      flag: "--text-burst",
+      default: 400,
+      group: LIMITS,
+      help: "Messages accepted at once from one origin above the rate.",
+      docs: {
+        limit: "Messages at once from one origin above that rate",
+        short: "Messages per origin at once",
+        details:
+          "Twice the rate: a paste or a script's burst, and the catch-up a new link gets (at most 256 recent frames), go through whole.",
+      },
+    },
+    maxPokeRate: {
+      kind: rateKind(),
+      flag: "--max-poke-rate",
+      default: 10,
+      group: LIMITS,
+      help: "Pokes answered per second from one address; more are ignored. 0: no limit.",
+      docs: {
+        limit: "Pokes answered per second from one address (ip:port)",
+        short: "Pokes answered per address, per second",
+        details:
+          "A poke is a command a person types; even a script poking every member pokes each once.",
+      },
+    },
+    pokeBurst: {
+      kind: integerKind(1),
+      flag: "--poke-burst",
+      default: 20,
+      group: LIMITS,
+      help: "Pokes answered at once from one address above the rate.",
+      docs: {
+        limit: "Pokes answered at once from one address above that rate",
+        short: "Pokes answered per address at once",
+        details: "A few quick pokes in a row always get their `A`.",
+      },
+    },
+    maxStrangerPokeRate: {
+      kind: rateKind(),
+      flag: "--max-stranger-poke-rate",
+      default: 100,
+      group: LIMITS,
+      help: "Pokes answered per second from all non-member addresses together. 0: no limit.",
+      docs: {
+        limit: "Pokes answered per second from all addresses that are not a member's, together",
+        short: "Pokes answered to non-members, all together",
+        details:
+          "Bursts of twice the rate. Bounds the answers to a flood from many (forged) addresses to 100 small datagrams a second in all. A member's address (the ip and port of its entry in my member list) skips this cap, so members are still answered during such a flood.",
+      },
+    },
+  } as const,
+);
+
+/** Flags of the program that are not options of the peer engine. */
+export const PEER_PROGRAM_FLAGS = Object.freeze(
+  {
+    json: {
+      kind: switchKind(),
+      flag: "--json",
+      default: false,
+      help: "One JSON object per event on stdout; logs as JSON lines on stderr.",
+    },
+    logLevel: {
+      kind: choiceKind(LOG_LEVELS, "LEVEL"),
+      flag: "--log-level",
+      default: "warning",
+      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+    },
+  } as const,
+);
+
+// The table and the interface hold the same options with the same types.
+const _tableMatchesInterface: SameType<
+  OptionValues<typeof PEER_OPTION_TABLE>,
+  Required<Omit<PeerOptions, "onEvent">>
+> = true;
+
+type Limit = {
+  [K in keyof typeof PEER_OPTION_TABLE]: (typeof PEER_OPTION_TABLE)[K] extends { docs: object } ? K
+    : never;
+}[keyof typeof PEER_OPTION_TABLE];
 
 /**
  * The defaults of the timings and limits of {@linkcode PeerOptions}; why each
@@ -85,46 +408,13 @@ export interface PeerOptions {
  * and low enough that one misbehaving client cannot take the peer's memory,
  * its event loop, its registry connection or its user's screen.
  */
-export const PEER_DEFAULTS = Object.freeze({
-  keepaliveMs: 20_000,
-  retryMs: 5_000,
-  pokeTimeoutMs: 2_000,
-  handshakeTimeoutMs: 3_000,
-  requestTimeoutMs: 10_000,
-  maxTextBytes: MAX_TEXT_BYTES,
-  frameTimeoutMs: FRAME_TIMEOUT_MS,
-  maxHandshakes: 64,
-  maxQueuedBytes: MAX_QUEUED_BYTES,
-  maxRegistryFrameBytes: REGISTRY_REPLY_MAX_FRAME_BYTES,
-  maxTextRate: 200,
-  textBurst: 400,
-  maxPokeRate: 10,
-  pokeBurst: 20,
-  maxStrangerPokeRate: 100,
-  refreshIntervalMs: 100,
-});
-
-const DEFAULTS = {
-  registry: { hostname: "127.0.0.1", port: 32340 },
-  port: 0,
-  hostname: "0.0.0.0",
-  ...PEER_DEFAULTS,
-};
-
-/** Options that must be integers of at least 1. */
-const POSITIVE_INTEGERS = [
-  "keepaliveMs",
-  "retryMs",
-  "pokeTimeoutMs",
-  "handshakeTimeoutMs",
-  "requestTimeoutMs",
-  "maxTextBytes",
-  "frameTimeoutMs",
-  "maxHandshakes",
-  "maxQueuedBytes",
-  "maxRegistryFrameBytes",
-  "refreshIntervalMs",
-] as const;
+export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(PEER_OPTION_TABLE).filter(([, row]) => "docs" in row).map((
+      [key, row],
+    ) => [key, row.default]),
+  ) as { [K in Limit]: number },
+);
 
 /** Options with every default applied. */
 export type ResolvedOptions =
@@ -137,21 +427,66 @@ export type ResolvedOptions =
  * @throws {RangeError} when an option is out of range
  */
 export function resolvePeerOptions(options: PeerOptions): ResolvedOptions {
-  const resolved = {
-    ...DEFAULTS,
-    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  } as ResolvedOptions;
-  for (const key of [...POSITIVE_INTEGERS, "textBurst", "pokeBurst"] as const) {
-    const value = resolved[key];
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`${key} must be an integer of at least 1, got ${value}`);
-    }
-  }
-  for (const key of ["maxTextRate", "maxPokeRate", "maxStrangerPokeRate"] as const) {
-    const value = resolved[key];
-    if (!(value > 0)) {
-      throw new RangeError(`${key} must be positive (Infinity: no limit), got ${value}`);
-    }
-  }
-  return resolved;
+  return resolveOptions(PEER_OPTION_TABLE, options) as ResolvedOptions;
 }
+
+/** The peer's tables in `docs/peer_limits.md`, each between its marker comments. */
+export const PEER_DOCS_TABLES: readonly DocsTable[] = [
+  {
+    marker: "peer-links",
+    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    rows: [
+      "maxTextBytes",
+      [
+        "Largest frame read on a link",
+        "(derived)",
+        "(`--max-text-bytes`)",
+        "66560: `maxTextBytes` + 1 KiB",
+        "Room for the header (room, originHID, name, msgID, length: under 140 bytes with the longest fields) and the terminator. A `T` whose declared length passes it drops the link as soon as its header is read, before any content is buffered; so does a non-`T` frame that reaches it without a newline.",
+      ],
+      "frameTimeoutMs",
+      "handshakeTimeoutMs",
+      "maxHandshakes",
+      "maxQueuedBytes",
+      "refreshIntervalMs",
+      [
+        "Names and room names",
+        "(fixed)",
+        "(`--name`, `--room`)",
+        "1–32 printable ASCII characters, no `:`",
+        "PROTOCOL.md §6. My own name and room are checked by `/user` and `/join`. A handshake must name a member of my room as the registry lists it, which applies the registry's rules; a `T` must be for my room. Names that arrive in frames are shown with their control characters escaped, so a peer cannot drive the reader's terminal.",
+      ],
+    ],
+  },
+  {
+    marker: "peer-flooding",
+    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    rows: ["maxTextRate", "textBurst"],
+  },
+  {
+    marker: "peer-pokes",
+    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    rows: [
+      "maxPokeRate",
+      "pokeBurst",
+      "maxStrangerPokeRate",
+      [
+        "Largest datagram read",
+        "(fixed)",
+        "",
+        "2048 bytes",
+        "The longest `K` is under 80 bytes; a longer datagram is cut and ignored as junk. Junk datagrams (anything but a well-formed `K` or an awaited `A`) are ignored and reported like every other abuse: a few at once, then one every 5 s.",
+      ],
+    ],
+  },
+  {
+    marker: "peer-registry",
+    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    rows: ["maxRegistryFrameBytes", "requestTimeoutMs"],
+  },
+  {
+    marker: "peer-timings",
+    header: ["Timing", "Option", "Flag", "Default", "Why"],
+    rows: ["keepaliveMs", "retryMs", "pokeTimeoutMs"],
+  },
+];

@@ -1,147 +1,66 @@
 /**
  * The `registry` program: parses flags, configures logging, starts a
  * registry, prints `listening on HOST:PORT`, and closes everything on
- * SIGINT or SIGTERM.
+ * SIGINT or SIGTERM. A port in use (or any other failure to listen) is one
+ * line on stderr and exit code 1.
  *
- *     registry [PORT] [--port N] [--host ADDR] [--expiry-ms MS] [--sweep-ms MS]
- *              [--max-connections N] [--first-frame-timeout-ms MS] [--max-frame-bytes N]
- *              [--max-rooms N] [--max-members N] [--request-rate N] [--request-burst N]
- *              [--log-level LEVEL] [--json] [--version]
+ *     registry [OPTIONS] [PORT]
  *
- * The limits and their defaults: `docs/limits.md`.
+ * The flags, their defaults and help come from the option table
+ * (`registry/options.ts`); `registry --help` lists them, `docs/limits.md`
+ * explains the limits.
  *
  * @module
  */
 
-import {
-  argument,
-  choice,
-  integer,
-  message,
-  object,
-  option,
-  optional,
-  string,
-  withDefault,
-} from "@optique/core";
-import { run } from "@optique/run";
-import { integerOption } from "../lib/cli_options.ts";
+import { argument, integer, merge, message, object, optional } from "@optique/core";
+import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
-import { configureLogging, LOG_LEVELS } from "../lib/logging.ts";
-import { REGISTRY_DEFAULTS, startRegistry } from "./registry.ts";
+import { configureLogging, type LOG_LEVELS } from "../lib/logging.ts";
+import { defaultsOf, tableParser } from "../lib/option_table.ts";
+import { REGISTRY_OPTION_TABLE, REGISTRY_PROGRAM_FLAGS } from "./options.ts";
+import { type RegistryHandle, startRegistry } from "./registry.ts";
 
-const parser = object({
+const positional = object("Arguments", {
   positionalPort: optional(
     argument(integer({ min: 0, max: 65535, metavar: "PORT" }), {
-      description: message`Port to listen on (the seed's form of ${"--port"}).`,
+      description: message`Port to listen on; the same as --port.`,
     }),
   ),
-  port: optional(
-    option("--port", integer({ min: 0, max: 65535, metavar: "PORT" }), {
-      description: message`Port to listen on (default 32340); 0 picks a free one.`,
-    }),
-  ),
-  host: withDefault(
-    option("--host", string({ metavar: "ADDR" }), {
-      description: message`Address to listen on.`,
-    }),
-    REGISTRY_DEFAULTS.hostname,
-  ),
-  expiryMs: integerOption(
-    "--expiry-ms",
-    { min: 1, metavar: "MS" },
-    message`Remove a member not heard from for longer than this.`,
-    REGISTRY_DEFAULTS.expiryMs,
-  ),
-  sweepMs: integerOption(
-    "--sweep-ms",
-    { min: 1, metavar: "MS" },
-    message`How often to look for expired members.`,
-    REGISTRY_DEFAULTS.sweepMs,
-  ),
-  maxConnections: integerOption(
-    "--max-connections",
-    { min: 1, metavar: "N" },
-    message`Client connections served at once; more are refused.`,
-    REGISTRY_DEFAULTS.maxConnections,
-  ),
-  firstFrameTimeoutMs: integerOption(
-    "--first-frame-timeout-ms",
-    { min: 1, metavar: "MS" },
-    message`Close a connection that sends no valid frame within this.`,
-    REGISTRY_DEFAULTS.firstFrameTimeoutMs,
-  ),
-  maxFrameBytes: integerOption(
-    "--max-frame-bytes",
-    { min: 16, metavar: "BYTES" },
-    message`Largest frame accepted, and the most held of an unfinished frame per connection.`,
-    REGISTRY_DEFAULTS.maxFrameBytes,
-  ),
-  maxRooms: integerOption(
-    "--max-rooms",
-    { min: 1, metavar: "N" },
-    message`Rooms at once; a JOIN creating one more is refused.`,
-    REGISTRY_DEFAULTS.maxRooms,
-  ),
-  maxMembersPerRoom: integerOption(
-    "--max-members",
-    { min: 1, metavar: "N" },
-    message`Members in one room; a JOIN adding one more is refused.`,
-    REGISTRY_DEFAULTS.maxMembersPerRoom,
-  ),
-  requestsPerSecond: integerOption(
-    "--request-rate",
-    { min: 0, metavar: "N" },
-    message`Requests per second per connection; over it, reading that connection pauses. 0: no limit.`,
-    REGISTRY_DEFAULTS.requestsPerSecond,
-  ),
-  requestBurst: integerOption(
-    "--request-burst",
-    { min: 1, metavar: "N" },
-    message`Requests a connection may make at once above the rate.`,
-    REGISTRY_DEFAULTS.requestBurst,
-  ),
-  logLevel: withDefault(
-    option("--log-level", choice(LOG_LEVELS, { metavar: "LEVEL" }), {
-      description: message`Lowest level of log records written to stderr.`,
-    }),
-    "info" as const,
-  ),
-  json: option("--json", { description: message`Write log records as JSON lines.` }),
 });
 
-const args = run(parser, {
-  programName: "registry",
-  args: Deno.args,
-  help: "option",
-  version: VERSION,
-  colors: false,
-  maxWidth: 80,
-  showDefault: true,
-});
+const args = runCli(
+  merge(tableParser(REGISTRY_OPTION_TABLE), tableParser(REGISTRY_PROGRAM_FLAGS), positional),
+  {
+    name: "registry",
+    args: Deno.args,
+    version: VERSION,
+    brief: "A P2PChat registry: the room server peers join and list rooms with.",
+    usage: ["[OPTIONS] [PORT]"],
+  },
+);
+const program = { ...defaultsOf(REGISTRY_PROGRAM_FLAGS), ...args } as typeof args & {
+  json: boolean;
+  logLevel: (typeof LOG_LEVELS)[number];
+};
 
 if (
   args.port !== undefined && args.positionalPort !== undefined && args.port !== args.positionalPort
 ) {
-  console.error(`registry: PORT ${args.positionalPort} and --port ${args.port} disagree`);
-  Deno.exit(2);
+  usageError("registry", `PORT ${args.positionalPort} and --port ${args.port} disagree`);
 }
 
-await configureLogging({ level: args.logLevel, json: args.json });
+await configureLogging({ level: program.logLevel, json: program.json });
 
-const registry = await startRegistry({
-  hostname: args.host,
-  port: args.port ?? args.positionalPort ?? REGISTRY_DEFAULTS.port,
-  expiryMs: args.expiryMs,
-  sweepMs: args.sweepMs,
-  maxConnections: args.maxConnections,
-  firstFrameTimeoutMs: args.firstFrameTimeoutMs,
-  maxFrameBytes: args.maxFrameBytes,
-  maxRooms: args.maxRooms,
-  maxMembersPerRoom: args.maxMembersPerRoom,
-  requestsPerSecond: args.requestsPerSecond === 0 ? Infinity : args.requestsPerSecond,
-  requestBurst: args.requestBurst,
-});
+const { positionalPort, logLevel: _logLevel, json: _json, ...options } = args;
+const port = options.port ?? positionalPort;
+let registry: RegistryHandle;
+try {
+  registry = await startRegistry({ ...options, ...(port === undefined ? {} : { port }) });
+} catch (error) {
+  console.error(`registry: ${listenProblem(error, options.hostname, port)}`);
+  Deno.exit(1);
+}
 console.log(`listening on ${registry.hostname}:${registry.port}`);
 
 async function shutdown(): Promise<void> {
@@ -157,3 +76,17 @@ function onSignal(): void {
 
 Deno.addSignalListener("SIGINT", onSignal);
 Deno.addSignalListener("SIGTERM", onSignal);
+
+/** One line saying why the registry could not start. */
+function listenProblem(error: unknown, hostname?: string, port?: number): string {
+  const address = `${hostname ?? REGISTRY_OPTION_TABLE.hostname.default}:${
+    port ?? REGISTRY_OPTION_TABLE.port.default
+  }`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `cannot listen on ${address}: address already in use`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `cannot listen on ${address}: permission denied`;
+  }
+  return `cannot start: ${error instanceof Error ? error.message : error}`;
+}

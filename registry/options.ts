@@ -1,93 +1,234 @@
 /**
- * The options of the registry: what {@linkcode RegistryOptions} holds, their
- * defaults, and their validation.
+ * The options of the registry: what {@linkcode RegistryOptions} holds, and
+ * {@linkcode REGISTRY_OPTION_TABLE}, the one place where each option's flag,
+ * bounds, default, help line and docs row are written. The defaults, the
+ * validation, the `registry` flags and help, and the tables of
+ * `docs/limits.md` and the README all come from it.
  *
  * @module
  */
 
+import { LOG_LEVELS } from "../lib/logging.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import type { DocsTable } from "../lib/option_docs.ts";
+import {
+  atLeastKind,
+  choiceKind,
+  defaultsOf,
+  integerKind,
+  type OptionValues,
+  portKind,
+  positiveKind,
+  rateKind,
+  resolveOptions,
+  type SameType,
+  stringKind,
+  switchKind,
+} from "../lib/option_table.ts";
 
 /**
- * Options of {@linkcode startRegistry}; every one has a default. The limits
- * and why their defaults are what they are: `docs/limits.md`.
+ * Options of {@linkcode startRegistry}; every one has a default. Each one's
+ * default, bounds and flag: {@linkcode REGISTRY_OPTION_TABLE}; the limits and
+ * why their defaults are what they are: `docs/limits.md`.
  */
 export interface RegistryOptions {
-  /** Address to listen on. Default `"0.0.0.0"`. */
+  /** Address to listen on. */
   hostname?: string;
-  /** TCP port; 0 picks a free one. Default 32340. */
+  /** TCP port; 0 picks a free one. */
   port?: number;
-  /** A member not heard from for more than this is removed. Default 60000. */
+  /** A member not heard from for more than this, in ms, is removed. */
   expiryMs?: number;
-  /** How often the monitor looks for expired members. Default 20000. */
+  /** How often the monitor looks for expired members, in ms. */
   sweepMs?: number;
-  /** Connections served at once; more are answered `F:Server busy…` and closed. Default 10000. */
+  /** Connections served at once; more are answered `F:Server busy…` and closed. */
   maxConnections?: number;
-  /** A connection that sends no valid frame within this is closed. Default 10000. */
+  /** A connection that sends no valid frame within this, in ms, is closed. */
   firstFrameTimeoutMs?: number;
   /**
    * Largest frame accepted from a client; also the bound of each connection's
-   * frame reader (the most it holds of an unfinished frame). Default
-   * {@linkcode REGISTRY_MAX_FRAME_BYTES}.
+   * frame reader (the most it holds of an unfinished frame).
    */
   maxFrameBytes?: number;
-  /** Rooms at once; a JOIN that would create one more is answered `F:…Too many chatrooms!!`. Default 1000. */
+  /** Rooms at once; a JOIN that would create one more is answered `F:…Too many chatrooms!!`. */
   maxRooms?: number;
-  /** Members in one room; a JOIN that would add one more is answered `F:…Chatroom is full!!`. Default 10000. */
+  /** Members in one room; a JOIN that would add one more is answered `F:…Chatroom is full!!`. */
   maxMembersPerRoom?: number;
   /**
    * Requests each connection may make per second, sustained; past it (and
    * past `requestBurst`) the registry stops reading that connection until it
    * is back under the rate. Nothing is refused: the client is slowed by TCP
-   * backpressure. `Infinity` turns the limit off. Default 1000.
+   * backpressure. `Infinity` turns the limit off.
    */
   requestsPerSecond?: number;
-  /** Requests a connection may make at once above the sustained rate. Default 2000. */
+  /** Requests a connection may make at once above the sustained rate. */
   requestBurst?: number;
+  /**
+   * Whether a JOIN may take a name that another member of the room holds at
+   * another ip:port, as the reference server allows; when false it is
+   * answered `F:JOIN message - Name already in use in this chatroom!!`.
+   */
+  allowDuplicateNames?: boolean;
 }
 
 /**
- * The defaults of {@linkcode RegistryOptions}, chosen so that the reference
- * server's clients, rooms of 10,000 members and `deno task bench:registry` are
- * never limited, while one client cannot exhaust memory or the event loop:
- *
- * - `maxConnections` 10,000: an idle connection costs the registry about
- *   9 KB (measured: 5,000 add ~45 MB), so under 100 MB in all; each needs a
- *   file descriptor, so `ulimit -n` must be above it.
- * - `firstFrameTimeoutMs` 10 s: a real client sends LIST or JOIN right after
- *   connecting; 10 s forgives a slow network or a human typing into `nc`,
- *   and bounds how long a silent or garbage-only connection holds a slot.
- * - `maxFrameBytes` 4 KiB: the longest valid JOIN is under 350 bytes.
- * - `maxRooms` 1,000: rooms never outnumber connections (one room per
- *   connection), so this is what bounds the `G` reply every LIST gets: at
- *   most 1,000 × 33 bytes = 33 KB, where 10,000 rooms would make a 5-byte
- *   LIST cost 330 KB of output.
- * - `maxMembersPerRoom` 10,000: the size the toolkit is built for; its `M`
- *   reply is at most 10,000 × 293 bytes ≈ 2.9 MB with the longest fields,
- *   under the 4 MiB a peer accepts (`REGISTRY_REPLY_MAX_FRAME_BYTES`).
- * - `requestsPerSecond` 1,000 with `requestBurst` 2,000: a peer sends one
- *   keepalive every 20 s; the closed-loop bench reaches ~450 JOINs or ~560
- *   LISTs per second per connection with its 200 connections on a 2-core
- *   machine, never slowed. A client pipelining LISTs is held to 1,000 a
- *   second, about 1/100 of what the registry serves in total there, instead of
- *   taking the event loop. Past it the registry delays (stops reading that
- *   connection), it does not refuse: a refused keepalive would look like a
- *   lost member, a delay costs an honest client only latency.
- *
- * The full table, with what happens past each limit: `docs/limits.md`.
+ * Every option of {@linkcode RegistryOptions}: flag, bounds, default, help
+ * line and docs row. The defaults are chosen so that the reference server's
+ * clients, rooms of 10,000 members and `deno task bench:registry` are never
+ * limited, while one client cannot exhaust memory or the event loop; the
+ * measurements behind each are in `docs/limits.md`.
  */
-export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.freeze({
-  hostname: "0.0.0.0",
-  port: 32340,
-  expiryMs: 60_000,
-  sweepMs: 20_000,
-  maxConnections: 10_000,
-  firstFrameTimeoutMs: 10_000,
-  maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
-  maxRooms: 1_000,
-  maxMembersPerRoom: 10_000,
-  requestsPerSecond: 1_000,
-  requestBurst: 2_000,
-});
+export const REGISTRY_OPTION_TABLE = Object.freeze(
+  {
+    port: {
+      kind: portKind(),
+      flag: "--port",
+      default: 32340,
+      help: "Port to listen on; 0 picks a free one.",
+    },
+    hostname: {
+      kind: stringKind("ADDR"),
+      flag: "--host",
+      default: "0.0.0.0",
+      help: "Address to listen on.",
+    },
+    expiryMs: {
+      kind: positiveKind(),
+      flag: "--expiry-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 60_000,
+      help: "Remove a member not heard from for longer than this.",
+      docs: {
+        limit: "Members not heard from",
+        details: "Removed from their room (looked for every `sweepMs`).",
+      },
+    },
+    sweepMs: {
+      kind: positiveKind(),
+      flag: "--sweep-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 20_000,
+      help: "How often to look for expired members.",
+      docs: {
+        limit: "Time between two looks for expired members",
+        details: "A member may stay listed up to this long after `expiryMs`.",
+      },
+    },
+    maxConnections: {
+      kind: positiveKind(),
+      flag: "--max-connections",
+      default: 10_000,
+      help: "Client connections served at once; more are refused.",
+      docs: {
+        limit: "Connections",
+        details: "`F:Server busy - too many connections!!`, then close",
+      },
+    },
+    firstFrameTimeoutMs: {
+      kind: positiveKind(),
+      flag: "--first-frame-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 10_000,
+      help: "Close a connection that sends no valid frame within this.",
+      docs: { limit: "Time to a first valid frame", details: "Close, without a reply" },
+    },
+    maxFrameBytes: {
+      kind: integerKind(16),
+      flag: "--max-frame-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: REGISTRY_MAX_FRAME_BYTES,
+      help: "Largest frame accepted, and the most held of an unfinished frame per connection.",
+      docs: {
+        limit: "Frame size",
+        details:
+          "`F:Message too long - Closing connection!!`, then close (a bad `T` header: `F:Unknown message - Unknown request!!`, close)",
+      },
+    },
+    maxRooms: {
+      kind: atLeastKind(1),
+      flag: "--max-rooms",
+      default: 1_000,
+      help: "Rooms at once; a JOIN creating one more is refused.",
+      docs: {
+        limit: "Rooms",
+        details: "A JOIN that would create a room: `F:JOIN message - Too many chatrooms!!`",
+      },
+    },
+    maxMembersPerRoom: {
+      kind: atLeastKind(1),
+      flag: "--max-members",
+      default: 10_000,
+      help: "Members in one room; a JOIN adding one more is refused.",
+      docs: {
+        limit: "Members per room",
+        details: "A JOIN that would add a member: `F:JOIN message - Chatroom is full!!`",
+      },
+    },
+    requestsPerSecond: {
+      kind: rateKind(),
+      flag: "--request-rate",
+      default: 1_000,
+      help:
+        "Requests per second per connection; over it, reading that connection pauses. 0: no limit.",
+      docs: {
+        limit: "Requests per connection, per second",
+        short: "Requests per connection",
+        details:
+          "Nothing is refused: the registry stops reading that connection until it is back under the rate (`--request-rate 0`: no limit)",
+      },
+    },
+    requestBurst: {
+      kind: atLeastKind(1),
+      flag: "--request-burst",
+      default: 2_000,
+      help: "Requests a connection may make at once above the rate.",
+      docs: { limit: "Requests at once above that rate", details: "As for the rate" },
+    },
+    allowDuplicateNames: {
+      kind: switchKind(),
+      flag: "--allow-duplicate-names",
+      default: false,
+      help:
+        "Let a JOIN take a name that another member of the room holds at another ip:port, as the reference server does.",
+    },
+  } as const,
+);
+
+/** Flags of the program that are not options of the registry. */
+export const REGISTRY_PROGRAM_FLAGS = Object.freeze(
+  {
+    logLevel: {
+      kind: choiceKind(LOG_LEVELS, "LEVEL"),
+      flag: "--log-level",
+      default: "info",
+      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+    },
+    json: {
+      kind: switchKind(),
+      flag: "--json",
+      default: false,
+      help: "Write log records as JSON lines.",
+    },
+  } as const,
+);
+
+// The table and the interface hold the same options with the same types.
+const _tableMatchesInterface: SameType<
+  OptionValues<typeof REGISTRY_OPTION_TABLE>,
+  Required<RegistryOptions>
+> = true;
+
+/**
+ * The defaults of {@linkcode RegistryOptions}, from
+ * {@linkcode REGISTRY_OPTION_TABLE}. The full table, with what happens past
+ * each limit and why: `docs/limits.md`.
+ */
+export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.freeze(
+  defaultsOf(REGISTRY_OPTION_TABLE) as Required<RegistryOptions>,
+);
 
 /**
  * Applies the defaults to `options` and checks them.
@@ -95,37 +236,45 @@ export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.fre
  * @throws {RangeError} on an option out of range
  */
 export function resolveRegistryOptions(options: RegistryOptions): Required<RegistryOptions> {
-  const resolved = { ...REGISTRY_DEFAULTS, ...withoutUndefined(options) };
-  checkPositive("expiryMs", resolved.expiryMs);
-  checkPositive("sweepMs", resolved.sweepMs);
-  checkPositive("maxConnections", resolved.maxConnections);
-  checkPositive("firstFrameTimeoutMs", resolved.firstFrameTimeoutMs);
-  if (!(resolved.requestsPerSecond > 0)) {
-    throw new RangeError(
-      `requestsPerSecond must be positive (or Infinity), got ${resolved.requestsPerSecond}`,
-    );
-  }
-  checkAtLeastOne("maxRooms", resolved.maxRooms);
-  checkAtLeastOne("maxMembersPerRoom", resolved.maxMembersPerRoom);
-  checkAtLeastOne("requestBurst", resolved.requestBurst);
-  if (!Number.isInteger(resolved.maxFrameBytes) || resolved.maxFrameBytes < 16) {
-    throw new RangeError(
-      `maxFrameBytes must be an integer of at least 16, got ${resolved.maxFrameBytes}`,
-    );
-  }
-  return resolved;
+  return resolveOptions(REGISTRY_OPTION_TABLE, options) as Required<RegistryOptions>;
 }
 
-function checkAtLeastOne(name: string, value: number): void {
-  if (!(value >= 1)) throw new RangeError(`${name} must be at least 1, got ${value}`);
-}
-
-function checkPositive(name: string, value: number): void {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${name} must be a positive number, got ${value}`);
-  }
-}
-
-function withoutUndefined(options: RegistryOptions): RegistryOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-}
+/** The registry's table in `docs/limits.md`, between its marker comments. */
+export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
+  {
+    marker: "registry",
+    header: ["Limit", "Option", "Flag", "Default", "Past it"],
+    rows: [
+      "maxFrameBytes",
+      [
+        "Per-connection input buffer",
+        "(derived)",
+        "(`--max-frame-bytes`)",
+        "2 KiB read buffer + ≤ 6 KiB reader",
+        "Cannot be passed: the frame size is refused first",
+      ],
+      "maxConnections",
+      "firstFrameTimeoutMs",
+      "maxRooms",
+      "maxMembersPerRoom",
+      [
+        "Room and user names",
+        "(fixed: `MAX_NAME_BYTES`, `lib/limits.ts`)",
+        "",
+        "1–32 bytes, no control character",
+        "`F:JOIN message - Room name longer than 32 bytes!!` (or `User name`), `F:JOIN message - Wrong format!!`",
+      ],
+      [
+        "`ip` field",
+        "(fixed: `MAX_IP_BYTES`)",
+        "",
+        "253 bytes",
+        "`F:JOIN message - IP address longer than 253 bytes!!`",
+      ],
+      "requestsPerSecond",
+      "requestBurst",
+      "expiryMs",
+      "sweepMs",
+    ],
+  },
+];
