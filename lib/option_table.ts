@@ -103,13 +103,13 @@ export type SameType<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X 
 
 /** The integers from `min` to `max`; the flag takes the same. */
 export function integerKind(min: number, max?: number): OptionKind<number> {
-  const bound = max === undefined ? `at least ${min}` : `from ${min} to ${max}`;
+  const bound = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
   return {
     metavar: "N",
     problem: (value) =>
       Number.isInteger(value) && value >= min && (max === undefined || value <= max)
         ? null
-        : `must be an integer of ${bound}`,
+        : `must be an integer ${bound}`,
     flag: (name, metavar, description) =>
       optional(
         option(

@@ -68,3 +68,20 @@ Deno.test("registry process: prints its address, answers a JOIN, exits 0 on SIGT
     await errors;
   }
 });
+
+Deno.test("registry process: a port in use is one line on stderr and exit code 1", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: runArgs("registry", ["--host", "127.0.0.1", "--port", String(taken.addr.port)]),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  equal(output.code, 1, stderr);
+  equal(
+    stderr,
+    `registry: cannot listen on 127.0.0.1:${taken.addr.port}: address already in use\n`,
+  );
+  equal(output.stdout.length, 0);
+});
