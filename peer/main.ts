@@ -18,9 +18,9 @@ import { argument, merge, message, object, optional, port, string } from "@optiq
 import { getLogger } from "@logtape/logtape";
 import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
-import { configureLogging, type LOG_LEVELS } from "../lib/logging.ts";
+import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
-import { defaultsOf, tableParser } from "../lib/option_table.ts";
+import { tableParser } from "../lib/option_table.ts";
 import { executeCommand, parseInputLine } from "./commands.ts";
 import type { PeerEvent } from "./events.ts";
 import { type PeerHandle, startPeer } from "./peer.ts";
@@ -60,10 +60,8 @@ const args = runCli(
       "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /quit, /help.",
   },
 );
-const program = { ...defaultsOf(PEER_PROGRAM_FLAGS), ...args } as typeof args & {
-  json: boolean;
-  logLevel: (typeof LOG_LEVELS)[number];
-};
+const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;
+const logLevel = args.logLevel ?? PEER_PROGRAM_FLAGS.logLevel.default;
 
 if (args.registryHost !== undefined && (args.registry !== undefined || args.port !== undefined)) {
   usageError(
@@ -77,10 +75,10 @@ if (nameError !== null) usageError("peer", `--name: ${nameError}`);
 const roomError = args.room === undefined ? null : nameProblem(args.room, "Room name");
 if (roomError !== null) usageError("peer", `--room: ${roomError}`);
 
-await configureLogging({ level: program.logLevel, json: program.json });
+await configureLogging({ level: logLevel, json });
 const logger = getLogger(["ringchat", "peer", "main"]);
 
-const ui: PeerUi = program.json
+const ui: PeerUi = json
   ? new JsonUi()
   : Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
   ? new TerminalUi()
@@ -129,7 +127,7 @@ if (quitRequested) void peer.quit();
 /** Runs the command lines until end of input or `/quit`. */
 async function readCommands(peer: PeerHandle): Promise<void> {
   for await (const line of ui.lines()) {
-    const command = parseInputLine(line, program.json);
+    const command = parseInputLine(line, json);
     if (command === null) continue;
     if (command.type === "invalid") {
       render({ type: "error", message: command.message });

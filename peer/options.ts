@@ -430,11 +430,13 @@ export function resolvePeerOptions(options: PeerOptions): ResolvedOptions {
   return resolveOptions(PEER_OPTION_TABLE, options) as ResolvedOptions;
 }
 
+const HEADER = ["Limit", "Option", "Flag", "Default", "Why"];
+
 /** The peer's tables in `docs/peer_limits.md`, each between its marker comments. */
 export const PEER_DOCS_TABLES: readonly DocsTable[] = [
   {
     marker: "peer-links",
-    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    header: HEADER,
     rows: [
       "maxTextBytes",
       [
@@ -460,12 +462,12 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
   },
   {
     marker: "peer-flooding",
-    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    header: HEADER,
     rows: ["maxTextRate", "textBurst"],
   },
   {
     marker: "peer-pokes",
-    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    header: HEADER,
     rows: [
       "maxPokeRate",
       "pokeBurst",
@@ -481,12 +483,12 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
   },
   {
     marker: "peer-registry",
-    header: ["Limit", "Option", "Flag", "Default", "Why"],
+    header: HEADER,
     rows: ["maxRegistryFrameBytes", "requestTimeoutMs"],
   },
   {
     marker: "peer-timings",
-    header: ["Timing", "Option", "Flag", "Default", "Why"],
+    header: ["Timing", ...HEADER.slice(1)],
     rows: ["keepaliveMs", "retryMs", "pokeTimeoutMs"],
   },
 ];

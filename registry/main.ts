@@ -16,8 +16,8 @@
 import { argument, integer, merge, message, object, optional } from "@optique/core";
 import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
-import { configureLogging, type LOG_LEVELS } from "../lib/logging.ts";
-import { defaultsOf, tableParser } from "../lib/option_table.ts";
+import { configureLogging } from "../lib/logging.ts";
+import { tableParser } from "../lib/option_table.ts";
 import { REGISTRY_OPTION_TABLE, REGISTRY_PROGRAM_FLAGS } from "./options.ts";
 import { type RegistryHandle, startRegistry } from "./registry.ts";
 
@@ -39,10 +39,8 @@ const args = runCli(
     usage: ["[OPTIONS] [PORT]"],
   },
 );
-const program = { ...defaultsOf(REGISTRY_PROGRAM_FLAGS), ...args } as typeof args & {
-  json: boolean;
-  logLevel: (typeof LOG_LEVELS)[number];
-};
+const json = args.json ?? REGISTRY_PROGRAM_FLAGS.json.default;
+const logLevel = args.logLevel ?? REGISTRY_PROGRAM_FLAGS.logLevel.default;
 
 if (
   args.port !== undefined && args.positionalPort !== undefined && args.port !== args.positionalPort
@@ -50,7 +48,7 @@ if (
   usageError("registry", `PORT ${args.positionalPort} and --port ${args.port} disagree`);
 }
 
-await configureLogging({ level: program.logLevel, json: program.json });
+await configureLogging({ level: logLevel, json });
 
 const { positionalPort, logLevel: _logLevel, json: _json, ...options } = args;
 const port = options.port ?? positionalPort;
