@@ -14,7 +14,7 @@ import { hashId } from "../lib/sdbm.ts";
 import { VERSION } from "../lib/flags.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import { isConnected, type Overlay } from "./cluster/overlay.ts";
-import type { PeerProcess } from "./cluster/peer_process.ts";
+import type { PeerProcess } from "./process/peer_process.ts";
 
 const HELP = `commands:
   overlay              the links, in hash order, and whether the overlay is connected

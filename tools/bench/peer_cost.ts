@@ -13,12 +13,12 @@
 
 import { integer, message, object, option, withDefault } from "@optique/core";
 import { run } from "@optique/run";
-import { PeerProcess } from "../cluster/peer_process.ts";
+import { PeerProcess } from "../process/peer_process.ts";
 import { InProcessRoom } from "./in_process_room.ts";
 import { machine } from "./machine.ts";
-import { childPid, cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { round } from "./stats.ts";
 
 /** What was measured. */
@@ -48,7 +48,11 @@ function sleep(ms: number): Promise<void> {
 export async function measurePeerCost(
   options: { members: number; idleMs: number; chatMs: number; rate: number },
 ): Promise<PeerCost> {
-  await using registry = await spawnRegistry({ maxConnections: options.members * 2 + 100 });
+  await using registry = await RegistryProcess.start({
+    logLevel: "warning",
+    echoStderr: true,
+    maxConnections: options.members * 2 + 100,
+  });
   await using room = await InProcessRoom.start({
     peers: options.members - 1,
     registryPort: registry.port,
@@ -63,8 +67,7 @@ export async function measurePeerCost(
   });
   try {
     await observed.waitFor((e) => e.type === "joined", 15_000, true);
-    const pid = await childPid(["--name", "observed"]);
-    if (pid === null) throw new Error("Cannot find the observed peer's pid");
+    const pid = observed.pid;
     // It joined last: it speaks once so that every member that does not know it yet refreshes.
     const heard = room.peers.map((p) =>
       new Promise<void>((resolve) => {

@@ -27,7 +27,7 @@ import {
 } from "@optique/core";
 import { run } from "@optique/run";
 import { programEnv } from "../../lib/flags.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 
 const args = run(
   object({
@@ -108,7 +108,9 @@ async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
 }
 
 const spawned = args.port === undefined
-  ? await spawnRegistry({
+  ? await RegistryProcess.start({
+    logLevel: "warning",
+    echoStderr: true,
     maxConnections: Math.max(10_000, args.clients + 100),
     // Explicit, so the registry never silently inherits the generator's tuning.
     env: { DENO_TOKIO_EVENT_INTERVAL: String(args.registryEventInterval) },

@@ -21,7 +21,7 @@ import { run } from "@optique/run";
 import { fileURLToPath } from "node:url";
 import { machine } from "./machine.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList } from "./stats.ts";
 
 /** One line of the generator's output. */
@@ -160,7 +160,9 @@ if (import.meta.main) {
         if (args.port !== undefined) {
           rows.push(await runGenerator({ ...load, host: args.host, port: args.port }));
         } else {
-          await using registry = await spawnRegistry({
+          await using registry = await RegistryProcess.start({
+            logLevel: "warning",
+            echoStderr: true,
             maxConnections: Math.max(10_000, clients + 100),
             args: args.defaultLimits ? [] : ["--request-rate", "0"],
           });

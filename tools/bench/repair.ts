@@ -17,7 +17,7 @@
 
 import { integer, message, object, option, string, withDefault } from "@optique/core";
 import { run } from "@optique/run";
-import type { PeerProcess } from "../cluster/peer_process.ts";
+import type { PeerProcess } from "../process/peer_process.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
 import { isConnected, type Overlay } from "./graph.ts";
 import { machine } from "./machine.ts";
@@ -75,7 +75,6 @@ export async function measureRepair(
     keepaliveMs: 20_000,
     retryMs: 200,
     concurrency: 2,
-    budgetMs: options.budgetMs + 30_000,
   });
   const startMs = performance.now() - began;
   const cluster = watched.cluster;

@@ -23,9 +23,9 @@ import { integer, message, object, option, optional, string, withDefault } from 
 import { run } from "@optique/run";
 import { heapAfterGc } from "./inspector.ts";
 import { machine } from "./machine.ts";
-import { cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 
 const encoder = new TextEncoder();
@@ -204,7 +204,9 @@ if (import.meta.main) {
   for (const [index, members] of integerList(args.sizes, "--sizes").entries()) {
     try {
       if (args.port === undefined) {
-        await using registry = await spawnRegistry({
+        await using registry = await RegistryProcess.start({
+          logLevel: "warning",
+          echoStderr: true,
           maxConnections: members + 200,
           inspect: true,
         });

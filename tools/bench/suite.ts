@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { programEnv } from "../../lib/flags.ts";
 import { unstableFlags } from "../../lib/flags.ts";
 import { loadAverage, machine } from "./machine.ts";
-import { descendants, machineTicks, treeTicks } from "./proc.ts";
+import { descendants, machineTicks, treeTicks } from "../process/proc.ts";
 import {
   type BenchResult,
   describeMachine,

@@ -14,7 +14,7 @@ import { integer, message, object, option, withDefault } from "@optique/core";
 import { run } from "@optique/run";
 import { WatchedCluster } from "./cluster_watch.ts";
 import { machine } from "./machine.ts";
-import { cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult, type Target } from "./report.ts";
 import { round, summarize, type Summary } from "./stats.ts";
 
@@ -67,7 +67,6 @@ export async function measureSustained(
     retryMs: 200,
     peerArgs: ["--max-text-rate", String(options.maxTextRate)],
     concurrency: 2,
-    budgetMs: options.durationMs + options.drainMs + 120_000,
   });
   const cluster = watched.cluster;
   const names = [...cluster.peers.keys()];
@@ -80,10 +79,9 @@ export async function measureSustained(
   await Promise.all(converge);
   await watched.waitConverged(15_000, 300);
 
-  const pids = await Promise.all(names.map((n) => watched.pid(n)));
-  if (pids.some((p) => p === null)) throw new Error("Cannot find the peer processes' pids");
-  const rssBefore = await Promise.all(pids.map((p) => memory(p!)));
-  const cpuBefore = await Promise.all(pids.map((p) => cpuTimeMs(p!)));
+  const pids = names.map((n) => watched.pid(n));
+  const rssBefore = await Promise.all(pids.map((p) => memory(p)));
+  const cpuBefore = await Promise.all(pids.map((p) => cpuTimeMs(p)));
   const harnessBefore = await cpuTimeMs(Deno.pid);
 
   const others = options.peers - 1;
@@ -131,7 +129,7 @@ export async function measureSustained(
   const rssSamples: [number, number][] = [];
   const sampleRss = async () => {
     const at = performance.now() - started;
-    const all = await Promise.all(pids.map((p) => memory(p!).catch(() => ({ rssKiB: 0 }))));
+    const all = await Promise.all(pids.map((p) => memory(p).catch(() => ({ rssKiB: 0 }))));
     rssSamples.push([Math.round(at), all.reduce((a, m) => a + m.rssKiB, 0)]);
   };
   const started = performance.now();
@@ -153,10 +151,10 @@ export async function measureSustained(
   }
   const drainMs = performance.now() - drainStart;
   off();
-  const cpuAfter = await Promise.all(pids.map((p) => cpuTimeMs(p!)));
+  const cpuAfter = await Promise.all(pids.map((p) => cpuTimeMs(p)));
   const harnessAfter = await cpuTimeMs(Deno.pid);
   const elapsed = performance.now() - started;
-  const rssAfter = await Promise.all(pids.map((p) => memory(p!)));
+  const rssAfter = await Promise.all(pids.map((p) => memory(p)));
   const seconds = (stoppedAt - started) / 1000;
   return {
     peers: options.peers,
