@@ -26,8 +26,10 @@
  * @module
  */
 
-import { choice, integer, message, object, option, optional, string } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../lib/cli_options.ts";
+import { optionalChoice, optionalText, requiredText, textOption } from "./tool_options.ts";
 import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
 import { type Detection, detectTarget, type TargetKind } from "./chaos/detect.ts";
 import { Wire, WireError } from "./wire.ts";
@@ -770,54 +772,55 @@ function parseTarget(text: string): { hostname: string; port: number } {
 if (import.meta.main) {
   const args = run(
     object({
-      target: option("--target", string({ metavar: "HOST:PORT" }), {
-        description: message`The registry or peer to probe (a loopback address).`,
-      }),
-      as: optional(
-        option("--as", choice(["registry", "peer"] as const, { metavar: "KIND" }), {
-          description: message`What the target is (default: detected from its answer to L).`,
-        }),
+      target: requiredText(
+        "--target",
+        "HOST:PORT",
+        message`The registry or peer to probe (a loopback address).`,
       ),
-      timeoutMs: optional(
-        option("--timeout-ms", integer({ min: 1, metavar: "MS" }), {
-          description: message`How long any one answer may take (default 3000).`,
-        }),
+      as: optionalChoice(
+        "--as",
+        ["registry", "peer"],
+        "KIND",
+        message`What the target is (default: detected from its answer to L).`,
       ),
-      floodConnections: optional(
-        option("--flood", integer({ min: 1, max: 10_000, metavar: "N" }), {
-          description: message`Connections the flood probe holds at once (default 500).`,
-        }),
+      timeoutMs: integerOption(
+        "--timeout-ms",
+        { min: 1, metavar: "MS" },
+        message`How long any one answer may take.`,
+        DEFAULTS.timeoutMs,
       ),
-      loadClients: optional(
-        option("--load-clients", integer({ min: 1, max: 2000, metavar: "N" }), {
-          description: message`Clients of the load probe (default 50).`,
-        }),
+      floodConnections: integerOption(
+        "--flood",
+        { min: 1, max: 10_000, metavar: "N" },
+        message`Connections the flood probe holds at once.`,
+        DEFAULTS.floodConnections,
       ),
-      loadMs: optional(
-        option("--load-ms", integer({ min: 1, max: 600_000, metavar: "MS" }), {
-          description: message`How long the load probe runs (default 2000).`,
-        }),
+      loadClients: integerOption(
+        "--load-clients",
+        { min: 1, max: 2000, metavar: "N" },
+        message`Clients of the load probe.`,
+        DEFAULTS.loadClients,
       ),
-      stallMs: optional(
-        option("--stall-ms", integer({ min: 1, metavar: "MS" }), {
-          description: message`How long a peer may keep a stalled link (default 5000).`,
-        }),
+      loadMs: integerOption(
+        "--load-ms",
+        { min: 1, max: 600_000, metavar: "MS" },
+        message`How long the load probe runs.`,
+        DEFAULTS.loadMs,
       ),
-      room: optional(
-        option("--room", string({ metavar: "ROOM" }), {
-          description: message`The room the probes use (default chaos).`,
-        }),
+      stallMs: integerOption(
+        "--stall-ms",
+        { min: 1, metavar: "MS" },
+        message`How long a peer may keep a stalled link.`,
+        DEFAULTS.stallMs,
       ),
-      seed: optional(
-        option("--seed", integer({ min: 0, metavar: "N" }), {
-          description: message`Seed of the random bytes (default 1).`,
-        }),
+      room: textOption("--room", "ROOM", message`The room the probes use.`, DEFAULTS.room),
+      seed: integerOption(
+        "--seed",
+        { min: 0, metavar: "N" },
+        message`Seed of the random bytes.`,
+        DEFAULTS.seed,
       ),
-      only: optional(
-        option("--only", string({ metavar: "PROBE,..." }), {
-          description: message`Run only these probes.`,
-        }),
-      ),
+      only: optionalText("--only", "PROBE,...", message`Run only these probes.`),
     }),
     {
       programName: "chaos",
@@ -835,11 +838,7 @@ if (import.meta.main) {
     console.error(`chaos: ${(error as Error).message}`);
     Deno.exit(2);
   }
-  const seen = await detectTarget(
-    target.hostname,
-    target.port,
-    args.timeoutMs ?? DEFAULTS.timeoutMs,
-  );
+  const seen = await detectTarget(target.hostname, target.port, args.timeoutMs);
   const kind = args.as ?? seen.kind ?? "registry";
   const known = (kind === "registry" ? REGISTRY_PROBES : PEER_PROBES).map((p) => p.name);
   const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);

@@ -11,8 +11,10 @@
  * @module
  */
 
-import { integer, message, object, option, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption } from "../tool_options.ts";
 import { PeerProcess } from "../process/peer_process.ts";
 import { InProcessRoom } from "./in_process_room.ts";
 import { machine } from "./machine.ts";
@@ -143,31 +145,26 @@ export async function measurePeerCost(
 if (import.meta.main) {
   const args = run(
     object({
-      members: withDefault(
-        option("--members", integer({ min: 2, metavar: "N" }), {
-          description: message`Members of the room, the observed peer included.`,
-        }),
+      members: integerOption(
+        "--members",
+        { min: 2, metavar: "N" },
+        message`Members of the room, the observed peer included.`,
         200,
       ),
-      idleMs: withDefault(
-        option("--idle-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Idle window.`,
-        }),
+      idleMs: integerOption("--idle-ms", { min: 100, metavar: "MS" }, message`Idle window.`, 5000),
+      chatMs: integerOption(
+        "--chat-ms",
+        { min: 100, metavar: "MS" },
+        message`Chatting window.`,
         5000,
       ),
-      chatMs: withDefault(
-        option("--chat-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Chatting window.`,
-        }),
-        5000,
-      ),
-      rate: withDefault(
-        option("--rate", integer({ min: 1, metavar: "R" }), {
-          description: message`Messages a second the room sends while chatting.`,
-        }),
+      rate: integerOption(
+        "--rate",
+        { min: 1, metavar: "R" },
+        message`Messages a second the room sends while chatting.`,
         20,
       ),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      json: jsonOption(),
     }),
     { programName: "bench:peer_cost", args: Deno.args, help: "option", colors: false },
   );

@@ -30,8 +30,10 @@
  * @module
  */
 
-import { integer, message, object, option, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption, switchOption, textOption } from "../tool_options.ts";
 import { configureLogging } from "../../lib/logging.ts";
 import { inProcessDuplicates, processDuplicates } from "./duplicates.ts";
 import { floorRing } from "./floor_ring.ts";
@@ -381,52 +383,50 @@ export function propagationTargets(rows: readonly PropagationRow[]): Target[] {
 if (import.meta.main) {
   const args = run(
     object({
-      peers: withDefault(
-        option("--peers", string({ metavar: "LIST" }), {
-          description: message`In-process room sizes, comma-separated.`,
-        }),
+      peers: textOption(
+        "--peers",
+        "LIST",
+        message`In-process room sizes, comma-separated.`,
         "10,50,200,1000",
       ),
-      processes: withDefault(
-        option("--processes", string({ metavar: "LIST" }), {
-          description: message`Process room sizes, comma-separated ("0" for none).`,
-        }),
+      processes: textOption(
+        "--processes",
+        "LIST",
+        message`Process room sizes, comma-separated ("0" for none).`,
         "10",
       ),
-      messages: withDefault(
-        option("--messages", integer({ min: 1, metavar: "M" }), {
-          description: message`Measured messages per size.`,
-        }),
+      messages: integerOption(
+        "--messages",
+        { min: 1, metavar: "M" },
+        message`Measured messages per size.`,
         20,
       ),
-      warmup: withDefault(
-        option("--warmup", integer({ min: 0, metavar: "W" }), {
-          description: message`Unmeasured messages first.`,
-        }),
+      warmup: integerOption(
+        "--warmup",
+        { min: 0, metavar: "W" },
+        message`Unmeasured messages first.`,
         3,
       ),
-      settleMs: withDefault(
-        option("--settle-ms", integer({ min: 0, metavar: "MS" }), {
-          description: message`No link change for this long = converged.`,
-        }),
+      settleMs: integerOption(
+        "--settle-ms",
+        { min: 0, metavar: "MS" },
+        message`No link change for this long = converged.`,
         300,
       ),
-      concurrency: withDefault(
-        option("--concurrency", integer({ min: 1, metavar: "C" }), {
-          description: message`Peers joining at once.`,
-        }),
+      concurrency: integerOption(
+        "--concurrency",
+        { min: 1, metavar: "C" },
+        message`Peers joining at once.`,
         8,
       ),
-      budgetMs: withDefault(
-        option("--budget-ms", integer({ min: 1000, metavar: "MS" }), {
-          description: message`Time allowed per size; what does not fit is reported as such.`,
-        }),
+      budgetMs: integerOption(
+        "--budget-ms",
+        { min: 1000, metavar: "MS" },
+        message`Time allowed per size; what does not fit is reported as such.`,
         60_000,
       ),
-      noFloor: option("--no-floor", {
-        description: message`Skip the raw TCP floor.`,
-      }),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      noFloor: switchOption("--no-floor", message`Skip the raw TCP floor.`),
+      json: jsonOption(),
     }),
     { programName: "bench:propagation", args: Deno.args, help: "option", colors: false },
   );

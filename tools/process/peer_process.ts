@@ -189,11 +189,19 @@ export class PeerProcess implements AsyncDisposable {
     return { forward: e.forward, backward: e.backward };
   }
 
-  /** Asks for `{"command":"stats"}` and returns the peer's counters from its `stats` event. */
+  /**
+   * Asks for `{"command":"stats"}` and returns the peer's counters from its
+   * `stats` event; rejects when the peer answers with an `error` event (a
+   * peer without the command) instead.
+   */
   async stats(timeoutMs = 5_000): Promise<PeerCounters> {
-    const answer = this.waitFor((e) => statsOfEvent(e) !== null, timeoutMs);
+    const answer = this.waitFor((e) => e.type === "error" || statsOfEvent(e) !== null, timeoutMs);
     await this.command(JSON.stringify({ command: "stats" }));
-    return statsOfEvent(await answer)!;
+    const event = await answer;
+    if (event.type === "error") {
+      throw new Error(`Peer ${this.name} answered {"command":"stats"} with: ${event.message}`);
+    }
+    return statsOfEvent(event)!;
   }
 
   /**
