@@ -46,20 +46,13 @@ function describe(cluster: Cluster, overlay: Overlay): string {
 }
 
 function watch(peer: PeerProcess, log: (line: string) => void): void {
-  let seen = peer.events.length;
-  const tick = () => {
-    if (!peer.alive) return;
-    for (; seen < peer.events.length; seen++) {
-      const e = peer.events[seen]!;
-      if (e.type === "link") log(`[${peer.name}] link ${e.direction} ${e.state}: ${e.peer.name}`);
-      if (e.type === "message" && !e.self) {
-        log(`[${peer.name}] <${e.from}> ${JSON.stringify(e.text)}`);
-      }
-      if (e.type === "error") log(`[${peer.name}] error: ${e.message}`);
+  peer.on((e) => {
+    if (e.type === "link") log(`[${peer.name}] link ${e.direction} ${e.state}: ${e.peer.name}`);
+    if (e.type === "message" && !e.self) {
+      log(`[${peer.name}] <${e.from}> ${JSON.stringify(e.text)}`);
     }
-    peer.waitFor(() => true, 3_600_000).then(tick, () => {});
-  };
-  tick();
+    if (e.type === "error") log(`[${peer.name}] error: ${e.message}`);
+  });
 }
 
 async function main(): Promise<void> {
