@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { programEnv } from "../lib/flags.ts";
+import { programEnv, runArgs } from "../lib/flags.ts";
 import type { PeerEvent } from "../peer/events.ts";
 import type { PeerHandle } from "../peer/peer.ts";
 import { PeerProcess } from "../tools/process/peer_process.ts";
@@ -43,6 +43,35 @@ Deno.test("harness: a registry process runs with programEnv(), answers, and stop
   assert.ok(!registry.alive);
   // Idempotent: a second stop (the disposal) resolves with the same status.
   assert.equal(await registry.stop(), status);
+});
+
+Deno.test("harness: a binary is run with the program's own arguments and programEnv()", async () => {
+  // A stand-in for a compiled registry: a script that runs the sources with the binary's flags.
+  const dir = await Deno.makeTempDir({ prefix: "ringchat-harness-test-" });
+  try {
+    const binary = `${dir}/registry`;
+    const command = [Deno.execPath(), ...runArgs("registry")].map((a) => `'${a}'`).join(" ");
+    await Deno.writeTextFile(binary, `#!/bin/sh\nexec ${command} "$@"\n`, { mode: 0o755 });
+    await using registry = await RegistryProcess.start({ binary, args: ["--expiry-ms", "5000"] });
+    assert.ok(registry.port > 0);
+    const env = await environment(registry.pid);
+    assert.equal(
+      env.get("DENO_TOKIO_EVENT_INTERVAL"),
+      programEnv("registry").DENO_TOKIO_EVENT_INTERVAL,
+    );
+    const cmdline = (await readProc(`/proc/${registry.pid}/cmdline`)).split("\0");
+    assert.deepEqual(cmdline.slice(-7), [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--expiry-ms",
+      "5000",
+      "",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("harness: waiting for a line rejects with the stderr tail when the program exits", async () => {
