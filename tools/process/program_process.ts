@@ -26,6 +26,12 @@ export interface SpawnOptions {
   args?: readonly string[];
   /** A compiled binary to run instead of the sources. */
   binary?: string;
+  /**
+   * Run the program's task (`deno task --quiet registry|peer …` in the
+   * repository), as a user running it from source does, instead of
+   * `deno run` with the binary's flags.
+   */
+  task?: boolean;
   /** The environment (default: `programEnv(program)`, as users run it). */
   env?: Record<string, string>;
   /** Pipe stdin so lines can be written (default: stdin is /dev/null). */
@@ -91,7 +97,7 @@ export class ProgramProcess implements AsyncDisposable {
     this.exited = Promise.all([child.status, out, err]).then(async ([status]) => {
       this.#alive = false;
       foundInspector(null);
-      await this.#stdin?.close().catch(() => {});
+      await this.closeStdin();
       return status;
     });
   }
@@ -106,9 +112,17 @@ export class ProgramProcess implements AsyncDisposable {
       env: options.env ?? programEnv(program),
     } as const;
     let command: Deno.Command;
+    if (options.inspect && (options.binary !== undefined || options.task)) {
+      throw new TypeError("inspect needs `deno run` of the sources");
+    }
     if (options.binary !== undefined) {
-      if (options.inspect) throw new TypeError("inspect needs the sources, not a binary");
       command = new Deno.Command(options.binary, { args: [...args], ...io });
+    } else if (options.task) {
+      command = new Deno.Command(Deno.execPath(), {
+        args: ["task", "--quiet", program, ...args],
+        cwd: new URL("../..", import.meta.url),
+        ...io,
+      });
     } else {
       const flags = runArgs(program, args);
       // A flag of Deno's, not of the program; `--quiet` would hide the inspector's address.
@@ -176,6 +190,11 @@ export class ProgramProcess implements AsyncDisposable {
   async write(line: string): Promise<void> {
     if (this.#stdin === null) throw new TypeError(`The ${this.program} has no stdin pipe`);
     await this.#stdin.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  /** Closes the process's stdin (its end of input); safe to call twice. */
+  async closeStdin(): Promise<void> {
+    await this.#stdin?.close().catch(() => {});
   }
 
   /** Sends a signal without waiting (SIGSTOP, SIGCONT, …); nothing if it has exited. */
