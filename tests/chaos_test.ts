@@ -1,6 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { unstableFlags } from "../lib/flags.ts";
 import { startRegistry } from "../registry/registry.ts";
+import { detectTarget } from "../tools/chaos/detect.ts";
 import {
   type ChaosOptions,
   formatTable,
@@ -9,6 +10,23 @@ import {
   runChaos,
 } from "../tools/chaos.ts";
 import { testPeer } from "./support/peer_harness.ts";
+
+/** Runs `deno task chaos` (tools/chaos.ts) with `args`; its exit code and stdout. */
+async function chaosCli(args: string[]): Promise<{ code: number; stdout: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      ...unstableFlags(),
+      "--allow-net",
+      new URL("../tools/chaos.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdin: "null",
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
 
 /** Small numbers, so the whole chaos run takes a few seconds. */
 const QUICK: Partial<ChaosOptions> = {
@@ -134,21 +152,7 @@ Deno.test("chaos: a server that takes one read as one request fails the coalesce
 
 Deno.test("chaos: the CLI prints the table and exits 0 when all pass, 1 when one fails", async () => {
   await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-  const cli = async (args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        ...unstableFlags(),
-        "--allow-net",
-        new URL("../tools/chaos.ts", import.meta.url).pathname,
-        ...args,
-      ],
-      stdin: "null",
-    }).output();
-    return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-  };
+  const cli = chaosCli;
   const good = await cli([
     "--target",
     `127.0.0.1:${registry.port}`,
@@ -166,4 +170,62 @@ Deno.test("chaos: the CLI prints the table and exits 0 when all pass, 1 when one
   const usage = await cli(["--target", "nowhere"]);
   equal(usage.code, 2);
   ok(!usage.stdout.includes("probes passed"));
+});
+
+Deno.test("chaos: tells a registry (answers L) from a peer (closes) from nothing listening", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const alice = await testPeer(registry.port, { name: "alice", room: "chaos" });
+  try {
+    const asRegistry = await detectTarget("127.0.0.1", registry.port, 3000);
+    equal(asRegistry.kind, "registry", asRegistry.detail);
+    const asPeer = await detectTarget("127.0.0.1", alice.peer.port, 3000);
+    equal(asPeer.kind, "peer", asPeer.detail);
+    const nothing = await detectTarget("127.0.0.1", 1, 500);
+    equal(nothing.kind, null, nothing.detail);
+  } finally {
+    await alice.peer.quit();
+  }
+});
+
+Deno.test("chaos: without --as, a peer target is probed as a peer (not 0/16 and every probe DEAD)", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const alice = await testPeer(registry.port, { name: "alice", room: "chaos" });
+  try {
+    const only = ["baseline", "link-garbage"];
+    const results = await runChaos({
+      hostname: "127.0.0.1",
+      port: alice.peer.port,
+      ...QUICK,
+      only,
+    });
+    deepEqual(results.map((r) => [r.name, r.passed]), [
+      ["baseline", true],
+      ["link-garbage", true],
+    ]);
+    const detected = await chaosCli([
+      "--target",
+      `127.0.0.1:${alice.peer.port}`,
+      "--only",
+      "baseline",
+    ]);
+    equal(detected.code, 0, detected.stdout);
+    match(detected.stdout, /^chaos: probing the peer at 127\.0\.0\.1:\d+\n/);
+    match(detected.stdout, /detected a peer: it closed the connection after L/);
+    match(detected.stdout, /1\/1 probes passed/);
+    // Told it is a registry, the tool still runs the registry probes, and says to use --as peer.
+    const told = await chaosCli([
+      "--target",
+      `127.0.0.1:${alice.peer.port}`,
+      "--as",
+      "registry",
+      "--only",
+      "baseline",
+      "--timeout-ms",
+      "500",
+    ]);
+    equal(told.code, 1, told.stdout);
+    match(told.stdout, /looks like a peer, not a registry .*use --as peer/);
+  } finally {
+    await alice.peer.quit();
+  }
 });

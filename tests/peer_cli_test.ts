@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runArgs, VERSION } from "../lib/flags.ts";
+import { ProgramProcess } from "../tools/process/program_process.ts";
 import type { PeerEvent } from "../peer/events.ts";
 import { startRegistry } from "../registry/registry.ts";
 
@@ -8,44 +9,20 @@ const TIMEOUT_MS = 30_000;
 
 type EventOf<T extends PeerEvent["type"]> = Extract<PeerEvent, { type: T }>;
 
-interface Waiter {
-  match: (line: string) => boolean;
-  resolve: (line: string) => void;
-}
-
-/** A peer process driven through stdin lines, its stdout read line by line. */
+/** A peer process (tools/process) driven through stdin lines, every stdout line kept. */
 class PeerProcess implements AsyncDisposable {
   /** Every stdout line so far. */
   readonly lines: string[] = [];
-  /** Everything on stderr, once the process has exited. */
-  readonly stderr: Promise<string>;
-  readonly status: Promise<Deno.CommandStatus>;
-  #child: Deno.ChildProcess;
-  #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  #stdinClosed = false;
-  #waiters = new Set<Waiter>();
-  #stdout: Promise<void>;
+  readonly #process: ProgramProcess;
 
   constructor(args: string[], options: { task?: boolean } = {}) {
-    const command = options.task
-      ? new Deno.Command(Deno.execPath(), {
-        args: ["task", "--quiet", "peer", ...args],
-        cwd: new URL("..", import.meta.url),
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      })
-      : new Deno.Command(Deno.execPath(), {
-        args: runArgs("peer", args),
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      });
-    this.#child = command.spawn();
-    this.#stdin = this.#child.stdin.getWriter();
-    this.#stdout = this.#readStdout();
-    this.stderr = new Response(this.#child.stderr).text();
-    this.status = this.#child.status;
+    this.#process = ProgramProcess.spawn("peer", {
+      args,
+      stdin: true,
+      stderrLines: Infinity,
+      ...(options.task ? { task: true } : {}),
+    });
+    this.#process.onLine("stdout", (line) => this.lines.push(line));
   }
 
   /** A peer in `--json` mode against `registryPort`. */
@@ -67,54 +44,19 @@ class PeerProcess implements AsyncDisposable {
     return this.lines.map((line) => JSON.parse(line));
   }
 
-  async #readStdout(): Promise<void> {
-    let pending = "";
-    for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      pending += text;
-      let newline: number;
-      while ((newline = pending.indexOf("\n")) !== -1) {
-        this.#onLine(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
-      }
-    }
-    if (pending !== "") this.#onLine(pending);
-  }
-
-  #onLine(line: string): void {
-    this.lines.push(line);
-    for (const waiter of this.#waiters) {
-      if (waiter.match(line)) {
-        this.#waiters.delete(waiter);
-        waiter.resolve(line);
-      }
-    }
+  /** Everything on stderr, once the process has exited. */
+  get stderr(): Promise<string> {
+    return this.#process.stderr();
   }
 
   /** The first line (already seen or still to come) that `match` accepts. */
   async waitForLine(match: (line: string) => boolean, from = 0): Promise<string> {
     const seen = this.lines.slice(from).find(match);
     if (seen !== undefined) return seen;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let waiter: Waiter | undefined;
     try {
-      return await Promise.race([
-        new Promise<string>((resolve) => {
-          waiter = { match, resolve };
-          this.#waiters.add(waiter);
-        }),
-        this.#stdout.then(() => {
-          throw new Error(`Peer exited before the line came; stdout:\n${this.lines.join("\n")}`);
-        }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`No such line; stdout:\n${this.lines.join("\n")}`)),
-            TIMEOUT_MS,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (waiter !== undefined) this.#waiters.delete(waiter);
+      return await this.#process.waitForLine(match, TIMEOUT_MS);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nstdout:\n${this.lines.join("\n")}`);
     }
   }
 
@@ -145,36 +87,25 @@ class PeerProcess implements AsyncDisposable {
     return await this.waitFor(type, match, from);
   }
 
-  async write(line: string): Promise<void> {
-    await this.#stdin.write(new TextEncoder().encode(line + "\n"));
+  write(line: string): Promise<void> {
+    return this.#process.write(line);
   }
 
-  async closeStdin(): Promise<void> {
-    if (this.#stdinClosed) return;
-    this.#stdinClosed = true;
-    await this.#stdin.close().catch(() => {});
+  closeStdin(): Promise<void> {
+    return this.#process.closeStdin();
   }
 
   kill(signal: Deno.Signal): void {
-    this.#child.kill(signal);
+    this.#process.signal(signal);
   }
 
-  /** Waits for the exit, with stdout read to the end. */
-  async exited(): Promise<Deno.CommandStatus> {
-    const status = await this.status;
-    await this.#stdout;
-    await this.stderr;
-    await this.closeStdin();
-    return status;
+  /** Waits for the exit, with stdout and stderr read to the end. */
+  exited(): Promise<Deno.CommandStatus> {
+    return this.#process.exited;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.exited();
+    await this.#process.kill("SIGKILL");
   }
 }
 

@@ -18,7 +18,7 @@ import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { Rooms } from "../registry/rooms.ts";
 import { RawClient } from "./support/raw_client.ts";
-import { RegistryProcess } from "./support/registry_process.ts";
+import { RegistryProcess } from "../tools/process/registry_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -568,7 +568,7 @@ Deno.test("registry abuse: in-process, a well-behaved client is served after eac
 Deno.test("registry abuse: a spawned registry, a well-behaved client is served after each abuse", async (t) => {
   const ulimit = await new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).output();
   console.log(`open file limit (ulimit -n): ${decoder.decode(ulimit.stdout).trim()}`);
-  await using registry = await RegistryProcess.spawn(FLAGS);
+  await using registry = await RegistryProcess.start({ args: FLAGS, stderrLines: Infinity });
   equal(await registry.connections(), 0);
   await abuse(t, {
     label: "process",

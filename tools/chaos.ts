@@ -9,6 +9,11 @@
  *     deno task chaos --target 127.0.0.1:32340                # a registry
  *     deno task chaos --target 127.0.0.1:50001 --as peer      # a peer (TCP and UDP)
  *
+ * Without `--as` the tool first tells what the target is (./chaos/detect.ts:
+ * a registry answers `L::\r\n`, a peer closes the connection) and runs that
+ * probe set (a registry's when it cannot tell); with `--as` it says so when
+ * the target seems to be the other kind.
+ *
  * Liveness of a registry: a new connection is answered `L` with a `G` frame
  * and `J` with an `M` frame that lists the joiner. Liveness of a peer: a TCP
  * connection to its port is accepted, and a `K` poke datagram to the same
@@ -21,16 +26,18 @@
  * @module
  */
 
-import { choice, integer, message, object, option, optional, string } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../lib/cli_options.ts";
+import { optionalChoice, optionalText, requiredText, textOption } from "./tool_options.ts";
 import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
+import { type Detection, detectTarget, type TargetKind } from "./chaos/detect.ts";
 import { Wire, WireError } from "./wire.ts";
+
+export type { TargetKind };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** What a target is. */
-export type TargetKind = "registry" | "peer";
 
 /** Options of {@linkcode runChaos}; all but the target have defaults. */
 export interface ChaosOptions {
@@ -38,7 +45,7 @@ export interface ChaosOptions {
   hostname: string;
   /** The target's TCP port (and, for a peer, its UDP port). */
   port: number;
-  /** A registry or a peer. Default "registry". */
+  /** A registry or a peer. Default: what {@linkcode detectTarget} finds. */
   as?: TargetKind;
   /** How long any one answer may take, in ms. Default 3000. */
   timeoutMs?: number;
@@ -607,7 +614,6 @@ export const PEER_PROBES: readonly Probe[] = [
 ];
 
 const DEFAULTS = {
-  as: "registry",
   timeoutMs: 3000,
   floodConnections: 500,
   loadClients: 50,
@@ -643,9 +649,15 @@ function prng(seed: number): () => number {
  * ```
  */
 export async function runChaos(options: ChaosOptions): Promise<ProbeResult[]> {
+  // A target that cannot be told apart (nothing listens, no answer) is probed as a registry.
+  const as = options.as ??
+    (await detectTarget(options.hostname, options.port, options.timeoutMs ?? DEFAULTS.timeoutMs))
+      .kind ??
+    "registry";
   const resolved = {
     ...DEFAULTS,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    as,
   } as Required<ChaosOptions>;
   const { only: _, ...rest } = resolved;
   const opts = Object.freeze(rest);
@@ -733,6 +745,22 @@ export function formatTable(results: readonly ProbeResult[]): string {
   ].join("\n");
 }
 
+/**
+ * What to tell the user about the detection: which kind was found when
+ * `--as` was left out, that it could not tell, or that the target seems to
+ * be the other kind than `--as` says.
+ */
+export function detectionNote(as: TargetKind | undefined, seen: Detection): string {
+  if (seen.kind === null) {
+    return `cannot tell a registry from a peer there (${seen.detail}); ` +
+      (as === undefined ? "probing it as a registry: use --as peer for a peer" : `--as ${as}`);
+  }
+  if (as === undefined) return `detected a ${seen.kind}: it ${seen.detail}`;
+  if (as === seen.kind) return `--as ${as}, and it ${seen.detail} as a ${as} does`;
+  return `the target looks like a ${seen.kind}, not a ${as} (it ${seen.detail}); ` +
+    `the ${as} probes will fail against it: use --as ${seen.kind}`;
+}
+
 function parseTarget(text: string): { hostname: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text);
   if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
@@ -744,54 +772,55 @@ function parseTarget(text: string): { hostname: string; port: number } {
 if (import.meta.main) {
   const args = run(
     object({
-      target: option("--target", string({ metavar: "HOST:PORT" }), {
-        description: message`The registry or peer to probe (a loopback address).`,
-      }),
-      as: optional(
-        option("--as", choice(["registry", "peer"] as const, { metavar: "KIND" }), {
-          description: message`What the target is (default registry).`,
-        }),
+      target: requiredText(
+        "--target",
+        "HOST:PORT",
+        message`The registry or peer to probe (a loopback address).`,
       ),
-      timeoutMs: optional(
-        option("--timeout-ms", integer({ min: 1, metavar: "MS" }), {
-          description: message`How long any one answer may take (default 3000).`,
-        }),
+      as: optionalChoice(
+        "--as",
+        ["registry", "peer"],
+        "KIND",
+        message`What the target is (default: detected from its answer to L).`,
       ),
-      floodConnections: optional(
-        option("--flood", integer({ min: 1, max: 10_000, metavar: "N" }), {
-          description: message`Connections the flood probe holds at once (default 500).`,
-        }),
+      timeoutMs: integerOption(
+        "--timeout-ms",
+        { min: 1, metavar: "MS" },
+        message`How long any one answer may take.`,
+        DEFAULTS.timeoutMs,
       ),
-      loadClients: optional(
-        option("--load-clients", integer({ min: 1, max: 2000, metavar: "N" }), {
-          description: message`Clients of the load probe (default 50).`,
-        }),
+      floodConnections: integerOption(
+        "--flood",
+        { min: 1, max: 10_000, metavar: "N" },
+        message`Connections the flood probe holds at once.`,
+        DEFAULTS.floodConnections,
       ),
-      loadMs: optional(
-        option("--load-ms", integer({ min: 1, max: 600_000, metavar: "MS" }), {
-          description: message`How long the load probe runs (default 2000).`,
-        }),
+      loadClients: integerOption(
+        "--load-clients",
+        { min: 1, max: 2000, metavar: "N" },
+        message`Clients of the load probe.`,
+        DEFAULTS.loadClients,
       ),
-      stallMs: optional(
-        option("--stall-ms", integer({ min: 1, metavar: "MS" }), {
-          description: message`How long a peer may keep a stalled link (default 5000).`,
-        }),
+      loadMs: integerOption(
+        "--load-ms",
+        { min: 1, max: 600_000, metavar: "MS" },
+        message`How long the load probe runs.`,
+        DEFAULTS.loadMs,
       ),
-      room: optional(
-        option("--room", string({ metavar: "ROOM" }), {
-          description: message`The room the probes use (default chaos).`,
-        }),
+      stallMs: integerOption(
+        "--stall-ms",
+        { min: 1, metavar: "MS" },
+        message`How long a peer may keep a stalled link.`,
+        DEFAULTS.stallMs,
       ),
-      seed: optional(
-        option("--seed", integer({ min: 0, metavar: "N" }), {
-          description: message`Seed of the random bytes (default 1).`,
-        }),
+      room: textOption("--room", "ROOM", message`The room the probes use.`, DEFAULTS.room),
+      seed: integerOption(
+        "--seed",
+        { min: 0, metavar: "N" },
+        message`Seed of the random bytes.`,
+        DEFAULTS.seed,
       ),
-      only: optional(
-        option("--only", string({ metavar: "PROBE,..." }), {
-          description: message`Run only these probes.`,
-        }),
-      ),
+      only: optionalText("--only", "PROBE,...", message`Run only these probes.`),
     }),
     {
       programName: "chaos",
@@ -809,7 +838,8 @@ if (import.meta.main) {
     console.error(`chaos: ${(error as Error).message}`);
     Deno.exit(2);
   }
-  const kind = args.as ?? "registry";
+  const seen = await detectTarget(target.hostname, target.port, args.timeoutMs);
+  const kind = args.as ?? seen.kind ?? "registry";
   const known = (kind === "registry" ? REGISTRY_PROBES : PEER_PROBES).map((p) => p.name);
   const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const unknown = only?.filter((name) => !known.includes(name)) ?? [];
@@ -820,6 +850,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   console.log(`chaos: probing the ${kind} at ${target.hostname}:${target.port}`);
+  console.log(`chaos: ${detectionNote(args.as, seen)}`);
   const results = await runChaos({
     ...target,
     as: kind,

@@ -7,14 +7,16 @@
  * @module
  */
 
-import { integer, object, option, optional, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../lib/cli_options.ts";
+import { optionalText, textOption } from "./tool_options.ts";
 import { createInterface } from "node:readline";
 import { hashId } from "../lib/sdbm.ts";
 import { VERSION } from "../lib/flags.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import { isConnected, type Overlay } from "./cluster/overlay.ts";
-import type { PeerProcess } from "./cluster/peer_process.ts";
+import type { PeerProcess } from "./process/peer_process.ts";
 
 const HELP = `commands:
   overlay              the links, in hash order, and whether the overlay is connected
@@ -44,34 +46,62 @@ function describe(cluster: Cluster, overlay: Overlay): string {
 }
 
 function watch(peer: PeerProcess, log: (line: string) => void): void {
-  let seen = peer.events.length;
-  const tick = () => {
-    if (!peer.alive) return;
-    for (; seen < peer.events.length; seen++) {
-      const e = peer.events[seen]!;
-      if (e.type === "link") log(`[${peer.name}] link ${e.direction} ${e.state}: ${e.peer.name}`);
-      if (e.type === "message" && !e.self) {
-        log(`[${peer.name}] <${e.from}> ${JSON.stringify(e.text)}`);
-      }
-      if (e.type === "error") log(`[${peer.name}] error: ${e.message}`);
+  peer.on((e) => {
+    if (e.type === "link") log(`[${peer.name}] link ${e.direction} ${e.state}: ${e.peer.name}`);
+    if (e.type === "message" && !e.self) {
+      log(`[${peer.name}] <${e.from}> ${JSON.stringify(e.text)}`);
     }
-    peer.waitFor(() => true, 3_600_000).then(tick, () => {});
-  };
-  tick();
+    if (e.type === "error") log(`[${peer.name}] error: ${e.message}`);
+  });
 }
 
 async function main(): Promise<void> {
   const config = run(
     object({
-      peers: withDefault(option("--peers", integer({ min: 1, max: 64 })), 8),
-      room: withDefault(option("--room", string()), "ringchat"),
-      keepaliveMs: withDefault(option("--keepalive-ms", integer({ min: 50 })), 2_000),
-      retryMs: withDefault(option("--retry-ms", integer({ min: 10 })), 200),
-      expiryMs: withDefault(option("--expiry-ms", integer({ min: 100 })), 6_000),
-      peer: optional(option("--peer-binary", string({ metavar: "PATH" }))),
-      registry: optional(option("--registry-binary", string({ metavar: "PATH" }))),
+      peers: integerOption(
+        "--peers",
+        { min: 1, max: 64, metavar: "N" },
+        message`Peer processes, named p1, p2, …`,
+        8,
+      ),
+      room: textOption("--room", "ROOM", message`The room they join.`, "ringchat"),
+      keepaliveMs: integerOption(
+        "--keepalive-ms",
+        { min: 50, metavar: "MS" },
+        message`The peers' keepalive interval.`,
+        2_000,
+      ),
+      retryMs: integerOption(
+        "--retry-ms",
+        { min: 10, metavar: "MS" },
+        message`The peers' forward-link retry interval.`,
+        200,
+      ),
+      expiryMs: integerOption(
+        "--expiry-ms",
+        { min: 100, metavar: "MS" },
+        message`The registry's member expiry (it sweeps every quarter of it).`,
+        6_000,
+      ),
+      peer: optionalText(
+        "--peer-binary",
+        "PATH",
+        message`A compiled peer to run (with --registry-binary) instead of the sources.`,
+      ),
+      registry: optionalText(
+        "--registry-binary",
+        "PATH",
+        message`A compiled registry to run (with --peer-binary) instead of the sources.`,
+      ),
     }),
-    { programName: "cluster", args: Deno.args, help: "option", version: VERSION, colors: false },
+    {
+      programName: "cluster",
+      args: Deno.args,
+      help: "option",
+      version: VERSION,
+      colors: false,
+      showDefault: true,
+    },
   );
   const log = (line: string) => console.log(line);
   log(`starting a registry and ${config.peers} peers in room ${config.room}…`);

@@ -1,25 +1,15 @@
 /**
  * Watching a process cluster (tools/cluster) the way the benchmarks need:
- * every event of every peer time-stamped as the harness reads it, the
- * duplicate receipts each peer logs on stderr, the member-list sizes and
- * link activity that tell when the overlay has converged, and the pids of
- * the peer processes for /proc.
- *
- * The harness has no event subscription, so a tap is a `waitFor` whose
- * predicate sees every event and never matches; it ends when the peer exits
- * (disposing the cluster) or after `budgetMs`. Its stderr lines are only kept
- * as a short tail, so duplicates are read by wrapping that tail's `push`.
- * Both are documented public fields of `PeerProcess`; a `PeerProcess`
- * `onEvent`/`onStderrLine` option would make this unnecessary.
+ * every event of every peer time-stamped as the harness reads it
+ * (`PeerProcess.on`), and the member-list sizes and link activity that tell
+ * when the overlay has converged.
  *
  * @module
  */
 
 import type { PeerEvent } from "../../peer/events.ts";
 import { Cluster, type ClusterOptions } from "../cluster/cluster.ts";
-import type { PeerProcess } from "../cluster/peer_process.ts";
-import { duplicateFromLogLine } from "./duplicates.ts";
-import { childPid } from "./proc.ts";
+import type { PeerProcess } from "../process/peer_process.ts";
 
 /** A listener for every event of a watched peer, with the harness's receipt time. */
 export type ClusterListener = (peer: PeerProcess, event: PeerEvent, at: number) => void;
@@ -27,31 +17,28 @@ export type ClusterListener = (peer: PeerProcess, event: PeerEvent, at: number) 
 /** A cluster of peer processes, watched. */
 export class WatchedCluster implements AsyncDisposable {
   readonly cluster: Cluster;
-  readonly #budgetMs: number;
   readonly #listeners = new Set<ClusterListener>();
   readonly #members = new Map<string, number>();
-  readonly #duplicates = new Map<string, number>();
   readonly #watched = new Set<PeerProcess>();
-  #duplicateTotal = 0;
   /** `performance.now()` of the last link event seen. */
   lastLinkEventAt = 0;
 
-  private constructor(cluster: Cluster, budgetMs: number) {
+  readonly #unwatch: (() => void)[] = [];
+
+  private constructor(cluster: Cluster) {
     this.cluster = cluster;
-    this.#budgetMs = budgetMs;
   }
 
   /**
    * Starts a registry and `peers` peers named p1…pN, `concurrency` starting
    * at once (each joined before its start resolves), and watches them.
-   * `budgetMs` bounds the taps (and so the whole run).
    */
   static async start(
-    options: ClusterOptions & { concurrency?: number; budgetMs: number },
+    options: ClusterOptions & { concurrency?: number },
   ): Promise<WatchedCluster> {
-    const { concurrency = 2, budgetMs, ...clusterOptions } = options;
+    const { concurrency = 2, ...clusterOptions } = options;
     const cluster = await Cluster.start({ ...clusterOptions, peers: 0 });
-    const watched = new WatchedCluster(cluster, budgetMs);
+    const watched = new WatchedCluster(cluster);
     try {
       for (let i = 1; i <= options.peers; i += concurrency) {
         const batch: Promise<PeerProcess>[] = [];
@@ -76,43 +63,19 @@ export class WatchedCluster implements AsyncDisposable {
         this.#members.set(peer.name, event.members.length);
       }
     }
-    peer.waitFor((event) => {
-      const at = performance.now();
+    this.#unwatch.push(peer.on((event, at) => {
       if (event.type === "joined" || event.type === "members") {
         this.#members.set(peer.name, event.members.length);
       }
       if (event.type === "link") this.lastLinkEventAt = at;
       for (const listener of this.#listeners) listener(peer, event, at);
-      return false;
-    }, this.#budgetMs).catch(() => {});
-    const tail = peer.stderrTail;
-    const push = tail.push.bind(tail);
-    tail.push = (...lines: string[]) => {
-      for (const line of lines) {
-        const dup = duplicateFromLogLine(line);
-        if (dup === null) continue;
-        const key = `${dup.origin}\u0000${dup.id}`;
-        this.#duplicates.set(key, (this.#duplicates.get(key) ?? 0) + 1);
-        this.#duplicateTotal++;
-      }
-      return push(...lines.filter((line) => duplicateFromLogLine(line) === null));
-    };
+    }));
   }
 
   /** Calls `listener` with every event of every watched peer from now on. */
   on(listener: ClusterListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  /** Duplicate receipts logged for one message (peers need `--log-level debug`). */
-  duplicatesOf(originName: string, msgId: string): number {
-    return this.#duplicates.get(`${originName}\u0000${msgId}`) ?? 0;
-  }
-
-  /** Every duplicate receipt logged so far. */
-  get duplicateTotal(): number {
-    return this.#duplicateTotal;
   }
 
   /**
@@ -136,14 +99,15 @@ export class WatchedCluster implements AsyncDisposable {
     }
   }
 
-  /** The pid of a peer's process (found in /proc by its `--name`). */
-  async pid(name: string): Promise<number | null> {
-    return await childPid(["--name", name]);
+  /** The pid of a peer's process. */
+  pid(name: string): number {
+    return this.cluster.peer(name).pid;
   }
 
   /** Stops every peer and the registry. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#listeners.clear();
+    for (const unwatch of this.#unwatch) unwatch();
     await this.cluster[Symbol.asyncDispose]();
   }
 }

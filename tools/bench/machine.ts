@@ -6,7 +6,7 @@
  * @module
  */
 
-import { readProc } from "./proc.ts";
+import { readProc } from "../process/proc.ts";
 
 /** Where and when figures were taken. */
 export interface Machine {

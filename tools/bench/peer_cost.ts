@@ -11,14 +11,16 @@
  * @module
  */
 
-import { integer, message, object, option, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
-import { PeerProcess } from "../cluster/peer_process.ts";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption } from "../tool_options.ts";
+import { PeerProcess } from "../process/peer_process.ts";
 import { InProcessRoom } from "./in_process_room.ts";
 import { machine } from "./machine.ts";
-import { childPid, cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { round } from "./stats.ts";
 
 /** What was measured. */
@@ -48,7 +50,11 @@ function sleep(ms: number): Promise<void> {
 export async function measurePeerCost(
   options: { members: number; idleMs: number; chatMs: number; rate: number },
 ): Promise<PeerCost> {
-  await using registry = await spawnRegistry({ maxConnections: options.members * 2 + 100 });
+  await using registry = await RegistryProcess.start({
+    logLevel: "warning",
+    echoStderr: true,
+    maxConnections: options.members * 2 + 100,
+  });
   await using room = await InProcessRoom.start({
     peers: options.members - 1,
     registryPort: registry.port,
@@ -63,8 +69,7 @@ export async function measurePeerCost(
   });
   try {
     await observed.waitFor((e) => e.type === "joined", 15_000, true);
-    const pid = await childPid(["--name", "observed"]);
-    if (pid === null) throw new Error("Cannot find the observed peer's pid");
+    const pid = observed.pid;
     // It joined last: it speaks once so that every member that does not know it yet refreshes.
     const heard = room.peers.map((p) =>
       new Promise<void>((resolve) => {
@@ -140,31 +145,26 @@ export async function measurePeerCost(
 if (import.meta.main) {
   const args = run(
     object({
-      members: withDefault(
-        option("--members", integer({ min: 2, metavar: "N" }), {
-          description: message`Members of the room, the observed peer included.`,
-        }),
+      members: integerOption(
+        "--members",
+        { min: 2, metavar: "N" },
+        message`Members of the room, the observed peer included.`,
         200,
       ),
-      idleMs: withDefault(
-        option("--idle-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Idle window.`,
-        }),
+      idleMs: integerOption("--idle-ms", { min: 100, metavar: "MS" }, message`Idle window.`, 5000),
+      chatMs: integerOption(
+        "--chat-ms",
+        { min: 100, metavar: "MS" },
+        message`Chatting window.`,
         5000,
       ),
-      chatMs: withDefault(
-        option("--chat-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Chatting window.`,
-        }),
-        5000,
-      ),
-      rate: withDefault(
-        option("--rate", integer({ min: 1, metavar: "R" }), {
-          description: message`Messages a second the room sends while chatting.`,
-        }),
+      rate: integerOption(
+        "--rate",
+        { min: 1, metavar: "R" },
+        message`Messages a second the room sends while chatting.`,
         20,
       ),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      json: jsonOption(),
     }),
     { programName: "bench:peer_cost", args: Deno.args, help: "option", colors: false },
   );

@@ -23,24 +23,26 @@
  * - Hops: the frame carries no hop count, so hops are the sender's
  *   eccentricity in the link graph (every peer's `/links`) taken after
  *   convergence and checked unchanged after the messages.
- * - Duplicates: the engine drops a seen `T` frame with a debug log record
- *   and has no counter; in-process the record goes to a counting sink, and
- *   peer processes run with `--log-level debug` and their JSON log lines on
- *   stderr are counted.
+ * - Duplicates: the growth of the peers' `duplicates` counters (`T` frames
+ *   dropped as already seen: `peer.stats()` in-process, the `stats` event of
+ *   a process) from just before a message is sent until it has drained.
  *
  * @module
  */
 
-import { integer, message, object, option, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
-import { countDuplicates, type DuplicateCounter } from "./duplicates.ts";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption, switchOption, textOption } from "../tool_options.ts";
+import { configureLogging } from "../../lib/logging.ts";
+import { inProcessDuplicates, processDuplicates } from "./duplicates.ts";
 import { floorRing } from "./floor_ring.ts";
 import { duplicateBound, eccentricity, edgeCount, edgeSignature, isConnected } from "./graph.ts";
 import type { Overlay } from "./graph.ts";
 import { InProcessRoom } from "./in_process_room.ts";
 import { machine } from "./machine.ts";
 import { type BenchResult, printResult, type Target } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
 
@@ -170,11 +172,14 @@ function graphFigures(overlay: Overlay) {
 export async function inProcess(
   peers: number,
   opts: Options,
-  dups: DuplicateCounter,
 ): Promise<PropagationRow> {
   const started = performance.now();
   const deadline = started + opts.budgetMs;
-  await using registry = await spawnRegistry({ maxConnections: peers * 2 + 100 });
+  await using registry = await RegistryProcess.start({
+    logLevel: "warning",
+    echoStderr: true,
+    maxConnections: peers * 2 + 100,
+  });
   await using room = await InProcessRoom.start({
     peers,
     registryPort: registry.port,
@@ -215,7 +220,8 @@ export async function inProcess(
 
   const latencies: number[] = [];
   const hops: number[] = [];
-  const duplicates: { origin: string; text: string }[] = [];
+  const dupCounts: number[] = [];
+  const handles = room.peers.map((p) => p.handle);
   let delivered = 0;
   let measured = 0;
   const total = opts.warmup + opts.messages;
@@ -224,6 +230,7 @@ export async function inProcess(
     if (left < 2000) break;
     const sender = room.peers[(k * 7 + 3) % n]!;
     const text = `bench ${k}`;
+    const dupsBefore = inProcessDuplicates(handles);
     const t0 = performance.now();
     await sender.handle.send(text);
     const a = await arrivals.wait(text, n - 1, Math.min(left - 1000, 5_000 + n * 20));
@@ -235,11 +242,10 @@ export async function inProcess(
     if (a.count >= n - 1) latencies.push(a.last - t0);
     const ecc = eccentricity(overlay, sender.name);
     if (ecc !== null) hops.push(ecc);
-    duplicates.push({ origin: sender.name, text });
+    dupCounts.push(inProcessDuplicates(handles) - dupsBefore);
   }
   await sleep(100);
   const after = graphFigures(room.overlay());
-  const dupCounts = duplicates.map((d) => dups.of(d.origin, arrivals.ids.get(d.text) ?? ""));
   const floorMs = opts.floor && n >= 3 && deadline - performance.now() > 3000
     ? summarize(await floorRing(n, Math.max(5, Math.min(opts.messages, 20))))
     : null;
@@ -274,9 +280,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     peers,
     keepaliveMs: 20_000,
     retryMs: 200,
-    peerArgs: ["--log-level", "debug"],
     concurrency: opts.concurrency,
-    budgetMs: opts.budgetMs + 10_000,
   });
   const joinMs = performance.now() - started;
   const cluster = watched.cluster;
@@ -298,7 +302,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
 
   const latencies: number[] = [];
   const hops: number[] = [];
-  const sent: { origin: string; text: string }[] = [];
+  const dupCounts: number[] = [];
   let delivered = 0;
   let measured = 0;
   for (let k = 0; k < opts.warmup + opts.messages; k++) {
@@ -306,6 +310,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     if (left < 2000) break;
     const sender = names[(k * 7 + 3) % peers]!;
     const text = `bench ${k}`;
+    const dupsBefore = await processDuplicates(cluster.alive());
     await cluster.peer(sender).send(text);
     const a = await arrivals.wait(text, peers - 1, Math.min(left - 1000, 5_000));
     await sleep(20);
@@ -316,11 +321,10 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     if (a.count >= peers - 1 && selfAt !== undefined) latencies.push(a.last - selfAt);
     const ecc = eccentricity(overlay, sender);
     if (ecc !== null) hops.push(ecc);
-    sent.push({ origin: sender, text });
+    dupCounts.push(await processDuplicates(cluster.alive()) - dupsBefore);
   }
   await sleep(200);
   const after = graphFigures(await cluster.overlay());
-  const dupCounts = sent.map((d) => watched.duplicatesOf(d.origin, arrivals.ids.get(d.text) ?? ""));
   return {
     mode: "processes",
     peers,
@@ -379,58 +383,56 @@ export function propagationTargets(rows: readonly PropagationRow[]): Target[] {
 if (import.meta.main) {
   const args = run(
     object({
-      peers: withDefault(
-        option("--peers", string({ metavar: "LIST" }), {
-          description: message`In-process room sizes, comma-separated.`,
-        }),
+      peers: textOption(
+        "--peers",
+        "LIST",
+        message`In-process room sizes, comma-separated.`,
         "10,50,200,1000",
       ),
-      processes: withDefault(
-        option("--processes", string({ metavar: "LIST" }), {
-          description: message`Process room sizes, comma-separated ("0" for none).`,
-        }),
+      processes: textOption(
+        "--processes",
+        "LIST",
+        message`Process room sizes, comma-separated ("0" for none).`,
         "10",
       ),
-      messages: withDefault(
-        option("--messages", integer({ min: 1, metavar: "M" }), {
-          description: message`Measured messages per size.`,
-        }),
+      messages: integerOption(
+        "--messages",
+        { min: 1, metavar: "M" },
+        message`Measured messages per size.`,
         20,
       ),
-      warmup: withDefault(
-        option("--warmup", integer({ min: 0, metavar: "W" }), {
-          description: message`Unmeasured messages first.`,
-        }),
+      warmup: integerOption(
+        "--warmup",
+        { min: 0, metavar: "W" },
+        message`Unmeasured messages first.`,
         3,
       ),
-      settleMs: withDefault(
-        option("--settle-ms", integer({ min: 0, metavar: "MS" }), {
-          description: message`No link change for this long = converged.`,
-        }),
+      settleMs: integerOption(
+        "--settle-ms",
+        { min: 0, metavar: "MS" },
+        message`No link change for this long = converged.`,
         300,
       ),
-      concurrency: withDefault(
-        option("--concurrency", integer({ min: 1, metavar: "C" }), {
-          description: message`Peers joining at once.`,
-        }),
+      concurrency: integerOption(
+        "--concurrency",
+        { min: 1, metavar: "C" },
+        message`Peers joining at once.`,
         8,
       ),
-      budgetMs: withDefault(
-        option("--budget-ms", integer({ min: 1000, metavar: "MS" }), {
-          description: message`Time allowed per size; what does not fit is reported as such.`,
-        }),
+      budgetMs: integerOption(
+        "--budget-ms",
+        { min: 1000, metavar: "MS" },
+        message`Time allowed per size; what does not fit is reported as such.`,
         60_000,
       ),
-      noFloor: option("--no-floor", {
-        description: message`Skip the raw TCP floor.`,
-      }),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      noFloor: switchOption("--no-floor", message`Skip the raw TCP floor.`),
+      json: jsonOption(),
     }),
     { programName: "bench:propagation", args: Deno.args, help: "option", colors: false },
   );
   const began = performance.now();
   const host = await machine();
-  const dups = await countDuplicates();
+  await configureLogging({ level: "warning", json: false });
   const opts: Options = {
     messages: args.messages,
     warmup: args.warmup,
@@ -442,7 +444,7 @@ if (import.meta.main) {
   const rows: PropagationRow[] = [];
   for (const n of integerList(args.peers, "--peers")) {
     try {
-      rows.push(await inProcess(n, opts, dups));
+      rows.push(await inProcess(n, opts));
     } catch (error) {
       rows.push(skippedRow("in-process", n, `failed: ${String(error)}`));
     }
@@ -501,8 +503,8 @@ if (import.meta.main) {
       "from the sender's own message event to the last delivery, both as the harness reads the " +
       "peers' JSON lines.",
       "Hops: the sender's eccentricity in the link graph (the frame carries no hop count).",
-      "Duplicates: the engine's 'Dropped a duplicate' debug records (in-process: a counting log " +
-      "sink; processes: --log-level debug JSON lines on stderr).",
+      "Duplicates: growth of the peers' duplicates counters (peer.stats(); processes: the " +
+      "stats event) per message.",
       "Floor: raw TCP flooding on a ring of N in one process, no codec, no dedup, no events.",
       ...rows.filter((r) => r.skipped !== null).map((r) =>
         `${r.mode} N = ${r.peers}: ${r.skipped}`

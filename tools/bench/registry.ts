@@ -15,69 +15,53 @@
  * @module
  */
 
-import {
-  choice,
-  integer,
-  message,
-  object,
-  option,
-  optional,
-  string,
-  withDefault,
-} from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { choiceOption, portOption, textOption } from "../tool_options.ts";
 import { programEnv } from "../../lib/flags.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 
 const args = run(
   object({
-    host: withDefault(
-      option("--host", string({ metavar: "ADDR" }), {
-        description: message`Room server address.`,
-      }),
-      "127.0.0.1",
-    ),
-    port: optional(
-      option("--port", integer({ min: 1, max: 65535, metavar: "PORT" }), {
-        description: message`Room server port; without it, spawn our registry.`,
-      }),
-    ),
-    clients: withDefault(
-      option("--clients", integer({ min: 1, metavar: "C" }), {
-        description: message`Concurrent client connections.`,
-      }),
+    host: textOption("--host", "ADDR", message`Room server address.`, "127.0.0.1"),
+    port: portOption(message`Room server port; without it, spawn our registry.`),
+    clients: integerOption(
+      "--clients",
+      { min: 1, metavar: "C" },
+      message`Concurrent client connections.`,
       200,
     ),
-    rooms: withDefault(
-      option("--rooms", integer({ min: 1, metavar: "R" }), {
-        description: message`Rooms the clients spread over.`,
-      }),
+    rooms: integerOption(
+      "--rooms",
+      { min: 1, metavar: "R" },
+      message`Rooms the clients spread over.`,
       10,
     ),
-    durationMs: withDefault(
-      option("--duration-ms", integer({ min: 100, metavar: "MS" }), {
-        description: message`Measured time.`,
-      }),
+    durationMs: integerOption(
+      "--duration-ms",
+      { min: 100, metavar: "MS" },
+      message`Measured time.`,
       10_000,
     ),
-    warmupMs: withDefault(
-      option("--warmup-ms", integer({ min: 0, metavar: "MS" }), {
-        description: message`Unmeasured load before the measured time.`,
-      }),
+    warmupMs: integerOption(
+      "--warmup-ms",
+      { min: 0, metavar: "MS" },
+      message`Unmeasured load before the measured time.`,
       1_000,
     ),
-    registryEventInterval: withDefault(
-      option("--registry-event-interval", integer({ min: 1, metavar: "N" }), {
-        description:
-          message`DENO_TOKIO_EVENT_INTERVAL of the spawned registry (1, as ringchat runs it; 61 is Deno's default).`,
-      }),
+    registryEventInterval: integerOption(
+      "--registry-event-interval",
+      { min: 1, metavar: "N" },
+      message`DENO_TOKIO_EVENT_INTERVAL of the spawned registry (1, as ringchat runs it; 61 is Deno's default).`,
       Number(programEnv("registry").DENO_TOKIO_EVENT_INTERVAL),
     ),
-    op: withDefault(
-      option("--op", choice(["join", "list"] as const, { metavar: "OP" }), {
-        description: message`Repeated request: JOIN (keepalive) or LIST.`,
-      }),
-      "join" as const,
+    op: choiceOption(
+      "--op",
+      ["join", "list"],
+      "OP",
+      message`Repeated request: JOIN (keepalive) or LIST.`,
+      "join",
     ),
   }),
   {
@@ -108,7 +92,9 @@ async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
 }
 
 const spawned = args.port === undefined
-  ? await spawnRegistry({
+  ? await RegistryProcess.start({
+    logLevel: "warning",
+    echoStderr: true,
     maxConnections: Math.max(10_000, args.clients + 100),
     // Explicit, so the registry never silently inherits the generator's tuning.
     env: { DENO_TOKIO_EVENT_INTERVAL: String(args.registryEventInterval) },

@@ -16,12 +16,14 @@
  * @module
  */
 
-import { integer, message, object, option, optional, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption, optionalText, portOption, switchOption, textOption } from "../tool_options.ts";
 import { fileURLToPath } from "node:url";
 import { machine } from "./machine.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList } from "./stats.ts";
 
 /** One line of the generator's output. */
@@ -95,47 +97,38 @@ export async function runGenerator(
 if (import.meta.main) {
   const args = run(
     object({
-      host: optional(option("--host", string({ metavar: "ADDR" }), {
-        description: message`Room server address (with --port).`,
-      })),
-      port: optional(option("--port", integer({ min: 1, max: 65535, metavar: "PORT" }), {
-        description: message`Room server port; without it each run spawns our registry.`,
-      })),
-      clients: withDefault(
-        option("--clients", string({ metavar: "LIST" }), {
-          description: message`Client counts, comma-separated.`,
-        }),
+      host: optionalText("--host", "ADDR", message`Room server address (with --port).`),
+      port: portOption(message`Room server port; without it each run spawns our registry.`),
+      clients: textOption(
+        "--clients",
+        "LIST",
+        message`Client counts, comma-separated.`,
         "1,20,200,1000",
       ),
-      ops: withDefault(
-        option("--ops", string({ metavar: "LIST" }), {
-          description: message`Operations: join (keepalive), list.`,
-        }),
-        "join,list",
-      ),
-      rooms: withDefault(
-        option("--rooms", integer({ min: 1, metavar: "R" }), {
-          description: message`Rooms the clients spread over.`,
-        }),
+      ops: textOption("--ops", "LIST", message`Operations: join (keepalive), list.`, "join,list"),
+      rooms: integerOption(
+        "--rooms",
+        { min: 1, metavar: "R" },
+        message`Rooms the clients spread over.`,
         10,
       ),
-      durationMs: withDefault(
-        option("--duration-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Measured time per run.`,
-        }),
+      durationMs: integerOption(
+        "--duration-ms",
+        { min: 100, metavar: "MS" },
+        message`Measured time per run.`,
         3000,
       ),
-      warmupMs: withDefault(
-        option("--warmup-ms", integer({ min: 0, metavar: "MS" }), {
-          description: message`Unmeasured load before each run.`,
-        }),
+      warmupMs: integerOption(
+        "--warmup-ms",
+        { min: 0, metavar: "MS" },
+        message`Unmeasured load before each run.`,
         500,
       ),
-      defaultLimits: option("--default-limits", {
-        description:
-          message`Keep the spawned registry's request rate limit (1,000/s per connection).`,
-      }),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      defaultLimits: switchOption(
+        "--default-limits",
+        message`Keep the spawned registry's request rate limit (1,000/s per connection).`,
+      ),
+      json: jsonOption(),
     }),
     { programName: "bench:registry_sweep", args: Deno.args, help: "option", colors: false },
   );
@@ -160,7 +153,9 @@ if (import.meta.main) {
         if (args.port !== undefined) {
           rows.push(await runGenerator({ ...load, host: args.host, port: args.port }));
         } else {
-          await using registry = await spawnRegistry({
+          await using registry = await RegistryProcess.start({
+            logLevel: "warning",
+            echoStderr: true,
             maxConnections: Math.max(10_000, clients + 100),
             args: args.defaultLimits ? [] : ["--request-rate", "0"],
           });

@@ -15,9 +15,11 @@
  * @module
  */
 
-import { integer, message, object, option, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
-import type { PeerProcess } from "../cluster/peer_process.ts";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption, textOption } from "../tool_options.ts";
+import type { PeerProcess } from "../process/peer_process.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
 import { isConnected, type Overlay } from "./graph.ts";
 import { machine } from "./machine.ts";
@@ -75,7 +77,6 @@ export async function measureRepair(
     keepaliveMs: 20_000,
     retryMs: 200,
     concurrency: 2,
-    budgetMs: options.budgetMs + 30_000,
   });
   const startMs = performance.now() - began;
   const cluster = watched.cluster;
@@ -152,31 +153,31 @@ export async function measureRepair(
 if (import.meta.main) {
   const args = run(
     object({
-      peers: withDefault(
-        option("--peers", string({ metavar: "LIST" }), {
-          description: message`Cluster sizes (processes), comma-separated.`,
-        }),
+      peers: textOption(
+        "--peers",
+        "LIST",
+        message`Cluster sizes (processes), comma-separated.`,
         "10,50",
       ),
-      repetitions: withDefault(
-        option("--repetitions", integer({ min: 1, metavar: "R" }), {
-          description: message`Kills per size.`,
-        }),
+      repetitions: integerOption(
+        "--repetitions",
+        { min: 1, metavar: "R" },
+        message`Kills per size.`,
         7,
       ),
-      budgetMs: withDefault(
-        option("--budget-ms", integer({ min: 5000, metavar: "MS" }), {
-          description: message`Time allowed per size, starting the peers included.`,
-        }),
+      budgetMs: integerOption(
+        "--budget-ms",
+        { min: 5000, metavar: "MS" },
+        message`Time allowed per size, starting the peers included.`,
         120_000,
       ),
-      timeoutMs: withDefault(
-        option("--timeout-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Longest wait for one repair.`,
-        }),
+      timeoutMs: integerOption(
+        "--timeout-ms",
+        { min: 100, metavar: "MS" },
+        message`Longest wait for one repair.`,
         10_000,
       ),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      json: jsonOption(),
     }),
     { programName: "bench:repair", args: Deno.args, help: "option", colors: false },
   );

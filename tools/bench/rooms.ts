@@ -19,13 +19,15 @@
  * @module
  */
 
-import { integer, message, object, option, optional, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption, optionalInteger, portOption, textOption } from "../tool_options.ts";
 import { heapAfterGc } from "./inspector.ts";
 import { machine } from "./machine.ts";
-import { cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult } from "./report.ts";
-import { spawnRegistry } from "./spawned_registry.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 
 const encoder = new TextEncoder();
@@ -163,37 +165,32 @@ export async function measureRoom(
 if (import.meta.main) {
   const args = run(
     object({
-      host: withDefault(
-        option("--host", string({ metavar: "ADDR" }), {
-          description: message`Room server address (with --port).`,
-        }),
-        "127.0.0.1",
+      host: textOption("--host", "ADDR", message`Room server address (with --port).`, "127.0.0.1"),
+      port: portOption(message`Room server port; without it each size spawns our registry.`),
+      pid: optionalInteger(
+        "--pid",
+        { min: 1, metavar: "PID" },
+        message`With --port: the server's pid, to read its memory.`,
       ),
-      port: optional(option("--port", integer({ min: 1, max: 65535, metavar: "PORT" }), {
-        description: message`Room server port; without it each size spawns our registry.`,
-      })),
-      pid: optional(option("--pid", integer({ min: 1, metavar: "PID" }), {
-        description: message`With --port: the server's pid, to read its memory.`,
-      })),
-      sizes: withDefault(
-        option("--sizes", string({ metavar: "LIST" }), {
-          description: message`Room sizes, comma-separated.`,
-        }),
+      sizes: textOption(
+        "--sizes",
+        "LIST",
+        message`Room sizes, comma-separated.`,
         "10,100,1000,10000",
       ),
-      samples: withDefault(
-        option("--samples", integer({ min: 1, metavar: "K" }), {
-          description: message`Timed JOINs of each kind per size.`,
-        }),
+      samples: integerOption(
+        "--samples",
+        { min: 1, metavar: "K" },
+        message`Timed JOINs of each kind per size.`,
         30,
       ),
-      concurrency: withDefault(
-        option("--concurrency", integer({ min: 1, metavar: "C" }), {
-          description: message`Connections joining at once while filling.`,
-        }),
+      concurrency: integerOption(
+        "--concurrency",
+        { min: 1, metavar: "C" },
+        message`Connections joining at once while filling.`,
         32,
       ),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      json: jsonOption(),
     }),
     { programName: "bench:rooms", args: Deno.args, help: "option", colors: false },
   );
@@ -204,7 +201,9 @@ if (import.meta.main) {
   for (const [index, members] of integerList(args.sizes, "--sizes").entries()) {
     try {
       if (args.port === undefined) {
-        await using registry = await spawnRegistry({
+        await using registry = await RegistryProcess.start({
+          logLevel: "warning",
+          echoStderr: true,
           maxConnections: members + 200,
           inspect: true,
         });

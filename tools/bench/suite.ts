@@ -12,13 +12,14 @@
  * @module
  */
 
-import { message, object, option, optional, string, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { optionalText, textOption } from "../tool_options.ts";
 import { fileURLToPath } from "node:url";
 import { programEnv } from "../../lib/flags.ts";
 import { unstableFlags } from "../../lib/flags.ts";
 import { loadAverage, machine } from "./machine.ts";
-import { descendants, machineTicks, treeTicks } from "./proc.ts";
+import { descendants, machineTicks, treeTicks } from "../process/proc.ts";
 import {
   type BenchResult,
   describeMachine,
@@ -142,13 +143,15 @@ async function runStep(step: Step): Promise<BenchResult> {
 if (import.meta.main) {
   const args = run(
     object({
-      only: optional(option("--only", string({ metavar: "LIST" }), {
-        description: message`Run only these benchmarks (comma-separated names).`,
-      })),
-      outDir: withDefault(
-        option("--out-dir", string({ metavar: "DIR" }), {
-          description: message`Where results.json and results.md go.`,
-        }),
+      only: optionalText(
+        "--only",
+        "LIST",
+        message`Run only these benchmarks (comma-separated names).`,
+      ),
+      outDir: textOption(
+        "--out-dir",
+        "DIR",
+        message`Where results.json and results.md go.`,
         "bench",
       ),
     }),

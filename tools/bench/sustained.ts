@@ -10,11 +10,13 @@
  * @module
  */
 
-import { integer, message, object, option, withDefault } from "@optique/core";
+import { message, object } from "@optique/core";
 import { run } from "@optique/run";
+import { integerOption } from "../../lib/cli_options.ts";
+import { jsonOption } from "../tool_options.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
 import { machine } from "./machine.ts";
-import { cpuTimeMs, memory } from "./proc.ts";
+import { cpuTimeMs, memory } from "../process/proc.ts";
 import { type BenchResult, printResult, type Target } from "./report.ts";
 import { round, summarize, type Summary } from "./stats.ts";
 
@@ -67,7 +69,6 @@ export async function measureSustained(
     retryMs: 200,
     peerArgs: ["--max-text-rate", String(options.maxTextRate)],
     concurrency: 2,
-    budgetMs: options.durationMs + options.drainMs + 120_000,
   });
   const cluster = watched.cluster;
   const names = [...cluster.peers.keys()];
@@ -80,10 +81,9 @@ export async function measureSustained(
   await Promise.all(converge);
   await watched.waitConverged(15_000, 300);
 
-  const pids = await Promise.all(names.map((n) => watched.pid(n)));
-  if (pids.some((p) => p === null)) throw new Error("Cannot find the peer processes' pids");
-  const rssBefore = await Promise.all(pids.map((p) => memory(p!)));
-  const cpuBefore = await Promise.all(pids.map((p) => cpuTimeMs(p!)));
+  const pids = names.map((n) => watched.pid(n));
+  const rssBefore = await Promise.all(pids.map((p) => memory(p)));
+  const cpuBefore = await Promise.all(pids.map((p) => cpuTimeMs(p)));
   const harnessBefore = await cpuTimeMs(Deno.pid);
 
   const others = options.peers - 1;
@@ -131,7 +131,7 @@ export async function measureSustained(
   const rssSamples: [number, number][] = [];
   const sampleRss = async () => {
     const at = performance.now() - started;
-    const all = await Promise.all(pids.map((p) => memory(p!).catch(() => ({ rssKiB: 0 }))));
+    const all = await Promise.all(pids.map((p) => memory(p).catch(() => ({ rssKiB: 0 }))));
     rssSamples.push([Math.round(at), all.reduce((a, m) => a + m.rssKiB, 0)]);
   };
   const started = performance.now();
@@ -153,10 +153,10 @@ export async function measureSustained(
   }
   const drainMs = performance.now() - drainStart;
   off();
-  const cpuAfter = await Promise.all(pids.map((p) => cpuTimeMs(p!)));
+  const cpuAfter = await Promise.all(pids.map((p) => cpuTimeMs(p)));
   const harnessAfter = await cpuTimeMs(Deno.pid);
   const elapsed = performance.now() - started;
-  const rssAfter = await Promise.all(pids.map((p) => memory(p!)));
+  const rssAfter = await Promise.all(pids.map((p) => memory(p)));
   const seconds = (stoppedAt - started) / 1000;
   return {
     peers: options.peers,
@@ -190,43 +190,43 @@ function sum(xs: number[]): number {
 if (import.meta.main) {
   const args = run(
     object({
-      peers: withDefault(
-        option("--peers", integer({ min: 2, metavar: "N" }), {
-          description: message`Peer processes, every one sending.`,
-        }),
+      peers: integerOption(
+        "--peers",
+        { min: 2, metavar: "N" },
+        message`Peer processes, every one sending.`,
         10,
       ),
-      window: withDefault(
-        option("--window", integer({ min: 1, metavar: "W" }), {
-          description: message`Messages in flight per sender.`,
-        }),
+      window: integerOption(
+        "--window",
+        { min: 1, metavar: "W" },
+        message`Messages in flight per sender.`,
         16,
       ),
-      durationMs: withDefault(
-        option("--duration-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`How long the peers send.`,
-        }),
+      durationMs: integerOption(
+        "--duration-ms",
+        { min: 100, metavar: "MS" },
+        message`How long the peers send.`,
         5000,
       ),
-      drainMs: withDefault(
-        option("--drain-ms", integer({ min: 100, metavar: "MS" }), {
-          description: message`Longest wait for the last messages after sending stops.`,
-        }),
+      drainMs: integerOption(
+        "--drain-ms",
+        { min: 100, metavar: "MS" },
+        message`Longest wait for the last messages after sending stops.`,
         10_000,
       ),
-      maxTextRate: withDefault(
-        option("--max-text-rate", integer({ min: 0, metavar: "N" }), {
-          description: message`The peers' --max-text-rate (per origin; 0: no limit).`,
-        }),
+      maxTextRate: integerOption(
+        "--max-text-rate",
+        { min: 0, metavar: "N" },
+        message`The peers' --max-text-rate (per origin; 0: no limit).`,
         0,
       ),
-      textBytes: withDefault(
-        option("--text-bytes", integer({ min: 16, max: 60_000, metavar: "B" }), {
-          description: message`Size of each chat text.`,
-        }),
+      textBytes: integerOption(
+        "--text-bytes",
+        { min: 16, max: 60_000, metavar: "B" },
+        message`Size of each chat text.`,
         64,
       ),
-      json: option("--json", { description: message`Print the result as one JSON object.` }),
+      json: jsonOption(),
     }),
     { programName: "bench:sustained", args: Deno.args, help: "option", colors: false },
   );

@@ -16,8 +16,8 @@
  */
 
 import { isConnected, mostLinked, type Overlay } from "./overlay.ts";
-import { PeerProcess } from "./peer_process.ts";
-import { RegistryProcess } from "./registry_process.ts";
+import { PeerProcess } from "../process/peer_process.ts";
+import { RegistryProcess } from "../process/registry_process.ts";
 
 /** How to start a cluster. */
 export interface ClusterOptions {
@@ -61,12 +61,7 @@ export class Cluster implements AsyncDisposable {
       sweepMs: 20_000,
       ...options,
     };
-    const registry = await RegistryProcess.start({
-      expiryMs: full.expiryMs,
-      sweepMs: full.sweepMs,
-      ...(full.binaries ? { binary: full.binaries.registry } : {}),
-    });
-    const cluster = new Cluster(full, registry);
+    const cluster = new Cluster(full, await startRegistry(full, 0));
     try {
       for (let i = 1; i <= options.peers; i++) await cluster.startPeer(`p${i}`);
     } catch (e) {
@@ -129,12 +124,7 @@ export class Cluster implements AsyncDisposable {
 
   /** Starts the registry again on the same port. */
   async restartRegistry(): Promise<void> {
-    this.#registry = await RegistryProcess.start({
-      port: this.#registry.port,
-      expiryMs: this.options.expiryMs,
-      sweepMs: this.options.sweepMs,
-      ...(this.options.binaries ? { binary: this.options.binaries.registry } : {}),
-    });
+    this.#registry = await startRegistry(this.options, this.#registry.port);
   }
 
   /** Every running peer's `/links` answer. */
@@ -241,4 +231,13 @@ export class Cluster implements AsyncDisposable {
     await Promise.all([...this.peers.values()].map((p) => p.kill("SIGKILL")));
     await this.#registry.kill("SIGKILL");
   }
+}
+
+/** The cluster's registry on `port` (0: an ephemeral one). */
+function startRegistry(options: Cluster["options"], port: number): Promise<RegistryProcess> {
+  return RegistryProcess.start({
+    port,
+    args: ["--expiry-ms", String(options.expiryMs), "--sweep-ms", String(options.sweepMs)],
+    ...(options.binaries ? { binary: options.binaries.registry } : {}),
+  });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LinksAnswer } from "./peer_process.ts";
+import type { LinksAnswer } from "../process/peer_process.ts";
 
 /** Each peer's `/links` answer, by peer name. */
 export type Overlay = Map<string, LinksAnswer>;

@@ -1,12 +1,10 @@
 /**
  * What Linux tells about a process through /proc: resident memory
  * (`VmRSS`, `VmHWM` in /proc/PID/status), CPU time (`utime` + `stime` in
- * /proc/PID/stat, all threads), and the processes below this one (the
- * cluster harness does not expose its children's pids).
+ * /proc/PID/stat, all threads), and the processes below a process.
  *
- * Deno refuses /proc to anything short of `--allow-all`, so, as
- * tests/support/registry_process.ts does, `cat` and `ps` (`--allow-run`)
- * read it.
+ * Deno refuses /proc to anything short of `--allow-all`, so `cat` and `ps`
+ * (`--allow-run`) read it.
  *
  * @module
  */
@@ -77,18 +75,6 @@ async function processes(): Promise<{ pid: number; ppid: number; args: string }[
     if (m !== null) list.push({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! });
   }
   return list;
-}
-
-/**
- * The pid of this process's child whose command line holds `args` as
- * consecutive arguments (e.g. `["--name", "p3"]`), or null.
- */
-export async function childPid(args: readonly string[]): Promise<number | null> {
-  const needle = ` ${args.join(" ")} `;
-  const found = (await processes()).find((p) =>
-    p.ppid === Deno.pid && ` ${p.args} `.includes(needle)
-  );
-  return found?.pid ?? null;
 }
 
 /** Every descendant of `pid` (children, their children, …). */
