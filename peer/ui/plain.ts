@@ -169,32 +169,22 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
   }
 }
 
-/**
- * The lines a `node:readline` interface reads, as an async iterable. Ends when
- * the interface closes (end of input, or {@linkcode ReadlineLines.close});
- * iterate it once.
- */
-export class ReadlineLines implements AsyncIterable<string> {
+/** Lines handed over one by one, read as an async iterable that ends after {@linkcode LineQueue.end}. */
+export class LineQueue implements AsyncIterable<string> {
   #lines: string[] = [];
   #ended = false;
   #wake: (() => void) | undefined;
-  #readline: Interface;
 
-  constructor(readline: Interface) {
-    this.#readline = readline;
-    readline.on("line", (line) => {
-      this.#lines.push(line);
-      this.#notify();
-    });
-    readline.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
+  /** Adds a line for the reader. */
+  push(line: string): void {
+    this.#lines.push(line);
+    this.#notify();
   }
 
-  /** Stops reading; the iteration ends once the lines already read are taken. */
-  close(): void {
-    this.#readline.close();
+  /** Ends the iteration once the lines already pushed are taken. */
+  end(): void {
+    this.#ended = true;
+    this.#notify();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
@@ -214,6 +204,31 @@ export class ReadlineLines implements AsyncIterable<string> {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+  }
+}
+
+/**
+ * The lines a `node:readline` interface reads, as an async iterable. Ends when
+ * the interface closes (end of input, or {@linkcode ReadlineLines.close});
+ * iterate it once.
+ */
+export class ReadlineLines implements AsyncIterable<string> {
+  #queue = new LineQueue();
+  #readline: Interface;
+
+  constructor(readline: Interface) {
+    this.#readline = readline;
+    readline.on("line", (line) => this.#queue.push(line));
+    readline.on("close", () => this.#queue.end());
+  }
+
+  /** Stops reading; the iteration ends once the lines already read are taken. */
+  close(): void {
+    this.#readline.close();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return this.#queue[Symbol.asyncIterator]();
   }
 }
 
