@@ -139,7 +139,7 @@ Deno.test("plain ui: links, pokes and quit read as sentences", () => {
 });
 
 Deno.test("plain ui: control characters from the network are escaped", () => {
-  assert.deepEqual(printable("a::\r\nb\x1b[2J\\"), "a::\\r\\nb\\x1b[2J\\\\");
+  assert.deepEqual(printable("a::\r\nb\x1b[2J"), "a::\\r\\nb\\x1b[2J");
   assert.deepEqual(printable("tab\tok: é"), "tab\tok: é");
   const line = describeEvent({
     type: "message",
@@ -353,4 +353,30 @@ Deno.test("input view: a line longer than the screen is a window around the curs
   assert(middle.text.includes(CUT) && middle.text.endsWith(CUT));
   assert(middle.text.includes(line.slice(4900, 5100)));
   assert(middle.endRow < 23);
+});
+
+Deno.test("plain ui: a backslash is shown as typed, in my own echo too", () => {
+  assert.deepEqual(printable("C:\\Users\\bob"), "C:\\Users\\bob");
+  for (const self of [true, false]) {
+    const line = describeEvent({
+      type: "message",
+      room: "r",
+      from: "bob",
+      originHid: "1",
+      msgId: "1",
+      text: "C:\\Users\\bob \\n\r",
+      self,
+    });
+    assert.deepEqual(line.text, "<bob> C:\\Users\\bob \\n\\r");
+    assert.deepEqual(line.body, "C:\\Users\\bob \\n\\r");
+  }
+});
+
+Deno.test("terminal ui: a backslash in a message is drawn once", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ ...(EVERY_EVENT[7] as PeerEvent & { type: "message" }), text: "C:\\Users\\bob" });
+  assert(terminal.output.includes("<bob> C:\\Users\\bob\r\n"), JSON.stringify(terminal.output));
+  terminal.end();
+  await ui.done;
 });

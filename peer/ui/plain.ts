@@ -95,17 +95,19 @@ export function updateContext(context: DescribeContext, event: PeerEvent): void 
   if (event.type === "joined") context.room = event.room;
 }
 
-/** Escapes control characters so a string shows on one line and cannot drive a terminal. */
+/**
+ * Escapes control characters (`\r`, `\n`, `\x1b` …) so a string shows on one
+ * line and cannot drive a terminal. Everything else, a backslash included, is
+ * shown as it was typed.
+ */
 export function printable(text: string): string {
   // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\\]/g, (c) => {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => {
     switch (c) {
       case "\n":
         return "\\n";
       case "\r":
         return "\\r";
-      case "\\":
-        return "\\\\";
       default:
         return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
     }
