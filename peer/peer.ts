@@ -10,11 +10,28 @@
  * misbehaviour is reported without flooding the user (a few reports at once,
  * then one every few seconds per kind, each counting those not shown).
  *
- * @example
+ * @example My own message comes back to me as a `message` event
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { startRegistry } from "../registry/registry.ts";
+ * import type { PeerEvent } from "./events.ts";
  * import { startPeer } from "./peer.ts";
- * await using peer = await startPeer({ name: "alice", room: "room1", onEvent: console.log });
+ *
+ * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+ * const events: PeerEvent[] = [];
+ * await using peer = await startPeer({
+ *   registry: { hostname: "127.0.0.1", port: registry.port },
+ *   name: "alice",
+ *   room: "room1",
+ *   onEvent: (event) => events.push(event),
+ * });
  * await peer.send("hello: world");
+ * const message = events.find((event) => event.type === "message");
+ * assert.deepEqual(message && [message.from, message.text, message.self], [
+ *   "alice",
+ *   "hello: world",
+ *   true,
+ * ]);
  * ```
  *
  * @module
