@@ -161,7 +161,7 @@ Deno.test("plain ui: /help lists the commands on system lines", () => {
   assert(out.lines.some((line) => line.includes("/poke [NAME]")));
 });
 
-/** A terminal in memory: what is typed goes in with `type`, what is drawn is kept in `screen`. */
+/** A terminal in memory: what is typed goes in with `type`, what is drawn is kept in `writes`. */
 class FakeTerminal implements TerminalIo {
   readonly columns = 80;
   readonly rows = 24;
@@ -172,6 +172,7 @@ class FakeTerminal implements TerminalIo {
   input: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #encoder = new TextEncoder();
+  #waiters = new Set<() => void>();
 
   constructor() {
     this.input = new ReadableStream({
@@ -185,6 +186,20 @@ class FakeTerminal implements TerminalIo {
 
   write(text: string): void {
     this.writes.push(text);
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /** Resolves once the output (all writes joined) satisfies `done`. */
+  async drawn(done: (output: string) => boolean): Promise<void> {
+    while (!done(this.output)) {
+      await new Promise<void>((resolve) => {
+        const waiter = () => {
+          this.#waiters.delete(waiter);
+          resolve();
+        };
+        this.#waiters.add(waiter);
+      });
+    }
   }
 
   size(): { columns: number; rows: number } {
@@ -256,9 +271,7 @@ Deno.test("terminal ui: an event while typing is printed above, the input drawn 
   ui.render({ type: "named", name: "bob" });
   terminal.type("hello");
   // Wait until the keys are drawn.
-  while (!terminal.output.endsWith("bob> hello\r\x1b[10C")) {
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  await terminal.drawn((output) => output.endsWith("bob> hello\r\x1b[10C"));
   terminal.writes = [];
   ui.render(EVERY_EVENT[7]!);
   // Erase the input, print the line, draw the prompt and the input, cursor at its end.
