@@ -2,19 +2,37 @@
  * The P2PChat peer of PROTOCOL.md §6 as an in-process engine: the state
  * machine START → NAMED → JOINED → CONNECTED, the ring forward link and the
  * backward links, flooding with exactly-once delivery, and UDP pokes. It never
- * prints: everything that happens is a {@linkcode PeerEvent}, and user or
- * protocol errors are `error` events, never exceptions.
+ * prints: everything that happens is a {@linkcode PeerEvent} (what other
+ * members or the registry do wrong is an `error` or `info` event, never an
+ * exception).
  *
  * Nothing another client sends can crash, stall or bloat it: every limit is an
  * option ({@linkcode PEER_DEFAULTS}, explained in `docs/peer_limits.md`), and
  * misbehaviour is reported without flooding the user (a few reports at once,
  * then one every few seconds per kind, each counting those not shown).
  *
- * @example
+ * @example My own message comes back to me as a `message` event
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { startRegistry } from "../registry/registry.ts";
+ * import type { PeerEvent } from "./events.ts";
  * import { startPeer } from "./peer.ts";
- * await using peer = await startPeer({ name: "alice", room: "room1", onEvent: console.log });
+ *
+ * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+ * const events: PeerEvent[] = [];
+ * await using peer = await startPeer({
+ *   registry: { hostname: "127.0.0.1", port: registry.port },
+ *   name: "alice",
+ *   room: "room1",
+ *   onEvent: (event) => events.push(event),
+ * });
  * await peer.send("hello: world");
+ * const message = events.find((event) => event.type === "message");
+ * assert.deepEqual(message && [message.from, message.text, message.self], [
+ *   "alice",
+ *   "hello: world",
+ *   true,
+ * ]);
  * ```
  *
  * @module

@@ -1,13 +1,15 @@
 /**
- * The registry (the seed's "Room server"): one TCP listener that keeps rooms
+ * The registry (the P2PChat "Room server"): one TCP listener that keeps rooms
  * and their members and answers `L`, `J` and `D` byte for byte as the
  * reference server does (PROTOCOL.md §3, §5), without its crashes.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startRegistry } from "./registry.ts";
  * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
- * console.log(`listening on ${registry.hostname}:${registry.port}`);
+ * assert.equal(registry.hostname, "127.0.0.1");
+ * assert.notEqual(registry.port, 0); // the port the system picked
  * ```
  *
  * @module

@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import type { PeerEvent } from "../peer/events.ts";
 import { JsonUi } from "../peer/ui/json.ts";
 import { describeEvent, PlainUi, printable } from "../peer/ui/plain.ts";
+import { CUT, displayWidth, inputView } from "../peer/ui/input_view.ts";
+import { KeyDecoder, type KeyName } from "../peer/ui/keys.ts";
+import { LineEditor } from "../peer/ui/line_editor.ts";
+import { type TerminalIo, TerminalUi } from "../peer/ui/terminal.ts";
 
 const ALICE = { name: "alice", ip: "127.0.0.1", port: 4001, hashId: "11" };
 const BOB = { name: "bob", ip: "127.0.0.1", port: 4002, hashId: "22" };
@@ -135,7 +139,7 @@ Deno.test("plain ui: links, pokes and quit read as sentences", () => {
 });
 
 Deno.test("plain ui: control characters from the network are escaped", () => {
-  assert.deepEqual(printable("a::\r\nb\x1b[2J\\"), "a::\\r\\nb\\x1b[2J\\\\");
+  assert.deepEqual(printable("a::\r\nb\x1b[2J"), "a::\\r\\nb\\x1b[2J");
   assert.deepEqual(printable("tab\tok: é"), "tab\tok: é");
   const line = describeEvent({
     type: "message",
@@ -155,4 +159,237 @@ Deno.test("plain ui: /help lists the commands on system lines", () => {
   assert(out.lines.length >= 9);
   for (const line of out.lines) assert(line.startsWith("-- "), line);
   assert(out.lines.some((line) => line.includes("/poke [NAME]")));
+});
+
+/** A terminal in memory: what is typed goes in with `type`, what is drawn is kept in `writes`. */
+class FakeTerminal implements TerminalIo {
+  readonly columns = 80;
+  readonly rows = 24;
+  readonly color = false;
+  raw = false;
+  /** Every write, in order. */
+  writes: string[] = [];
+  input: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #encoder = new TextEncoder();
+  #waiters = new Set<() => void>();
+
+  constructor() {
+    this.input = new ReadableStream({
+      start: (controller) => void (this.#controller = controller),
+    });
+  }
+
+  setRaw(raw: boolean): void {
+    this.raw = raw;
+  }
+
+  write(text: string): void {
+    this.writes.push(text);
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /** Resolves once the output (all writes joined) satisfies `done`. */
+  async drawn(done: (output: string) => boolean): Promise<void> {
+    while (!done(this.output)) {
+      await new Promise<void>((resolve) => {
+        const waiter = () => {
+          this.#waiters.delete(waiter);
+          resolve();
+        };
+        this.#waiters.add(waiter);
+      });
+    }
+  }
+
+  size(): { columns: number; rows: number } {
+    return { columns: this.columns, rows: this.rows };
+  }
+
+  /** Types text (it arrives as one read, as a terminal delivers a paste in reads). */
+  type(text: string): void {
+    this.#controller.enqueue(this.#encoder.encode(text));
+  }
+
+  /** Ends the input (as a closed terminal). */
+  end(): void {
+    this.#controller.close();
+  }
+
+  get output(): string {
+    return this.writes.join("");
+  }
+}
+
+/** The next line a UI reads. */
+async function nextLine(lines: AsyncIterable<string>): Promise<string | undefined> {
+  for await (const line of lines) return line;
+  return undefined;
+}
+
+/** The text of a paste: words with their positions, so a partial copy cannot pass for a whole one. */
+function pasteText(bytes: number): string {
+  let text = "";
+  for (let i = 0; text.length < bytes; i++) text += `w${i} `;
+  return text.slice(0, bytes);
+}
+
+Deno.test("terminal ui: a 64 KiB paste is one line, read within 100 ms, drawn whole once", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "alice" });
+  const paste = pasteText(64 * 1024);
+  const started = performance.now();
+  // A terminal hands a paste over in reads of at most 4 KiB.
+  for (let i = 0; i < paste.length; i += 4096) terminal.type(paste.slice(i, i + 4096));
+  terminal.type("\r");
+  const line = await nextLine(ui.lines());
+  const elapsed = performance.now() - started;
+  ui.close();
+  await ui.done;
+  assert.deepEqual(line, paste);
+  assert(elapsed < 100, `read the paste in ${elapsed.toFixed(1)} ms`);
+  const output = terminal.output;
+  // The submitted line is on the screen once, whole, after the prompt.
+  assert.deepEqual(output.split(`alice> ${paste}\r\n`).length, 2);
+  // Everything else drawn while pasting fits on the screen, so it was erased:
+  // no run of the paste longer than a screenful is left in the scrollback.
+  const rest = output.replace(`alice> ${paste}\r\n`, "");
+  // deno-lint-ignore no-control-regex
+  const longest = Math.max(...rest.split(/[\x1b\r\n…]/).map((part) => part.length));
+  assert(longest < terminal.columns * terminal.rows, `a run of ${longest} characters`);
+  // deno-lint-ignore no-control-regex
+  for (const [, rows] of output.matchAll(/\x1b\[(\d+)A/g)) {
+    assert(Number(rows) < terminal.rows, `the cursor went up ${rows} rows`);
+  }
+  assert(!terminal.raw);
+});
+
+Deno.test("terminal ui: an event while typing is printed above, the input drawn again after it", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "bob" });
+  terminal.type("hello");
+  // Wait until the keys are drawn.
+  await terminal.drawn((output) => output.endsWith("bob> hello\r\x1b[10C"));
+  terminal.writes = [];
+  ui.render(EVERY_EVENT[7]!);
+  // Erase the input, print the line, draw the prompt and the input, cursor at its end.
+  assert.deepEqual(terminal.output, "\r\x1b[J<bob> hi: there\r\nbob> hello\r\x1b[10C");
+  terminal.end();
+  await ui.done;
+  assert.deepEqual(await nextLine(ui.lines()), undefined);
+});
+
+Deno.test("terminal ui: Ctrl-C ends the input, raw mode is left", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  assert(terminal.raw);
+  terminal.type("/who\rtyped\x03");
+  assert.deepEqual(await nextLine(ui.lines()), "/who");
+  await ui.done;
+  assert(!terminal.raw);
+});
+
+Deno.test("keys: a run of text is one key; controls and escape sequences are named", () => {
+  const decoder = new KeyDecoder();
+  assert.deepEqual(decoder.push("ab\tc\x1b[D\x7f\r\n\x1b[3~é\x9bq"), [
+    { type: "text", text: "ab\tc" },
+    { type: "key", name: "left" },
+    { type: "key", name: "backspace" },
+    { type: "key", name: "enter" },
+    { type: "key", name: "delete" },
+    { type: "text", text: "éq" },
+  ]);
+  // An escape sequence split across reads, and ones the editor ignores (bracketed paste marks).
+  assert.deepEqual(decoder.push("x\x1b["), [{ type: "text", text: "x" }]);
+  assert.deepEqual(decoder.push("A\x1b[200~y\x1b[201~\x03"), [
+    { type: "key", name: "up" },
+    { type: "text", text: "y" },
+    { type: "key", name: "interrupt" },
+  ]);
+});
+
+Deno.test("line editor: inserts at the cursor, deletes, recalls history, submits", () => {
+  const editor = new LineEditor(2);
+  const text = (text: string) => editor.apply({ type: "text", text });
+  const key = (name: KeyName) => editor.apply({ type: "key", name });
+  text("helo");
+  key("left");
+  text("l");
+  assert.deepEqual([editor.line, editor.cursor], ["hello", 4]);
+  key("end");
+  text(" world");
+  key("kill-word");
+  assert.deepEqual(editor.line, "hello ");
+  key("backspace");
+  assert.deepEqual(key("enter"), { type: "submit", line: "hello" });
+  text("second");
+  key("enter");
+  text("draft");
+  key("up");
+  assert.deepEqual(editor.line, "second");
+  key("up");
+  assert.deepEqual(editor.line, "hello");
+  assert.deepEqual(key("up"), { type: "none" });
+  key("down");
+  key("down");
+  assert.deepEqual(editor.line, "draft");
+  key("home");
+  key("kill-end");
+  assert.deepEqual(key("eof"), { type: "end" });
+  // The cursor never splits a surrogate pair.
+  text("a😀");
+  key("left");
+  assert.deepEqual(editor.cursor, 1);
+  key("delete");
+  assert.deepEqual(editor.line, "a");
+});
+
+Deno.test("input view: a short line is shown whole, wrapped at the margin", () => {
+  const view = inputView("a> ", "x".repeat(77), 77, 80, 23);
+  assert.deepEqual(view.text, `a> ${"x".repeat(77)}`);
+  assert.deepEqual([view.cursorRow, view.cursorColumn], [1, 0]);
+  assert.deepEqual([view.endRow, view.endColumn, view.endsAtMargin], [1, 0, true]);
+  // A wide character that does not fit in the last column goes to the next row.
+  const wide = inputView("> ", "x".repeat(77) + "漢", 78, 80, 23);
+  assert.deepEqual([wide.cursorRow, wide.cursorColumn, wide.endRow, wide.endColumn], [1, 2, 1, 2]);
+  assert.deepEqual(displayWidth("漢字 ok"), 7);
+});
+
+Deno.test("input view: a line longer than the screen is a window around the cursor", () => {
+  const line = pasteText(10_000);
+  const atEnd = inputView("a> ", line, line.length, 80, 23);
+  assert(atEnd.text.startsWith(`a> ${CUT}`) && atEnd.text.endsWith(line.slice(-100)));
+  assert(atEnd.endRow < 23, `${atEnd.endRow} rows`);
+  const middle = inputView("a> ", line, 5000, 80, 23);
+  assert(middle.text.includes(CUT) && middle.text.endsWith(CUT));
+  assert(middle.text.includes(line.slice(4900, 5100)));
+  assert(middle.endRow < 23);
+});
+
+Deno.test("plain ui: a backslash is shown as typed, in my own echo too", () => {
+  assert.deepEqual(printable("C:\\Users\\bob"), "C:\\Users\\bob");
+  for (const self of [true, false]) {
+    const line = describeEvent({
+      type: "message",
+      room: "r",
+      from: "bob",
+      originHid: "1",
+      msgId: "1",
+      text: "C:\\Users\\bob \\n\r",
+      self,
+    });
+    assert.deepEqual(line.text, "<bob> C:\\Users\\bob \\n\\r");
+    assert.deepEqual(line.body, "C:\\Users\\bob \\n\\r");
+  }
+});
+
+Deno.test("terminal ui: a backslash in a message is drawn once", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ ...(EVERY_EVENT[7] as PeerEvent & { type: "message" }), text: "C:\\Users\\bob" });
+  assert(terminal.output.includes("<bob> C:\\Users\\bob\r\n"), JSON.stringify(terminal.output));
+  terminal.end();
+  await ui.done;
 });

@@ -643,8 +643,10 @@ function prng(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import { startRegistry } from "../registry/registry.ts";
  * import { runChaos } from "./chaos.ts";
- * const results = await runChaos({ hostname: "127.0.0.1", port: 32340 });
+ * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+ * const results = await runChaos({ hostname: "127.0.0.1", port: registry.port, only: ["garbage"] });
  * console.log(results.every((r) => r.passed));
  * ```
  */

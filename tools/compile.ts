@@ -14,8 +14,8 @@
  * base runtime is not a broken checkout. `deno task release` (in
  * `release.ts`) uses the same functions and fails in that case instead.
  *
- * @example
- * ```ts
+ * @example Builds a binary (not run by `deno test --doc`: it takes a minute)
+ * ```ts ignore
  * import { compileProgram, verifyVersion } from "./compile.ts";
  * await compileProgram("registry", { output: "/tmp/registry" });
  * await verifyVersion("/tmp/registry");

@@ -6,8 +6,10 @@
  *
  * @example
  * ```ts
+ * import { startRegistry } from "../registry/registry.ts";
  * import { Wire } from "./wire.ts";
- * await using wire = await Wire.connect("127.0.0.1", 32340, { timeoutMs: 2000 });
+ * await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+ * await using wire = await Wire.connect("127.0.0.1", registry.port, { timeoutMs: 2000 });
  * await wire.request("L::\r\n"); // "G::\r\n"
  * ```
  *

@@ -95,17 +95,19 @@ export function updateContext(context: DescribeContext, event: PeerEvent): void 
   if (event.type === "joined") context.room = event.room;
 }
 
-/** Escapes control characters so a string shows on one line and cannot drive a terminal. */
+/**
+ * Escapes control characters (`\r`, `\n`, `\x1b` …) so a string shows on one
+ * line and cannot drive a terminal. Everything else, a backslash included, is
+ * shown as it was typed.
+ */
 export function printable(text: string): string {
   // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\\]/g, (c) => {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => {
     switch (c) {
       case "\n":
         return "\\n";
       case "\r":
         return "\\r";
-      case "\\":
-        return "\\\\";
       default:
         return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
     }
@@ -169,32 +171,22 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
   }
 }
 
-/**
- * The lines a `node:readline` interface reads, as an async iterable. Ends when
- * the interface closes (end of input, or {@linkcode ReadlineLines.close});
- * iterate it once.
- */
-export class ReadlineLines implements AsyncIterable<string> {
+/** Lines handed over one by one, read as an async iterable that ends after {@linkcode LineQueue.end}. */
+export class LineQueue implements AsyncIterable<string> {
   #lines: string[] = [];
   #ended = false;
   #wake: (() => void) | undefined;
-  #readline: Interface;
 
-  constructor(readline: Interface) {
-    this.#readline = readline;
-    readline.on("line", (line) => {
-      this.#lines.push(line);
-      this.#notify();
-    });
-    readline.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
+  /** Adds a line for the reader. */
+  push(line: string): void {
+    this.#lines.push(line);
+    this.#notify();
   }
 
-  /** Stops reading; the iteration ends once the lines already read are taken. */
-  close(): void {
-    this.#readline.close();
+  /** Ends the iteration once the lines already pushed are taken. */
+  end(): void {
+    this.#ended = true;
+    this.#notify();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
@@ -214,6 +206,31 @@ export class ReadlineLines implements AsyncIterable<string> {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+  }
+}
+
+/**
+ * The lines a `node:readline` interface reads, as an async iterable. Ends when
+ * the interface closes (end of input, or {@linkcode ReadlineLines.close});
+ * iterate it once.
+ */
+export class ReadlineLines implements AsyncIterable<string> {
+  #queue = new LineQueue();
+  #readline: Interface;
+
+  constructor(readline: Interface) {
+    this.#readline = readline;
+    readline.on("line", (line) => this.#queue.push(line));
+    readline.on("close", () => this.#queue.end());
+  }
+
+  /** Stops reading; the iteration ends once the lines already read are taken. */
+  close(): void {
+    this.#readline.close();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return this.#queue[Symbol.asyncIterator]();
   }
 }
 

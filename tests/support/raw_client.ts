@@ -8,8 +8,10 @@
  *
  * @example
  * ```ts
+ * import { startRegistry } from "../../registry/registry.ts";
  * import { RawClient } from "./raw_client.ts";
- * await using client = await RawClient.connect(port);
+ * await using registry = await startRegistry({ port: 0 });
+ * await using client = await RawClient.connect(registry.port);
  * await client.write("L::\r\n");
  * const reply = await client.frame(); // "G::\r\n"
  * ```

@@ -3,8 +3,8 @@
  * started, killed, restarted and watched through the peers' own `--json`
  * events and `/links` answers. The fault tests and `deno task cluster` use it.
  *
- * @example
- * ```ts
+ * @example Six processes (not run by `deno test --doc`; the fault tests run them)
+ * ```ts ignore
  * import { Cluster } from "./cluster.ts";
  * await using cluster = await Cluster.start({ peers: 5 });
  * await cluster.waitConnected(10_000);
