@@ -5,10 +5,17 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "node:assert/strict";
  * import { PeerProcess } from "./peer_process.ts";
- * await using alice = await PeerProcess.start({ name: "alice", room: "r", registryPort: 7000 });
+ * import { RegistryProcess } from "./registry_process.ts";
+ * await using registry = await RegistryProcess.start({ logLevel: "warning" });
+ * await using alice = await PeerProcess.start({
+ *   name: "alice",
+ *   room: "r",
+ *   registryPort: registry.port,
+ * });
  * await alice.send("hello");
- * console.log((await alice.stats()).sent);
+ * assertEquals((await alice.stats()).sent, 1);
  * ```
  *
  * @module

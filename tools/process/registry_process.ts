@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
+ * import { assert } from "node:assert/strict";
  * import { RegistryProcess } from "./registry_process.ts";
  * await using registry = await RegistryProcess.start({ logLevel: "warning" });
- * console.log(registry.port, await registry.rssBytes());
+ * assert(registry.port > 0);
+ * assert((await registry.rssBytes()) > 0);
  * ```
  *
  * @module
