@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { assert } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * import { RegistryProcess } from "./registry_process.ts";
  * await using registry = await RegistryProcess.start({ logLevel: "warning" });
  * assert(registry.port > 0);
