@@ -157,6 +157,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     poke: (name) => Promise.resolve(void calls.push(`poke ${name ?? "-"}`)),
     who: () => void calls.push("who"),
     links: () => void calls.push("links"),
+    showStats: () => void calls.push("stats"),
+    showError: (error) => void calls.push(`error ${(error as Error).message}`),
     quit: () => Promise.resolve(void calls.push("quit")),
   };
   const commands: Command[] = [
@@ -168,6 +170,7 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     { type: "poke", name: "b" },
     { type: "who" },
     { type: "links" },
+    { type: "stats" },
     { type: "help" },
     { type: "quit" },
   ];
@@ -183,6 +186,7 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     "poke b",
     "who",
     "links",
+    "stats",
     "help",
     "quit",
   ]);
