@@ -15,6 +15,9 @@
  * @module
  */
 
+import type { PeerEvent } from "./events.ts";
+import { RegistryFailure } from "./registry_client.ts";
+
 /** Why a command could not run. */
 export type PeerErrorCode =
   /** The command needs a user name first. */
@@ -57,4 +60,34 @@ export class PeerError extends Error {
     this.name = "PeerError";
     this.code = code;
   }
+}
+
+/** The message of `error`, or `error` as text. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The PeerError of a failed registry request for `what` ("join room1"): an
+ * `F` is `registry-refused` quoting the registry's text, anything else
+ * (no connection, no reply in time) is `registry-unreachable`.
+ */
+export function registryError(what: string, error: unknown): PeerError {
+  if (error instanceof PeerError) return error;
+  if (error instanceof RegistryFailure) {
+    return new PeerError("registry-refused", `The registry refused to ${what}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return new PeerError("registry-unreachable", describe(error), { cause: error });
+}
+
+/**
+ * The "error" event that shows a failed command, or null for a poke
+ * timeout (the "poke-timeout" event has shown it already).
+ */
+export function errorEvent(error: unknown): Extract<PeerEvent, { type: "error" }> | null {
+  if (!(error instanceof PeerError)) return { type: "error", message: describe(error) };
+  if (error.code === "poke-timeout") return null;
+  return { type: "error", code: error.code, message: error.message };
 }

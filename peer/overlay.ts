@@ -149,6 +149,28 @@ export class Overlay {
     return bytes;
   }
 
+  /** The "links" event: my forward and backward links. */
+  linksEvent(): Extract<PeerEvent, { type: "links" }> {
+    const forward = this.#forward;
+    return {
+      type: "links",
+      forward: forward === null ? null : linkPeer(forward.peer),
+      backward: this.backward.map((link) => linkPeer(link.peer)),
+    };
+  }
+
+  /** The "members" event: the member list with my links marked (by name, as renderers match). */
+  membersEvent(): Extract<PeerEvent, { type: "members" }> {
+    const members = this.#host.members;
+    return {
+      type: "members",
+      msid: members.msid.toString(),
+      members: members.infos(),
+      forward: this.#forward?.peer.name ?? null,
+      backward: this.backward.map((link) => link.peer.name),
+    };
+  }
+
   /** Accepts connections from `listener` until it closes. */
   serve(listener: Deno.TcpListener): Promise<void> {
     return this.#host.track(this.#acceptLoop(listener));

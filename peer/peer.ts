@@ -20,21 +20,24 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import type { MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
 import { withHashIds } from "../lib/ring.ts";
 import { Backoff } from "./backoff.ts";
-import { PeerError } from "./errors.ts";
-import { EventQueue } from "./event_queue.ts";
+import { joinRetrying } from "./join_retry.ts";
+import { bindOnePort } from "./one_port.ts";
+import type { PeerHandle } from "./peer_handle.ts";
+import { TaskSet } from "./tasks.ts";
+import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
+import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
 import { MemberLookup } from "./member_lookup.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
-import { linkPeer, Overlay, type Place } from "./overlay.ts";
+import { Overlay, type Place } from "./overlay.ts";
 import { pokeLimitMessage, PokeSocket } from "./poke.ts";
-import { RegistryClient, RegistryFailure, RegistryUnreachable } from "./registry_client.ts";
+import { RegistryClient } from "./registry_client.ts";
 import { Relay } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { need, type PeerState, type PeerStatus, publicState } from "./state.ts";
@@ -45,72 +48,12 @@ export { PEER_DEFAULTS, type PeerOptions } from "./options.ts";
 export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerState } from "./state.ts";
 export type { PeerStats } from "./stats.ts";
+export type { PeerHandle } from "./peer_handle.ts";
 
-const logger = getLogger(["ringchat", "peer"]);
 const encoder = new TextEncoder();
 
-const BIND_ATTEMPTS = 32;
 /** The longest wait between two tries of the JOIN at start while the registry is down. */
 const JOIN_RETRY_CAP_MS = 30_000;
-
-/** A running peer; see {@linkcode startPeer}. */
-export interface PeerHandle extends AsyncDisposable {
-  /** The TCP and UDP listening port. */
-  readonly port: number;
-  /** The current state. */
-  readonly state: PeerState;
-  /** A new subscription: every event from now on; ends after "quit". */
-  events(): AsyncIterableIterator<PeerEvent>;
-  /** Calls `listener` with every event from now on; returns the unsubscribe function. */
-  on(listener: (event: PeerEvent) => void): () => void;
-  /** Sets the user name (only before joining). @throws {PeerError} */
-  user(name: string): void;
-  /** Asks the registry for the rooms; emits "rooms". @throws {PeerError} */
-  list(): Promise<void>;
-  /** Joins a room; emits "joined", then links into the ring. @throws {PeerError} */
-  join(room: string): Promise<void>;
-  /** Floods a chat message to the room. @throws {PeerError} */
-  send(text: string): Promise<void>;
-  /**
-   * Pokes a member by name; with no name emits "members". Resolves after the
-   * outcome is emitted ("poke-ack"; on "poke-timeout" it rejects too).
-   * @throws {PeerError}
-   */
-  poke(name?: string): Promise<void>;
-  /** Emits "members" with my forward and backward links marked. @throws {PeerError} */
-  who(): void;
-  /** Emits "links". @throws {PeerError} */
-  links(): void;
-  /** What the peer has sent, shown, forwarded and dropped, and its links now. */
-  stats(): PeerStats;
-  /** Emits "stats" with {@linkcode PeerHandle.stats} (the `/stats` command). */
-  showStats(): void;
-  /**
-   * Emits the "error" event that shows a failed command (what the CLIs do
-   * with a {@linkcode PeerError}); a poke timeout, already shown as
-   * "poke-timeout", is not shown again.
-   */
-  showError(error: unknown): void;
-  /** Releases everything; emits "quit" last. Idempotent. */
-  quit(): Promise<void>;
-  /** Resolves once the peer has quit. */
-  readonly closed: Promise<void>;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** A registry request for `what` failed: refused (`F`) or the registry unreachable. */
-function registryError(what: string, error: unknown): PeerError {
-  if (error instanceof PeerError) return error;
-  if (error instanceof RegistryFailure) {
-    return new PeerError("registry-refused", `The registry refused to ${what}: ${error.message}`, {
-      cause: error,
-    });
-  }
-  return new PeerError("registry-unreachable", describe(error), { cause: error });
-}
 
 /**
  * Starts a peer: binds the TCP listener and the UDP socket on one port, emits
@@ -131,8 +74,8 @@ export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> 
 
 class Peer implements PeerHandle {
   readonly #opts: ResolvedOptions;
-  readonly #listeners = new Set<(event: PeerEvent) => void>();
-  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #events = new Emitter<PeerEvent>();
+  readonly #tasks = new TaskSet();
   readonly #abort = new AbortController();
   readonly #registry: RegistryClient;
   readonly #seen = new SeenWindow();
@@ -169,7 +112,7 @@ class Peer implements PeerHandle {
     });
     this.#lookup = new MemberLookup(
       opts.refreshIntervalMs,
-      () => this.#track(this.#registry.refresh()),
+      () => this.#tasks.track(this.#registry.refresh()),
     );
     const host = {
       place: () => this.#place(),
@@ -182,7 +125,7 @@ class Peer implements PeerHandle {
       emit: (event: PeerEvent) => this.#emit(event),
       report: (key: string, type: "info" | "error", message: string) =>
         this.#report(key, type, message),
-      track: <T>(promise: Promise<T>) => this.#track(promise),
+      track: <T>(promise: Promise<T>) => this.#tasks.track(promise),
     };
     this.#relay = new Relay({ ...host, links: () => this.#overlay.all() }, opts);
     this.#overlay = new Overlay({
@@ -199,41 +142,28 @@ class Peer implements PeerHandle {
 
   /** Binds TCP and UDP on one port number. */
   #bind(): [Deno.TcpListener, PokeSocket] {
-    const { hostname, port } = this.#opts;
-    for (let attempt = 0;; attempt++) {
-      const listener = Deno.listen({ hostname, port, transport: "tcp" });
-      const bound = listener.addr.port;
-      try {
-        const poker = new PokeSocket(hostname, bound, {
+    const limits = {
+      pokesPerSecond: this.#opts.maxPokeRate,
+      pokeBurst: this.#opts.pokeBurst,
+      strangerPokesPerSecond: this.#opts.maxStrangerPokeRate,
+    };
+    return bindOnePort(
+      this.#opts.hostname,
+      this.#opts.port,
+      (port) =>
+        new PokeSocket(this.#opts.hostname, port, {
           onPoke: (frame) => this.#emit({ type: "poke", from: frame.name }),
           isMember: (frame, from) => this.#members.hasAddress(from.hostname, from.port, frame.name),
           onLimited: (report) =>
-            this.#report(
-              `poke ${report.scope}`,
-              "info",
-              pokeLimitMessage(report, this.#pokeLimits),
-            ),
+            this.#report(`poke ${report.scope}`, "info", pokeLimitMessage(report, limits)),
           onJunk: (why, from) =>
             this.#report(
               "junk",
               "info",
               `Ignored a datagram from ${from.hostname}:${from.port}: ${why}`,
             ),
-        }, this.#pokeLimits);
-        return [listener, poker];
-      } catch (error) {
-        listener.close();
-        if (port !== 0 || attempt + 1 >= BIND_ATTEMPTS) throw error;
-      }
-    }
-  }
-
-  get #pokeLimits() {
-    return {
-      pokesPerSecond: this.#opts.maxPokeRate,
-      pokeBurst: this.#opts.pokeBurst,
-      strangerPokesPerSecond: this.#opts.maxStrangerPokeRate,
-    };
+        }, limits),
+    );
   }
 
   /** Starts accepting links. */
@@ -245,55 +175,25 @@ class Peer implements PeerHandle {
   async boot(): Promise<void> {
     this.#emit({ type: "ready", port: this.port });
     const { name, room } = this.#opts;
-    if (name !== undefined) this.#run(() => this.user(name));
+    if (name !== undefined) {
+      try {
+        this.user(name);
+      } catch (error) {
+        this.showError(error);
+      }
+    }
     if (room === undefined) return;
     if (this.#status.code === "START") {
       return this.showError(new PeerError("no-name", "A room to join at start needs a user name"));
     }
-    await this.#joinAtStart(room, new Backoff(this.#opts.retryMs, JOIN_RETRY_CAP_MS));
-  }
-
-  /**
-   * Joins `room`; while the registry cannot be reached, says so and tries
-   * again after the next delay of `backoff`, in the background, until it
-   * answers, the user joins by hand, or the peer quits.
-   */
-  async #joinAtStart(room: string, backoff: Backoff): Promise<void> {
-    try {
-      return await this.join(room);
-    } catch (error) {
-      if (!(error instanceof PeerError) || error.code !== "registry-unreachable") {
-        return this.showError(error);
-      }
-      const delayMs = backoff.next();
-      const cause = error.cause;
-      const why = cause instanceof RegistryUnreachable
-        ? `Cannot reach the registry at ${cause.address} (${cause.reason})`
-        : error.message;
-      this.#emit({ type: "info", message: `${why}; trying again in ${delayMs / 1000} s` });
-      this.#track(
-        this.#sleep(delayMs).then((awake) =>
-          awake && this.#status.code === "NAMED" ? this.#joinAtStart(room, backoff) : undefined
-        ),
-      );
-    }
-  }
-
-  /** Waits `ms`; false when the peer quit meanwhile. */
-  #sleep(ms: number): Promise<boolean> {
-    const signal = this.#abort.signal;
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", stop);
-        resolve(true);
-      }, ms);
-      const stop = () => {
-        clearTimeout(timer);
-        resolve(false);
-      };
-      signal.addEventListener("abort", stop, { once: true });
-    });
+    await joinRetrying({
+      join: () => this.join(room),
+      stillWanted: () => this.#status.code === "NAMED",
+      info: (message) => this.#emit({ type: "info", message }),
+      fail: (error) => this.showError(error),
+      track: (promise) => this.#tasks.track(promise),
+      signal: this.#abort.signal,
+    }, new Backoff(this.#opts.retryMs, Math.max(this.#opts.retryMs, JOIN_RETRY_CAP_MS)));
   }
 
   get port(): number {
@@ -329,12 +229,12 @@ class Peer implements PeerHandle {
     const linksDone = this.#overlay.close();
     await this.#registry.close();
     await this.#poker.close();
-    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    await this.#tasks.drain();
     await linksDone;
     this.#overlay.stopRetrying();
     this.#status = { code: "QUIT" };
     this.#emit({ type: "quit" });
-    this.#listeners.clear();
+    this.#events.clear();
     this.#closed.resolve();
   }
 
@@ -354,43 +254,18 @@ class Peer implements PeerHandle {
     return this.#place() ?? "not in a room";
   }
 
-  #track<T>(promise: Promise<T>): Promise<T> {
-    this.#tasks.add(promise);
-    promise.then(
-      () => this.#tasks.delete(promise),
-      (error) => {
-        this.#tasks.delete(promise);
-        logger.error("Unexpected failure: {error}", { error });
-      },
-    );
-    return promise;
-  }
-
   // ---- events ----------------------------------------------------------
 
   on(listener: (event: PeerEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.on(listener);
   }
 
   events(): AsyncIterableIterator<PeerEvent> {
-    const queue = new EventQueue<PeerEvent>(() => off());
-    const off = this.on((event) => {
-      queue.push(event);
-      if (event.type === "quit") queue.end();
-    });
-    this.closed.then(() => queue.end());
-    return queue;
+    return this.#events.events((event) => event.type === "quit", this.closed);
   }
 
   #emit(event: PeerEvent): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.error("An event listener threw: {error}", { error });
-      }
-    }
+    this.#events.emit(event);
   }
 
   /** Reports misbehaviour of one kind (`key`) without flooding the user (see reports.ts). */
@@ -399,20 +274,8 @@ class Peer implements PeerHandle {
   }
 
   showError(error: unknown): void {
-    if (error instanceof PeerError) {
-      if (error.code === "poke-timeout") return;
-      return this.#emit({ type: "error", code: error.code, message: error.message });
-    }
-    this.#emit({ type: "error", message: describe(error) });
-  }
-
-  /** Runs a synchronous command, showing its failure. */
-  #run(command: () => void): void {
-    try {
-      command();
-    } catch (error) {
-      this.showError(error);
-    }
+    const event = errorEvent(error);
+    if (event !== null) this.#emit(event);
   }
 
   stats(): PeerStats {
@@ -536,25 +399,13 @@ class Peer implements PeerHandle {
 
   links(): void {
     need(this.#status, "links");
-    const forward = this.#overlay.forward;
-    this.#emit({
-      type: "links",
-      forward: forward === null ? null : linkPeer(forward.peer),
-      backward: this.#overlay.backward.map((link) => linkPeer(link.peer)),
-    });
+    this.#emit(this.#overlay.linksEvent());
   }
 
   // ---- members -----------------------------------------------------------
 
   #emitMembers(): void {
-    this.#emit({
-      type: "members",
-      msid: this.#members.msid.toString(),
-      members: this.#members.infos(),
-      // Marks by name, as the renderers match them against `members`.
-      forward: this.#overlay.forward?.peer.name ?? null,
-      backward: this.#overlay.backward.map((link) => link.peer.name),
-    });
+    this.#emit(this.#overlay.membersEvent());
   }
 
   /** Takes a member list; forgets the messages of members gone for `keepaliveMs`. */
