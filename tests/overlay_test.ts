@@ -95,6 +95,19 @@ class Fixture implements AsyncDisposable {
     }
   }
 
+  /** Runs `test` with bob listed and linked to me (backward), then closes bob. */
+  async withBobLinked(test: (bob: RawPeer, link: RawLink) => Promise<void>): Promise<void> {
+    const bob = new RawPeer("bob", "room1", "127.0.0.1");
+    try {
+      this.list({ name: "bob", ip: "127.0.0.1", port: bob.port });
+      const link = await bob.dial(this.listener.addr.port);
+      await this.waitFor((e) => e.type === "link" && e.direction === "backward", "bob's link");
+      await test(bob, link);
+    } finally {
+      await bob.close();
+    }
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     this.quitting = true;
     this.listener.close();
@@ -153,11 +166,7 @@ Deno.test("overlay: when no candidate answers, says so and retries after retryMs
 
 Deno.test("overlay: accepts a listed member's link with S, refuses a stranger after one look-up", async () => {
   await using f = new Fixture();
-  const bob = new RawPeer("bob", "room1", "127.0.0.1");
-  try {
-    f.list({ name: "bob", ip: "127.0.0.1", port: bob.port });
-    await bob.dial(f.listener.addr.port);
-    await f.waitFor((e) => e.type === "link" && e.direction === "backward", "bob's link");
+  await f.withBobLinked(async (bob) => {
     deepEqual(f.overlay.backward.map((l) => l.peer.name), ["bob"]);
     equal(f.lookUps, 0);
 
@@ -175,35 +184,23 @@ Deno.test("overlay: accepts a listed member's link with S, refuses a stranger af
     await wrongRoom.closed();
     await wrongRoom.close();
     await f.waitFor((e) => e.type === "info" && /wrong room room2/.test(e.message), "wrong room");
-  } finally {
-    await bob.close();
-  }
+  });
 });
 
 Deno.test("overlay: a dropped backward link is repaired: relink and a registry refresh", async () => {
   await using f = new Fixture();
-  const bob = new RawPeer("bob", "room1", "127.0.0.1");
-  try {
-    f.list({ name: "bob", ip: "127.0.0.1", port: bob.port });
-    const link = await bob.dial(f.listener.addr.port);
-    await f.waitFor((e) => e.type === "link" && e.direction === "backward", "bob's link");
+  await f.withBobLinked(async (_bob, link) => {
     const before = f.refreshes;
     await link.close();
     await f.waitFor((e) => e.type === "link" && e.state === "down", "the link down");
     ok(f.refreshes > before, "a refresh after the loss");
     equal(f.overlay.backward.length, 0);
-  } finally {
-    await bob.close();
-  }
+  });
 });
 
 Deno.test("overlay: closes the links of a member gone from the lists past the grace time", async () => {
   await using f = new Fixture();
-  const bob = new RawPeer("bob", "room1", "127.0.0.1");
-  try {
-    f.list({ name: "bob", ip: "127.0.0.1", port: bob.port });
-    await bob.dial(f.listener.addr.port);
-    await f.waitFor((e) => e.type === "link" && e.direction === "backward", "bob's link");
+  await f.withBobLinked(async () => {
     f.list();
     f.overlay.dropAbsent(0, "room1");
     equal(f.overlay.count, 1, "not at once");
@@ -214,7 +211,5 @@ Deno.test("overlay: closes the links of a member gone from the lists past the gr
       /^Closing the link with bob .*no longer a member of room room1$/,
     );
     equal(f.overlay.count, 0);
-  } finally {
-    await bob.close();
-  }
+  });
 });
