@@ -74,15 +74,18 @@ async function pair(maxTextBytes = 1000) {
   return { dialed, greeted, forward, backward, fh, bh };
 }
 
+async function closeBoth(...links: Link[]): Promise<void> {
+  for (const link of links) link.close();
+  await Promise.all(links.map((link) => link.done()));
+}
+
 Deno.test("links: dial sends P and reads S; greet reads the P", async () => {
   const { dialed, greeted, forward, backward } = await pair();
   try {
     equal(dialed.msgId, 9n);
     deepEqual(greeted.hello, hello);
   } finally {
-    forward.close();
-    backward.close();
-    await Promise.all([forward.done(), backward.done()]);
+    await closeBoth(forward, backward);
   }
 });
 
@@ -113,9 +116,7 @@ Deno.test("links: a text over maxTextBytes is rejected, the link stays", async (
     match(bh.rejected[0]!, /a message of 11 bytes from "alice", over the limit of 10/);
     ok(backward.open);
   } finally {
-    forward.close();
-    backward.close();
-    await Promise.all([forward.done(), backward.done()]);
+    await closeBoth(forward, backward);
   }
 });
 
@@ -127,9 +128,7 @@ Deno.test("links: garbage drops the link as an error", async () => {
     equal(bh.closes[0]!.error, true);
     match(bh.closes[0]!.reason, /^Dropped: /);
   } finally {
-    forward.close();
-    backward.close();
-    await Promise.all([forward.done(), backward.done()]);
+    await closeBoth(forward, backward);
   }
 });
 
