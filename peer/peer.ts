@@ -22,7 +22,7 @@
 
 import type { MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
-import { withHashIds } from "../lib/ring.ts";
+import { hashId } from "../lib/sdbm.ts";
 import { Backoff } from "./backoff.ts";
 import { joinRetrying } from "./join_retry.ts";
 import { bindOnePort } from "./one_port.ts";
@@ -38,9 +38,9 @@ import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./op
 import { Overlay, type Place } from "./overlay.ts";
 import { pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { RegistryClient } from "./registry_client.ts";
-import { Relay } from "./relay.ts";
+import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
-import { need, type PeerState, type PeerStatus, publicState } from "./state.ts";
+import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
 import type { PeerStats } from "./stats.ts";
 
 export type { PeerEvent } from "./events.ts";
@@ -49,8 +49,6 @@ export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerState } from "./state.ts";
 export type { PeerStats } from "./stats.ts";
 export type { PeerHandle } from "./peer_handle.ts";
-
-const encoder = new TextEncoder();
 
 /** The longest wait between two tries of the JOIN at start while the registry is down. */
 const JOIN_RETRY_CAP_MS = 30_000;
@@ -307,7 +305,7 @@ class Peer implements PeerHandle {
     try {
       rooms = await this.#registry.list();
     } catch (error) {
-      need(this.#status, "list");
+      stillRunning(this.#status);
       throw registryError("list the rooms", error);
     }
     this.#emit({ type: "rooms", rooms });
@@ -334,11 +332,16 @@ class Peer implements PeerHandle {
       await this.#registry.connect();
       const ip = this.#opts.advertise ?? this.#registry.localAddress ?? "127.0.0.1";
       frame = await this.#registry.join({ type: "J", room, name, ip, port });
-      if (this.#status.code !== "JOINING") throw new PeerError("quit", "The peer has quit");
-      const [me] = withHashIds([{ name, ip, port }]);
-      this.#status = { code: "JOINED", name, room, me: me! };
+      stillRunning(this.#status);
+      this.#status = {
+        code: "JOINED",
+        name,
+        room,
+        me: { name, ip, port, hashId: hashId(name, ip, port) },
+      };
     } catch (error) {
       if (this.#status.code === "JOINING") this.#status = { code: "NAMED", name };
+      stillRunning(this.#status);
       throw registryError(`join ${room}`, error);
     }
     this.#setMembers(frame);
@@ -348,20 +351,11 @@ class Peer implements PeerHandle {
 
   async send(text: string): Promise<void> {
     const { me } = need(this.#status, "send");
-    if (text.length === 0) throw new PeerError("empty-text", "Message must not be empty");
-    if (/^[ \t]+$/.test(text)) {
-      throw new PeerError("empty-text", "Message must not be empty: it has only spaces or tabs");
-    }
-    const size = encoder.encode(text).length;
-    if (size > this.#opts.maxTextBytes) {
-      throw new PeerError(
-        "text-too-long",
-        `Message is ${size} bytes, the limit is ${this.#opts.maxTextBytes}`,
-      );
-    }
+    const problem = textError(text, this.#opts.maxTextBytes);
+    if (problem !== null) throw problem;
     // A link being repaired right now is worth a short wait.
     if (this.#members.hasOthers(me) && !(await this.#overlay.awaitLink(this.closed))) {
-      need(this.#status, "send");
+      stillRunning(this.#status);
       throw new PeerError("not-connected", "Not connected to the other members yet");
     }
     this.#relay.originate(need(this.#status, "send"), text);
@@ -386,7 +380,7 @@ class Peer implements PeerHandle {
     } catch (error) {
       throw new PeerError("poke-failed", `Cannot poke ${name}: ${describe(error)}`);
     }
-    if (result === "closed") throw new PeerError("quit", "The peer has quit");
+    if (result === "closed") stillRunning(this.#status);
     if (result === "ack") return this.#emit({ type: "poke-ack", to: name });
     this.#emit({ type: "poke-timeout", to: name });
     throw new PeerError("poke-timeout", `The poke to ${name} got no answer in time`);

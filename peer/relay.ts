@@ -11,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import { encodeFrame, type TextFrame } from "../lib/frames.ts";
 import { memberKey } from "../lib/ring.ts";
+import { PeerError } from "./errors.ts";
 import type { PeerEvent } from "./events.ts";
 import { MsgCounter, type RecentFrames, type SeenWindow } from "./flood.ts";
 import type { Link } from "./links.ts";
@@ -20,6 +21,23 @@ import { RateLimiter } from "./rate_limit.ts";
 import { type MessageCounts, newMessageCounts } from "./stats.ts";
 
 const logger = getLogger(["ringchat", "peer", "relay"]);
+const encoder = new TextEncoder();
+
+/**
+ * Why my `text` cannot be sent: empty, only spaces and tabs (`empty-text`),
+ * or over `maxTextBytes` in UTF-8 (`text-too-long`); null when it can.
+ */
+export function textError(text: string, maxTextBytes: number): PeerError | null {
+  if (text.length === 0) return new PeerError("empty-text", "Message must not be empty");
+  if (/^[ \t]+$/.test(text)) {
+    return new PeerError("empty-text", "Message must not be empty: it has only spaces or tabs");
+  }
+  const size = encoder.encode(text).length;
+  if (size > maxTextBytes) {
+    return new PeerError("text-too-long", `Message is ${size} bytes, the limit is ${maxTextBytes}`);
+  }
+  return null;
+}
 
 /** What the relay needs from its peer. */
 export interface RelayHost {

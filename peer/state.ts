@@ -98,6 +98,15 @@ export function need<C extends CommandName>(status: PeerStatus, command: C): Sta
   throw refusal(status, command);
 }
 
+/**
+ * Checks that the peer has not quit (after a command waited).
+ *
+ * @throws {PeerError} `quit` when quitting or quit
+ */
+export function stillRunning(status: PeerStatus): void {
+  if (status.code === "QUITTING" || status.code === "QUIT") throw refusal(status, "stats");
+}
+
 function refusal(status: PeerStatus, command: CommandName): PeerError {
   switch (status.code) {
     case "QUITTING":

@@ -6,7 +6,7 @@ import type { PeerEvent } from "../peer/events.ts";
 import { RecentFrames, SeenWindow } from "../peer/flood.ts";
 import type { Link } from "../peer/links.ts";
 import { Membership } from "../peer/membership.ts";
-import { Relay } from "../peer/relay.ts";
+import { Relay, textError } from "../peer/relay.ts";
 import { TaskSet } from "../peer/tasks.ts";
 
 const [me, bob, carol] = withHashIds([
@@ -122,4 +122,12 @@ Deno.test("relay: an origin over its rate is dropped (not shown, not forwarded) 
   equal(events.filter((e) => e.type === "message").length, 2, "the burst");
   equal(links[1]!.written.length, 2);
   equal(events.filter((e) => e.type === "error" && /^Dropping messages/.test(e.message)).length, 1);
+});
+
+Deno.test("relay: my text must have something besides blanks and fit maxTextBytes", () => {
+  equal(textError("", 10)?.code, "empty-text");
+  equal(textError(" \t ", 10)?.code, "empty-text");
+  equal(textError(" a ", 10), null);
+  equal(textError("é".repeat(5), 10), null);
+  equal(textError("é".repeat(6), 10)?.message, "Message is 12 bytes, the limit is 10");
 });

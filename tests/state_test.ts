@@ -1,7 +1,14 @@
 import { equal, ok, throws } from "node:assert/strict";
 import { hashId } from "../lib/sdbm.ts";
 import { PeerError } from "../peer/errors.ts";
-import { type CommandName, need, NEEDS, type PeerStatus, publicState } from "../peer/state.ts";
+import {
+  type CommandName,
+  need,
+  NEEDS,
+  type PeerStatus,
+  publicState,
+  stillRunning,
+} from "../peer/state.ts";
 
 const me = { name: "alice", ip: "127.0.0.1", port: 1, hashId: hashId("alice", "127.0.0.1", 1) };
 const done = Promise.resolve();
@@ -60,4 +67,9 @@ Deno.test("state: the public names are START, NAMED, JOINING, JOINED or CONNECTE
   equal(STATES.map((s) => publicState(s, false)).join(" "), "START NAMED JOINING JOINED QUIT QUIT");
   equal(publicState(STATES[3]!, true), "CONNECTED");
   equal(publicState(STATES[1]!, true), "NAMED");
+});
+
+Deno.test("state: stillRunning passes a running peer and fails a quitting one with quit", () => {
+  for (const s of STATES.slice(0, 4)) stillRunning(s);
+  for (const s of STATES.slice(4)) throws(() => stillRunning(s), { code: "quit" });
 });
