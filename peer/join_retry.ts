@@ -7,9 +7,17 @@
  * @module
  */
 
-import type { Backoff } from "./backoff.ts";
+import { Backoff } from "./backoff.ts";
 import { PeerError } from "./errors.ts";
 import { RegistryUnreachable } from "./registry_client.ts";
+
+/** The longest wait between two tries, in ms (unless `retryMs` is longer). */
+export const JOIN_RETRY_CAP_MS = 30_000;
+
+/** The delays of the retries: from `retryMs`, doubling up to {@linkcode JOIN_RETRY_CAP_MS}. */
+export function joinBackoff(retryMs: number): Backoff {
+  return new Backoff(retryMs, Math.max(retryMs, JOIN_RETRY_CAP_MS));
+}
 
 /** What the retries need from the peer. */
 export interface JoinRetryHost {

@@ -23,8 +23,7 @@
 import type { MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
 import { hashId } from "../lib/sdbm.ts";
-import { Backoff } from "./backoff.ts";
-import { joinRetrying } from "./join_retry.ts";
+import { joinBackoff, joinRetrying } from "./join_retry.ts";
 import { bindOnePort } from "./one_port.ts";
 import type { PeerHandle } from "./peer_handle.ts";
 import { TaskSet } from "./tasks.ts";
@@ -36,7 +35,7 @@ import { MemberLookup } from "./member_lookup.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
 import { Overlay, type Place } from "./overlay.ts";
-import { pokeLimitMessage, PokeSocket } from "./poke.ts";
+import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { RegistryClient } from "./registry_client.ts";
 import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
@@ -49,9 +48,6 @@ export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerState } from "./state.ts";
 export type { PeerStats } from "./stats.ts";
 export type { PeerHandle } from "./peer_handle.ts";
-
-/** The longest wait between two tries of the JOIN at start while the registry is down. */
-const JOIN_RETRY_CAP_MS = 30_000;
 
 /**
  * Starts a peer: binds the TCP listener and the UDP socket on one port, emits
@@ -154,12 +150,7 @@ class Peer implements PeerHandle {
           isMember: (frame, from) => this.#members.hasAddress(from.hostname, from.port, frame.name),
           onLimited: (report) =>
             this.#report(`poke ${report.scope}`, "info", pokeLimitMessage(report, limits)),
-          onJunk: (why, from) =>
-            this.#report(
-              "junk",
-              "info",
-              `Ignored a datagram from ${from.hostname}:${from.port}: ${why}`,
-            ),
+          onJunk: (why, from) => this.#report("junk", "info", junkMessage(why, from)),
         }, limits),
     );
   }
@@ -191,7 +182,7 @@ class Peer implements PeerHandle {
       fail: (error) => this.showError(error),
       track: (promise) => this.#tasks.track(promise),
       signal: this.#abort.signal,
-    }, new Backoff(this.#opts.retryMs, Math.max(this.#opts.retryMs, JOIN_RETRY_CAP_MS)));
+    }, joinBackoff(this.#opts.retryMs));
   }
 
   get port(): number {

@@ -275,3 +275,8 @@ export function pokeLimitMessage(report: PokeLimitReport, limits: PokeLimits): s
     ? `Ignoring pokes ${who}: more than ${limit}; they are neither answered nor shown`
     : `Answering pokes ${who} again after ignoring ${refused}`;
 }
+
+/** What an ignored datagram (`onJunk`) tells the user. */
+export function junkMessage(why: string, from: Deno.NetAddr): string {
+  return `Ignored a datagram from ${from.hostname}:${from.port}: ${why}`;
+}

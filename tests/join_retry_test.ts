@@ -1,7 +1,13 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { Backoff } from "../peer/backoff.ts";
 import { PeerError } from "../peer/errors.ts";
-import { type JoinRetryHost, joinRetrying, sleep } from "../peer/join_retry.ts";
+import {
+  JOIN_RETRY_CAP_MS,
+  joinBackoff,
+  type JoinRetryHost,
+  joinRetrying,
+  sleep,
+} from "../peer/join_retry.ts";
 import { RegistryUnreachable } from "../peer/registry_client.ts";
 import { TaskSet } from "../peer/tasks.ts";
 
@@ -66,4 +72,15 @@ Deno.test("join retry: sleep resolves true after the delay, false when aborted",
   abort.abort();
   equal(await waiting, false);
   equal(await sleep(1, abort.signal), false);
+});
+
+Deno.test("join retry: the delays start at retryMs and stop doubling at the cap", () => {
+  const backoff = joinBackoff(10_000);
+  deepEqual([backoff.next(), backoff.next(), backoff.next(), backoff.next()], [
+    10_000,
+    20_000,
+    JOIN_RETRY_CAP_MS,
+    JOIN_RETRY_CAP_MS,
+  ]);
+  equal(joinBackoff(60_000).next(), 60_000, "a retryMs above the cap is kept");
 });

@@ -1,7 +1,7 @@
 /** The UDP poke socket on its own: poke and ACK, timeouts, junk, limits. */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { encodeFrame, type PokeFrame } from "../lib/frames.ts";
-import { pokeLimitMessage, type PokeLimitReport, PokeSocket } from "../peer/poke.ts";
+import { junkMessage, pokeLimitMessage, type PokeLimitReport, PokeSocket } from "../peer/poke.ts";
 
 const poke: PokeFrame = { type: "K", room: "room1", name: "alice" };
 
@@ -99,4 +99,9 @@ Deno.test("poke: the limit messages say who and what", () => {
     pokeLimitMessage({ scope: "source", state: "ended", from, refused: 7 }, limits),
     "Answering pokes from 10.0.0.1:9 again after ignoring 7",
   );
+});
+
+Deno.test("poke: an ignored datagram is reported with its source and why", () => {
+  const from = { transport: "udp" as const, hostname: "10.0.0.1", port: 9 } as Deno.NetAddr;
+  equal(junkMessage("Bad frame", from), "Ignored a datagram from 10.0.0.1:9: Bad frame");
 });
