@@ -9,29 +9,27 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { encodeFrame, type HandshakeFrame, type Member } from "../lib/frames.ts";
+import { encodeFrame, type Member } from "../lib/frames.ts";
 import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
+import { describe } from "./errors.ts";
+import { LinkAcceptor } from "./link_acceptor.ts";
 import {
   dial,
-  greet,
+  type Greeted,
   Link,
   type LinkHandlers,
   linkMaxFrameBytes,
   type LinkOptions,
-  PeerClosed,
 } from "./links.ts";
 import { type Membership, sameMember } from "./membership.ts";
+import type { Place } from "./state.ts";
+
+export type { Place } from "./state.ts";
 
 const logger = getLogger(["ringchat", "peer", "overlay"]);
-
-/** Where I am in the ring: my room and my member record. */
-export interface Place {
-  room: string;
-  me: RingMember;
-}
 
 /** The timings and limits the overlay uses. */
 export interface OverlayOptions {
@@ -67,10 +65,6 @@ export interface OverlayHost {
   track<T>(promise: Promise<T>): Promise<T>;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** The other end of a link, as events show it. */
 export function linkPeer(member: Member): LinkPeer {
   return { name: member.name, ip: member.ip, port: member.port };
@@ -88,10 +82,7 @@ export class Overlay {
   readonly #backward = new Set<Link>();
   /** Links that take no more frames but are still finishing their writes and reads. */
   readonly #ending = new Set<Link>();
-  /** Handshakes being checked, as the members they name. */
-  readonly #greeting = new Set<Member>();
-  /** Accepted connections not yet links or refused. */
-  #handshakes = 0;
+  readonly #acceptor: LinkAcceptor;
   #linking: Promise<void> | null = null;
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -108,6 +99,15 @@ export class Overlay {
       maxQueuedBytes: options.maxQueuedBytes,
     };
     this.#maxFrameBytes = linkMaxFrameBytes(options.maxTextBytes);
+    this.#acceptor = new LinkAcceptor({
+      ...host,
+      signal: this.#abort.signal,
+      adopt: (greeted, member) => this.#adopt(greeted, member),
+      // A member skipped while its handshake was checked is a candidate again.
+      refused: () => {
+        if (this.#forward === null) this.relink();
+      },
+    }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
       onText: (link, frame, raw) => host.onText(link, frame, raw),
       onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
@@ -173,7 +173,7 @@ export class Overlay {
 
   /** Accepts connections from `listener` until it closes. */
   serve(listener: Deno.TcpListener): Promise<void> {
-    return this.#host.track(this.#acceptLoop(listener));
+    return this.#host.track(this.#acceptor.serve(listener));
   }
 
   /** Closes the links that departed members hold (see `Membership.absentLinks`). */
@@ -247,8 +247,34 @@ export class Overlay {
   /** True when `member` links back to me, or is handshaking to do so. */
   #linksBack(member: Member): boolean {
     for (const link of this.#backward) if (sameMember(link.peer, member)) return true;
-    for (const hello of this.#greeting) if (sameMember(hello, member)) return true;
-    return false;
+    return this.#acceptor.greeting(member);
+  }
+
+  /**
+   * Takes an accepted, checked connection from `member` as a backward link
+   * (PROTOCOL.md §6, Backward links): answers `S` with my last msgID.
+   */
+  #adopt(greeted: Greeted, member: RingMember): void {
+    const { hello } = greeted;
+    // Its last msgID went back: it restarted, forget what it sent before (by
+    // HashID, and by name for clients that put the name in originHID).
+    const seen = this.#host.seen;
+    seen.handshake(member.hashId.toString(), hello.msgId);
+    seen.handshake(member.name, hello.msgId);
+    if (hello.name !== member.name || hello.ip !== member.ip) {
+      seen.handshake(hashId(hello.name, hello.ip, hello.port).toString(), hello.msgId);
+    }
+    // A member has one forward link: an older link from it is stale.
+    for (const old of [...this.#backward]) {
+      if (sameMember(old.peer, member)) old.end("Replaced by a new link from the same member");
+    }
+    const link = new Link(greeted, "backward", member, this.#linkHandlers, this.#linkOptions);
+    link.send(encodeFrame({ type: "S", msgId: this.#host.lastMsgId() }));
+    this.#backward.add(link);
+    link.start();
+    this.#host.track(link.done());
+    this.#linkUp(link);
+    this.#breakTwoCycle();
   }
 
   /**
@@ -389,121 +415,5 @@ export class Overlay {
     });
     for (const bytes of this.#host.recent.frames()) link.send(bytes);
     for (const wake of [...this.#linkWaiters]) wake();
-  }
-
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (this.#host.quitting() || error instanceof Deno.errors.BadResource) return;
-        if (error instanceof Deno.errors.Interrupted) return;
-        logger.warn("Accept failed: {error}", { error });
-        continue;
-      }
-      if (this.#host.quitting()) {
-        conn.close();
-        return;
-      }
-      if (this.#handshakes >= this.#opts.maxHandshakes) {
-        const { hostname, port } = conn.remoteAddr;
-        conn.close();
-        this.#host.report(
-          "handshakes full",
-          "info",
-          `Refused a connection from ${hostname}:${port}: ` +
-            `${this.#opts.maxHandshakes} handshakes are already pending`,
-        );
-        continue;
-      }
-      this.#handshakes++;
-      this.#host.track(this.#accept(conn).finally(() => this.#handshakes--));
-    }
-  }
-
-  /** The member a handshake comes from, or why it is refused. */
-  async #check(hello: HandshakeFrame): Promise<RingMember | string> {
-    const place = await this.#host.placeForHandshake();
-    if (typeof place === "string") return place;
-    if (hello.room !== place.room) return `wrong room ${hello.room}`;
-    let member = this.#host.members.find(hello);
-    if (member === undefined) {
-      // Maybe it joined after my last member list: ask the registry again.
-      await this.#host.lookUp();
-      if (this.#host.quitting()) return "quitting";
-      member = this.#host.members.find(hello);
-    }
-    if (member === undefined) return `not a member of room ${place.room}`;
-    if (sameMember(member, place.me)) return "it claims to be me";
-    return member;
-  }
-
-  /** The backward side of the handshake (PROTOCOL.md §6, Backward links). */
-  async #accept(conn: Deno.TcpConn): Promise<void> {
-    const { hostname, port } = conn.remoteAddr;
-    let greeted;
-    try {
-      greeted = await greet(
-        conn,
-        this.#opts.handshakeTimeoutMs,
-        this.#abort.signal,
-        this.#maxFrameBytes,
-      );
-    } catch (error) {
-      // One that connects and closes having sent nothing does no harm (a port check).
-      if (error instanceof PeerClosed) logger.debug("Refused a connection: {error}", { error });
-      else {
-        this.#host.report(
-          "handshake",
-          "info",
-          `Refused a connection from ${hostname}:${port}: ${describe(error)}`,
-        );
-      }
-      return;
-    }
-    const { hello } = greeted;
-    const greeting: Member = { name: hello.name, ip: hello.ip, port: hello.port };
-    this.#greeting.add(greeting);
-    let member: RingMember | string;
-    try {
-      member = await this.#check(hello);
-    } finally {
-      this.#greeting.delete(greeting);
-    }
-    if (typeof member === "string") {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-      this.#host.report(
-        "refused",
-        "info",
-        `Refused a link from ${hello.name} (${hello.ip}:${hello.port}): ${member}`,
-      );
-      // A member skipped while its handshake was checked is a candidate again.
-      if (this.#forward === null) this.relink();
-      return;
-    }
-    // Its last msgID went back: it restarted, forget what it sent before (by
-    // HashID, and by name for clients that put the name in originHID).
-    const seen = this.#host.seen;
-    seen.handshake(member.hashId.toString(), hello.msgId);
-    seen.handshake(member.name, hello.msgId);
-    if (hello.name !== member.name || hello.ip !== member.ip) {
-      seen.handshake(hashId(hello.name, hello.ip, hello.port).toString(), hello.msgId);
-    }
-    // A member has one forward link: an older link from it is stale.
-    for (const old of [...this.#backward]) {
-      if (sameMember(old.peer, member)) old.end("Replaced by a new link from the same member");
-    }
-    const link = new Link(greeted, "backward", member, this.#linkHandlers, this.#linkOptions);
-    link.send(encodeFrame({ type: "S", msgId: this.#host.lastMsgId() }));
-    this.#backward.add(link);
-    link.start();
-    this.#host.track(link.done());
-    this.#linkUp(link);
-    this.#breakTwoCycle();
   }
 }

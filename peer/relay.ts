@@ -16,7 +16,7 @@ import type { PeerEvent } from "./events.ts";
 import { MsgCounter, type RecentFrames, type SeenWindow } from "./flood.ts";
 import type { Link } from "./links.ts";
 import type { Membership } from "./membership.ts";
-import type { Place } from "./overlay.ts";
+import type { Place } from "./state.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { type MessageCounts, newMessageCounts } from "./stats.ts";
 

@@ -38,6 +38,9 @@ export type PeerStatus =
   /** Stopped. */
   | { code: "QUIT" };
 
+/** Where I am in the ring while joined: my room and my member record. */
+export type Place = Pick<Extract<PeerStatus, { code: "JOINED" }>, "room" | "me">;
+
 /** The code of each state. */
 export type StatusCode = PeerStatus["code"];
 
