@@ -57,36 +57,42 @@ function fixture(place: Place | string, maxHandshakes = 8) {
   };
 }
 
-Deno.test("link acceptor: a listed member's P is adopted, not replied to by the acceptor itself", async () => {
-  const f = fixture({ room: "room1", me: me! });
+/** Runs `test` with a raw connection to the acceptor, then closes both. */
+async function withLink(
+  f: ReturnType<typeof fixture>,
+  test: (link: RawLink) => Promise<void>,
+): Promise<void> {
   const link = await RawLink.connect(f.port);
   try {
+    await test(link);
+  } finally {
+    await link.close();
+    await f.close();
+  }
+}
+
+Deno.test("link acceptor: a listed member's P is adopted, not replied to by the acceptor itself", async () => {
+  const f = fixture({ room: "room1", me: me! });
+  await withLink(f, async (link) => {
     await link.write("P:room1:bob:127.0.0.1:2:5::\r\n");
     await f.settled;
     equal(f.adopted.length, 1);
     deepEqual(f.adopted[0]!.hello.msgId, 5n);
     equal(f.lookUps(), 0);
     equal(f.acceptor.greeting(bob!), false, "no longer being checked");
-  } finally {
-    await link.close();
-    await f.close();
-  }
+  });
 });
 
 Deno.test("link acceptor: a peer in no room refuses every link, closing it without a reply", async () => {
   const f = fixture("not in a room");
-  const link = await RawLink.connect(f.port);
-  try {
+  await withLink(f, async (link) => {
     await link.write("P:room1:bob:127.0.0.1:2:0::\r\n");
     await link.closed();
     deepEqual(link.frames, []);
     await f.settled;
     match(f.reports[0]!, /^Refused a link from bob \(127\.0\.0\.1:2\): not in a room$/);
     equal(f.refusals(), 1);
-  } finally {
-    await link.close();
-    await f.close();
-  }
+  });
 });
 
 Deno.test("link acceptor: past maxHandshakes pending, a connection is closed at once and reported", async () => {
@@ -106,14 +112,10 @@ Deno.test("link acceptor: past maxHandshakes pending, a connection is closed at 
 
 Deno.test("link acceptor: a first frame that is not P is refused and reported", async () => {
   const f = fixture({ room: "room1", me: me! });
-  const link = await RawLink.connect(f.port);
-  try {
+  await withLink(f, async (link) => {
     await link.write("S:1::\r\n");
     await link.closed();
     await f.settled;
     match(f.reports[0]!, /instead of a handshake/);
-  } finally {
-    await link.close();
-    await f.close();
-  }
+  });
 });
