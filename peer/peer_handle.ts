@@ -14,7 +14,7 @@ import type { PeerStats } from "./stats.ts";
 export interface PeerHandle extends AsyncDisposable {
   /** The TCP and UDP listening port. */
   readonly port: number;
-  /** The current state. */
+  /** The current state: START, NAMED, JOINING, JOINED, CONNECTED (joined, a link up) or QUIT. */
   readonly state: PeerState;
   /** A new subscription: every event from now on; ends after "quit". */
   events(): AsyncIterableIterator<PeerEvent>;
