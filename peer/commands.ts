@@ -3,7 +3,7 @@
  * line per command, parsed into a typed {@linkcode Command}.
  *
  * Text lines: `/user NAME`, `/list`, `/join ROOM`, `/send TEXT`, `/poke [NAME]`,
- * `/who`, `/links`, `/quit`, `/help`. A line that does not start with `/` is
+ * `/who`, `/links`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
  * sent as it is, and `//text` sends `/text`. The argument of a command is
  * everything after the single space that follows the command word, verbatim
  * (`:` and all spaces kept): the engine, not the parser, judges names and text.
@@ -25,6 +25,7 @@
  * @module
  */
 
+import { PeerError } from "./errors.ts";
 import type { PeerHandle } from "./peer.ts";
 
 /** A command for the peer. */
@@ -43,6 +44,8 @@ export type Command =
   | { type: "who" }
   /** Show my forward and backward links. */
   | { type: "links" }
+  /** Show what I have sent, shown, forwarded and dropped. */
+  | { type: "stats" }
   /** Release everything and stop. */
   | { type: "quit" }
   /** Show the commands. */
@@ -72,6 +75,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/poke [NAME]", description: "poke a member; with no name, list the members" },
   { usage: "/who", description: "list the members, marking your forward and backward links" },
   { usage: "/links", description: "show your forward and backward links" },
+  { usage: "/stats", description: "show messages sent, shown, forwarded, duplicates, links" },
   { usage: "/quit", description: "close every link and exit" },
   { usage: "/help", description: "show this help" },
 ];
@@ -84,7 +88,7 @@ export function helpText(): string {
   return lines.join("\n");
 }
 
-const NO_ARGUMENT = new Set<CommandType>(["list", "who", "links", "quit", "help"]);
+const NO_ARGUMENT = new Set<CommandType>(["list", "who", "links", "stats", "quit", "help"]);
 
 /**
  * Parses one input line into a command. Returns null for an empty line (there
@@ -112,6 +116,7 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
     case "list":
     case "who":
     case "links":
+    case "stats":
     case "quit":
     case "help":
       if (argument !== undefined && argument.trim() !== "") {
@@ -155,7 +160,7 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
       return stringField(type, object, "name", (name) => ({ type, name }));
     default:
       if (typeof type === "string" && NO_ARGUMENT.has(type as CommandType)) {
-        return { type: type as "list" | "who" | "links" | "quit" | "help" };
+        return { type: type as "list" | "who" | "links" | "stats" | "quit" | "help" };
       }
       return {
         type: "invalid",
@@ -177,18 +182,29 @@ export function parseInputLine(line: string, json: boolean): Command | InvalidCo
 /** What {@linkcode executeCommand} drives: the command methods of a peer handle. */
 export type CommandTarget = Pick<
   PeerHandle,
-  "user" | "list" | "join" | "send" | "poke" | "who" | "links" | "quit"
+  "user" | "list" | "join" | "send" | "poke" | "who" | "links" | "showStats" | "showError" | "quit"
 >;
 
 /**
- * Runs a command on a peer. `/help` is not the peer's business: it goes to
- * `help`, which the UI provides.
+ * Runs a command on a peer, as the CLIs do: a command that fails with a
+ * `PeerError` is shown as an `error` event (through `showError`), not
+ * thrown. `/help` is not the peer's business: it goes to `help`, which the
+ * UI provides.
  */
 export async function executeCommand(
   target: CommandTarget,
   command: Command,
   help: () => void,
 ): Promise<void> {
+  try {
+    await dispatch(target, command, help);
+  } catch (error) {
+    if (!(error instanceof PeerError)) throw error;
+    target.showError(error);
+  }
+}
+
+async function dispatch(target: CommandTarget, command: Command, help: () => void): Promise<void> {
   switch (command.type) {
     case "user":
       return target.user(command.name);
@@ -204,6 +220,8 @@ export async function executeCommand(
       return target.who();
     case "links":
       return target.links();
+    case "stats":
+      return target.showStats();
     case "quit":
       return await target.quit();
     case "help":
@@ -219,6 +237,7 @@ const COMMAND_TYPES: readonly CommandType[] = [
   "poke",
   "who",
   "links",
+  "stats",
   "quit",
   "help",
 ];

@@ -7,6 +7,9 @@
  * @module
  */
 
+import type { PeerErrorCode } from "./errors.ts";
+import type { PeerStats } from "./stats.ts";
+
 /** A member as events show it. */
 export interface MemberInfo {
   name: string;
@@ -66,8 +69,13 @@ export type PeerEvent =
   | { type: "links"; forward: LinkPeer | null; backward: LinkPeer[] }
   /** A system notice that is not an error (retrying, registry reconnected, dropped duplicate…). */
   | { type: "info"; message: string }
-  /** Something the user asked for failed, or a peer misbehaved. */
-  | { type: "error"; message: string }
+  /**
+   * Something the user asked for failed (with the {@linkcode PeerErrorCode}
+   * of the command's `PeerError`), or a peer misbehaved (no code).
+   */
+  | { type: "error"; message: string; code?: PeerErrorCode }
+  /** Answer to `/stats`: the figures of `peer.stats()`. */
+  | ({ type: "stats" } & PeerStats)
   /** The peer has released everything and stopped. */
   | { type: "quit" };
 

@@ -295,6 +295,11 @@ export class Link {
     return this.#state === "open";
   }
 
+  /** Bytes queued for writing and not yet handed to the socket. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   /** Starts reading; frames that arrived with the handshake are handled first. */
   start(): void {
     this.#reading = this.#read();

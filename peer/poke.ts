@@ -261,3 +261,22 @@ export class PokeSocket {
     }
   }
 }
+
+/** What a {@linkcode PokeLimitReport} tells the user, given the `limits` in force. */
+export function pokeLimitMessage(report: PokeLimitReport, limits: PokeLimits): string {
+  const { scope, state, from, refused } = report;
+  const who = scope === "source"
+    ? `from ${from.hostname}:${from.port}`
+    : "from addresses that are not a member's";
+  const limit = scope === "source"
+    ? `${limits.pokesPerSecond} per second (burst ${limits.pokeBurst})`
+    : `${limits.strangerPokesPerSecond} per second together`;
+  return state === "started"
+    ? `Ignoring pokes ${who}: more than ${limit}; they are neither answered nor shown`
+    : `Answering pokes ${who} again after ignoring ${refused}`;
+}
+
+/** What an ignored datagram (`onJunk`) tells the user. */
+export function junkMessage(why: string, from: Deno.NetAddr): string {
+  return `Ignored a datagram from ${from.hostname}:${from.port}: ${why}`;
+}

@@ -56,6 +56,22 @@ export class RegistryFailure extends Error {
   }
 }
 
+/** The registry cannot be reached: the connection to it failed. */
+export class RegistryUnreachable extends Error {
+  /** Where the registry was looked for, as `host:port`. */
+  readonly address: string;
+  /** Why the connection failed (the system's words). */
+  readonly reason: string;
+
+  /** The registry at `address` cannot be reached, because of `reason`. */
+  constructor(address: string, reason: string) {
+    super(`Cannot reach the registry at ${address}: ${reason}`);
+    this.name = "RegistryUnreachable";
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
 interface Request {
   frame: Frame;
   resolve: (reply: Frame) => void;
@@ -113,7 +129,8 @@ export class RegistryClient {
   /**
    * Sends `L` and returns the room names.
    *
-   * @throws {RegistryFailure} on `F`; an Error when the registry cannot be reached
+   * @throws {RegistryFailure} on `F`; {@linkcode RegistryUnreachable} when the registry
+   * cannot be reached; an Error when the connection fails or the reply is late
    */
   async list(): Promise<string[]> {
     const reply = await this.#request({ type: "L" });
@@ -125,7 +142,8 @@ export class RegistryClient {
    * Sends `J` and returns the members. From then on keeps the membership
    * alive (keepalive, reconnect and re-register) until {@linkcode close}.
    *
-   * @throws {RegistryFailure} on `F`; an Error when the registry cannot be reached
+   * @throws {RegistryFailure} on `F`; {@linkcode RegistryUnreachable} when the registry
+   * cannot be reached; an Error when the connection fails or the reply is late
    */
   async join(frame: JoinFrame): Promise<MembersFrame> {
     const reply = await this.#request(frame);
@@ -219,10 +237,9 @@ export class RegistryClient {
         signal: this.#abort.signal,
       });
     } catch (error) {
-      throw new Error(
-        `Cannot reach the registry at ${this.address}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+      throw new RegistryUnreachable(
+        this.address,
+        error instanceof Error ? error.message : String(error),
       );
     }
     if (this.#closed) {

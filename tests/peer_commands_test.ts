@@ -9,6 +9,9 @@ import {
   parseInputLine,
   parseJsonCommand,
 } from "../peer/commands.ts";
+import { PeerError } from "../peer/errors.ts";
+import { startRegistry } from "../registry/registry.ts";
+import { testPeer } from "./support/peer_harness.ts";
 
 Deno.test("commands: parse every command of /help", () => {
   assert.deepEqual(parseCommand("/user alice"), { type: "user", name: "alice" });
@@ -157,6 +160,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     poke: (name) => Promise.resolve(void calls.push(`poke ${name ?? "-"}`)),
     who: () => void calls.push("who"),
     links: () => void calls.push("links"),
+    showStats: () => void calls.push("stats"),
+    showError: (error) => void calls.push(`error ${(error as Error).message}`),
     quit: () => Promise.resolve(void calls.push("quit")),
   };
   const commands: Command[] = [
@@ -168,6 +173,7 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     { type: "poke", name: "b" },
     { type: "who" },
     { type: "links" },
+    { type: "stats" },
     { type: "help" },
     { type: "quit" },
   ];
@@ -183,7 +189,58 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     "poke b",
     "who",
     "links",
+    "stats",
     "help",
     "quit",
   ]);
+});
+
+Deno.test("commands: execute shows a command's PeerError through showError, and throws anything else", async () => {
+  const shown: unknown[] = [];
+  const refused = new PeerError("not-joined", "Join a room before sending");
+  const target: CommandTarget = {
+    user: () => {
+      throw new PeerError("bad-name", "User name must not be empty");
+    },
+    list: () => Promise.reject(new Error("A bug")),
+    join: () => Promise.resolve(),
+    send: () => Promise.reject(refused),
+    poke: () => Promise.resolve(),
+    who: () => {},
+    links: () => {},
+    showStats: () => {},
+    showError: (error) => void shown.push(error),
+    quit: () => Promise.resolve(),
+  };
+  await executeCommand(target, { type: "send", text: "x" }, () => {});
+  await executeCommand(target, { type: "user", name: "" }, () => {});
+  assert.equal(shown[0], refused);
+  assert.equal((shown[1] as PeerError).code, "bad-name");
+  await assert.rejects(executeCommand(target, { type: "list" }, () => {}), /A bug/);
+  assert.equal(shown.length, 2);
+});
+
+Deno.test("commands: /stats and the JSON stats command parse, and take no argument", () => {
+  assert.deepEqual(parseCommand("/stats"), { type: "stats" });
+  assert.deepEqual(parseJsonCommand('{"command":"stats"}'), { type: "stats" });
+  assert.equal(parseCommand("/stats now")?.type, "invalid");
+  assert.match(helpText(), /\/stats/);
+});
+
+Deno.test("commands: through the dispatcher, a failed command of a real peer is an error event with its code", async () => {
+  await using reg = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const { peer, rec } = await testPeer(reg.port);
+  try {
+    await executeCommand(peer, { type: "send", text: "hi" }, () => {});
+    await executeCommand(peer, { type: "join", room: "room1" }, () => {});
+    await executeCommand(peer, { type: "user", name: "a:b" }, () => {});
+    assert.deepEqual(rec.of("error").map((e) => e.code), ["not-joined", "no-name", "bad-name"]);
+    assert.deepEqual(rec.of("error")[0], {
+      type: "error",
+      code: "not-joined",
+      message: "Join a room before sending",
+    });
+  } finally {
+    await peer.quit();
+  }
 });

@@ -1,9 +1,10 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { encodeFrame } from "../lib/frames.ts";
 import type { PeerEvent } from "../peer/events.ts";
+import { PeerError, type PeerErrorCode } from "../peer/errors.ts";
 import { startPeer } from "../peer/peer.ts";
 import { startRegistry } from "../registry/registry.ts";
-import { type Recorder, testPeer } from "./support/peer_harness.ts";
+import { testPeer } from "./support/peer_harness.ts";
 import { RawClient } from "./support/raw_client.ts";
 
 const encoder = new TextEncoder();
@@ -13,10 +14,23 @@ function registry(options: { expiryMs?: number; sweepMs?: number } = {}) {
   return startRegistry({ hostname: "127.0.0.1", port: 0, ...options });
 }
 
-function lastError(rec: Recorder): string {
-  const errors = rec.of("error");
-  ok(errors.length > 0, "an error event");
-  return errors.at(-1)!.message;
+/** Asserts that a command fails with a PeerError of `code` whose message matches. */
+async function fails(
+  command: () => unknown,
+  code: PeerErrorCode,
+  message: RegExp,
+): Promise<PeerError> {
+  let error: unknown;
+  try {
+    await command();
+  } catch (e) {
+    error = e;
+  }
+  ok(error instanceof PeerError, `a PeerError, got ${error}`);
+  equal(error.code, code, error.message);
+  match(error.message, message);
+  match(error.message, /^[A-Z].*[^.]$/);
+  return error;
 }
 
 function delay(ms: number): Promise<void> {
@@ -58,20 +72,15 @@ Deno.test("peer: user names must be 1-32 printable ASCII characters without ':'"
   await using reg = await registry();
   const { peer, rec } = await testPeer(reg.port);
   try {
-    peer.user("");
-    match(lastError(rec), /must not be empty/);
-    peer.user("a:b");
-    match(lastError(rec), /':'/);
-    peer.user("x".repeat(33));
-    match(lastError(rec), /at most 32/);
-    peer.user("tab\there");
-    match(lastError(rec), /printable/);
+    await fails(() => peer.user(""), "bad-name", /must not be empty/);
+    await fails(() => peer.user("a:b"), "bad-name", /':'/);
+    await fails(() => peer.user("x".repeat(33)), "bad-name", /at most 32/);
+    await fails(() => peer.user("tab\there"), "bad-name", /printable/);
     equal(rec.of("named").length, 0);
     equal(peer.state, "START");
     peer.user("x".repeat(32));
     equal(rec.of("named").length, 1);
     equal(peer.state, "NAMED");
-    for (const e of rec.of("error")) match(e.message, /^[A-Z].*[^.]$/);
   } finally {
     await peer.quit();
   }
@@ -86,10 +95,7 @@ Deno.test("peer: renames before joining and refuses a rename after", async () =>
     deepEqual(rec.of("named").map((e) => e.name), ["alice", "alicia"]);
     await peer.join("room1");
     equal(peer.state, "JOINED");
-    const errors = rec.of("error").length;
-    peer.user("carol");
-    equal(rec.of("error").length, errors + 1);
-    match(lastError(rec), /after joining/);
+    await fails(() => peer.user("carol"), "already-joined", /after joining/);
     equal(rec.of("named").length, 2);
     deepEqual(rec.of("joined")[0]!.members.map((m) => m.name), ["alicia"]);
   } finally {
@@ -101,16 +107,13 @@ Deno.test("peer: join needs a name, a valid room, and only one room", async () =
   await using reg = await registry();
   const { peer, rec } = await testPeer(reg.port);
   try {
-    await peer.join("room1");
-    match(lastError(rec), /user name/);
+    await fails(() => peer.join("room1"), "no-name", /user name/);
     equal(peer.state, "START");
     peer.user("alice");
-    await peer.join("bad:room");
-    match(lastError(rec), /Room name/);
+    await fails(() => peer.join("bad:room"), "bad-name", /Room name/);
     await peer.join("room1");
     equal(rec.of("joined").length, 1);
-    await peer.join("room2");
-    match(lastError(rec), /Already joined room room1/);
+    await fails(() => peer.join("room2"), "already-joined", /Already joined room room1/);
     equal(rec.of("joined").length, 1);
     equal(reg.stats().rooms, 1);
   } finally {
@@ -141,8 +144,8 @@ Deno.test("peer: list reports an unreachable registry as an error", async () => 
   listener.close();
   const { peer, rec } = await testPeer(port);
   try {
-    await peer.list();
-    match(lastError(rec), /Cannot reach the registry/);
+    await fails(() => peer.list(), "registry-unreachable", /Cannot reach the registry/);
+    equal(rec.of("error").length, 0);
   } finally {
     await peer.quit();
   }
@@ -200,16 +203,12 @@ Deno.test("peer: send needs a room, non-empty text, at most 64 KiB", async () =>
   await using reg = await registry();
   const { peer, rec } = await testPeer(reg.port);
   try {
-    await peer.send("hello");
-    match(lastError(rec), /Join a room/);
+    await fails(() => peer.send("hello"), "not-joined", /Join a room/);
     peer.user("alice");
-    await peer.send("hello");
-    match(lastError(rec), /Join a room/);
+    await fails(() => peer.send("hello"), "not-joined", /Join a room/);
     await peer.join("room1");
-    await peer.send("");
-    match(lastError(rec), /must not be empty/);
-    await peer.send("x".repeat(64 * 1024 + 1));
-    match(lastError(rec), /limit is 65536/);
+    await fails(() => peer.send(""), "empty-text", /must not be empty/);
+    await fails(() => peer.send("x".repeat(64 * 1024 + 1)), "text-too-long", /limit is 65536/);
     equal(rec.of("message").length, 0);
     // Alone in the room (JOINED, no other member): sending works.
     await peer.send("alone: but heard");
@@ -238,8 +237,7 @@ Deno.test("peer: send with other members but no link yet is refused", async () =
   try {
     equal(peer.state, "JOINED");
     // It waits a handshake timeout for the repair in progress, then refuses.
-    await peer.send("anyone?");
-    match(lastError(rec), /Not connected/);
+    await fails(() => peer.send("anyone?"), "not-connected", /Not connected/);
     equal(rec.of("message").length, 0);
     await rec.waitFor((e) => e.type === "info" && /No forward link/.test(e.message), "retry note");
   } finally {
@@ -251,16 +249,13 @@ Deno.test("poke: needs a room; no name shows the members; myself or a stranger i
   await using reg = await registry();
   const { peer, rec } = await testPeer(reg.port, { name: "alice" });
   try {
-    await peer.poke("bob");
-    match(lastError(rec), /Join a room/);
+    await fails(() => peer.poke("bob"), "not-joined", /Join a room/);
     await peer.join("room1");
     await peer.poke();
     const members = rec.of("members").at(-1)!;
     deepEqual(members.members.map((m) => m.name), ["alice"]);
-    await peer.poke("alice");
-    match(lastError(rec), /yourself/);
-    await peer.poke("stranger");
-    match(lastError(rec), /No member named stranger/);
+    await fails(() => peer.poke("alice"), "self-poke", /yourself/);
+    await fails(() => peer.poke("stranger"), "unknown-member", /No member named stranger/);
     equal(rec.of("poke-ack").length + rec.of("poke-timeout").length, 0);
   } finally {
     await peer.quit();
@@ -296,7 +291,7 @@ Deno.test("poke: a member that never answers is reported as a timeout", async ()
     try {
       const received = silent.receive();
       const started = performance.now();
-      await peer.poke("ghost");
+      await fails(() => peer.poke("ghost"), "poke-timeout", /poke to ghost got no answer/);
       const waited = performance.now() - started;
       deepEqual(rec.of("poke-timeout"), [{ type: "poke-timeout", to: "ghost" }]);
       equal(rec.of("poke-ack").length, 0);
@@ -383,8 +378,14 @@ Deno.test("peer: quit is idempotent, emits quit last and releases every socket",
   );
   await poll(() => reg.stats().members === 1, "the registry to drop bob");
   await a.peer.quit();
-  // Commands after quit are harmless.
-  await b.peer.send("late");
+  // Commands after quit are harmless: they fail with "quit" and emit nothing.
+  await fails(() => b.peer.send("late"), "quit", /has quit/);
+  await fails(() => b.peer.join("room2"), "quit", /has quit/);
+  await fails(() => b.peer.user("bob2"), "quit", /has quit/);
+  await fails(() => b.peer.list(), "quit", /has quit/);
+  await fails(() => b.peer.poke("alice"), "quit", /has quit/);
+  await fails(() => b.peer.who(), "quit", /has quit/);
+  equal(b.peer.state, "QUIT");
   equal(b.rec.events.at(-1)!.type, "quit");
 });
 

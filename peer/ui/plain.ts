@@ -166,6 +166,11 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
       return system(printable(event.message));
     case "error":
       return { kind: "error", text: ERROR_PREFIX + printable(event.message) };
+    case "stats":
+      return system(
+        `Stats: sent ${event.sent}, delivered ${event.delivered}, forwarded ${event.forwarded}, ` +
+          `duplicates ${event.duplicates}, links ${event.links}, queued ${event.queuedBytes} bytes`,
+      );
     case "quit":
       return system("Quit: every link and socket closed");
   }

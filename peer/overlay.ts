@@ -1,0 +1,419 @@
+/**
+ * The peer's place in the ring (PROTOCOL.md §6): the forward link it chooses
+ * (walking the ring from its successor, retrying while none answers), the
+ * backward links it accepts (each handshake checked against the member list,
+ * looking members up when the list is behind), and the repairs when a link
+ * drops. Messages on the links go to the host's `onText`.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { encodeFrame, type Member } from "../lib/frames.ts";
+import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
+import { hashId } from "../lib/sdbm.ts";
+import type { LinkPeer, PeerEvent } from "./events.ts";
+import type { RecentFrames, SeenWindow } from "./flood.ts";
+import { describe } from "./errors.ts";
+import { LinkAcceptor } from "./link_acceptor.ts";
+import {
+  dial,
+  type Greeted,
+  Link,
+  type LinkHandlers,
+  linkMaxFrameBytes,
+  type LinkOptions,
+} from "./links.ts";
+import { type Membership, sameMember } from "./membership.ts";
+import type { Place } from "./state.ts";
+
+export type { Place } from "./state.ts";
+
+const logger = getLogger(["ringchat", "peer", "overlay"]);
+
+/** The timings and limits the overlay uses. */
+export interface OverlayOptions {
+  handshakeTimeoutMs: number;
+  frameTimeoutMs: number;
+  retryMs: number;
+  maxTextBytes: number;
+  maxQueuedBytes: number;
+  maxHandshakes: number;
+}
+
+/** What the overlay needs from its peer. */
+export interface OverlayHost {
+  /** My place while joined, else null. */
+  place(): Place | null;
+  /** My place for a handshake (after a JOIN under way), or why there is none. */
+  placeForHandshake(): Promise<Place | string>;
+  /** True once quitting. */
+  quitting(): boolean;
+  readonly members: Membership;
+  readonly seen: SeenWindow;
+  readonly recent: RecentFrames;
+  /** My last msgID (sent in `P` and `S`). */
+  lastMsgId(): bigint;
+  /** Re-sends my JOIN (a repair, or after a failed attempt). */
+  refresh(): Promise<unknown>;
+  /** Looks up members I do not know (throttled re-JOIN). */
+  lookUp(): Promise<void>;
+  /** A `T` frame arrived on a link. */
+  onText: LinkHandlers["onText"];
+  emit(event: PeerEvent): void;
+  report(key: string, type: "info" | "error", message: string): void;
+  track<T>(promise: Promise<T>): Promise<T>;
+}
+
+/** The other end of a link, as events show it. */
+export function linkPeer(member: Member): LinkPeer {
+  return { name: member.name, ip: member.ip, port: member.port };
+}
+
+/** The forward and backward links; see the module doc. */
+export class Overlay {
+  readonly #host: OverlayHost;
+  readonly #opts: OverlayOptions;
+  readonly #abort = new AbortController();
+  readonly #linkHandlers: LinkHandlers;
+  readonly #linkOptions: LinkOptions;
+  readonly #maxFrameBytes: number;
+  #forward: Link | null = null;
+  readonly #backward = new Set<Link>();
+  /** Links that take no more frames but are still finishing their writes and reads. */
+  readonly #ending = new Set<Link>();
+  readonly #acceptor: LinkAcceptor;
+  #linking: Promise<void> | null = null;
+  #relinkAgain = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #linkWaiters = new Set<() => void>();
+
+  /** An overlay with no links yet. */
+  constructor(host: OverlayHost, options: OverlayOptions) {
+    this.#host = host;
+    this.#opts = options;
+    this.#linkOptions = {
+      graceMs: options.handshakeTimeoutMs,
+      frameTimeoutMs: options.frameTimeoutMs,
+      maxTextBytes: options.maxTextBytes,
+      maxQueuedBytes: options.maxQueuedBytes,
+    };
+    this.#maxFrameBytes = linkMaxFrameBytes(options.maxTextBytes);
+    this.#acceptor = new LinkAcceptor({
+      ...host,
+      signal: this.#abort.signal,
+      adopt: (greeted, member) => this.#adopt(greeted, member),
+      // A member skipped while its handshake was checked is a candidate again.
+      refused: () => {
+        if (this.#forward === null) this.relink();
+      },
+    }, { ...options, maxFrameBytes: this.#maxFrameBytes });
+    this.#linkHandlers = {
+      onText: (link, frame, raw) => host.onText(link, frame, raw),
+      onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
+      onRejected: (link, reason) =>
+        host.report(
+          `rejected ${memberKey(link.peer)}`,
+          "error",
+          `Dropped ${reason} on the link with ${link.peer.name}`,
+        ),
+    };
+  }
+
+  /** The forward link, if any. */
+  get forward(): Link | null {
+    return this.#forward;
+  }
+
+  /** The backward links. */
+  get backward(): Link[] {
+    return [...this.#backward];
+  }
+
+  /** Every open link, the forward one first. */
+  all(): Link[] {
+    const links = [...this.#backward];
+    if (this.#forward !== null) links.unshift(this.#forward);
+    return links;
+  }
+
+  /** Links up: forward (0 or 1) plus backward. */
+  get count(): number {
+    return this.#backward.size + (this.#forward === null ? 0 : 1);
+  }
+
+  /** Bytes queued for writing on every link, those ending included. */
+  get queuedBytes(): number {
+    let bytes = 0;
+    for (const link of [...this.all(), ...this.#ending]) bytes += link.queuedBytes;
+    return bytes;
+  }
+
+  /** The "links" event: my forward and backward links. */
+  linksEvent(): Extract<PeerEvent, { type: "links" }> {
+    const forward = this.#forward;
+    return {
+      type: "links",
+      forward: forward === null ? null : linkPeer(forward.peer),
+      backward: this.backward.map((link) => linkPeer(link.peer)),
+    };
+  }
+
+  /** The "members" event: the member list with my links marked (by name, as renderers match). */
+  membersEvent(): Extract<PeerEvent, { type: "members" }> {
+    const members = this.#host.members;
+    return {
+      type: "members",
+      msid: members.msid.toString(),
+      members: members.infos(),
+      forward: this.#forward?.peer.name ?? null,
+      backward: this.backward.map((link) => link.peer.name),
+    };
+  }
+
+  /** Accepts connections from `listener` until it closes. */
+  serve(listener: Deno.TcpListener): Promise<void> {
+    return this.#host.track(this.#acceptor.serve(listener));
+  }
+
+  /** Closes the links that departed members hold (see `Membership.absentLinks`). */
+  dropAbsent(now: number, room: string): void {
+    const links = this.all();
+    const gone = new Set(this.#host.members.absentLinks(links.map((l) => l.peer), now));
+    for (const link of links) {
+      if (!gone.has(link.peer)) continue;
+      const { name, ip, port } = link.peer;
+      this.#host.emit({
+        type: "info",
+        message:
+          `Closing the link with ${name} (${ip}:${port}): no longer a member of room ${room}`,
+      });
+      link.close("No longer a member", false, false);
+    }
+  }
+
+  /** Chooses a forward link now (or once the attempt running ends). */
+  relink(): void {
+    if (this.#host.place() === null || this.#host.quitting()) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#linking !== null) {
+      this.#relinkAgain = true;
+      return;
+    }
+    this.#linking = this.#host.track(this.#linkLoop());
+  }
+
+  /**
+   * While the overlay is being repaired (a forward link attempt running or
+   * scheduled), waits up to `handshakeTimeoutMs` for a link. True if one is up.
+   */
+  async awaitLink(closed: Promise<void>): Promise<boolean> {
+    if (this.count > 0) return true;
+    if (this.#linking === null && this.#retryTimer === undefined) return false;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, this.#opts.handshakeTimeoutMs);
+    const wake = () => {
+      if (this.count > 0 || this.#host.quitting()) resolve();
+    };
+    this.#linkWaiters.add(wake);
+    try {
+      await Promise.race([promise, closed]);
+    } finally {
+      clearTimeout(timer);
+      this.#linkWaiters.delete(wake);
+    }
+    return this.count > 0;
+  }
+
+  /** Stops dialling and retrying, closes every link; resolves when they are done. */
+  async close(): Promise<void> {
+    clearTimeout(this.#retryTimer);
+    this.#abort.abort(new Error("Quit"));
+    const links = [...this.all(), ...this.#ending];
+    for (const link of this.#ending) link.close("Quit", false, false);
+    // Open links first write what is queued (within the grace time).
+    for (const link of this.all()) link.close("Quit");
+    for (const wake of [...this.#linkWaiters]) wake();
+    await Promise.allSettled(links.map((link) => link.done()));
+  }
+
+  /** Clears a retry scheduled meanwhile (after every task ended). */
+  stopRetrying(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  /** True when `member` links back to me, or is handshaking to do so. */
+  #linksBack(member: Member): boolean {
+    for (const link of this.#backward) if (sameMember(link.peer, member)) return true;
+    return this.#acceptor.greeting(member);
+  }
+
+  /**
+   * Takes an accepted, checked connection from `member` as a backward link
+   * (PROTOCOL.md §6, Backward links): answers `S` with my last msgID.
+   */
+  #adopt(greeted: Greeted, member: RingMember): void {
+    const { hello } = greeted;
+    // Its last msgID went back: it restarted, forget what it sent before (by
+    // HashID, and by name for clients that put the name in originHID).
+    const seen = this.#host.seen;
+    seen.handshake(member.hashId.toString(), hello.msgId);
+    seen.handshake(member.name, hello.msgId);
+    if (hello.name !== member.name || hello.ip !== member.ip) {
+      seen.handshake(hashId(hello.name, hello.ip, hello.port).toString(), hello.msgId);
+    }
+    // A member has one forward link: an older link from it is stale.
+    for (const old of [...this.#backward]) {
+      if (sameMember(old.peer, member)) old.end("Replaced by a new link from the same member");
+    }
+    const link = new Link(greeted, "backward", member, this.#linkHandlers, this.#linkOptions);
+    link.send(encodeFrame({ type: "S", msgId: this.#host.lastMsgId() }));
+    this.#backward.add(link);
+    link.start();
+    this.#host.track(link.done());
+    this.#linkUp(link);
+    this.#breakTwoCycle();
+  }
+
+  /**
+   * Two members that linked to each other at once (a 2-cycle) waste a link:
+   * the one with the higher HashID gives up its forward link and walks on.
+   */
+  #breakTwoCycle(): void {
+    const forward = this.#forward;
+    const place = this.#host.place();
+    if (forward === null || place === null || !this.#linksBack(forward.peer)) return;
+    if (place.me.hashId < forward.peer.hashId) return;
+    forward.end("Replaced: that member already links to me");
+  }
+
+  async #linkLoop(): Promise<void> {
+    try {
+      do {
+        this.#relinkAgain = false;
+        await this.#linkOnce();
+      } while (this.#relinkAgain && !this.#host.quitting());
+    } finally {
+      this.#linking = null;
+    }
+  }
+
+  /**
+   * Walks the ring from my successor (PROTOCOL.md §6, Join step 2). With a
+   * forward link already, only the members before it in that order are tried:
+   * a better one replaces it, so the ring converges to each member linking to
+   * its successor as the member lists catch up.
+   */
+  async #linkOnce(): Promise<void> {
+    const host = this.#host;
+    const place = host.place();
+    if (place === null) return;
+    const { me, room } = place;
+    const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    const current = this.#forward;
+    const failures: string[] = [];
+    for (const candidate of candidates) {
+      if (host.quitting()) return;
+      if (current !== null && sameMember(candidate, current.peer)) return;
+      if (this.#linksBack(candidate)) continue;
+      const hello = {
+        type: "P" as const,
+        room,
+        name: me.name,
+        ip: me.ip,
+        port: me.port,
+        msgId: host.lastMsgId(),
+      };
+      let dialed;
+      try {
+        dialed = await dial(
+          candidate,
+          hello,
+          this.#opts.handshakeTimeoutMs,
+          this.#abort.signal,
+          this.#maxFrameBytes,
+        );
+      } catch (error) {
+        failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
+        continue;
+      }
+      const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
+      if (host.quitting()) {
+        link.close("Quit");
+        return;
+      }
+      if (dialed.msgId !== null) {
+        host.seen.handshake(candidate.hashId.toString(), dialed.msgId);
+        host.seen.handshake(candidate.name, dialed.msgId);
+      }
+      const old = this.#forward;
+      this.#forward = link;
+      link.start();
+      host.track(link.done());
+      this.#linkUp(link);
+      if (old !== null) old.end("Replaced by a forward link closer on the ring");
+      this.#breakTwoCycle();
+      return;
+    }
+    // Every candidate failed (not merely skipped): report it and try again later.
+    if (this.#forward === null && failures.length > 0 && !host.quitting()) {
+      host.emit({
+        type: "info",
+        message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,
+      });
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        host.track(host.refresh()).finally(() => this.relink());
+      }, this.#opts.retryMs);
+    }
+  }
+
+  #onLinkClose(link: Link, reason: string, error: boolean): void {
+    const peer = linkPeer(link.peer);
+    this.#ending.add(link);
+    link.done().finally(() => this.#ending.delete(link));
+    if (error) {
+      this.#host.emit({
+        type: "error",
+        message: `Link with ${peer.name} (${peer.ip}:${peer.port}) dropped: ${reason}`,
+      });
+    } else logger.debug("Link with {name} closed: {reason}", { name: peer.name, reason });
+    let repair = false;
+    if (link.direction === "forward") {
+      repair = this.#forward === link;
+      if (repair) this.#forward = null;
+    } else if (this.#backward.delete(link)) {
+      // That member may be gone, or may have moved its forward link: look again.
+      repair = true;
+    } else {
+      return;
+    }
+    if (repair && !this.#host.quitting()) {
+      // Repair at once (before anyone hears of the loss); the refresh prunes a
+      // dead member for the rounds after.
+      this.relink();
+      this.#host.track(this.#host.refresh());
+    }
+    this.#host.emit({ type: "link", direction: link.direction, state: "down", peer });
+  }
+
+  /**
+   * A link came up: send it the frames of the last moments, and wake senders
+   * waiting for a link. Links come up while the overlay is repaired, and what
+   * was sent meanwhile may have been written into a socket whose other end
+   * was gone, or flooded while this side was cut off. Receivers drop what
+   * they have seen, so it costs only bytes.
+   */
+  #linkUp(link: Link): void {
+    this.#host.emit({
+      type: "link",
+      direction: link.direction,
+      state: "up",
+      peer: linkPeer(link.peer),
+    });
+    for (const bytes of this.#host.recent.frames()) link.send(bytes);
+    for (const wake of [...this.#linkWaiters]) wake();
+  }
+}

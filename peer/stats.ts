@@ -1,0 +1,31 @@
+/**
+ * What a peer counts as it runs, for tools and tests to read instead of log
+ * text: {@linkcode PeerStats}, returned by `peer.stats()` and sent as the
+ * `stats` event by `/stats` and `{"command":"stats"}`.
+ *
+ * @module
+ */
+
+/** A peer's figures. */
+export interface PeerStats {
+  /** Messages this peer originated. */
+  sent: number;
+  /** Messages shown (a `message` event emitted), my own included. */
+  delivered: number;
+  /** Frames of others' messages written onward to links (one per link). */
+  forwarded: number;
+  /** `T` frames dropped as already seen. */
+  duplicates: number;
+  /** Links up: the forward link (0 or 1) and the backward links. */
+  links: number;
+  /** Bytes queued for writing on all links now. */
+  queuedBytes: number;
+}
+
+/** The counts kept as messages flow; links and queued bytes are read when asked. */
+export type MessageCounts = Pick<PeerStats, "sent" | "delivered" | "forwarded" | "duplicates">;
+
+/** Counts that all start at zero. */
+export function newMessageCounts(): MessageCounts {
+  return { sent: 0, delivered: 0, forwarded: 0, duplicates: 0 };
+}
