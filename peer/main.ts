@@ -57,7 +57,7 @@ const args = runCli(
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],
     footer:
-      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /quit, /help.",
+      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help.",
   },
 );
 const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;

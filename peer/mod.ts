@@ -33,3 +33,5 @@ export {
   startPeer,
 } from "./peer.ts";
 export type { LinkPeer, MemberInfo, PeerEvent, PeerEventType } from "./events.ts";
+export { PeerError, type PeerErrorCode } from "./errors.ts";
+export type { PeerStats } from "./stats.ts";

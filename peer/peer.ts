@@ -1,10 +1,11 @@
 /**
  * The P2PChat peer of PROTOCOL.md §6 as an in-process engine: the state
- * machine START → NAMED → JOINED → CONNECTED, the ring forward link and the
- * backward links, flooding with exactly-once delivery, and UDP pokes. It never
- * prints: everything that happens is a {@linkcode PeerEvent} (what other
- * members or the registry do wrong is an `error` or `info` event, never an
- * exception).
+ * machine START → NAMED → JOINING → JOINED → CONNECTED (→ QUITTING → QUIT),
+ * the ring forward link and the backward links, flooding with exactly-once
+ * delivery, and UDP pokes. It never prints: everything that happens is a
+ * {@linkcode PeerEvent}. A command that cannot run rejects with a
+ * {@linkcode PeerError} (a `code` and a message); what other members or the
+ * registry do wrong is an `error` or `info` event, never an exception.
  *
  * Nothing another client sends can crash, stall or bloat it: every limit is an
  * option ({@linkcode PEER_DEFAULTS}, explained in `docs/peer_limits.md`), and

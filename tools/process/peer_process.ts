@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * import { PeerProcess } from "./peer_process.ts";
  * import { RegistryProcess } from "./registry_process.ts";
  * await using registry = await RegistryProcess.start({ logLevel: "warning" });
@@ -15,7 +15,7 @@
  *   registryPort: registry.port,
  * });
  * await alice.send("hello");
- * assertEquals((await alice.stats()).sent, 1);
+ * assert.equal((await alice.stats()).sent, 1);
  * ```
  *
  * @module
