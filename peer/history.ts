@@ -34,6 +34,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { getLogger } from "@logtape/logtape";
 import { MAX_NAME_BYTES, MAX_TEXT_BYTES } from "../lib/limits.ts";
 import { sdbmHash } from "../lib/sdbm.ts";
+import type { PartsGroup } from "./long_text.ts";
 
 const logger = getLogger(["ringchat", "peer", "history"]);
 const encoder = new TextEncoder();
@@ -54,6 +55,8 @@ export interface NewMessage {
   at?: number;
   /** Whether the origin was verified (default false). */
   verified?: boolean;
+  /** The long text this message is a part of, when a `parts` op announced it. */
+  group?: PartsGroup;
 }
 
 /** A message as the history returns it. */
@@ -67,6 +70,8 @@ export interface StoredMessage {
   /** When it was said or first received, in ms since the epoch. */
   at: number;
   verified: boolean;
+  /** The long text this message is a part of, if known. */
+  group?: PartsGroup;
 }
 
 /** Options of {@linkcode openHistory}. */
@@ -104,6 +109,7 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL,
      born INTEGER NOT NULL,
      verified INTEGER NOT NULL,
+     part_of TEXT,
      UNIQUE (room, origin, msg_id, digest)
    );
    CREATE INDEX messages_room_seq ON messages (room, seq);
@@ -165,11 +171,11 @@ export class History {
         this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       }
       migrate(this.#db, options.path);
-      const columns = "room, origin, origin_name, msg_id, content, at, verified";
+      const columns = "room, origin, origin_name, msg_id, content, at, verified, part_of";
       this.#insert = this.#db.prepare(
         `INSERT OR IGNORE INTO messages
-           (room, origin, origin_name, msg_id, digest, content, at, born, verified)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           (room, origin, origin_name, msg_id, digest, content, at, born, verified, part_of)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       this.#hasRoom = this.#db.prepare("SELECT 1 FROM messages WHERE room = ? LIMIT 1");
       this.#pruneAge = this.#db.prepare("DELETE FROM messages WHERE born < ?");
@@ -248,6 +254,7 @@ export class History {
         at,
         born,
         message.verified ? 1 : 0,
+        message.group === undefined ? null : encodeGroup(message.group),
       );
       if (changes === 0) return false;
       this.#pruneAge.run(now - this.#maxAgeMs);
@@ -375,7 +382,7 @@ function migrate(db: DatabaseSync, path: string): void {
 }
 
 function toMessage(row: Record<string, SQLInputValue>): StoredMessage {
-  return {
+  const message: StoredMessage = {
     room: String(row.room),
     originHid: String(row.origin),
     originName: String(row.origin_name),
@@ -383,6 +390,23 @@ function toMessage(row: Record<string, SQLInputValue>): StoredMessage {
     content: row.content as Uint8Array,
     at: Number(row.at),
     verified: row.verified === 1,
+  };
+  if (typeof row.part_of === "string") message.group = decodeGroup(row.part_of);
+  return message;
+}
+
+/** A group as the `part_of` column holds it: `first:count:bytes:digest`, decimal. */
+function encodeGroup(group: PartsGroup): string {
+  return `${group.first}:${group.count}:${group.bytes}:${group.digest}`;
+}
+
+function decodeGroup(text: string): PartsGroup {
+  const [first, count, bytes, digest] = text.split(":");
+  return {
+    first: BigInt(first!),
+    count: Number(count),
+    bytes: Number(bytes),
+    digest: BigInt(digest!),
   };
 }
 

@@ -45,6 +45,17 @@ Deno.test("history: keeps every field, a msgID of 2^64 - 1 included", () => {
   deepEqual(history.lastSeen("room1"), new Map([[ALICE, max]]));
 });
 
+Deno.test("history: keeps the long text a message is a part of", () => {
+  using history = openHistory({ path: ":memory:" });
+  const group = { first: (1n << 64n) - 2n, count: 2, bytes: 1000, digest: (1n << 64n) - 1n };
+  history.add(message(ALICE, group.first, "part one", { group }));
+  history.add(message(ALICE, 5n, "alone"));
+  const [alone, part] = history.recent("room1", 10); // in msgID order
+  deepEqual(part!.group, group);
+  equal(alone!.group, undefined);
+  equal("group" in alone!, false);
+});
+
 Deno.test("history: refuses a msgID outside 0 to 2^64 - 1 and oversized fields", () => {
   using history = openHistory({ path: ":memory:" });
   equal(history.add(message(ALICE, 1n << 64n, "x")), false);
