@@ -43,9 +43,9 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ProtocolError } from "../lib/errors.ts";
 import { MAX_TEXT_BYTES } from "../lib/limits.ts";
 import { sdbmHash } from "../lib/sdbm.ts";
+import { decimalUint64, opError } from "./op_fields.ts";
 
 const logger = getLogger(["ringchat", "peer", "long_text"]);
 const encoder = new TextEncoder();
@@ -135,14 +135,7 @@ export interface PartsAnnouncement {
  */
 export function partsOpBody(announcement: PartsAnnouncement): Record<string, unknown> {
   const { room, originHid, group } = announcement;
-  return {
-    room,
-    origin: originHid,
-    first: group.first.toString(),
-    count: group.count,
-    bytes: group.bytes,
-    digest: group.digest.toString(),
-  };
+  return { room, origin: originHid, ...groupFields(group) };
 }
 
 /**
@@ -152,34 +145,39 @@ export function partsOpBody(announcement: PartsAnnouncement): Record<string, unk
  * @throws {ProtocolError} when a field is missing or of the wrong kind
  */
 export function parsePartsOp(body: Record<string, unknown>): PartsAnnouncement {
-  const { room, origin, first, count, bytes, digest } = body;
+  const { room, origin } = body;
   if (typeof room !== "string" || typeof origin !== "string") {
-    throw new ProtocolError("parts op needs string room and origin", { frameType: "X" });
+    throw opError("parts op needs string room and origin");
   }
-  if (!Number.isSafeInteger(count) || !Number.isSafeInteger(bytes)) {
-    throw new ProtocolError("parts op needs integer count and bytes", { frameType: "X" });
-  }
+  return { room, originHid: origin, group: parseGroupFields(body, "parts op") };
+}
+
+/** A group's fields as the ops write them: msgID and digest as decimal strings. */
+export function groupFields(group: PartsGroup): Record<string, unknown> {
   return {
-    room,
-    originHid: origin,
-    group: {
-      first: uint64(first, "first"),
-      count: count as number,
-      bytes: bytes as number,
-      digest: uint64(digest, "digest"),
-    },
+    first: group.first.toString(),
+    count: group.count,
+    bytes: group.bytes,
+    digest: group.digest.toString(),
   };
 }
 
-function uint64(value: unknown, field: string): bigint {
-  if (typeof value !== "string" || !/^(0|[1-9][0-9]{0,19})$/.test(value)) {
-    throw new ProtocolError(`parts op ${field} must be a decimal string`, { frameType: "X" });
+/**
+ * Reads a group's fields (`first`, `count`, `bytes`, `digest`) from an op's object.
+ *
+ * @throws {ProtocolError} naming `what` when one is missing or of the wrong kind
+ */
+export function parseGroupFields(fields: Record<string, unknown>, what: string): PartsGroup {
+  const { first, count, bytes, digest } = fields;
+  if (!Number.isSafeInteger(count) || !Number.isSafeInteger(bytes)) {
+    throw opError(`${what} needs integer count and bytes`);
   }
-  const n = BigInt(value);
-  if (n > MAX_MSG_ID) {
-    throw new ProtocolError(`parts op ${field} is over 2^64 - 1`, { frameType: "X" });
-  }
-  return n;
+  return {
+    first: decimalUint64(first, `${what} first`),
+    count: count as number,
+    bytes: bytes as number,
+    digest: decimalUint64(digest, `${what} digest`),
+  };
 }
 
 /** A `T` frame's text as the reassembler takes it; callers may add fields of their own. */
