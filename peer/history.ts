@@ -91,13 +91,15 @@ export interface HistoryOptions {
 }
 
 /** The schema version this code writes; {@linkcode openHistory} migrates older files to it. */
-export const HISTORY_SCHEMA_VERSION = 1;
+export const HISTORY_SCHEMA_VERSION = 2;
 
 /**
- * Each migration takes the database from version `i` to `i + 1`; a new
- * version appends one, never edits an old one.
+ * The schema's migrations: entry `i` takes a database from version `i` to
+ * `i + 1`. A new version appends one and never edits an old one. Version 1:
+ * the messages. Version 2: per-room counts kept by triggers, so that pruning
+ * costs no scan of the room.
  */
-const MIGRATIONS: readonly string[] = [
+export const HISTORY_MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      room TEXT NOT NULL,
@@ -114,6 +116,25 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX messages_room_seq ON messages (room, seq);
    CREATE INDEX messages_born ON messages (born);`,
+  `CREATE TABLE rooms (
+     room TEXT PRIMARY KEY,
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     last_seq INTEGER NOT NULL
+   );
+   INSERT INTO rooms (room, count, bytes, last_seq)
+     SELECT room, COUNT(*), SUM(length(content)), MAX(seq) FROM messages GROUP BY room;
+   CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN
+     INSERT INTO rooms (room, count, bytes, last_seq)
+       VALUES (NEW.room, 1, length(NEW.content), NEW.seq)
+       ON CONFLICT (room) DO UPDATE SET
+         count = count + 1, bytes = bytes + length(NEW.content), last_seq = NEW.seq;
+   END;
+   CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
+     UPDATE rooms SET count = count - 1, bytes = bytes - length(OLD.content)
+       WHERE room = OLD.room;
+     DELETE FROM rooms WHERE room = OLD.room AND count <= 0;
+   END;`,
 ];
 
 const MSG_ID_DIGITS = 20;
@@ -177,22 +198,23 @@ export class History {
            (room, origin, origin_name, msg_id, digest, content, at, born, verified, part_of)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      this.#hasRoom = this.#db.prepare("SELECT 1 FROM messages WHERE room = ? LIMIT 1");
+      this.#hasRoom = this.#db.prepare("SELECT 1 FROM rooms WHERE room = ?");
       this.#pruneAge = this.#db.prepare("DELETE FROM messages WHERE born < ?");
+      // The oldest messages of a room beyond its count bound.
       this.#pruneCount = this.#db.prepare(
-        `DELETE FROM messages WHERE room = ?1 AND seq <=
-           (SELECT seq FROM messages WHERE room = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)`,
-      );
-      this.#pruneBytes = this.#db.prepare(
         `DELETE FROM messages WHERE seq IN (
-           SELECT seq FROM (
-             SELECT seq, SUM(length(content)) OVER (ORDER BY seq DESC) AS total
-             FROM messages WHERE room = ?1)
-           WHERE total > ?2)`,
+           SELECT seq FROM messages WHERE room = ?1 ORDER BY seq
+           LIMIT MAX(0, (SELECT count FROM rooms WHERE room = ?1) - ?2))`,
+      );
+      // The oldest message of a room over its byte bound (one at a time: usually none or one).
+      this.#pruneBytes = this.#db.prepare(
+        `DELETE FROM messages WHERE seq = (
+           SELECT seq FROM messages WHERE room = ?1 ORDER BY seq LIMIT 1)
+         AND (SELECT bytes FROM rooms WHERE room = ?1) > ?2`,
       );
       this.#pruneRooms = this.#db.prepare(
         `DELETE FROM messages WHERE room IN (
-           SELECT room FROM messages GROUP BY room ORDER BY MAX(seq) DESC LIMIT -1 OFFSET ?)`,
+           SELECT room FROM rooms ORDER BY last_seq DESC LIMIT -1 OFFSET ?)`,
       );
       this.#recent = this.#db.prepare(
         `SELECT ${columns} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`,
@@ -201,10 +223,7 @@ export class History {
       this.#lastSeen = this.#db.prepare(
         "SELECT origin, MAX(msg_id) AS msg_id FROM messages WHERE room = ? GROUP BY origin",
       );
-      this.#stats = this.#db.prepare(
-        `SELECT COUNT(*) AS count, COALESCE(SUM(length(content)), 0) AS bytes
-         FROM messages WHERE room = ?`,
-      );
+      this.#stats = this.#db.prepare("SELECT count, bytes FROM rooms WHERE room = ?");
     } catch (error) {
       this.#db.close();
       throw error;
@@ -259,7 +278,9 @@ export class History {
       if (changes === 0) return false;
       this.#pruneAge.run(now - this.#maxAgeMs);
       this.#pruneCount.run(message.room, this.#maxMessages);
-      this.#pruneBytes.run(message.room, this.#maxBytes);
+      while (this.#pruneBytes.run(message.room, this.#maxBytes).changes > 0) {
+        // One more of the oldest gone; the added message alone fits the bound.
+      }
       if (newRoom) this.#pruneRooms.run(this.#maxRooms);
       return true;
     });
@@ -307,8 +328,8 @@ export class History {
   /** How many messages and content bytes a room holds now. */
   size(room: string): { count: number; bytes: number } {
     this.#checkOpen();
-    const row = this.#stats.get(room)!;
-    return { count: Number(row.count), bytes: Number(row.bytes) };
+    const row = this.#stats.get(room);
+    return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
 
   /** Closes the database; further calls throw. Closing twice is harmless. */
@@ -357,15 +378,15 @@ function migrate(db: DatabaseSync, path: string): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   const row = db.prepare("SELECT MAX(version) AS version FROM schema_version").get();
   let version = Number(row?.version ?? 0);
-  if (version > MIGRATIONS.length) {
+  if (version > HISTORY_MIGRATIONS.length) {
     throw new Error(
-      `History database ${path} has schema version ${version}, newer than this ringchat's ${MIGRATIONS.length}`,
+      `History database ${path} has schema version ${version}, newer than this ringchat's ${HISTORY_MIGRATIONS.length}`,
     );
   }
-  while (version < MIGRATIONS.length) {
+  while (version < HISTORY_MIGRATIONS.length) {
     db.exec("BEGIN IMMEDIATE");
     try {
-      db.exec(MIGRATIONS[version]!);
+      db.exec(HISTORY_MIGRATIONS[version]!);
       db.prepare("DELETE FROM schema_version").run();
       db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(version + 1);
       db.exec("COMMIT");

@@ -1,6 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
+  HISTORY_MIGRATIONS,
   HISTORY_SCHEMA_VERSION,
   type NewMessage,
   openHistory,
@@ -231,6 +232,31 @@ Deno.test("history: migrates an empty file and records the schema version", asyn
     // Opening again does not migrate twice (the CREATE TABLE would throw).
     using history = openHistory({ path });
     equal(history.add(message(ALICE, 1n, "hi")), true);
+  });
+});
+
+Deno.test("history: migrates a version 1 file, counting the rooms it holds", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/v1.db`;
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    db.exec(HISTORY_MIGRATIONS[0]!);
+    db.exec("INSERT INTO schema_version VALUES (1)");
+    const insert = db.prepare(
+      `INSERT INTO messages (room, origin, origin_name, msg_id, digest, content, at, born, verified)
+       VALUES (?, ?, 'alice', ?, '0', ?, ?, ?, 0)`,
+    );
+    const now = Date.now();
+    for (let i = 1; i <= 5; i++) {
+      insert.run("room1", ALICE, String(i).padStart(20, "0"), new Uint8Array(10), now, now);
+    }
+    db.close();
+    using history = openHistory({ path, maxMessages: 4 });
+    deepEqual(history.size("room1"), { count: 5, bytes: 50 });
+    deepEqual(history.lastSeen("room1"), new Map([[ALICE, 5n]]));
+    equal(history.add(message(ALICE, 6n, "after the migration")), true);
+    equal(history.size("room1").count, 4, "the bounds hold from the first add");
+    deepEqual(history.recent("room1", 4).map((m) => m.msgId), [3n, 4n, 5n, 6n]);
   });
 });
 
