@@ -13,10 +13,11 @@
  *
  * @example
  * ```ts
+ * import { deepEqual } from "node:assert/strict";
  * import { historyResponseBodies, parseHistoryResponse } from "./catch_up.ts";
  * const entries = [{ originHid: "1", originName: "alice", msgId: 5n, at: 0, text: "hi" }];
  * const [body] = historyResponseBodies("room1", "r1", entries);
- * parseHistoryResponse(body!).messages[0]!.text; // "hi"
+ * deepEqual(parseHistoryResponse(body!).messages, entries);
  * ```
  *
  * @module

@@ -20,11 +20,12 @@
  *
  * @example
  * ```ts
+ * import { deepEqual, equal } from "node:assert/strict";
  * import { openHistory } from "./history.ts";
  * using history = openHistory({ path: ":memory:" });
  * history.add({ room: "room1", originHid: "1", originName: "alice", msgId: 7n, content: "hi" });
- * history.recent("room1", 50).length; // 1
- * history.lastSeen("room1"); // Map { "1" => 7n }
+ * equal(history.recent("room1", 50).length, 1);
+ * deepEqual(history.lastSeen("room1"), new Map([["1", 7n]]));
  * ```
  *
  * @module

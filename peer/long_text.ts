@@ -26,17 +26,22 @@
  *
  * @example
  * ```ts
+ * import { deepEqual, equal } from "node:assert/strict";
  * import { partsGroup, Reassembler, splitText } from "./long_text.ts";
- * const parts = splitText("x".repeat(1200)); // 3 parts: 500, 500 and 200 bytes
- * const group = partsGroup(parts, 10n); // msgIDs 10, 11, 12
+ * const parts = splitText("x".repeat(1200));
+ * deepEqual(parts.map((p) => p.length), [500, 500, 200]);
  * const reassembler = new Reassembler();
- * reassembler.announce("1419600254385803609", group);
- * parts.forEach((text, i) => {
- *   const out = reassembler.part({
- *     originHid: "1419600254385803609", originName: "alice", msgId: 10n + BigInt(i), text,
- *   });
- *   // [] for the first two parts, then one delivery of the whole text
- * });
+ * reassembler.announce("1419600254385803609", partsGroup(parts, 10n)); // msgIDs 10, 11, 12
+ * const out = parts.flatMap((text, i) =>
+ *   reassembler.part({
+ *     originHid: "1419600254385803609",
+ *     originName: "alice",
+ *     msgId: 10n + BigInt(i),
+ *     text,
+ *   })
+ * );
+ * equal(out.length, 1);
+ * equal(out[0]!.text, "x".repeat(1200));
  * ```
  *
  * @module

@@ -38,12 +38,13 @@
  *
  * @example
  * ```ts
+ * import { equal, match } from "node:assert/strict";
  * import { decryptText, derivePrivateRoom, encryptText } from "./private_room.ts";
  * const room = await derivePrivateRoom("plans", "correct horse battery staple");
- * room.wireName; // "~" and 24 base64url characters
+ * match(room.wireName, /^~[A-Za-z0-9_-]{24}$/);
  * const binding = { wireRoom: room.wireName, originHid: "1", originName: "alice", msgId: 7n };
  * const content = await encryptText(room.key, new TextEncoder().encode("hi"), binding);
- * new TextDecoder().decode(await decryptText(room.key, content, binding)); // "hi"
+ * equal(new TextDecoder().decode(await decryptText(room.key, content, binding)), "hi");
  * ```
  *
  * @module
