@@ -1,5 +1,5 @@
 import { deepEqual, equal, notEqual, ok, rejects } from "node:assert/strict";
-import { hkdfSync, pbkdf2Sync } from "node:crypto";
+import { createDecipheriv, hkdfSync, pbkdf2Sync } from "node:crypto";
 import { ProtocolError } from "../lib/errors.ts";
 import { nameProblem } from "../lib/names.ts";
 import {
@@ -38,6 +38,27 @@ Deno.test("private room: the default derivation is 600,000 PBKDF2 iterations, as
   );
   equal(room.wireName, "~" + nameBytes.toBase64({ alphabet: "base64url", omitPadding: true }));
   equal(room.name, "plans");
+
+  // And a text decrypts with the documented key, nonce, tag, padding and additional data.
+  const key = new Uint8Array(
+    hkdfSync("sha256", stretched, new Uint8Array(), "ringchat/2 text key", 32),
+  );
+  const b = binding(room.wireName);
+  const content = await encryptText(room.key, encoder.encode("meet at noon"), b);
+  const body = Uint8Array.fromBase64(content.slice(ENCRYPTED_TEXT_PREFIX.length), {
+    alphabet: "base64url",
+    lastChunkHandling: "loose",
+  });
+  const decipher = createDecipheriv("aes-256-gcm", key, body.subarray(0, 12));
+  decipher.setAAD(encoder.encode(`ringchat/2 text v1\n${room.wireName}\n${b.originHid}\nalice\n7`));
+  decipher.setAuthTag(body.subarray(body.length - 16));
+  const padded = new Uint8Array([
+    ...decipher.update(body.subarray(12, body.length - 16)),
+    ...decipher.final(),
+  ]);
+  equal(padded.length, 32);
+  deepEqual(padded.subarray(0, 13), new Uint8Array([...encoder.encode("meet at noon"), 0x80]));
+  ok(padded.subarray(13).every((byte) => byte === 0));
 });
 
 Deno.test("private room: the same name and password give the same wire name and key", async () => {
