@@ -43,6 +43,14 @@ export interface RegistryOptions {
   requestsPerSecond?: number;
   /** Requests a connection may make at once above the sustained rate. Default 2000. */
   requestBurst?: number;
+  /**
+   * Let a JOIN take a name that another member of the room holds at another
+   * ip:port, as the reference server does. When false, such a JOIN is
+   * answered `F:JOIN message - Name already in use in this chatroom!!` (the
+   * same name, ip and port from another connection still takes the
+   * membership over). Default false.
+   */
+  allowDuplicateNames?: boolean;
 }
 
 /**
@@ -72,6 +80,9 @@ export interface RegistryOptions {
  *   taking the event loop. Past it the registry delays (stops reading that
  *   connection), it does not refuse: a refused keepalive would look like a
  *   lost member, a delay costs an honest client only latency.
+ * - `allowDuplicateNames` false: two members of one name cannot be told
+ *   apart (a poke of one reaches either, and one is "yourself" to the
+ *   other), so a room keeps each name once.
  *
  * The full table, with what happens past each limit: `docs/limits.md`.
  */
@@ -87,6 +98,7 @@ export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.fre
   maxMembersPerRoom: 10_000,
   requestsPerSecond: 1_000,
   requestBurst: 2_000,
+  allowDuplicateNames: false,
 });
 
 /**

@@ -107,7 +107,8 @@ Deno.test("frames: says what is wrong with a malformed frame", () => {
   assertRejects("P:r:n:1.2.3.4:9:-1::\r\n", /msgID "-1"/, "P");
   assertRejects("S:99999999999999999999::\r\n", /over 64 bits/, "S");
   assertRejects("M:1:a:b::\r\n", /MEMBERS frame has 3 fields/, "M");
-  assertRejects("X::\r\n", /Unknown frame type/, "X");
+  assertRejects("Z::\r\n", /Unknown frame type/, "Z");
+  assertRejects("X::\r\n", /EXTENSION frame does not start with 'X:<length>:'/, "X");
   assertRejects("LL::\r\n", /Unknown frame type "LL"/, "L");
   assertRejects("K:r:a\tb::\r\n", /control character/, "K");
   assertRejects("", /Empty frame/);
