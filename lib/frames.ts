@@ -513,9 +513,38 @@ function decodeExtension(bytes: Uint8Array, parsed: ExtensionHeader | null): Ext
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     fail("JSON is not an object");
   }
+  if (!writableNumbers(value as object)) fail("JSON has a number out of range");
   const { op, ...body } = value as Record<string, unknown>;
   if (typeof op !== "string") fail('has no "op" string');
   return { type: "X", op: op as string, body };
+}
+
+/**
+ * Keeps a parsed JSON value writable again, in place: `-0` becomes `0` (as
+ * `JSON.stringify` writes it); false when a number is out of range (`1e999`
+ * parses as `Infinity`, which it would write as `null`). A loop, not a
+ * recursion, so deep nesting cannot overflow the stack; several times
+ * faster than a `JSON.parse` reviver.
+ */
+function writableNumbers(root: object): boolean {
+  const pending: object[] = [root];
+  for (let container = pending.pop(); container !== undefined; container = pending.pop()) {
+    const record = container as Record<string, unknown>;
+    const keys = Array.isArray(container) ? null : Object.keys(container);
+    const count = keys === null ? (container as unknown[]).length : keys.length;
+    for (let i = 0; i < count; i++) {
+      const key = keys === null ? i : keys[i]!;
+      const value = record[key];
+      if (typeof value === "number") {
+        if (!Number.isFinite(value)) return false;
+        // defineProperty, not assignment: a key "__proto__" must stay a plain property.
+        if (Object.is(value, -0)) Object.defineProperty(record, key, { value: 0 });
+      } else if (typeof value === "object" && value !== null) {
+        pending.push(value);
+      }
+    }
+  }
+  return true;
 }
 
 function hasControl(text: string): boolean {
