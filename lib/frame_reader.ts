@@ -105,7 +105,7 @@ export class FrameReader {
   #scanned = 0;
   /** The header of the unfinished `T` or `X` frame held, once it has all arrived. */
   #header: ContentHeader | null = null;
-  /** A fatal error; thrown by every later push. */
+  /** A fatal error; thrown by every later feed. */
   #failure: ProtocolError | null = null;
 
   /** Creates a reader that refuses frames over `maxFrameBytes`. */
@@ -118,7 +118,10 @@ export class FrameReader {
     this.#max = options.maxFrameBytes;
   }
 
-  /** The fatal error that follows the frames the last push returned, if any. */
+  /**
+   * The fatal error the reader hit, if any: after the frames the last
+   * {@linkcode feed} returned, or the one it threw.
+   */
   get failure(): ProtocolError | null {
     return this.#failure;
   }
