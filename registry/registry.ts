@@ -111,7 +111,8 @@ class Client {
   constructor(conn: Deno.TcpConn, bucket: TokenBucket | null, maxFrameBytes: number) {
     this.conn = conn;
     this.bucket = bucket;
-    this.reader = new FrameReader({ maxFrameBytes });
+    // Frames are views of the read buffer: each is answered before the next read.
+    this.reader = new FrameReader({ maxFrameBytes, copyFrames: false });
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
   }
@@ -382,7 +383,7 @@ class Registry implements RegistryHandle {
     }
   }
 
-  /** The reply to one whole frame. */
+  /** The reply to one whole frame. `frame` is a view of the read buffer: do not keep it. */
   #answer(client: Client, frame: RawFrame): Uint8Array {
     try {
       const keepalive = this.#keepalive(client, frame.bytes);
@@ -432,7 +433,7 @@ class Registry implements RegistryHandle {
     }
   }
 
-  /** The reply to a JOIN; `frame` is its bytes (kept: a repeat of them is a keepalive). */
+  /** The reply to a JOIN; `frame` is its bytes, a view (copied: a repeat of them is a keepalive). */
   #join(client: Client, join: JoinFrame, frame: Uint8Array): Uint8Array {
     const tooLong = byteLength(join.room) > MAX_NAME_BYTES
       ? JOIN_ROOM_TOO_LONG
@@ -462,7 +463,7 @@ class Registry implements RegistryHandle {
     }
     const outcome = this.#rooms.join(join.room, join, client, Date.now());
     this.#valid(client);
-    client.lastJoin = frame;
+    client.lastJoin = frame.slice();
     if (outcome.takenFrom !== null) {
       outcome.takenFrom.lastJoin = null;
       logger.info("{name}@{ip}:{port} in {room} is now served by {remote}", {

@@ -226,6 +226,27 @@ Deno.test("frame reader: frames are copies; the chunk may be reused at once", ()
   assert.equal(dec.decode(join!.bytes), "J:room:alice:127.0.0.1:5::\r\n");
 });
 
+Deno.test("frame reader: with copyFrames false, frames are views of the chunk or of its buffer", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024, copyFrames: false });
+  const chunk = enc.encode("L::\r\nT:r:1:n:1:2:hi::\r\nJ:room:al");
+  const [list, text] = reader.feed(chunk);
+  assert.equal(list!.bytes.buffer, chunk.buffer);
+  assert.equal(text!.bytes.buffer, chunk.buffer);
+  assert.equal(text!.bytes.byteOffset, 5);
+  assert.deepEqual(text!.decode(), {
+    type: "T",
+    room: "r",
+    originHid: "1",
+    originName: "n",
+    msgId: 1n,
+    text: "hi",
+  });
+  // The rest was copied: the chunk may be reused once its frames are handled.
+  chunk.fill(0x21);
+  const [join] = reader.feed(enc.encode("ice:127.0.0.1:5::\r\n"));
+  assert.equal(dec.decode(join!.bytes), "J:room:alice:127.0.0.1:5::\r\n");
+});
+
 Deno.test("frame reader: a fatal error with no frame before it also leaves the reader unusable", () => {
   const reader = new FrameReader({ maxFrameBytes: 1024 });
   assert.throws(() => reader.feed(enc.encode("T:r:1:n:1:x:ab::\r\n")), /not a number/);
