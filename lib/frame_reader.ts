@@ -167,7 +167,7 @@ export class FrameReader {
     const source = direct ? chunk : this.#buf.subarray(this.#start, this.#end);
     const frames: RawFrame[] = [];
     let at = 0;
-    for (;;) {
+    while (at < source.length) {
       let frame: RawFrame | null;
       try {
         frame = this.#next(at === 0 ? source : source.subarray(at));
@@ -226,9 +226,8 @@ export class FrameReader {
     this.#end += chunk.length;
   }
 
-  /** The whole frame at the start of `view`, or null when it has not all arrived. */
+  /** The whole frame at the start of `view` (not empty), or null when it has not all arrived. */
   #next(view: Uint8Array): RawFrame | null {
-    if (view.length === 0) return null;
     let header = this.#header;
     if (header === null) {
       if (view[0] === T) {
