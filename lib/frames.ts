@@ -485,17 +485,8 @@ function decodeExtension(bytes: Uint8Array, parsed: ExtensionHeader | null): Ext
   const fail = (why: string): never => {
     throw new ProtocolError(`EXTENSION frame ${why}`, { frameType: "X" });
   };
-  let header = parsed;
-  if (header === null) {
-    if (isLengthFramedExtension(bytes) !== true) fail("does not start with 'X:<length>:'");
-    try {
-      header = parseExtensionHeader(bytes);
-    } catch (error) {
-      if (error instanceof ProtocolError) fail("does not start with 'X:<length>:'");
-      throw error;
-    }
-    if (header === null) return fail("does not start with 'X:<length>:'");
-  }
+  const header = parsed ?? wholeExtensionHeader(bytes);
+  if (header === null) return fail("does not start with 'X:<length>:'");
   checkContent(bytes, header, fail, "JSON");
   if (header.contentLength > MAX_EXTENSION_JSON_BYTES) {
     fail(`JSON of ${header.contentLength} bytes exceeds the limit of ${MAX_EXTENSION_JSON_BYTES}`);
@@ -517,6 +508,17 @@ function decodeExtension(bytes: Uint8Array, parsed: ExtensionHeader | null): Ext
   const { op, ...body } = value as Record<string, unknown>;
   if (typeof op !== "string") fail('has no "op" string');
   return { type: "X", op: op as string, body };
+}
+
+/** The header of a whole `X` frame, or null when it has none that a reader would take by length. */
+function wholeExtensionHeader(bytes: Uint8Array): ExtensionHeader | null {
+  if (isLengthFramedExtension(bytes) !== true) return null;
+  try {
+    return parseExtensionHeader(bytes);
+  } catch (error) {
+    if (error instanceof ProtocolError) return null;
+    throw error;
+  }
 }
 
 /**
