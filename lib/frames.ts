@@ -1,8 +1,9 @@
 /**
- * The P2PChat frames of PROTOCOL.md §3 as a typed discriminated union, with an
- * encoder and a decoder. Every frame is text, fields separated by `:`, ending
- * with `::\r\n`; a `T` frame's content is taken by its `msgLength`, so it may
- * contain `:` and even `::\r\n`.
+ * The P2PChat frames of PROTOCOL.md §3, and the extension frame `X` of §9, as
+ * a typed discriminated union, with an encoder and a decoder. Every frame is
+ * text, fields separated by `:`, ending with `::\r\n`; the content of a `T`
+ * frame (its `msgLength`) and the JSON of an `X` frame (its `<len>`) are taken
+ * by length, so they may contain `:`, newlines and even `::\r\n`.
  *
  * @example
  * ```ts
@@ -16,6 +17,7 @@
  */
 
 import { ProtocolError } from "./errors.ts";
+import { MAX_EXTENSION_JSON_BYTES } from "./limits.ts";
 import { sdbmHash } from "./sdbm.ts";
 
 /** A room member as the registry lists it. */
@@ -96,6 +98,19 @@ export interface AckFrame {
   type: "A";
 }
 
+/**
+ * `X:<len>:<json>::\r\n`: a ringchat/2 extension (PROTOCOL.md §9). On the wire
+ * the JSON is one ASCII-only object with a string `"op"`; `body` is that
+ * object without `op`. Send it only to a party known to speak ringchat/2.
+ */
+export interface ExtensionFrame {
+  type: "X";
+  /** What the extension is (`"hello"`, …); `docs/extensions.md` lists every op. */
+  op: string;
+  /** The other fields of the JSON object: JSON data only, no `op` key. */
+  body: Record<string, unknown>;
+}
+
 /** Every P2PChat frame. */
 export type Frame =
   | ListFrame
@@ -108,7 +123,8 @@ export type Frame =
   | SuccessFrame
   | TextFrame
   | PokeFrame
-  | AckFrame;
+  | AckFrame
+  | ExtensionFrame;
 
 /** The type character of every frame. */
 export type FrameType = Frame["type"];
@@ -118,6 +134,7 @@ const decoder = new TextDecoder();
 const TERMINATOR = "::\r\n";
 const QUIRK_TERMINATOR = ":\r\n";
 const COLON = 0x3a;
+const X = 0x58;
 
 /**
  * The member payload exactly as an `M` frame carries it, with its trailing `:`
@@ -142,8 +159,18 @@ export function msidOf(members: readonly Member[]): bigint {
   return sdbmHash(membersPayload(members));
 }
 
-/** The bytes of a frame, ready to write. A `T` frame's `msgLength` counts UTF-8 bytes. */
+/**
+ * The bytes of a frame, ready to write. A `T` frame's `msgLength` counts UTF-8
+ * bytes; an `X` frame's JSON escapes every non-ASCII character as `\uXXXX`.
+ *
+ * @throws {TypeError} when an `X` frame's body has an `op` key, or holds a
+ * bigint or a cycle (what `JSON.stringify` cannot write; it drops `undefined`
+ * and functions, so keep the body JSON data)
+ * @throws {RangeError} when an `X` frame's JSON is longer than
+ * {@linkcode MAX_EXTENSION_JSON_BYTES}
+ */
 export function encodeFrame(frame: Frame): Uint8Array {
+  if (frame.type === "X") return encodeExtension(frame);
   if (frame.type === "T") {
     const content = encoder.encode(frame.text);
     const head = encoder.encode(
@@ -160,7 +187,25 @@ export function encodeFrame(frame: Frame): Uint8Array {
 
 const TERMINATOR_BYTES = encoder.encode(TERMINATOR);
 
-function encodeHead(frame: Exclude<Frame, TextFrame>): string {
+function encodeExtension(frame: ExtensionFrame): Uint8Array {
+  if (Object.hasOwn(frame.body, "op")) {
+    throw new TypeError("An extension frame's body must not have an op field");
+  }
+  const json = JSON.stringify({ op: frame.op, ...frame.body });
+  // JSON.stringify already escapes control characters and lone surrogates.
+  const ascii = json.replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  if (ascii.length > MAX_EXTENSION_JSON_BYTES) {
+    throw new RangeError(
+      `Extension frame JSON of ${ascii.length} bytes exceeds the limit of ${MAX_EXTENSION_JSON_BYTES}`,
+    );
+  }
+  return encoder.encode(`X:${ascii.length}:${ascii}${TERMINATOR}`);
+}
+
+function encodeHead(frame: Exclude<Frame, TextFrame | ExtensionFrame>): string {
   switch (frame.type) {
     case "L":
     case "A":
@@ -189,15 +234,29 @@ function encodeHead(frame: Exclude<Frame, TextFrame>): string {
  * Decodes one complete frame (terminator included) into a typed frame.
  *
  * Accepts the reference server's quirk of a single `:` before CRLF
- * (`J:room1:erin:127.0.0.1:50005:\r\n`) on every frame but `T`.
+ * (`J:room1:erin:127.0.0.1:50005:\r\n`) on every frame but `T` and `X`.
  *
  * @throws {ProtocolError} saying what was wrong; `frameType` is set when the
  * first byte was read.
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
+  return decodeWithHeader(bytes, null);
+}
+
+/**
+ * {@linkcode decodeFrame} of a frame whose header was already parsed:
+ * `header` is what a reader found in these bytes (`parseTextHeader` or
+ * `parseExtensionHeader`, as a `RawFrame` of the frame reader carries it), so
+ * a `T` or `X` frame is decoded without parsing its header again. Null parses
+ * as `decodeFrame` does.
+ *
+ * @throws {ProtocolError} as {@linkcode decodeFrame}
+ */
+export function decodeWithHeader(bytes: Uint8Array, header: ContentHeader | null): Frame {
   if (bytes.length === 0) throw new ProtocolError("Empty frame");
   const type = String.fromCharCode(bytes[0]!);
-  if (type === "T") return decodeText(bytes);
+  if (type === "T") return decodeText(bytes, header?.type === "T" ? header : null);
+  if (type === "X") return decodeExtension(bytes, header?.type === "X" ? header : null);
   const text = decoder.decode(bytes);
   let body: string;
   if (text.endsWith(TERMINATOR)) body = text.slice(0, -TERMINATOR.length);
@@ -275,8 +334,10 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   }
 }
 
-/** Where a `T` frame's content starts, and its declared length. */
+/** Where a `T` frame's content starts, its declared length, and its other header fields. */
 export interface TextHeader {
+  /** The frame type. */
+  type: "T";
   /** Offset of the first content byte. */
   contentStart: number;
   /** The declared `msgLength`. */
@@ -284,6 +345,19 @@ export interface TextHeader {
   /** The header fields before the length: room, originHID, originName, msgID. */
   fields: [string, string, string, string];
 }
+
+/** Where an `X` frame's JSON starts, and its declared `<len>`. */
+export interface ExtensionHeader {
+  /** The frame type. */
+  type: "X";
+  /** Offset of the first byte of the JSON. */
+  contentStart: number;
+  /** The declared `<len>`. */
+  contentLength: number;
+}
+
+/** The header of a frame whose content is taken by length: `T` or `X`. */
+export type ContentHeader = TextHeader | ExtensionHeader;
 
 /**
  * Parses a `T` frame's header from the start of `bytes`, or returns null when
@@ -316,31 +390,84 @@ export function parseTextHeader(bytes: Uint8Array, limit: number): TextHeader | 
     fail(`has msgLength ${JSON.stringify(lengthText)}, not a number`);
   }
   return {
+    type: "T",
     contentStart: colons[5]! + 1,
     contentLength: Number(lengthText),
     fields: [field(0), field(1), field(2), field(3)],
   };
 }
 
-function decodeText(bytes: Uint8Array): TextFrame {
-  const header = parseTextHeader(bytes, bytes.length + 1);
-  const fail = (why: string): never => {
-    throw new ProtocolError(`TEXT frame ${why}`, { frameType: "T" });
-  };
-  if (header === null) return fail("has fewer than 6 fields");
+/** Longest `<len>` of an `X` frame, in digits; more than any limit needs. */
+const MAX_LENGTH_DIGITS = 10;
+
+/**
+ * Parses an `X` frame's header `X:<len>:` from the start of `bytes`, or
+ * returns null when it has not all arrived yet. Only a frame whose third byte
+ * is a digit is taken by length (a reader frames `X::\r\n` and other
+ * garbage by line, as before ringchat/2); check that first.
+ *
+ * @throws {ProtocolError} (fatal) when the length is not 1–10 digits followed by `:`
+ */
+export function parseExtensionHeader(bytes: Uint8Array): ExtensionHeader | null {
+  let i = 2;
+  while (i < bytes.length && i < 2 + MAX_LENGTH_DIGITS && isDigit(bytes[i]!)) i++;
+  if (i === bytes.length) return null;
+  if (bytes[0] !== X || bytes[1] !== COLON || i === 2 || bytes[i] !== COLON) {
+    throw new ProtocolError("EXTENSION frame does not start with 'X:<length>:'", {
+      frameType: "X",
+      fatal: true,
+    });
+  }
+  let contentLength = 0;
+  for (let k = 2; k < i; k++) contentLength = contentLength * 10 + bytes[k]! - 0x30;
+  return { type: "X", contentStart: i + 1, contentLength };
+}
+
+/**
+ * True when `bytes` (the start of a frame) is an `X` frame taken by length:
+ * `X:` and a digit. Null when too few bytes arrived to tell.
+ */
+export function isLengthFramedExtension(bytes: Uint8Array): boolean | null {
+  if (bytes[0] !== X) return false;
+  if (bytes.length < 2) return null;
+  if (bytes[1] !== COLON) return false;
+  if (bytes.length < 3) return null;
+  return isDigit(bytes[2]!);
+}
+
+function isDigit(byte: number): boolean {
+  return byte >= 0x30 && byte <= 0x39;
+}
+
+/** Checks that `bytes` is exactly the header, its content and `::\r\n`. */
+function checkContent(
+  bytes: Uint8Array,
+  header: ContentHeader,
+  fail: (why: string) => never,
+  what: string,
+): void {
   const end = header.contentStart + header.contentLength;
   if (bytes.length !== end + 4) {
     fail(
-      `content is ${
-        bytes.length - 4 - header.contentStart
-      } bytes, msgLength says ${header.contentLength}`,
+      `${what} is ${bytes.length - 4 - header.contentStart} bytes, ` +
+        `${header.type === "T" ? "msgLength" : "its length"} says ${header.contentLength}`,
     );
   }
   for (let i = 0; i < 4; i++) {
     if (bytes[end + i] !== TERMINATOR_BYTES[i]) {
-      fail("does not end with '::\\r\\n' after its content");
+      fail(`does not end with '::\\r\\n' after its ${what}`);
     }
   }
+}
+
+function decodeText(bytes: Uint8Array, parsed: TextHeader | null): TextFrame {
+  const fail = (why: string): never => {
+    throw new ProtocolError(`TEXT frame ${why}`, { frameType: "T" });
+  };
+  const header = parsed ?? parseTextHeader(bytes, bytes.length + 1);
+  if (header === null) return fail("has fewer than 6 fields");
+  checkContent(bytes, header, fail, "content");
+  const end = header.contentStart + header.contentLength;
   const [room, originHid, originName, msgId] = header.fields;
   if (room.length === 0) fail("has an empty room");
   if (originHid.length === 0) fail("has an empty originHID");
@@ -352,6 +479,74 @@ function decodeText(bytes: Uint8Array): TextFrame {
     msgId: parseUnsigned(msgId, "msgID", fail),
     text: decoder.decode(bytes.subarray(header.contentStart, end)),
   };
+}
+
+function decodeExtension(bytes: Uint8Array, parsed: ExtensionHeader | null): ExtensionFrame {
+  const fail = (why: string): never => {
+    throw new ProtocolError(`EXTENSION frame ${why}`, { frameType: "X" });
+  };
+  const header = parsed ?? wholeExtensionHeader(bytes);
+  if (header === null) return fail("does not start with 'X:<length>:'");
+  checkContent(bytes, header, fail, "JSON");
+  if (header.contentLength > MAX_EXTENSION_JSON_BYTES) {
+    fail(`JSON of ${header.contentLength} bytes exceeds the limit of ${MAX_EXTENSION_JSON_BYTES}`);
+  }
+  const end = header.contentStart + header.contentLength;
+  for (let i = header.contentStart; i < end; i++) {
+    if (bytes[i]! >= 0x80) fail(`has a non-ASCII byte at ${i}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes.subarray(header.contentStart, end)));
+  } catch (error) {
+    return fail(`JSON does not parse: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail("JSON is not an object");
+  }
+  if (!writableNumbers(value as object)) fail("JSON has a number out of range");
+  const { op, ...body } = value as Record<string, unknown>;
+  if (typeof op !== "string") fail('has no "op" string');
+  return { type: "X", op: op as string, body };
+}
+
+/** The header of a whole `X` frame, or null when it has none that a reader would take by length. */
+function wholeExtensionHeader(bytes: Uint8Array): ExtensionHeader | null {
+  if (isLengthFramedExtension(bytes) !== true) return null;
+  try {
+    return parseExtensionHeader(bytes);
+  } catch (error) {
+    if (error instanceof ProtocolError) return null;
+    throw error;
+  }
+}
+
+/**
+ * Keeps a parsed JSON value writable again, in place: `-0` becomes `0` (as
+ * `JSON.stringify` writes it); false when a number is out of range (`1e999`
+ * parses as `Infinity`, which it would write as `null`). A loop, not a
+ * recursion, so deep nesting cannot overflow the stack; several times
+ * faster than a `JSON.parse` reviver.
+ */
+function writableNumbers(root: object): boolean {
+  const pending: object[] = [root];
+  for (let container = pending.pop(); container !== undefined; container = pending.pop()) {
+    const record = container as Record<string, unknown>;
+    const keys = Array.isArray(container) ? null : Object.keys(container);
+    const count = keys === null ? (container as unknown[]).length : keys.length;
+    for (let i = 0; i < count; i++) {
+      const key = keys === null ? i : keys[i]!;
+      const value = record[key];
+      if (typeof value === "number") {
+        if (!Number.isFinite(value)) return false;
+        // defineProperty, not assignment: a key "__proto__" must stay a plain property.
+        if (Object.is(value, -0)) Object.defineProperty(record, key, { value: 0 });
+      } else if (typeof value === "object" && value !== null) {
+        pending.push(value);
+      }
+    }
+  }
+  return true;
 }
 
 function hasControl(text: string): boolean {
@@ -388,6 +583,7 @@ const NAMES: Record<string, string> = {
   T: "TEXT",
   K: "POKE",
   A: "ACK",
+  X: "EXTENSION",
 };
 
 function describe(type: string): string {

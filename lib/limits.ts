@@ -42,3 +42,15 @@ export const LINK_MAX_FRAME_BYTES = MAX_TEXT_BYTES + 1024;
  * With 32-byte names and 20-digit numbers a real header is under 140 bytes.
  */
 export const MAX_TEXT_HEADER_BYTES = 512;
+
+/**
+ * Longest JSON of an `X` extension frame (PROTOCOL.md §9), in bytes (64 KiB,
+ * as the longest chat text): the encoder refuses longer, the decoder rejects
+ * longer with a `ProtocolError`. It bounds what one decode costs (measured:
+ * 0.11 ms for 64 KiB of one string, 0.23 ms for 6,000 numbers in 29 KB, on a
+ * 2-core EPYC); a reader's `maxFrameBytes` still bounds the
+ * whole frame first, so a registry reads at most `REGISTRY_MAX_FRAME_BYTES` of
+ * one, and an `X` of the longest JSON (header 13 bytes) fits a link's
+ * `LINK_MAX_FRAME_BYTES`.
+ */
+export const MAX_EXTENSION_JSON_BYTES = 64 * 1024;

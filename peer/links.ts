@@ -12,7 +12,7 @@
  *   sender stalled mid-frame, or one whose `msgLength` promises more than it
  *   sends): the same;
  * - a well-framed `T` whose text is over `maxTextBytes`: that frame is
- *   dropped and reported (`onRejected`), the link stays;
+ *   dropped and reported (`onRejected`) before it is decoded, the link stays;
  * - frames of other types after the handshake: ignored.
  *
  * @module
@@ -20,22 +20,14 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ProtocolError } from "../lib/errors.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import {
-  decodeFrame,
-  encodeFrame,
-  type HandshakeFrame,
-  type Member,
-  parseTextHeader,
-  type TextFrame,
-} from "../lib/frames.ts";
-import { LINK_MAX_FRAME_BYTES, MAX_TEXT_BYTES, MAX_TEXT_HEADER_BYTES } from "../lib/limits.ts";
+import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
+import { encodeFrame, type HandshakeFrame, type Member, type TextFrame } from "../lib/frames.ts";
+import { LINK_MAX_FRAME_BYTES, MAX_TEXT_BYTES } from "../lib/limits.ts";
 import type { RingMember } from "../lib/ring.ts";
 
 const logger = getLogger(["ringchat", "peer", "links"]);
 
 const READ_BUFFER_BYTES = 16 * 1024;
-const T = 0x54;
 
 /** Bytes a link may have queued for writing before it is dropped as too slow (default). */
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -69,8 +61,11 @@ export type LinkDirection = "forward" | "backward";
 
 /** What a link reports to its owner. */
 export interface LinkHandlers {
-  /** A decoded `T` frame and its bytes as received. */
-  onText(link: Link, frame: TextFrame, raw: Uint8Array): void;
+  /**
+   * A decoded `T` frame, its bytes as received, and its content bytes (a view
+   * of `raw`, no copy: hash them, do not change them).
+   */
+  onText(link: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void;
   /** The link closed; `error` is true when it was dropped for misbehaving or failing. */
   onClose(link: Link, reason: string, error: boolean): void;
   /** A frame was dropped for breaking a limit, and why; the link stays. */
@@ -82,7 +77,7 @@ export interface Handshaken {
   conn: Deno.TcpConn;
   reader: FrameReader;
   /** Whole frames read after the handshake frame. */
-  frames: Uint8Array[];
+  frames: RawFrame[];
 }
 
 /** The forward side's handshake result. */
@@ -126,7 +121,7 @@ async function readFirstFrame(
   conn: Deno.TcpConn,
   reader: FrameReader,
   signal: AbortSignal,
-): Promise<{ first: Uint8Array; rest: Uint8Array[] }> {
+): Promise<{ first: RawFrame; rest: RawFrame[] }> {
   const onAbort = () => closeQuietly(conn);
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -143,7 +138,7 @@ async function readFirstFrame(
         if (signal.aborted) throw new Error("Handshake timed out");
         throw new PeerClosed();
       }
-      const frames = reader.push(buf.subarray(0, n));
+      const frames = reader.feed(buf.subarray(0, n));
       if (frames.length > 0) return { first: frames[0]!, rest: frames.slice(1) };
     }
   } finally {
@@ -196,7 +191,7 @@ export async function dial(
     await writeAll(conn, encodeFrame(hello));
     const reader = new FrameReader({ maxFrameBytes });
     const { first, rest } = await readFirstFrame(conn, reader, signal);
-    const frame = decodeFrame(first);
+    const frame = first.decode();
     if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
     return { conn, reader, frames: rest, msgId: frame.msgId };
   } catch (error) {
@@ -222,7 +217,7 @@ export async function greet(
     conn.setNoDelay(true);
     const reader = new FrameReader({ maxFrameBytes });
     const { first, rest } = await readFirstFrame(conn, reader, signal);
-    const frame = decodeFrame(first);
+    const frame = first.decode();
     if (frame.type !== "P") throw new Error(`Sent a ${frame.type} frame instead of a handshake`);
     return { conn, reader, frames: rest, hello: frame };
   } catch (error) {
@@ -256,7 +251,7 @@ export class Link {
   readonly #maxTextBytes: number;
   readonly #maxQueuedBytes: number;
   readonly #queue: Uint8Array[] = [];
-  #pending: Uint8Array[];
+  #pending: RawFrame[];
   #queuedBytes = 0;
   #writer: Promise<void> | null = null;
   #reading: Promise<void> = Promise.resolve();
@@ -441,7 +436,7 @@ export class Link {
           this.close("Closed by the other side");
           return;
         }
-        const frames = this.#reader.push(buf.subarray(0, n));
+        const frames = this.#reader.feed(buf.subarray(0, n));
         for (const raw of frames) {
           if (this.#isClosed()) return;
           this.#handle(raw);
@@ -480,22 +475,23 @@ export class Link {
     }, this.#frameTimeoutMs);
   }
 
-  #handle(raw: Uint8Array): void {
-    if (raw[0] === T) {
-      const frame = decodeFrame(raw) as TextFrame;
-      const length = parseTextHeader(raw, MAX_TEXT_HEADER_BYTES)!.contentLength;
-      if (length > this.#maxTextBytes) {
+  /** Handles one frame; a malformed one throws its ProtocolError (the link is dropped). */
+  #handle(raw: RawFrame): void {
+    const header = raw.header;
+    if (header?.type === "T") {
+      // The reader parsed the header: check the size before decoding anything.
+      if (header.contentLength > this.#maxTextBytes) {
         this.#handlers.onRejected?.(
           this,
-          `a message of ${length} bytes from ${JSON.stringify(frame.originName)}, ` +
+          `a message of ${header.contentLength} bytes from ${JSON.stringify(header.fields[2])}, ` +
             `over the limit of ${this.#maxTextBytes}`,
         );
         return;
       }
-      this.#handlers.onText(this, frame, raw);
+      this.#handlers.onText(this, raw.decode() as TextFrame, raw.bytes, raw.contentBytes);
       return;
     }
-    const frame = decodeFrame(raw);
+    const frame = raw.decode();
     logger.debug("Ignored a {type} frame on the link with {name}", {
       type: frame.type,
       name: this.peer.name,

@@ -109,7 +109,7 @@ export class Overlay {
       },
     }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
-      onText: (link, frame, raw) => host.onText(link, frame, raw),
+      onText: (link, frame, raw, content) => host.onText(link, frame, raw, content),
       onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
       onRejected: (link, reason) =>
         host.report(

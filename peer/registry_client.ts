@@ -14,13 +14,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { FrameReader } from "../lib/frame_reader.ts";
-import {
-  decodeFrame,
-  encodeFrame,
-  type Frame,
-  type JoinFrame,
-  type MembersFrame,
-} from "../lib/frames.ts";
+import { encodeFrame, type Frame, type JoinFrame, type MembersFrame } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_client"]);
@@ -301,10 +295,10 @@ export class RegistryClient {
       for (;;) {
         const n = await connection.conn.read(buf);
         if (n === null) break;
-        for (const raw of reader.push(buf.subarray(0, n))) {
+        for (const raw of reader.feed(buf.subarray(0, n))) {
           let frame: Frame;
           try {
-            frame = decodeFrame(raw);
+            frame = raw.decode();
           } catch (error) {
             // A malformed reply still answers the request in flight.
             const request = this.#inflight;

@@ -63,9 +63,11 @@ export interface RegistryOptions {
   /** Requests a connection may make at once above the sustained rate. */
   requestBurst?: number;
   /**
-   * Whether a JOIN may take a name that another member of the room holds at
-   * another ip:port, as the reference server allows; when false it is
-   * answered `F:JOIN message - Name already in use in this chatroom!!`.
+   * Let a JOIN take a name that another member of the room holds at another
+   * ip:port, as the reference server does. When false, such a JOIN is
+   * answered `F:JOIN message - Name already in use in this chatroom!!` (the
+   * same name, ip and port from another connection still takes the
+   * membership over).
    */
   allowDuplicateNames?: boolean;
 }

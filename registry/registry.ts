@@ -17,13 +17,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { decodeFrame, type DepartFrame, type Frame, type JoinFrame } from "../lib/frames.ts";
+import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
+import type { DepartFrame, Frame, JoinFrame } from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
-import { type Removal, Rooms } from "./rooms.ts";
+import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 
 export { REGISTRY_DEFAULTS, type RegistryOptions };
 
@@ -66,8 +66,6 @@ export function startRegistry(options: RegistryOptions = {}): Promise<RegistryHa
 const logger = getLogger(["ringchat", "registry"]);
 const encoder = new TextEncoder();
 
-const NEWLINE = 0x0a;
-const T = 0x54;
 /** Each connection's read buffer. A JOIN is under 350 bytes; more arrives in further reads. */
 const READ_BUFFER_BYTES = 2048;
 
@@ -80,6 +78,7 @@ const DEPART_NOT_OWNER = failure("DEPART message - Not a member joined on this c
 const JOIN_WRONG_FORMAT = failure("JOIN message - Wrong format!!");
 const JOIN_OTHER_ROOM = failure("JOIN message - Already joined another chatroom!!");
 const JOIN_OTHER_MEMBER = failure("JOIN message - Already joined as another member!!");
+const JOIN_NAME_IN_USE = failure("JOIN message - Name already in use in this chatroom!!");
 const JOIN_ROOM_TOO_LONG = failure(
   `JOIN message - Room name longer than ${MAX_NAME_BYTES} bytes!!`,
 );
@@ -99,8 +98,8 @@ const SERVER_BUSY = failure("Server busy - too many connections!!");
 class Client {
   readonly conn: Deno.TcpConn;
   readonly remote: string;
-  /** Created on the first read that is not exactly one whole frame. */
-  reader: FrameReader | null = null;
+  /** Splits this client's byte stream into frames. */
+  readonly reader: FrameReader;
   /** The bytes of this client's last accepted JOIN: a repeat is a keepalive. */
   lastJoin: Uint8Array | null = null;
   /** Closes the connection if no valid frame arrives in time; cleared by the first. */
@@ -111,9 +110,11 @@ class Client {
   /** Ends a {@linkcode pause} early (the connection is closing). */
   #wake: (() => void) | null = null;
 
-  constructor(conn: Deno.TcpConn, bucket: TokenBucket | null) {
+  constructor(conn: Deno.TcpConn, bucket: TokenBucket | null, maxFrameBytes: number) {
     this.conn = conn;
     this.bucket = bucket;
+    // Frames are views of the read buffer: each is answered before the next read.
+    this.reader = new FrameReader({ maxFrameBytes, copyFrames: false });
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
   }
@@ -162,6 +163,7 @@ class Registry implements RegistryHandle {
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
+      allowDuplicateNames: options.allowDuplicateNames,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     const addr = this.#listener.addr;
@@ -233,6 +235,7 @@ class Registry implements RegistryHandle {
           ratePerSecond: this.#options.requestsPerSecond,
           burst: this.#options.requestBurst,
         }),
+        this.#options.maxFrameBytes,
       );
       this.#clients.add(client);
       this.#track(this.#serve(client));
@@ -257,9 +260,8 @@ class Registry implements RegistryHandle {
   }
 
   async #serve(client: Client): Promise<void> {
-    const { conn } = client;
-    const max = this.#options.maxFrameBytes;
-    const buf = new Uint8Array(Math.min(READ_BUFFER_BYTES, max));
+    const { conn, reader } = client;
+    const buf = new Uint8Array(Math.min(READ_BUFFER_BYTES, this.#options.maxFrameBytes));
     let pending: Promise<void> | null = null;
     try {
       conn.setNoDelay(true);
@@ -290,31 +292,25 @@ class Registry implements RegistryHandle {
           pending = null;
         }
         if (n === null) break;
-        // Fast path: the read is exactly one whole frame (what nearly every client sends).
-        if (
-          (client.reader === null || client.reader.buffered === 0) &&
-          buf[n - 1] === NEWLINE && buf[0] !== T && buf.indexOf(NEWLINE) === n - 1
-        ) {
-          client.bucket?.take(1, performance.now());
-          pending = writeAll(
-            conn,
-            this.#keepalive(client, buf, n) ?? this.#answer(client, buf.subarray(0, n)),
-          );
-          pending.catch(() => {});
-          continue;
-        }
-        client.reader ??= new FrameReader({ maxFrameBytes: max });
-        let frames: Uint8Array[];
+        let frames: RawFrame[];
         let fatal: ProtocolError | null = null;
         try {
-          frames = client.reader.push(buf.subarray(0, n));
+          frames = reader.feed(buf.subarray(0, n));
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
           frames = [];
           fatal = error;
         }
         // Frames completed before a fatal error are answered, then the error.
-        fatal ??= client.reader.failure;
+        fatal ??= reader.failure;
+        // One frame (what nearly every client sends per write): its reply is
+        // written while the next read waits.
+        if (frames.length === 1 && fatal === null) {
+          client.bucket?.take(1, performance.now());
+          pending = writeAll(conn, this.#answer(client, frames[0]!));
+          pending.catch(() => {});
+          continue;
+        }
         // A read that completes no frame still cost a read: count it as one request.
         if (frames.length === 0) client.bucket?.take(1, performance.now());
         for (const frame of frames) {
@@ -327,7 +323,9 @@ class Registry implements RegistryHandle {
             remote: client.remote,
             reason: fatal.message,
           });
-          await writeAll(conn, fatal.frameType === "T" ? UNKNOWN_REQUEST : TOO_LONG);
+          // A TEXT or EXTENSION frame the reader cannot frame is still an unknown request.
+          const known = fatal.frameType === "T" || fatal.frameType === "X";
+          await writeAll(conn, known ? UNKNOWN_REQUEST : TOO_LONG);
           break;
         }
       }
@@ -363,14 +361,13 @@ class Registry implements RegistryHandle {
   }
 
   /**
-   * The reply to a keepalive: the first `length` bytes of `buf` repeat the
-   * client's last accepted JOIN byte for byte, and the client still owns that
-   * member. Null otherwise.
+   * The reply to a keepalive: `frame` repeats the client's last accepted JOIN
+   * byte for byte, and the client still owns that member. Null otherwise.
    */
-  #keepalive(client: Client, buf: Uint8Array, length: number): Uint8Array | null {
+  #keepalive(client: Client, frame: Uint8Array): Uint8Array | null {
     const last = client.lastJoin;
-    if (last === null || last.length !== length) return null;
-    for (let i = 0; i < length; i++) if (buf[i] !== last[i]) return null;
+    if (last === null || last.length !== frame.length) return null;
+    for (let i = 0; i < frame.length; i++) if (frame[i] !== last[i]) return null;
     const member = this.#rooms.renew(client, Date.now());
     return member === undefined ? null : this.#rooms.membersReply(member.room);
   }
@@ -388,14 +385,14 @@ class Registry implements RegistryHandle {
     }
   }
 
-  /** The reply to one whole frame. `frame` may be a view of the read buffer: do not keep it. */
-  #answer(client: Client, frame: Uint8Array): Uint8Array {
+  /** The reply to one whole frame. `frame` is a view of the read buffer: do not keep it. */
+  #answer(client: Client, frame: RawFrame): Uint8Array {
     try {
-      const keepalive = this.#keepalive(client, frame, frame.length);
+      const keepalive = this.#keepalive(client, frame.bytes);
       if (keepalive !== null) return keepalive;
       let decoded: Frame;
       try {
-        decoded = decodeFrame(frame);
+        decoded = frame.decode();
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         logger.debug("Rejected a frame from {remote}: {reason}", {
@@ -418,7 +415,7 @@ class Registry implements RegistryHandle {
           this.#valid(client);
           return this.#rooms.roomsReply();
         case "J":
-          return this.#join(client, decoded, frame);
+          return this.#join(client, decoded, frame.bytes);
         case "D":
           return this.#depart(client, decoded);
         default:
@@ -438,6 +435,7 @@ class Registry implements RegistryHandle {
     }
   }
 
+  /** The reply to a JOIN; `frame` is its bytes, a view (copied: a repeat of them is a keepalive). */
   #join(client: Client, join: JoinFrame, frame: Uint8Array): Uint8Array {
     const tooLong = byteLength(join.room) > MAX_NAME_BYTES
       ? JOIN_ROOM_TOO_LONG
@@ -457,14 +455,13 @@ class Registry implements RegistryHandle {
     }
     const refused = this.#rooms.refusal(join.room, join);
     if (refused !== null) {
+      const { why, reply } = REFUSALS[refused];
       logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
         ...memberFields(join),
         remote: client.remote,
-        why: refused === "too-many-rooms"
-          ? `${this.#options.maxRooms} rooms already`
-          : `${this.#options.maxMembersPerRoom} members already`,
+        why: why(this.#options),
       });
-      return refused === "too-many-rooms" ? JOIN_TOO_MANY_ROOMS : JOIN_ROOM_FULL;
+      return reply;
     }
     const outcome = this.#rooms.join(join.room, join, client, Date.now());
     this.#valid(client);
@@ -522,6 +519,19 @@ class Registry implements RegistryHandle {
     }
   }
 }
+
+/** What each refusal of {@linkcode Rooms.refusal} logs and answers. */
+const REFUSALS: Record<
+  JoinRefusal,
+  { why: (options: Required<RegistryOptions>) => string; reply: Uint8Array }
+> = {
+  "too-many-rooms": { why: (o) => `${o.maxRooms} rooms already`, reply: JOIN_TOO_MANY_ROOMS },
+  "room-full": { why: (o) => `${o.maxMembersPerRoom} members already`, reply: JOIN_ROOM_FULL },
+  "name-in-use": {
+    why: () => "another member of the room has that name",
+    reply: JOIN_NAME_IN_USE,
+  },
+};
 
 function memberFields(m: { name: string; ip: string; port: number; room: string }) {
   return { name: m.name, ip: m.ip, port: m.port, room: m.room };

@@ -11,6 +11,9 @@
  *   as it); an owner owns at most one member. A second owner JOINing as a
  *   listed member takes it over, so the first owner leaving removes nothing.
  * - An empty room is destroyed at once.
+ * - Names: a JOIN of a name that another member of the room holds (at
+ *   another ip or port, so another HashID) is refused, unless
+ *   `allowDuplicateNames` restores the reference's behaviour of listing both.
  * - Limits: at most `maxRooms` rooms and `maxMembersPerRoom` members in a
  *   room. A JOIN that would create a room or add a member over them is
  *   refused ({@linkcode Rooms.refusal}); renewing a listed member never is.
@@ -48,8 +51,12 @@ export interface JoinOutcome<Owner> {
   takenFrom: Owner | null;
 }
 
-/** Why a JOIN is refused: it would create a room past `maxRooms`, or add a member past `maxMembersPerRoom`. */
-export type JoinRefusal = "too-many-rooms" | "room-full";
+/**
+ * Why a JOIN is refused: it would create a room past `maxRooms`, add a member
+ * past `maxMembersPerRoom`, or add a second member of one name (unless
+ * `allowDuplicateNames`).
+ */
+export type JoinRefusal = "too-many-rooms" | "room-full" | "name-in-use";
 
 /** Options of {@linkcode Rooms}. */
 export interface RoomsOptions {
@@ -57,6 +64,12 @@ export interface RoomsOptions {
   maxRooms?: number;
   /** Most members in one room. Default `Infinity`. */
   maxMembersPerRoom?: number;
+  /**
+   * List a member whose name another member of the room holds at another ip
+   * or port, as the reference server does. Default false: such a JOIN is
+   * refused (`"name-in-use"`).
+   */
+  allowDuplicateNames?: boolean;
 }
 
 /** A member removed by {@linkcode Rooms.sweep}, {@linkcode Rooms.depart} or {@linkcode Rooms.release}. */
@@ -96,6 +109,8 @@ class Room<Owner> {
   readonly members = new Map<bigint, Entry>();
   /** The owner of each member. */
   readonly owners = new Map<Entry, Owner>();
+  /** How many members hold each name (more than one only with `allowDuplicateNames`). */
+  readonly names = new Map<string, number>();
   /** The encoded `M` reply, or null when membership changed since it was built. */
   reply: Uint8Array | null = null;
   msid = 0n;
@@ -121,6 +136,7 @@ class Room<Owner> {
 export class Rooms<Owner> {
   readonly #maxRooms: number;
   readonly #maxMembersPerRoom: number;
+  readonly #allowDuplicateNames: boolean;
   /** Rooms by name, in creation order. */
   readonly #rooms = new Map<string, Room<Owner>>();
   /** The member each owner owns. */
@@ -136,6 +152,7 @@ export class Rooms<Owner> {
   constructor(options: RoomsOptions = {}) {
     this.#maxRooms = options.maxRooms ?? Infinity;
     this.#maxMembersPerRoom = options.maxMembersPerRoom ?? Infinity;
+    this.#allowDuplicateNames = options.allowDuplicateNames ?? false;
     if (!(this.#maxRooms >= 1)) {
       throw new RangeError(`maxRooms must be at least 1, got ${this.#maxRooms}`);
     }
@@ -160,14 +177,18 @@ export class Rooms<Owner> {
   }
 
   /**
-   * Why a JOIN of `member` into `room` would be refused for a limit, or null
-   * when it would be accepted. Renewing a listed member is never refused.
+   * Why a JOIN of `member` into `room` would be refused, or null when it
+   * would be accepted. Renewing a listed member is never refused.
    */
   refusal(room: string, member: Member): JoinRefusal | null {
     const r = this.#rooms.get(room);
     if (r === undefined) return this.#rooms.size >= this.#maxRooms ? "too-many-rooms" : null;
-    if (r.members.size < this.#maxMembersPerRoom) return null;
-    return r.members.has(hashId(member.name, member.ip, member.port)) ? null : "room-full";
+    const holders = r.names.get(member.name) ?? 0;
+    if (holders === 0 && r.members.size < this.#maxMembersPerRoom) return null;
+    const listed = r.members.get(hashId(member.name, member.ip, member.port));
+    if (listed !== undefined) return null;
+    if (holders > 0 && !this.#allowDuplicateNames) return "name-in-use";
+    return r.members.size < this.#maxMembersPerRoom ? null : "room-full";
   }
 
   /**
@@ -202,6 +223,7 @@ export class Rooms<Owner> {
     if (entry === undefined) {
       entry = new Entry(room, member, id, now);
       r.members.set(id, entry);
+      r.names.set(entry.name, (r.names.get(entry.name) ?? 0) + 1);
       r.reply = null;
       this.#memberCount++;
       added = true;
@@ -329,6 +351,9 @@ export class Rooms<Owner> {
     r.owners.delete(entry);
     if (owner !== null && this.#owned.get(owner) === entry) this.#owned.delete(owner);
     r.members.delete(entry.hashId);
+    const holders = r.names.get(entry.name)! - 1;
+    if (holders === 0) r.names.delete(entry.name);
+    else r.names.set(entry.name, holders);
     r.reply = null;
     this.#memberCount--;
     let roomDestroyed = false;

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ProtocolError } from "../lib/errors.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { decodeFrame, encodeFrame } from "../lib/frames.ts";
+import { FrameReader, RawFrame } from "../lib/frame_reader.ts";
+import { decodeFrame, encodeFrame, type Frame, type TextHeader } from "../lib/frames.ts";
 import { CORPUS, frame } from "./support/frame_arbitraries.ts";
+import { extensionFrame } from "./support/extension_arbitraries.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -173,4 +174,148 @@ Deno.test("frame reader: returns the frames before a fatal error and throws it n
 
 Deno.test("frame reader: rejects a limit below 16 bytes", () => {
   assert.throws(() => new FrameReader({ maxFrameBytes: 8 }), RangeError);
+});
+
+Deno.test("frame reader: hands out a TEXT frame with the header it parsed and its content span", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  assert.deepEqual(reader.feed(enc.encode("T:room1:42:alice:7:")), []);
+  assert.deepEqual(reader.feed(enc.encode("5:he")), []);
+  const [raw, list] = reader.feed(enc.encode("llo::\r\nL::\r\n"));
+  assert.ok(raw instanceof RawFrame && list instanceof RawFrame);
+  assert.equal(raw.type, "T");
+  assert.equal(dec.decode(raw.bytes), "T:room1:42:alice:7:5:hello::\r\n");
+  assert.deepEqual(raw.header, {
+    type: "T",
+    contentStart: 21,
+    contentLength: 5,
+    fields: ["room1", "42", "alice", "7"],
+  });
+  // The content is a view of the frame's bytes, not a copy.
+  assert.equal(dec.decode(raw.contentBytes), "hello");
+  assert.equal(raw.contentBytes.buffer, raw.bytes.buffer);
+  assert.equal(raw.contentBytes.byteOffset, raw.bytes.byteOffset + 21);
+  assert.deepEqual(raw.decode(), decodeFrame(raw.bytes));
+  assert.equal(list.type, "L");
+  assert.equal(list.header, null);
+  assert.equal(list.contentBytes.length, 0);
+  assert.deepEqual(list.decode(), { type: "L" });
+});
+
+Deno.test("frame reader: a RawFrame decodes from the header the reader found, without parsing it again", () => {
+  const bytes = enc.encode("T:room1:42:alice:7:2:hi::\r\n");
+  const parsed = new FrameReader({ maxFrameBytes: 64 }).feed(bytes)[0]!.header as TextHeader;
+  // The decoder trusts the header it is given: these fields are not the bytes'.
+  const header: TextHeader = { ...parsed, fields: ["other", "1", "bob", "9"] };
+  assert.deepEqual(new RawFrame(bytes, header).decode(), {
+    type: "T",
+    room: "other",
+    originHid: "1",
+    originName: "bob",
+    msgId: 9n,
+    text: "hi",
+  });
+});
+
+Deno.test("frame reader: frames are copies; the chunk may be reused at once", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  const chunk = enc.encode("L::\r\nJ:room:al");
+  const [list] = reader.feed(chunk);
+  chunk.fill(0x21);
+  assert.equal(dec.decode(list!.bytes), "L::\r\n");
+  const [join] = reader.feed(enc.encode("ice:127.0.0.1:5::\r\n"));
+  assert.equal(dec.decode(join!.bytes), "J:room:alice:127.0.0.1:5::\r\n");
+});
+
+Deno.test("frame reader: with copyFrames false, frames are views of the chunk or of its buffer", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024, copyFrames: false });
+  const chunk = enc.encode("L::\r\nT:r:1:n:1:2:hi::\r\nJ:room:al");
+  const [list, text] = reader.feed(chunk);
+  assert.equal(list!.bytes.buffer, chunk.buffer);
+  assert.equal(text!.bytes.buffer, chunk.buffer);
+  assert.equal(text!.bytes.byteOffset, 5);
+  assert.deepEqual(text!.decode(), {
+    type: "T",
+    room: "r",
+    originHid: "1",
+    originName: "n",
+    msgId: 1n,
+    text: "hi",
+  });
+  // The rest was copied: the chunk may be reused once its frames are handled.
+  chunk.fill(0x21);
+  const [join] = reader.feed(enc.encode("ice:127.0.0.1:5::\r\n"));
+  assert.equal(dec.decode(join!.bytes), "J:room:alice:127.0.0.1:5::\r\n");
+});
+
+Deno.test("frame reader: a fatal error with no frame before it also leaves the reader unusable", () => {
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  assert.throws(() => reader.feed(enc.encode("T:r:1:n:1:x:ab::\r\n")), /not a number/);
+  assert.match(reader.failure?.message ?? "", /not a number/);
+  assert.throws(() => reader.feed(enc.encode("L::\r\n")), /not a number/);
+});
+
+Deno.test("frame reader: takes an EXTENSION frame's JSON by length, newlines and terminators inside included", () => {
+  const json = '{"op":"a",\n"b":"::\\r\\n"}';
+  const bytes = `X:${json.length}:${json}::\r\nL::\r\n`;
+  const reader = new FrameReader({ maxFrameBytes: 1024 });
+  const frames = reader.feed(enc.encode(bytes));
+  assert.deepEqual(frames.map((f) => dec.decode(f.bytes)), [
+    `X:${json.length}:${json}::\r\n`,
+    "L::\r\n",
+  ]);
+  assert.deepEqual(frames[0]!.header, { type: "X", contentStart: 5, contentLength: json.length });
+  assert.equal(dec.decode(frames[0]!.contentBytes), json);
+  assert.deepEqual(frames[0]!.decode(), { type: "X", op: "a", body: { b: "::\r\n" } });
+  // The same, one byte at a time.
+  const oneByOne = new FrameReader({ maxFrameBytes: 1024 });
+  const got: string[] = [];
+  for (const b of enc.encode(bytes)) {
+    for (const f of oneByOne.feed(Uint8Array.of(b))) got.push(dec.decode(f.bytes));
+  }
+  assert.deepEqual(got, frames.map((f) => dec.decode(f.bytes)));
+});
+
+Deno.test("frame reader: an X without a digit after 'X:' is cut at its newline, as before ringchat/2", () => {
+  const reader = new FrameReader({ maxFrameBytes: 64 });
+  assert.deepEqual(reader.feed(enc.encode("X")), []);
+  assert.deepEqual(reader.feed(enc.encode(":")), []);
+  assert.deepEqual(
+    reader.feed(enc.encode(":\r\nX:x::\r\nXY\nX\n")).map((f) => [dec.decode(f.bytes), f.header]),
+    [["X::\r\n", null], ["X:x::\r\n", null], ["XY\n", null], ["X\n", null]],
+  );
+  assert.equal(reader.buffered, 0);
+});
+
+Deno.test("frame reader: refuses an EXTENSION frame with a bad length, an oversize length or a bad terminator", () => {
+  const fails = (text: string, pattern: RegExp, max = 1024) =>
+    assert.throws(() => new FrameReader({ maxFrameBytes: max }).feed(enc.encode(text)), (e) => {
+      assert.ok(e instanceof ProtocolError);
+      assert.equal(e.fatal, true);
+      assert.equal(e.frameType, "X");
+      assert.match(e.message, pattern);
+      return true;
+    });
+  fails("X:12a:{}::\r\n", /does not start with 'X:<length>:'/);
+  fails("X:12345678901:", /does not start with 'X:<length>:'/);
+  fails("X:2000:", /EXTENSION frame of 2011 bytes exceeds the limit of 1024/);
+  fails("X:2:{}:::\r\n", /does not end with '::\\r\\n' after its 2 JSON bytes/);
+  fails("X:3:{}::\r\nL::\r\n", /does not end with/);
+});
+
+Deno.test("frame reader: valid frames and EXTENSION frames cut into any chunks decode to the same frames", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(frame, extensionFrame), { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 30 }),
+      (frames: Frame[], points) => {
+        const reader = new FrameReader({ maxFrameBytes: 64 * 1024 });
+        const got = cut(concat(frames.map(encodeFrame)), points).flatMap((chunk) =>
+          reader.feed(chunk)
+        );
+        assert.deepEqual(got.map((f) => f.decode()), frames);
+        assert.equal(reader.buffered, 0);
+      },
+    ),
+    { numRuns: 500 },
+  );
 });

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ProtocolError } from "../lib/errors.ts";
 import { decodeFrame, encodeFrame, type Frame } from "../lib/frames.ts";
+import { MAX_EXTENSION_JSON_BYTES } from "../lib/limits.ts";
+import { EXTENSION_CORPUS, extensionFrame } from "./support/extension_arbitraries.ts";
 import { CORPUS, frame } from "./support/frame_arbitraries.ts";
 
 const enc = new TextEncoder();
@@ -80,11 +82,87 @@ Deno.test("frames: every frame round-trips through encode and decode", () => {
   });
 });
 
+Deno.test("frames: encodes an EXTENSION frame as X:<len>:<json>::\\r\\n, op first", () => {
+  const bytes = encodeFrame({ type: "X", op: "hello", body: { version: 2, features: ["names"] } });
+  const json = '{"op":"hello","version":2,"features":["names"]}';
+  assert.equal(dec.decode(bytes), `X:${json.length}:${json}::\r\n`);
+  assert.deepEqual(decodeFrame(bytes), {
+    type: "X",
+    op: "hello",
+    body: { version: 2, features: ["names"] },
+  });
+  assert.equal(dec.decode(encodeFrame({ type: "X", op: "a", body: {} })), 'X:10:{"op":"a"}::\r\n');
+});
+
+Deno.test("frames: an EXTENSION frame is ASCII only: non-ASCII is escaped as \\uXXXX and round-trips", () => {
+  const body = { text: "café 😀", lone: "\ud800", newline: "a\r\nb" };
+  const bytes = encodeFrame({ type: "X", op: "né", body });
+  assert.ok(bytes.every((b) => b < 0x80), dec.decode(bytes));
+  assert.match(dec.decode(bytes), /"op":"n\\u00e9"/);
+  assert.match(dec.decode(bytes), /caf\\u00e9 \\ud83d\\ude00/);
+  assert.deepEqual(decodeFrame(bytes), { type: "X", op: "né", body });
+});
+
+Deno.test("frames: every EXTENSION frame round-trips through encode and decode", () => {
+  fc.assert(
+    fc.property(extensionFrame, (f) => {
+      const bytes = encodeFrame(f);
+      assert.ok(bytes.every((b) => b < 0x80));
+      assert.deepEqual(decodeFrame(bytes), f);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("frames: says what is wrong with a malformed EXTENSION frame", () => {
+  const x = (json: string) => `X:${enc.encode(json).length}:${json}::\r\n`;
+  assertRejects(x('{"op":"café"}'), /non-ASCII byte at 15/, "X");
+  assertRejects(x('{"op":"a"'), /JSON does not parse/, "X");
+  assertRejects(x("[1]"), /JSON is not an object/, "X");
+  assertRejects(x("null"), /JSON is not an object/, "X");
+  assertRejects(x('{"body":1}'), /has no "op" string/, "X");
+  assertRejects(x('{"op":1}'), /has no "op" string/, "X");
+  assertRejects(x('{"op":"a","n":1e999}'), /number out of range/, "X");
+  assertRejects('X:9:{"op":"a"}::\r\n', /JSON is 10 bytes, its length says 9/, "X");
+  assertRejects('X:10:{"op":"a"}:::\r\n', /JSON is 11 bytes/, "X");
+  assertRejects('X:10:{"op":"a"}XX\r\n', /does not end with '::\\r\\n' after its JSON/, "X");
+  assertRejects("X:1x:{}::\r\n", /does not start with 'X:<length>:'/, "X");
+  assertRejects("X:12", /does not start with 'X:<length>:'/, "X");
+  const long = `{"op":"a","pad":"${"x".repeat(MAX_EXTENSION_JSON_BYTES)}"}`;
+  assertRejects(x(long), /JSON of 65555 bytes exceeds the limit of 65536/, "X");
+  // -0 decodes as 0 (deepEqual tells them apart), which encodes back to the same bytes.
+  assert.deepEqual(decodeText(x('{"op":"a","n":-0}')), { type: "X", op: "a", body: { n: 0 } });
+});
+
+Deno.test("frames: an EXTENSION frame's JSON is plain data: deep nesting, a __proto__ key", () => {
+  const x = (json: string) => `X:${json.length}:${json}::\r\n`;
+  const depth = 32_000;
+  const deep = decodeText(x(`{"op":"a","d":${"[".repeat(depth)}-0${"]".repeat(depth)}}`));
+  assert.equal(deep.type, "X");
+  const proto = decodeText(x('{"op":"a","__proto__":{"n":-0}}'));
+  assert.ok(proto.type === "X");
+  assert.equal(Object.getPrototypeOf(proto.body), Object.prototype);
+  assert.deepEqual(Object.getOwnPropertyDescriptor(proto.body, "__proto__")?.value, { n: 0 });
+});
+
+Deno.test("frames: refuses to encode an EXTENSION frame it could not decode", () => {
+  assert.throws(() => encodeFrame({ type: "X", op: "a", body: { op: "b" } }), TypeError);
+  assert.throws(() => encodeFrame({ type: "X", op: "a", body: { n: 1n } }), TypeError);
+  assert.throws(
+    () => encodeFrame({ type: "X", op: "a", body: { pad: "x".repeat(MAX_EXTENSION_JSON_BYTES) } }),
+    /JSON of 65555 bytes exceeds the limit of 65536/,
+  );
+  const fits = "x".repeat(MAX_EXTENSION_JSON_BYTES - '{"op":"a","pad":""}'.length);
+  const bytes = encodeFrame({ type: "X", op: "a", body: { pad: fits } });
+  assert.deepEqual(decodeFrame(bytes), { type: "X", op: "a", body: { pad: fits } });
+});
+
 Deno.test("frames: decodes every frame of the corpus of real frames but the two malformed LISTs", () => {
   for (const text of CORPUS) {
     if (text === "L::\n" || text === "L:x::\r\n") assertRejects(text, /LIST/, "L");
     else decodeText(text);
   }
+  for (const text of EXTENSION_CORPUS) assert.equal(decodeText(text).type, "X");
 });
 
 Deno.test("frames: accepts the reference's single colon before CRLF", () => {
@@ -107,7 +185,8 @@ Deno.test("frames: says what is wrong with a malformed frame", () => {
   assertRejects("P:r:n:1.2.3.4:9:-1::\r\n", /msgID "-1"/, "P");
   assertRejects("S:99999999999999999999::\r\n", /over 64 bits/, "S");
   assertRejects("M:1:a:b::\r\n", /MEMBERS frame has 3 fields/, "M");
-  assertRejects("X::\r\n", /Unknown frame type/, "X");
+  assertRejects("Z::\r\n", /Unknown frame type/, "Z");
+  assertRejects("X::\r\n", /EXTENSION frame does not start with 'X:<length>:'/, "X");
   assertRejects("LL::\r\n", /Unknown frame type "LL"/, "L");
   assertRejects("K:r:a\tb::\r\n", /control character/, "K");
   assertRejects("", /Empty frame/);
@@ -137,7 +216,7 @@ Deno.test("frames: decoding arbitrary bytes raises nothing but ProtocolError", (
 });
 
 Deno.test("frames: decoding mutated real frames raises nothing but ProtocolError", () => {
-  const corpus = CORPUS.map((t) => enc.encode(t));
+  const corpus = [...CORPUS, ...EXTENSION_CORPUS].map((t) => enc.encode(t));
   fc.assert(
     fc.property(
       fc.constantFrom(...corpus),

@@ -1,8 +1,9 @@
 /**
- * Fuzzing, seeded with the corpus of real frames: mutations of real frames
- * (bit flips, truncations, splices of two frames, inserted, replaced and
- * deleted separator bytes, odd `msgLength`s) through the decoder, the frame
- * reader in any chunking, and a live in-process registry.
+ * Fuzzing, seeded with the corpus of real frames and of extension frames:
+ * mutations of real frames (bit flips, truncations, splices of two frames,
+ * inserted, replaced and deleted separator bytes, odd `msgLength`s and `X`
+ * lengths) through the decoder, the frame reader in any chunking, and a live
+ * in-process registry.
  *
  * Runs are bounded for CI; a longer run is one variable away:
  *
@@ -17,12 +18,20 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { decodeFrame, encodeFrame, type Frame, parseTextHeader } from "../lib/frames.ts";
+import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  isLengthFramedExtension,
+  parseExtensionHeader,
+  parseTextHeader,
+} from "../lib/frames.ts";
 import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { CORPUS } from "./support/frame_arbitraries.ts";
+import { EXTENSION_CORPUS } from "./support/extension_arbitraries.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -36,11 +45,42 @@ const PARAMS: fc.Parameters<unknown> = {
 };
 if (!(RUNS >= 1)) throw new RangeError(`RINGCHAT_FUZZ_RUNS must be at least 1, got ${RUNS}`);
 
-const corpus = CORPUS.map((text) => enc.encode(text));
+const corpus = [...CORPUS, ...EXTENSION_CORPUS].map((text) => enc.encode(text));
 const texts = corpus.filter((bytes) => bytes[0] === 0x54);
+const extensions = corpus.filter((bytes) => bytes[0] === 0x58);
 const realFrame = fc.constantFrom(...corpus);
-/** Bytes that matter to the framing: separators, digits, the TEXT type, NUL, invalid UTF-8. */
-const specialByte = fc.constantFrom(0x3a, 0x0d, 0x0a, 0x30, 0x39, 0x2d, 0x54, 0x00, 0xff, 0xc3);
+/**
+ * Bytes that matter to the framing: separators, digits, the TEXT and
+ * EXTENSION types, NUL, invalid UTF-8, and what matters to JSON.
+ */
+const specialByte = fc.constantFrom(
+  0x3a,
+  0x0d,
+  0x0a,
+  0x30,
+  0x39,
+  0x2d,
+  0x54,
+  0x58,
+  0x00,
+  0xff,
+  0xc3,
+  0x22,
+  0x7b,
+  0x5c,
+);
+const lyingLength = fc.constantFrom(
+  "0",
+  "1",
+  "-1",
+  "",
+  "x",
+  " 5",
+  "05",
+  "4294967296",
+  "9999999999",
+  "99999999999",
+);
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -90,12 +130,15 @@ const mutated: fc.Arbitrary<Uint8Array> = fc.oneof(
     return Uint8Array.from(bytes);
   }),
   // A TEXT frame whose msgLength lies.
-  fc.tuple(
-    fc.constantFrom(...texts),
-    fc.constantFrom("0", "1", "-1", "", "x", " 5", "05", "4294967296", "9999999999", "99999999999"),
-  ).map(([frame, length]) => {
+  fc.tuple(fc.constantFrom(...texts), lyingLength).map(([frame, length]) => {
     const fields = dec.decode(frame).split(":");
     fields[5] = length;
+    return enc.encode(fields.join(":"));
+  }),
+  // An EXTENSION frame whose length lies.
+  fc.tuple(fc.constantFrom(...extensions), lyingLength).map(([frame, length]) => {
+    const fields = dec.decode(frame).split(":");
+    fields[1] = length;
     return enc.encode(fields.join(":"));
   }),
 );
@@ -128,17 +171,21 @@ function readAll(
   const reader = new FrameReader({ maxFrameBytes });
   const frames: string[] = [];
   for (const chunk of chunks) {
-    let got: Uint8Array[];
+    let got: RawFrame[];
     try {
-      got = reader.push(chunk);
+      got = reader.feed(chunk);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       assert.equal(error.fatal, true, "the reader throws only fatal errors");
       return { frames, fatal: true };
     }
-    for (const frame of got) {
-      assert.ok(frame.length <= maxFrameBytes, `a frame of ${frame.length} bytes`);
-      frames.push(dec.decode(frame));
+    for (const { bytes, header } of got) {
+      assert.ok(bytes.length <= maxFrameBytes, `a frame of ${bytes.length} bytes`);
+      // A frame taken by length is exactly its header, its content and the terminator.
+      if (header !== null) {
+        assert.equal(header.contentStart + header.contentLength + 4, bytes.length);
+      }
+      frames.push(dec.decode(bytes));
     }
     if (reader.failure !== null) return { frames, fatal: true };
     assert.ok(reader.buffered < maxFrameBytes, `holds ${reader.buffered} bytes`);
@@ -175,6 +222,24 @@ Deno.test("fuzz: a TEXT header parse of a mutated frame is null, within the byte
         if (header === null) return;
         assert.ok(header.contentStart <= Math.min(bytes.length, limit));
         assert.ok(header.contentLength >= 0 && Number.isInteger(header.contentLength));
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        assert.equal(error.fatal, true);
+      }
+    }),
+    PARAMS,
+  );
+});
+
+Deno.test("fuzz: an EXTENSION header parse of a mutated frame is null, within the bytes, or a fatal ProtocolError", () => {
+  fc.assert(
+    fc.property(mutated, (bytes) => {
+      if (isLengthFramedExtension(bytes) !== true) return;
+      try {
+        const header = parseExtensionHeader(bytes);
+        if (header === null) return;
+        assert.ok(header.contentStart <= bytes.length && header.contentStart <= 13);
+        assert.ok(header.contentLength >= 0 && Number.isSafeInteger(header.contentLength));
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         assert.equal(error.fatal, true);

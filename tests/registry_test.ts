@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
 import { decodeFrame, type MembersFrame, msidOf } from "../lib/frames.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
@@ -13,6 +13,7 @@ const JOIN_WRONG_FORMAT = "F:JOIN message - Wrong format!!::\r\n";
 const JOIN_OTHER_ROOM = "F:JOIN message - Already joined another chatroom!!::\r\n";
 const LIST_WRONG_FORMAT = "F:LIST message - Wrong format!!::\r\n";
 const UNKNOWN_REQUEST = "F:Unknown message - Unknown request!!::\r\n";
+const NAME_IN_USE = "F:JOIN message - Name already in use in this chatroom!!::\r\n";
 
 function start(options: RegistryOptions = {}) {
   return startRegistry({ hostname: "127.0.0.1", port: 0, ...options });
@@ -239,6 +240,71 @@ Deno.test("registry: survives a duplicate JOIN then close; the newest connection
   deepEqual(members(await bob.request(join("room1", BOB))), [BOB]);
 });
 
+Deno.test("registry: refuses a JOIN of a name another member of the room holds at another ip:port", async () => {
+  await using registry = await start();
+  await using alice = await RawClient.connect(registry.port);
+  await using bob = await RawClient.connect(registry.port);
+  await using impostor = await RawClient.connect(registry.port);
+  await alice.request(join("room1", ALICE));
+  const before = await bob.request(join("room1", BOB));
+  equal(await impostor.request(join("room1", "alice:127.0.0.1:50009")), NAME_IN_USE);
+  equal(await impostor.request(join("room1", "alice:127.0.0.2:50001")), NAME_IN_USE);
+  // The room is unchanged, byte for byte (same members, same MSID).
+  deepEqual(registry.stats(), { connections: 3, rooms: 1, members: 2 });
+  equal(await bob.request(join("room1", BOB)), before);
+  // The refused connection is in no room: it may join as another name, or elsewhere.
+  deepEqual(members(await impostor.request(join("room2", "alice:127.0.0.1:50009"))), [
+    "alice:127.0.0.1:50009",
+  ]);
+  // Once the holder is gone, the name is free again.
+  alice.close();
+  await waitFor(() => registry.stats().members === 2, "alice's removal");
+  await using later = await RawClient.connect(registry.port);
+  deepEqual(members(await later.request(join("room1", "alice:127.0.0.1:50007"))), [
+    "alice:127.0.0.1:50007",
+    BOB,
+  ]);
+});
+
+Deno.test("registry: allowDuplicateNames lists a second member of one name, as the reference does", async () => {
+  await using registry = await start({ allowDuplicateNames: true });
+  await using alice = await RawClient.connect(registry.port);
+  await using other = await RawClient.connect(registry.port);
+  await alice.request(join("room1", ALICE));
+  deepEqual(members(await other.request(join("room1", "alice:127.0.0.1:50009"))), [
+    "alice:127.0.0.1:50009",
+    ALICE,
+  ]);
+  deepEqual(registry.stats(), { connections: 2, rooms: 1, members: 2 });
+});
+
+Deno.test("registry: the same name, ip and port from another connection still takes the member over", async () => {
+  await using registry = await start();
+  await using first = await RawClient.connect(registry.port);
+  await using second = await RawClient.connect(registry.port);
+  const reply = await first.request(join("room1", ALICE));
+  equal(await second.request(join("room1", ALICE)), reply);
+  first.close();
+  await waitFor(() => registry.stats().connections === 1, "the first connection's end");
+  equal(registry.stats().members, 1, "the newest connection owns alice");
+});
+
+Deno.test("registry: answers an EXTENSION frame with the reference's F text and keeps serving", async () => {
+  await using registry = await start();
+  await using client = await RawClient.connect(registry.port);
+  const hello = '{"op":"hello",\n"version":2}';
+  // One F per X frame, its JSON's newline and all; split over writes too.
+  equal(await client.request(`X:${hello.length}:${hello}::\r\n`), UNKNOWN_REQUEST);
+  await client.write(`X:${hello.length}:${hello.slice(0, 9)}`);
+  await client.write(`${hello.slice(9)}::\r\nL::\r\n`);
+  deepEqual(await client.frames(2), [UNKNOWN_REQUEST, "G::\r\n"]);
+  equal(await client.request('X:8:{"op":1}::\r\n'), UNKNOWN_REQUEST);
+  deepEqual(registry.stats(), { connections: 1, rooms: 0, members: 0 });
+  // An X frame whose length is not followed by '::\r\n' loses the framing, as a TEXT one does.
+  await client.write('X:2:{"op":"a"}::\r\n');
+  deepEqual(await client.closedByPeer(), [UNKNOWN_REQUEST]);
+});
+
 Deno.test("registry: answers a frame split into one-byte writes", async () => {
   await using registry = await start();
   await using client = await RawClient.connect(registry.port);
@@ -397,6 +463,30 @@ Deno.test("registry: closes every connection when closed", async () => {
   } finally {
     client.close();
   }
+});
+
+Deno.test("rooms: refuses a second holder of a name unless duplicates are allowed; renewing never", () => {
+  const alice = { name: "alice", ip: "127.0.0.1", port: 50001 };
+  const twin = { name: "alice", ip: "127.0.0.1", port: 50002 };
+  const strict = new Rooms<string>({ maxMembersPerRoom: 1 });
+  strict.join("room1", alice, "a", 0);
+  equal(strict.refusal("room1", twin), "name-in-use");
+  equal(strict.refusal("room1", alice), null, "renewing is never refused");
+  equal(strict.refusal("room2", twin), null, "names are per room");
+  equal(strict.refusal("room1", { ...twin, name: "bob" }), "room-full");
+  throws(() => strict.join("room1", twin, "t", 0), /name-in-use/);
+  equal(strict.memberCount, 1);
+  strict.release("a");
+  equal(strict.refusal("room1", twin), null, "the name is free once its holder left");
+
+  const lenient = new Rooms<string>({ allowDuplicateNames: true });
+  lenient.join("room1", alice, "a", 0);
+  equal(lenient.refusal("room1", twin), null);
+  lenient.join("room1", twin, "t", 0);
+  deepEqual(lenient.members("room1").map((m) => m.port), [50002, 50001]);
+  // Each holder leaves on its own.
+  lenient.release("t");
+  deepEqual(lenient.members("room1").map((m) => m.port), [50001]);
 });
 
 Deno.test("rooms: renews a member of a 10,000-member room without rebuilding the reply", () => {
