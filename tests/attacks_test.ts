@@ -21,6 +21,7 @@ import {
   textFrame,
 } from "../tools/chaos/attack_kit.ts";
 import { ATTACK_DEFAULTS, type AttackOptions, ATTACKS, runAttack } from "../tools/chaos/attacks.ts";
+import { AttackRoom } from "../tools/chaos/attack_room.ts";
 import { RegistryProcess, type RegistryProcessOptions } from "../tools/process/registry_process.ts";
 
 /** Runs the attack `name` with `options` against a new registry process; asserts it passed. */
@@ -34,7 +35,7 @@ async function attack(
   await using reg = await RegistryProcess.start({ logLevel: "error", ...registry });
   const result = await runAttack(found, {
     host: "127.0.0.1",
-    registryPort: reg.port,
+    port: reg.port,
     room: `attack-${name}`,
     options: { ...ATTACK_DEFAULTS, ...options },
   });
@@ -145,6 +146,33 @@ Deno.test({
   // a forged A is reported as poke-ack for a stopped bob.
   ignore: true,
   fn: () => attack("udp"),
+});
+
+Deno.test({
+  name: "attacks: a lone peer (any implementation) answers no K for another room and no forged P",
+  // enabled when the defence lands (issue 16)
+  // main: the K for another room is answered A, and the P as bob from another socket gets S.
+  ignore: true,
+  async fn() {
+    await using reg = await RegistryProcess.start({ logLevel: "error" });
+    await using room = await AttackRoom.start({
+      registryPort: reg.port,
+      room: "attack-peer",
+      names: ["alice", "bob", "carol"],
+    });
+    const results = [];
+    for (const name of ["udp-room", "forge-handshake"]) {
+      const result = await runAttack(ATTACKS.find((a) => a.name === name)!, {
+        host: "127.0.0.1",
+        port: room.peer("alice").port,
+        room: "attack-peer",
+        options: { ...ATTACK_DEFAULTS, member: `bob:127.0.0.1:${room.peer("bob").port}` },
+      });
+      console.log(`${result.passed ? "PASS" : "FAIL"} ${name}: ${result.detail}`);
+      results.push(result);
+    }
+    for (const r of results) ok(r.passed, `${r.name}: ${r.detail}`);
+  },
 });
 
 Deno.test("attacks: the kit grinds a name into a ring interval, even one that wraps past 2^64", () => {

@@ -256,7 +256,6 @@ Deno.test("chaos: --attacks prints PASS or FAIL with figures per attack and exit
   match(run.stdout, /[01]\/1 attacks passed/);
   for (
     const bad of [
-      ["--attacks", "--target", target, "--as", "peer"],
       ["--attacks", "--target", target, "--only", "nonsense"],
       ["--attacks", "--target", "10.0.0.1:32340"],
       ["--target", target, "--as", "room"],

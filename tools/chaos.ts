@@ -16,7 +16,9 @@
  * those aimed at the registry alone, `--as room` those that start a room of
  * peer processes (`--peers`, ringchat peers unless `--peer-binary` names
  * another build with the same flags) on the target registry and measure
- * the victims' side. Each prints PASS or FAIL with its figures.
+ * the victims' side; `--as peer` the few that need only a peer (any P2PChat
+ * peer: `--room` its room, `--member` a member to impersonate), judged by
+ * what it answers. Each prints PASS or FAIL with its figures.
  *
  * Without `--as` the tool first tells what the target is (./chaos/detect.ts:
  * a registry answers `L::\r\n`, a peer closes the connection) and runs that
@@ -799,6 +801,7 @@ interface AttackArgs {
   room: string;
   peerArgs?: string;
   peerBinary?: string;
+  member: string;
   peers: number;
   stormFrames: number;
   memoryOrigins: number;
@@ -817,11 +820,7 @@ async function attackCli(target: { hostname: string; port: number }, args: Attac
     console.error(`chaos: ${(error as Error).message}`);
     return 2;
   }
-  if (args.as === "peer") {
-    console.error("chaos: --attacks targets a registry: --as registry, or --as room");
-    return 2;
-  }
-  const kind: AttackTarget = args.as === "room" ? "room" : "registry";
+  const kind: AttackTarget = args.as === "room" || args.as === "peer" ? args.as : "registry";
   const attacks = ATTACKS.filter((a) => a.target === kind);
   const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const unknown = only?.filter((name) => !attacks.some((a) => a.name === name)) ?? [];
@@ -845,14 +844,16 @@ async function attackCli(target: { hostname: string; port: number }, args: Attac
     bigRoom: args.bigRoom,
     peerArgs: args.peerArgs?.split(",").filter((s) => s.length > 0) ?? [],
     peerBinary: args.peerBinary ?? null,
+    member: args.member,
   };
   console.log(`chaos: attacking the ${kind} at ${target.hostname}:${target.port}`);
   const results = [];
   for (const attack of attacks.filter((a) => only === undefined || only.includes(a.name))) {
     const result = await runAttack(attack, {
       host: target.hostname,
-      registryPort: target.port,
-      room: `${args.room}-${attack.name}`,
+      port: target.port,
+      // A peer's room is its own; the registry attacks each take a room of their own.
+      room: kind === "peer" ? args.room : `${args.room}-${attack.name}`,
       options,
     });
     console.log(
@@ -929,6 +930,12 @@ if (import.meta.main) {
         { min: 2, max: 15_000, metavar: "N" },
         message`Members of the churned room (doors-churn).`,
         ATTACK_DEFAULTS.bigRoom,
+      ),
+      member: textOption(
+        "--member",
+        "NAME:IP:PORT",
+        message`With --attacks --as peer: a member of the peer's room (--room), to impersonate.`,
+        ATTACK_DEFAULTS.member,
       ),
       peerBinary: optionalText(
         "--peer-binary",

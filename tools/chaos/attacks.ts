@@ -1,9 +1,11 @@
 /**
  * The attacks of issue 16 as bounded probes: what one hostile member, or a
  * few hostile registry connections, can do to a room. Each attack runs
- * against the registry at `host:registryPort` (any P2PChat registry on
+ * against the registry at `host:port` (any P2PChat registry on
  * 127.0.0.0/8); the room attacks start their own room of peer processes on
- * it (./attack_room.ts) and measure the victims' side: what they show, their
+ * it (./attack_room.ts) and measure the victims' side; the peer attacks
+ * need only a peer at `host:port` (any P2PChat peer) and judge it by what
+ * it answers: what they show, their
  * counters, their memory. An attack returns what it saw, or throws an
  * {@linkcode AttackFailure} saying why the defence did not hold. Every one is
  * bounded in count and time and closes everything it opened.
@@ -38,8 +40,8 @@ import {
 } from "./attack_kit.ts";
 import { AttackRoom, type RoomPeer } from "./attack_room.ts";
 
-/** What an attack is aimed at: a registry alone, or a room of peers on it. */
-export type AttackTarget = "registry" | "room";
+/** What an attack is aimed at: a registry alone, a room of peers on it, or one peer. */
+export type AttackTarget = "registry" | "room" | "peer";
 
 /** The sizes and bounds of the attacks; every one has a default (issue 16's figures). */
 export interface AttackOptions {
@@ -87,6 +89,11 @@ export interface AttackOptions {
   peerArgs: readonly string[];
   /** A compiled peer binary taking ringchat's flags, instead of `deno run` of ours. @default null */
   peerBinary: string | null;
+  /**
+   * Peer attacks: a member of the target peer's room as `name:ip:port`, whose
+   * handshake is forged; "" when not known (then forge-handshake cannot run). @default ""
+   */
+  member: string;
 }
 
 /** Issue 16's figures. */
@@ -113,13 +120,15 @@ export const ATTACK_DEFAULTS: Readonly<AttackOptions> = Object.freeze({
   peers: 3,
   peerArgs: [],
   peerBinary: null,
+  member: "",
 });
 
 /** What an attack works with. */
 export interface AttackContext {
   /** The registry's address (127.0.0.0/8). */
   readonly host: string;
-  readonly registryPort: number;
+  /** The target's port: the registry's, or for the peer attacks the peer's (TCP and UDP). */
+  readonly port: number;
   /** The room (and prefix of the rooms) the attack uses. */
   readonly room: string;
   readonly options: Readonly<AttackOptions>;
@@ -144,7 +153,7 @@ function startRoom(ctx: AttackContext, least = 3, extra: Partial<{ skip: string 
   const count = Math.max(least, ctx.options.peers);
   const names = NAMES.slice(0, count).filter((n) => n !== extra.skip);
   return AttackRoom.start({
-    registryPort: ctx.registryPort,
+    registryPort: ctx.port,
     room: ctx.room,
     names,
     peerArgs: ctx.options.peerArgs,
@@ -154,7 +163,7 @@ function startRoom(ctx: AttackContext, least = 3, extra: Partial<{ skip: string 
 
 /** A hostile member: registered in the room, listening on a fake peer, linked to `victim`. */
 async function hostileLink(ctx: AttackContext, fake: FakePeer, victim: RoomPeer, name = "mallory") {
-  const member = await RawMember.join(ctx.host, ctx.registryPort, ctx.room, name, fake.port);
+  const member = await RawMember.join(ctx.host, ctx.port, ctx.room, name, fake.port);
   try {
     const link = await linkAs(ctx.host, victim.port, ctx.room, name, fake.port);
     return { member, link };
@@ -383,15 +392,15 @@ const eviction: Attack = {
     "a JOIN with alice's exact name/ip/port from another connection, then a close or DEPART, every evictionEveryMs: alice is listed in >= 95% of samples; newcomers served",
   async run(ctx) {
     const o = ctx.options;
-    await using _alice = await RawMember.join(ctx.host, ctx.registryPort, ctx.room, "alice", 47001);
+    await using _alice = await RawMember.join(ctx.host, ctx.port, ctx.room, "alice", 47001);
     await using sampler = await RawMember.join(
       ctx.host,
-      ctx.registryPort,
+      ctx.port,
       ctx.room,
       "sampler",
       47002,
     );
-    const newcomers = watchNewcomers(ctx.host, ctx.registryPort, `${ctx.room}-newcomers`);
+    const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-newcomers`);
     let present = 0;
     let answered = 0;
     let samples: number[] = [];
@@ -399,7 +408,7 @@ const eviction: Attack = {
       for (let i = 0; i < o.evictionSamples; i++) {
         const round = performance.now();
         try {
-          await using twin = await Wire.connect(ctx.host, ctx.registryPort, {
+          await using twin = await Wire.connect(ctx.host, ctx.port, {
             timeoutMs: 1000,
             lenient: true,
           });
@@ -457,8 +466,8 @@ const eclipse: Attack = {
     await using fake = new FakePeer();
     const before = grindName("eb", "127.0.0.1", fake.port, (bobHid - delta + U64) % U64, bobHid);
     const after = grindName("ea", "127.0.0.1", fake.port, bobHid, (bobHid + delta) % U64);
-    await using _a = await RawMember.join(ctx.host, ctx.registryPort, ctx.room, before, fake.port);
-    await using _b = await RawMember.join(ctx.host, ctx.registryPort, ctx.room, after, fake.port);
+    await using _a = await RawMember.join(ctx.host, ctx.port, ctx.room, before, fake.port);
+    await using _b = await RawMember.join(ctx.host, ctx.port, ctx.room, after, fake.port);
     await room.add("bob", bobPort);
     const delivery = await room.exchange(room.peers, o.eclipseMs);
     const seen =
@@ -475,13 +484,13 @@ const doorsReset: Attack = {
     "resetRate connections a second reset before accept, for resetMs: newcomers served (95% < servedMs, none refused) during and 2 s after",
   async run(ctx) {
     const o = ctx.options;
-    const newcomers = watchNewcomers(ctx.host, ctx.registryPort, `${ctx.room}-doors`);
+    const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-doors`);
     const resets: Promise<void>[] = [];
     const started = performance.now();
     while (performance.now() - started < o.resetMs) {
       const due = started + (resets.length * 1000) / o.resetRate;
       await sleep(Math.max(0, due - performance.now()));
-      resets.push(connectAndReset(ctx.host, ctx.registryPort));
+      resets.push(connectAndReset(ctx.host, ctx.port));
     }
     await Promise.all(resets);
     const mark = performance.now();
@@ -517,7 +526,7 @@ const doorsIdle: Attack = {
         const batch = await Promise.allSettled(
           Array.from(
             { length: Math.min(200, o.idleConnections - i) },
-            () => connectFrom(ctx.host, ctx.registryPort, hostileSource(0)),
+            () => connectFrom(ctx.host, ctx.port, hostileSource(0)),
           ),
         );
         for (const s of batch) {
@@ -534,7 +543,7 @@ const doorsIdle: Attack = {
       await sleep(200);
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
-        samples.push(await newcomerMs(ctx.host, ctx.registryPort, `${ctx.room}-idle`, `legit${i}`));
+        samples.push(await newcomerMs(ctx.host, ctx.port, `${ctx.room}-idle`, `legit${i}`));
       }
       const stillOpen = sockets.filter((s) => !s.destroyed && !s.closed).length;
       const seen = `${sockets.length} idle connections opened in ${
@@ -564,7 +573,7 @@ const doorsRooms: Attack = {
       for (let i = 0; i < o.roomCap && refusal === ""; i += 100) {
         const batch = await Promise.all(
           Array.from({ length: Math.min(100, o.roomCap - i) }, async (_, j) => {
-            const s = await connectFrom(ctx.host, ctx.registryPort, hostileSource(0));
+            const s = await connectFrom(ctx.host, ctx.port, hostileSource(0));
             sockets.push(s);
             return await requestOn(s, joinFrame(`${ctx.room}-cap${i + j}`, "owner", 1));
           }),
@@ -574,7 +583,7 @@ const doorsRooms: Attack = {
           else if (refusal === "") refusal = JSON.stringify(reply);
         }
       }
-      const other = await connectFrom(ctx.host, ctx.registryPort, hostileSource(1));
+      const other = await connectFrom(ctx.host, ctx.port, hostileSource(1));
       sockets.push(other);
       const reply = await requestOn(other, joinFrame(`${ctx.room}-other`, "newcomer", 1));
       const seen = `${hostileSource(0)} created ${created} rooms${
@@ -596,7 +605,7 @@ const doorsChurn: Attack = {
   async run(ctx) {
     const o = ctx.options;
     const big = `${ctx.room}-big`;
-    await using keeper = await RawMember.join(ctx.host, ctx.registryPort, big, "keeper", 48000);
+    await using keeper = await RawMember.join(ctx.host, ctx.port, big, "keeper", 48000);
     const conns: Deno.TcpConn[] = [];
     const drains: Promise<void>[] = [];
     const hold = (conn: Deno.TcpConn) => {
@@ -608,7 +617,7 @@ const doorsChurn: Attack = {
       for (let i = 0; i < o.bigRoom - 1; i += 100) {
         await Promise.all(
           Array.from({ length: Math.min(100, o.bigRoom - 1 - i) }, async (_, j) => {
-            const conn = await Deno.connect({ hostname: ctx.host, port: ctx.registryPort });
+            const conn = await Deno.connect({ hostname: ctx.host, port: ctx.port });
             hold(conn);
             await conn.write(encoder.encode(joinFrame(big, `m${i + j}`, 10_000 + i + j)));
           }),
@@ -633,7 +642,7 @@ const doorsChurn: Attack = {
       const churners = Array.from({ length: 20 }, async (_, w) => {
         for (let n = 0; running; n++) {
           try {
-            const conn = await Deno.connect({ hostname: ctx.host, port: ctx.registryPort });
+            const conn = await Deno.connect({ hostname: ctx.host, port: ctx.port });
             await conn.write(encoder.encode(joinFrame(big, `churn${w}-${n}`, 20_000 + w)))
               .catch(() => 0);
             conn.close();
@@ -747,6 +756,49 @@ const udp: Attack = {
   },
 };
 
+const peerUdp: Attack = {
+  name: "udp-room",
+  target: "peer",
+  expect:
+    "a K for another room than the peer's (the room option's name + '-elsewhere') is not answered A",
+  async run(ctx) {
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const to = { transport: "udp" as const, hostname: ctx.host, port: ctx.port };
+    let pending: Promise<unknown> | null = null;
+    try {
+      await socket.send(
+        new TextEncoder().encode(`K:${ctx.room}-elsewhere:chaos::\r\n`),
+        to,
+      );
+      const got = await receiveWithin(socket, 1000);
+      pending = got.pending?.catch(() => null) ?? null;
+      if (got.result !== null) fail("a K for another room was answered A");
+      return "a K for another room: not answered within 1 s";
+    } finally {
+      socket.close();
+      await pending;
+    }
+  },
+};
+
+const peerHandshake: Attack = {
+  name: "forge-handshake",
+  target: "peer",
+  expect:
+    "a P claiming to be the member option (NAME:IP:PORT of a member of the peer's room), from a socket that is not its, gets no S",
+  async run(ctx) {
+    const member = ctx.options.member;
+    if (!/^[^:]+:[^:]+:\d+$/.test(member)) fail("needs the member option: NAME:IP:PORT");
+    await using wire = await Wire.connect(ctx.host, ctx.port, { timeoutMs: 1500, lenient: true });
+    await wire.write(`P:${ctx.room}:${member}:0::\r\n`);
+    const reply = await wire.next(1500).catch(() => "");
+    if (reply?.startsWith("S:")) fail(`a P as ${member} was answered ${reply.trim()}`);
+    return `a P as ${member} in ${ctx.room}: ${
+      reply === null ? "closed" : reply === "" ? "no answer in 1.5 s" : JSON.stringify(reply)
+    }`;
+  },
+};
+
 /** Every attack, registry attacks first. */
 export const ATTACKS: readonly Attack[] = [
   eviction,
@@ -760,6 +812,8 @@ export const ATTACKS: readonly Attack[] = [
   forge,
   eclipse,
   udp,
+  peerUdp,
+  peerHandshake,
 ];
 
 /** The outcome of one attack. */
