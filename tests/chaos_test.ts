@@ -10,6 +10,7 @@ import {
   runChaos,
 } from "../tools/chaos.ts";
 import { testPeer } from "./support/peer_harness.ts";
+import { RegistryProcess } from "../tools/process/registry_process.ts";
 
 /** Runs `deno task chaos` (tools/chaos.ts) with `args`; its exit code and stdout. */
 async function chaosCli(args: string[]): Promise<{ code: number; stdout: string }> {
@@ -227,5 +228,41 @@ Deno.test("chaos: without --as, a peer target is probed as a peer (not 0/16 and 
     match(told.stdout, /looks like a peer, not a registry .*use --as peer/);
   } finally {
     await alice.peer.quit();
+  }
+});
+
+Deno.test("chaos: --attacks prints PASS or FAIL with figures per attack and exits by them; refuses bad use", async () => {
+  await using registry = await RegistryProcess.start({
+    logLevel: "error",
+    args: ["--max-rooms", "20"],
+  });
+  const target = `127.0.0.1:${registry.port}`;
+  const run = await chaosCli([
+    "--attacks",
+    "--target",
+    target,
+    "--only",
+    "doors-rooms",
+    "--room-cap",
+    "20",
+  ]);
+  const line = /^(PASS|FAIL) doors-rooms \(\d+ ms\): 127\.0\.0\.4 created (\d+) rooms.*$/m.exec(
+    run.stdout,
+  );
+  ok(line !== null, run.stdout);
+  ok(Number(line[2]) >= 1 && Number(line[2]) <= 20, run.stdout);
+  equal(run.code, line[1] === "PASS" ? 0 : 1, run.stdout);
+  match(run.stdout, /^chaos: attacking the registry at 127\.0\.0\.1:\d+\n/);
+  match(run.stdout, /[01]\/1 attacks passed/);
+  for (
+    const bad of [
+      ["--attacks", "--target", target, "--only", "nonsense"],
+      ["--attacks", "--target", "10.0.0.1:32340"],
+      ["--target", target, "--as", "room"],
+    ]
+  ) {
+    const refused = await chaosCli(bad);
+    equal(refused.code, 2, `${bad.join(" ")}: ${refused.stdout}`);
+    ok(!refused.stdout.includes("attacks passed"), refused.stdout);
   }
 });

@@ -8,6 +8,17 @@
  *
  *     deno task chaos --target 127.0.0.1:32340                # a registry
  *     deno task chaos --target 127.0.0.1:50001 --as peer      # a peer (TCP and UDP)
+ *     deno task chaos --attacks --target 127.0.0.1:32340      # issue 16's attacks on a registry
+ *     deno task chaos --attacks --as room --target 127.0.0.1:32340   # ... on rooms of peers there
+ *
+ * With `--attacks` the tool runs the hostile-member attacks of
+ * ./chaos/attacks.ts instead of the probes: `--as registry` (the default)
+ * those aimed at the registry alone, `--as room` those that start a room of
+ * peer processes (`--peers`, ringchat peers unless `--peer-binary` names
+ * another build with the same flags) on the target registry and measure
+ * the victims' side; `--as peer` the few that need only a peer (any P2PChat
+ * peer: `--room` its room, `--member` a member to impersonate), judged by
+ * what it answers. Each prints PASS or FAIL with its figures.
  *
  * Without `--as` the tool first tells what the target is (./chaos/detect.ts:
  * a registry answers `L::\r\n`, a peer closes the connection) and runs that
@@ -29,10 +40,24 @@
 import { message, object } from "@optique/core";
 import { run } from "@optique/run";
 import { integerOption } from "../lib/cli_options.ts";
-import { optionalChoice, optionalText, requiredText, textOption } from "./tool_options.ts";
+import {
+  optionalChoice,
+  optionalText,
+  requiredText,
+  switchOption,
+  textOption,
+} from "./tool_options.ts";
 import { decodeFrame, type MembersFrame, msidOf, type RoomsFrame } from "../lib/frames.ts";
 import { type Detection, detectTarget, type TargetKind } from "./chaos/detect.ts";
 import { Wire, WireError } from "./wire.ts";
+import {
+  ATTACK_DEFAULTS,
+  type AttackOptions,
+  ATTACKS,
+  type AttackTarget,
+  runAttack,
+} from "./chaos/attacks.ts";
+import { assertLoopback } from "./chaos/attack_kit.ts";
 
 export type { TargetKind };
 
@@ -771,6 +796,77 @@ function parseTarget(text: string): { hostname: string; port: number } {
   return { hostname: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
 }
 
+/** The options of {@linkcode attackCli} from the command line. */
+interface AttackArgs {
+  as?: string;
+  only?: string;
+  room: string;
+  peerArgs?: string;
+  peerBinary?: string;
+  member: string;
+  peers: number;
+  stormFrames: number;
+  memoryOrigins: number;
+  memoryMsgIds: number;
+  memoryBoundMiB: number;
+  idleConnections: number;
+  roomCap: number;
+  bigRoom: number;
+}
+
+/** `--attacks`: runs the attacks on the target registry; returns the exit code. */
+async function attackCli(target: { hostname: string; port: number }, args: AttackArgs) {
+  try {
+    assertLoopback(target.hostname);
+  } catch (error) {
+    console.error(`chaos: ${(error as Error).message}`);
+    return 2;
+  }
+  const kind: AttackTarget = args.as === "room" || args.as === "peer" ? args.as : "registry";
+  const attacks = ATTACKS.filter((a) => a.target === kind);
+  const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const unknown = only?.filter((name) => !attacks.some((a) => a.name === name)) ?? [];
+  if (unknown.length > 0) {
+    console.error(
+      `chaos: unknown attack ${unknown.join(", ")}; ${kind} attacks: ${
+        attacks.map((a) => a.name).join(", ")
+      }`,
+    );
+    return 2;
+  }
+  const options: AttackOptions = {
+    ...ATTACK_DEFAULTS,
+    peers: args.peers,
+    stormFrames: args.stormFrames,
+    memoryOrigins: args.memoryOrigins,
+    memoryMsgIds: args.memoryMsgIds,
+    memoryBoundMiB: args.memoryBoundMiB,
+    idleConnections: args.idleConnections,
+    roomCap: args.roomCap,
+    bigRoom: args.bigRoom,
+    peerArgs: args.peerArgs?.split(",").filter((s) => s.length > 0) ?? [],
+    peerBinary: args.peerBinary ?? null,
+    member: args.member,
+  };
+  console.log(`chaos: attacking the ${kind} at ${target.hostname}:${target.port}`);
+  const results = [];
+  for (const attack of attacks.filter((a) => only === undefined || only.includes(a.name))) {
+    const result = await runAttack(attack, {
+      host: target.hostname,
+      port: target.port,
+      // A peer's room is its own; the registry attacks each take a room of their own.
+      room: kind === "peer" ? args.room : `${args.room}-${attack.name}`,
+      options,
+    });
+    console.log(
+      `${result.passed ? "PASS" : "FAIL"} ${result.name} (${result.ms} ms): ${result.detail}`,
+    );
+    results.push(result);
+  }
+  console.log(formatTable(results).replace(/probes passed$/, "attacks passed"));
+  return results.every((r) => r.passed) ? 0 : 1;
+}
+
 if (import.meta.main) {
   const args = run(
     object({
@@ -781,9 +877,77 @@ if (import.meta.main) {
       ),
       as: optionalChoice(
         "--as",
-        ["registry", "peer"],
+        ["registry", "peer", "room"],
         "KIND",
-        message`What the target is (default: detected from its answer to L).`,
+        message`What the target is (default: detected from its answer to L); room: with --attacks, rooms of peers on the target registry.`,
+      ),
+      attacks: switchOption(
+        "--attacks",
+        message`Run the hostile-member attacks (issue 16) instead of the probes.`,
+      ),
+      peers: integerOption(
+        "--peers",
+        { min: 3, max: 8, metavar: "N" },
+        message`Peers of each attacked room (--as room).`,
+        ATTACK_DEFAULTS.peers,
+      ),
+      stormFrames: integerOption(
+        "--storm-frames",
+        { min: 1, max: 100_000, metavar: "N" },
+        message`Frames of the storm attack.`,
+        ATTACK_DEFAULTS.stormFrames,
+      ),
+      memoryOrigins: integerOption(
+        "--memory-origins",
+        { min: 1, max: 10_000, metavar: "N" },
+        message`Forged origins of the memory attack.`,
+        ATTACK_DEFAULTS.memoryOrigins,
+      ),
+      memoryMsgIds: integerOption(
+        "--memory-msgids",
+        { min: 1, max: 4096, metavar: "N" },
+        message`msgIDs per forged origin of the memory attack.`,
+        ATTACK_DEFAULTS.memoryMsgIds,
+      ),
+      memoryBoundMiB: integerOption(
+        "--memory-bound-mib",
+        { min: 1, metavar: "MIB" },
+        message`Most a victim's VmRSS may grow in the memory attack.`,
+        ATTACK_DEFAULTS.memoryBoundMiB,
+      ),
+      idleConnections: integerOption(
+        "--idle-connections",
+        { min: 1, max: 15_000, metavar: "N" },
+        message`Idle connections of the doors-idle attack.`,
+        ATTACK_DEFAULTS.idleConnections,
+      ),
+      roomCap: integerOption(
+        "--room-cap",
+        { min: 1, max: 10_000, metavar: "N" },
+        message`Rooms one source tries to create (doors-rooms).`,
+        ATTACK_DEFAULTS.roomCap,
+      ),
+      bigRoom: integerOption(
+        "--big-room",
+        { min: 2, max: 15_000, metavar: "N" },
+        message`Members of the churned room (doors-churn).`,
+        ATTACK_DEFAULTS.bigRoom,
+      ),
+      member: textOption(
+        "--member",
+        "NAME:IP:PORT",
+        message`With --attacks --as peer: a member of the peer's room (--room), to impersonate.`,
+        ATTACK_DEFAULTS.member,
+      ),
+      peerBinary: optionalText(
+        "--peer-binary",
+        "PATH",
+        message`A compiled peer to attack in rooms (it must take ringchat's flags and --json).`,
+      ),
+      peerArgs: optionalText(
+        "--peer-args",
+        "ARG,...",
+        message`Extra arguments for every attacked peer (a defence's options).`,
       ),
       timeoutMs: integerOption(
         "--timeout-ms",
@@ -840,8 +1004,13 @@ if (import.meta.main) {
     console.error(`chaos: ${(error as Error).message}`);
     Deno.exit(2);
   }
+  if (args.attacks) Deno.exit(await attackCli(target, args));
+  if (args.as === "room") {
+    console.error("chaos: --as room needs --attacks");
+    Deno.exit(2);
+  }
   const seen = await detectTarget(target.hostname, target.port, args.timeoutMs);
-  const kind = args.as ?? seen.kind ?? "registry";
+  const kind = (args.as as TargetKind | undefined) ?? seen.kind ?? "registry";
   const known = (kind === "registry" ? REGISTRY_PROBES : PEER_PROBES).map((p) => p.name);
   const only = args.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const unknown = only?.filter((name) => !known.includes(name)) ?? [];
@@ -852,7 +1021,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   console.log(`chaos: probing the ${kind} at ${target.hostname}:${target.port}`);
-  console.log(`chaos: ${detectionNote(args.as, seen)}`);
+  console.log(`chaos: ${detectionNote(args.as as TargetKind | undefined, seen)}`);
   const results = await runChaos({
     ...target,
     as: kind,

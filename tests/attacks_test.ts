@@ -1,0 +1,210 @@
+/**
+ * Issue 16's attacks (tools/chaos/attacks.ts), each against our registry
+ * process and, for the room attacks, a room of our peer processes on it
+ * (the harness of tools/process/), asserting the attack's PASS condition.
+ * Sizes are the issue's where a test can afford them in ~15 s; where not,
+ * the scaled size and why is next to it.
+ *
+ * Most defences are being built now: a test whose attack still works
+ * against main is ignored until its defence lands (issue 16), and says
+ * what it measured on main.
+ */
+
+import { equal, ok, throws } from "node:assert/strict";
+import { hashId } from "../lib/sdbm.ts";
+import {
+  assertLoopback,
+  FakePeer,
+  grindName,
+  linkAs,
+  membersOf,
+  textFrame,
+} from "../tools/chaos/attack_kit.ts";
+import { ATTACK_DEFAULTS, type AttackOptions, ATTACKS, runAttack } from "../tools/chaos/attacks.ts";
+import { AttackRoom } from "../tools/chaos/attack_room.ts";
+import { RegistryProcess, type RegistryProcessOptions } from "../tools/process/registry_process.ts";
+
+/** Runs the attack `name` with `options` against a new registry process; asserts it passed. */
+async function attack(
+  name: string,
+  options: Partial<AttackOptions> = {},
+  registry: RegistryProcessOptions = {},
+): Promise<void> {
+  const found = ATTACKS.find((a) => a.name === name);
+  if (found === undefined) throw new RangeError(`No attack ${name}`);
+  await using reg = await RegistryProcess.start({ logLevel: "error", ...registry });
+  const result = await runAttack(found, {
+    host: "127.0.0.1",
+    port: reg.port,
+    room: `attack-${name}`,
+    options: { ...ATTACK_DEFAULTS, ...options },
+  });
+  console.log(`${result.passed ? "PASS" : "FAIL"} ${name} (${result.ms} ms): ${result.detail}`);
+  ok(result.passed, `${name}: ${result.detail}`);
+}
+
+Deno.test({
+  name: "attacks: a storm of 20,000 new origins dies out once the attacker leaves",
+  // enabled when the defence lands (issue 16)
+  // main: 10,000 die out on this machine (quiet 1 s after); 20,000 do not: each peer still
+  // shows ~21,600 more in the 5 s after the disconnect. No stats event on main yet.
+  ignore: true,
+  fn: () => attack("storm", { stormFrames: 20_000, settleMs: 5000 }),
+});
+
+Deno.test({
+  name:
+    "attacks: 1,025 forged frames from msgID 2^64-1 do not silence a member, nor after its restart",
+  // enabled when the defence lands (issue 16)
+  // main: heard right after, but after its restart on the same name and port 0 of 2 peers
+  // show its message.
+  ignore: true,
+  fn: () => attack("silence"),
+});
+
+Deno.test({
+  name: "attacks: forged origins × msgIDs do not grow a peer's memory",
+  // enabled when the defence lands (issue 16)
+  // Scaled: 1,000 × 40 frames (the victim takes ~4,000 a second, so the issue's 1,000 × 1,024
+  // would take minutes: `deno task chaos --attacks --as room --only memory`). main: 66 → 134
+  // MiB for these 40,000 (66 → 296 MiB for 310,250 frames in the full run, and it stays).
+  ignore: true,
+  fn: () =>
+    attack("memory", {
+      memoryOrigins: 1000,
+      memoryMsgIds: 40,
+      memoryBoundMiB: 16,
+      memoryMs: 10_000,
+    }),
+});
+
+Deno.test({
+  name:
+    "attacks: a P as bob from another socket, or a T as carol from another link, is not believed",
+  // enabled when the defence lands (issue 16)
+  // main: the forged P is answered S, and the T is shown as carol's by alice and bob.
+  ignore: true,
+  fn: () => attack("forge"),
+});
+
+Deno.test({
+  name: "attacks: a twin's JOIN and close or DEPART every 0.3 s does not evict alice",
+  // enabled when the defence lands (issue 16)
+  // main: alice listed in 0 of 30 samples; newcomers served (p95 ~4 ms).
+  ignore: true,
+  fn: () => attack("eviction"),
+});
+
+Deno.test({
+  name: "attacks: two fake members ground around bob's HashID do not eclipse him",
+  // enabled when the defence lands (issue 16)
+  // main: bob shows 0 of the others' messages and his reach nobody within 5 s.
+  ignore: true,
+  fn: () => attack("eclipse"),
+});
+
+Deno.test({
+  name: "attacks: connections reset before accept do not stop the registry serving newcomers",
+  // enabled when the defence lands (issue 16)
+  // main: 332 resets in 3 s; newcomers wait ~390 ms during, and none is served 2 s after.
+  ignore: true,
+  fn: () => attack("doors-reset", { resetMs: 2000 }),
+});
+
+Deno.test({
+  name: "attacks: connections that send one L and idle do not lock out a legitimate JOIN",
+  // enabled when the defence lands (issue 16)
+  // Scaled: 2,000 idle connections against --max-connections 2000, the state the issue's
+  // 10,000 reach against the default cap (10,000 in ~17 s here: too slow for a test).
+  // main: every legitimate JOIN is refused while they idle. The attackers connect from
+  // 127.0.0.4: a defended registry needs its per-source cap to apply to that address.
+  ignore: true,
+  fn: () => attack("doors-idle", { idleConnections: 2000 }, { maxConnections: 2000 }),
+});
+
+Deno.test({
+  name: "attacks: one source creating rooms up to the cap leaves room creation to others",
+  // enabled when the defence lands (issue 16)
+  // Scaled: --max-rooms 200. main: 127.0.0.4 creates the 200 rooms, and a room from
+  // 127.0.0.5 is refused "F:JOIN message - Too many chatrooms!!".
+  ignore: true,
+  fn: () => attack("doors-rooms", { roomCap: 200 }, { args: ["--max-rooms", "200"] }),
+});
+
+Deno.test({
+  name: "attacks: JOIN-and-close churn in a big room keeps a member's keepalive under 100 ms",
+  // enabled when the defence lands (issue 16)
+  // Scaled: 2,000 members (5,000 take ~20 s to join here; `--only doors-churn` has them).
+  ignore: true,
+  fn: () => attack("doors-churn", { bigRoom: 2000, churnMs: 2000 }),
+});
+
+Deno.test({
+  name: "attacks: a K or an A from a socket that is not the member's is not believed",
+  // enabled when the defence lands (issue 16)
+  // main: the K naming bob is shown as bob's poke, a K for another room is answered A, and
+  // a forged A is reported as poke-ack for a stopped bob.
+  ignore: true,
+  fn: () => attack("udp"),
+});
+
+Deno.test({
+  name: "attacks: a lone peer (any implementation) answers no K for another room and no forged P",
+  // enabled when the defence lands (issue 16)
+  // main: the K for another room is answered A, and the P as bob from another socket gets S.
+  ignore: true,
+  async fn() {
+    await using reg = await RegistryProcess.start({ logLevel: "error" });
+    await using room = await AttackRoom.start({
+      registryPort: reg.port,
+      room: "attack-peer",
+      names: ["alice", "bob", "carol"],
+    });
+    const results = [];
+    for (const name of ["udp-room", "forge-handshake"]) {
+      const result = await runAttack(ATTACKS.find((a) => a.name === name)!, {
+        host: "127.0.0.1",
+        port: room.peer("alice").port,
+        room: "attack-peer",
+        options: { ...ATTACK_DEFAULTS, member: `bob:127.0.0.1:${room.peer("bob").port}` },
+      });
+      console.log(`${result.passed ? "PASS" : "FAIL"} ${name}: ${result.detail}`);
+      results.push(result);
+    }
+    for (const r of results) ok(r.passed, `${r.name}: ${r.detail}`);
+  },
+});
+
+Deno.test("attacks: the kit grinds a name into a ring interval, even one that wraps past 2^64", () => {
+  const bob = hashId("bob", "127.0.0.1", 50002);
+  const from = bob - (1n << 58n);
+  const name = grindName("e", "127.0.0.1", 40000, from, bob);
+  const h = hashId(name, "127.0.0.1", 40000);
+  ok(h > from && h < bob, `${name} → ${h}`);
+  const top = (1n << 64n) - 1000n;
+  const wrapped = hashId(grindName("w", "127.0.0.1", 40000, top, 1n << 60n), "127.0.0.1", 40000);
+  ok(wrapped > top || wrapped < 1n << 60n, String(wrapped));
+});
+
+Deno.test("attacks: forged frames count bytes; M replies parse; only loopback targets", () => {
+  equal(textFrame("r", 1n, "carol", 7, "héllo:"), "T:r:1:carol:7:7:héllo:::\r\n");
+  equal(
+    membersOf("M:5:bob:127.0.0.1:2:alice:127.0.0.1:1::\r\n")?.map((m) => m.name).join(),
+    "bob,alice",
+  );
+  equal(membersOf("F:JOIN message - Wrong format!!::\r\n"), null);
+  assertLoopback("127.3.2.1");
+  assertLoopback("localhost");
+  throws(() => assertLoopback("10.0.0.1"), RangeError);
+  throws(() => assertLoopback("127.0.0.1.example.com"), RangeError);
+});
+
+Deno.test("attacks: the fake peer answers each P with S and swallows the rest", async () => {
+  await using fake = new FakePeer();
+  await using wire = await linkAs("127.0.0.1", fake.port, "r", "mallory", 1);
+  await wire.write(textFrame("r", 1n, "x", 1, "swallowed"));
+  await using second = await linkAs("127.0.0.1", fake.port, "r", "eve", 2);
+  equal(fake.handshakes, 2);
+  second.close();
+  wire.close();
+});
