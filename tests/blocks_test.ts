@@ -1,5 +1,5 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
-import { join } from "node:path";
+import { tempDbPath } from "./support/temp_db.ts";
 import {
   type Action,
   Blocks,
@@ -146,24 +146,20 @@ Deno.test("blocks: only another registered name can be blocked, up to maxPerUser
 });
 
 Deno.test("blocks: survive a restart (reopening the file)", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const path = join(dir, "people.db");
-    {
-      using store = SqlitePeopleStore.open(path);
-      const blocks = await Blocks.open(store);
-      await blocks.block("bob", "mallory", EVERYONE, 1);
-      await blocks.block("bob", "trudy", EVERYONE, 2);
-      await blocks.unblock("bob", "trudy");
-    }
+  await using db = await tempDbPath();
+  const path = db.path;
+  {
     using store = SqlitePeopleStore.open(path);
     const blocks = await Blocks.open(store);
-    equal(blocks.has("bob", "mallory"), true);
-    equal(blocks.has("bob", "trudy"), false);
-    equal(permits(blocks, "poke", "mallory", "bob"), false);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    await blocks.block("bob", "mallory", EVERYONE, 1);
+    await blocks.block("bob", "trudy", EVERYONE, 2);
+    await blocks.unblock("bob", "trudy");
   }
+  using store = SqlitePeopleStore.open(path);
+  const blocks = await Blocks.open(store);
+  equal(blocks.has("bob", "mallory"), true);
+  equal(blocks.has("bob", "trudy"), false);
+  equal(permits(blocks, "poke", "mallory", "bob"), false);
 });
 
 Deno.test("blocks: a store that fails leaves memory as it was", async () => {

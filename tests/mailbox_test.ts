@@ -1,5 +1,5 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import { join } from "node:path";
+import { tempDbPath } from "./support/temp_db.ts";
 import { Mailbox, routeDm } from "../registry/mailbox.ts";
 import { SqlitePeopleStore } from "../registry/people_db.ts";
 
@@ -49,29 +49,25 @@ Deno.test("mailbox: mail stays until acknowledged (at least once), then is delet
 });
 
 Deno.test("mailbox: mail survives a registry restart (reopening the file)", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const path = join(dir, "people.db");
-    {
-      using store = SqlitePeopleStore.open(path);
-      await new Mailbox(store).deposit(
-        { to: "bob", from: "alice", text: "while you were away" },
-        7,
-      );
-    }
+  await using db = await tempDbPath();
+  const path = db.path;
+  {
     using store = SqlitePeopleStore.open(path);
-    const mailbox = new Mailbox(store);
-    const mail = await mailbox.pending("bob");
-    deepEqual(mail.map((m) => [m.to, m.from, m.text, m.at]), [[
-      "bob",
-      "alice",
-      "while you were away",
+    await new Mailbox(store).deposit(
+      { to: "bob", from: "alice", text: "while you were away" },
       7,
-    ]]);
-    equal(await mailbox.ack("bob", mail.map((m) => m.id)), 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    );
   }
+  using store = SqlitePeopleStore.open(path);
+  const mailbox = new Mailbox(store);
+  const mail = await mailbox.pending("bob");
+  deepEqual(mail.map((m) => [m.to, m.from, m.text, m.at]), [[
+    "bob",
+    "alice",
+    "while you were away",
+    7,
+  ]]);
+  equal(await mailbox.ack("bob", mail.map((m) => m.id)), 1);
 });
 
 Deno.test("mailbox: a DM goes direct to the online, to the mailbox for the registered offline, nowhere else", () => {
@@ -94,37 +90,33 @@ Deno.test("mailbox: bad bounds are refused", () => {
 });
 
 Deno.test("mailbox: a stored mail survives the process being SIGKILLed", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const path = join(dir, "people.db");
-    const writer = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        `--allow-read=${dir}`,
-        `--allow-write=${dir}`,
-        new URL("./support/mail_writer.ts", import.meta.url).pathname,
-        path,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const lines = writer.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while (!out.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) break;
-      out += value;
-    }
-    writer.kill("SIGKILL");
-    await lines.cancel();
-    equal((await writer.status).signal, "SIGKILL");
-    const id = Number(/^stored (\d+)/.exec(out)?.[1]);
-    using store = SqlitePeopleStore.open(path);
-    deepEqual((await new Mailbox(store).pending("bob")).map((m) => [m.id, m.text]), [
-      [id, "before the crash"],
-    ]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using db = await tempDbPath();
+  const path = db.path;
+  const writer = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      `--allow-read=${db.dir}`,
+      `--allow-write=${db.dir}`,
+      new URL("./support/mail_writer.ts", import.meta.url).pathname,
+      path,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = writer.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    out += value;
   }
+  writer.kill("SIGKILL");
+  await lines.cancel();
+  equal((await writer.status).signal, "SIGKILL");
+  const id = Number(/^stored (\d+)/.exec(out)?.[1]);
+  using store = SqlitePeopleStore.open(path);
+  deepEqual((await new Mailbox(store).pending("bob")).map((m) => [m.id, m.text]), [
+    [id, "before the crash"],
+  ]);
 });
