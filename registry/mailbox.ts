@@ -30,11 +30,20 @@
  * @module
  */
 
-import { MAX_TEXT_BYTES } from "../lib/limits.ts";
 import { type BlockLookup, permits } from "./blocks.ts";
 import type { MailRecord, PeopleStore } from "./people_store.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * Longest text of one mail, in UTF-8 bytes. Mail travels to the registry in
+ * an `X` frame, which a registry reads only up to 4 KiB
+ * (`REGISTRY_MAX_FRAME_BYTES`), and its JSON is ASCII: a character above
+ * U+007F is escaped as `\uXXXX` (two for one outside the BMP), so at worst
+ * 3 JSON bytes per UTF-8 byte. 1,024 bytes of text is at most 3,072 bytes of
+ * JSON, leaving room for the op's other fields. A longer DM goes peer to peer.
+ */
+export const MAIL_MAX_TEXT_BYTES = 1024;
 
 /** Options of {@linkcode Mailbox}. */
 export interface MailboxOptions {
@@ -45,12 +54,12 @@ export interface MailboxOptions {
   maxMessages?: number;
   /**
    * UTF-8 bytes of text kept for one recipient, all messages together.
-   * @default {262_144}
+   * @default {65_536}
    */
   maxBytes?: number;
   /**
-   * Longest text of one message, in UTF-8 bytes (the peer's chat text limit).
-   * @default {65_536}
+   * Longest text of one message, in UTF-8 bytes ({@linkcode MAIL_MAX_TEXT_BYTES}).
+   * @default {1024}
    */
   maxTextBytes?: number;
 }
@@ -107,8 +116,8 @@ export class Mailbox {
   constructor(store: PeopleStore, options: MailboxOptions = {}) {
     this.#store = store;
     this.#maxMessages = options.maxMessages ?? 100;
-    this.#maxBytes = options.maxBytes ?? 256 * 1024;
-    this.#maxTextBytes = options.maxTextBytes ?? MAX_TEXT_BYTES;
+    this.#maxBytes = options.maxBytes ?? 64 * 1024;
+    this.#maxTextBytes = options.maxTextBytes ?? MAIL_MAX_TEXT_BYTES;
     for (
       const [key, value] of [
         ["maxMessages", this.#maxMessages],

@@ -1,6 +1,7 @@
-import { deepEqual, equal, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { tempDbPath } from "./support/temp_db.ts";
-import { Mailbox, routeDm } from "../registry/mailbox.ts";
+import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { MAIL_MAX_TEXT_BYTES, Mailbox, routeDm } from "../registry/mailbox.ts";
 import { SqlitePeopleStore } from "../registry/people_db.ts";
 
 Deno.test("mailbox: mail for bob is bounded by count and by bytes, others' boxes apart", async () => {
@@ -119,4 +120,22 @@ Deno.test("mailbox: a stored mail survives the process being SIGKILLed", async (
   deepEqual((await new Mailbox(store).pending("bob")).map((m) => [m.id, m.text]), [
     [id, "before the crash"],
   ]);
+});
+
+Deno.test("mailbox: the longest mail, escaped to ASCII JSON, fits a registry frame", async () => {
+  equal(REGISTRY_MAX_FRAME_BYTES, 4096);
+  using store = SqlitePeopleStore.open(":memory:");
+  const mailbox = new Mailbox(store);
+  // The worst cases per UTF-8 byte: 2-, 3- and 4-byte characters, escaped as \uXXXX.
+  for (const char of ["é", "€", "😀"]) {
+    const text = char.repeat(MAIL_MAX_TEXT_BYTES / new TextEncoder().encode(char).length);
+    equal((await mailbox.deposit({ to: "bob", from: "alice", text }, 0)).ok, true);
+    await mailbox.ack("bob", (await mailbox.pending("bob")).map((m) => m.id));
+    const json = JSON.stringify({ op: "mail", ref: "4294967295", to: "x".repeat(32), text })
+      .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    const frame = `X:${json.length}:${json}::\r\n`;
+    ok(frame.length <= REGISTRY_MAX_FRAME_BYTES, `${char}: ${frame.length} bytes`);
+  }
+  const tooLong = "x".repeat(MAIL_MAX_TEXT_BYTES + 1);
+  equal((await mailbox.deposit({ to: "bob", from: "alice", text: tooLong }, 0)).ok, false);
 });
