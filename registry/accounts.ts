@@ -29,6 +29,24 @@
  *   `registrationWindowMs`; attempts in flight count, and each costs a hash
  *   from the bounded hasher queue.
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Accounts } from "./accounts.ts";
+ * import { PasswordHasher } from "./passwords.ts";
+ * import { SqlitePeopleStore } from "./people_db.ts";
+ * using store = SqlitePeopleStore.open(":memory:");
+ * const accounts = await Accounts.open<string>(store, new PasswordHasher({ iterations: 1000 }));
+ * await accounts.register("bob", "correct horse", "10.0.0.1", 0);
+ * assert.deepEqual(await accounts.login("bob", "wrong", "conn-1", "10.0.0.1", 1), {
+ *   ok: false,
+ *   code: "bad-password",
+ *   remaining: 2,
+ * });
+ * assert.equal((await accounts.login("bob", "correct horse", "conn-1", "10.0.0.1", 2)).ok, true);
+ * assert.deepEqual(accounts.canUseName("bob", "conn-2"), { ok: false, reason: "registered" });
+ * ```
+ *
  * @module
  */
 
