@@ -55,8 +55,8 @@ export interface SearchResult {
 export interface Registered {
   /** True when `name` is a registered account. */
   isRegistered(name: string): boolean;
-  /** Every registered name. */
-  registeredNames(): Iterable<string>;
+  /** Every registered name, sorted (JavaScript's default order). */
+  registeredNames(): readonly string[];
 }
 
 /** The `online` event's payload. */
@@ -147,14 +147,25 @@ export class Presence {
    * name, at most `limit` entries.
    */
   online(viewer: string, registered: Registered, blocks: BlockLookup, limit = 1000): OnlineList {
-    const names = new Set<string>([...this.#live.keys(), ...registered.registeredNames()]);
-    names.delete(viewer);
-    const visible = [...names].filter((name) => permits(blocks, "see-presence", viewer, name))
-      .sort();
-    return {
-      users: visible.slice(0, limit).map((name) => this.entry(name, registered)!),
-      truncated: visible.length > limit,
-    };
+    // Merge the live names (few, sorted here) with the registered ones
+    // (many, kept sorted), stopping at `limit`: a request costs the live
+    // names and the page, not a sort of every account.
+    const live = [...this.#live.keys()].sort();
+    const all = registered.registeredNames();
+    const users: PresenceEntry[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < live.length || j < all.length) {
+      const a = live[i];
+      const b = all[j];
+      const name = b === undefined || (a !== undefined && a <= b) ? a! : b;
+      if (name === a) i++;
+      if (name === b) j++;
+      if (name === viewer || !permits(blocks, "see-presence", viewer, name)) continue;
+      if (users.length === limit) return { users, truncated: true };
+      users.push(this.entry(name, registered)!);
+    }
+    return { users, truncated: false };
   }
 
   /** What `viewer` finds searching for `name`; a name that blocks `viewer` is `not-found`. */

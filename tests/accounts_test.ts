@@ -270,3 +270,16 @@ Deno.test("accounts: bad options are refused", async () => {
     store.close();
   }
 });
+
+Deno.test("accounts: registered names are kept sorted, for the online list's pages", async () => {
+  using t = await setup({ maxRegistrationsPerSource: 10 });
+  await t.store.createAccount({ name: "mike", password: "x", createdAt: 0 });
+  using u = await setup({ maxRegistrationsPerSource: 10 });
+  for (const name of ["zoe", "bob", "Carl", "alice", "bobby"]) {
+    await u.accounts.register(name, PW, SRC, 0);
+  }
+  deepEqual(u.accounts.registeredNames(), ["Carl", "alice", "bob", "bobby", "zoe"]);
+  const loaded = await Accounts.open<string>(t.store, new PasswordHasher({ iterations: 1000 }));
+  await loaded.register("adam", PW, SRC, 0);
+  deepEqual(loaded.registeredNames(), ["adam", "mike"]);
+});

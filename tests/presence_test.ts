@@ -4,7 +4,10 @@ import { Presence } from "../registry/presence.ts";
 const NO_BLOCKS = { has: () => false };
 
 function registeredOf(...names: string[]) {
-  return { isRegistered: (name: string) => names.includes(name), registeredNames: () => names };
+  return {
+    isRegistered: (name: string) => names.includes(name),
+    registeredNames: () => [...names].sort(),
+  };
 }
 
 Deno.test("presence: online when logged in or in a room, away when said, offline when registered", () => {
@@ -107,4 +110,21 @@ Deno.test("presence: a change is told to every viewer once, never to its subject
     "alice",
     "carol",
   ]);
+});
+
+Deno.test("presence: the online list of many accounts is the first page, merged with the live names", () => {
+  const presence = new Presence();
+  const names = Array.from({ length: 2000 }, (_, i) => `u${String(i).padStart(4, "0")}`);
+  presence.enterRoom("u0001", "room1");
+  presence.enterRoom("a-seed-client", "room1");
+  const list = presence.online("u0000", registeredOf(...names), NO_BLOCKS, 1000);
+  equal(list.truncated, true);
+  equal(list.users.length, 1000);
+  deepEqual(list.users.slice(0, 3), [
+    { name: "a-seed-client", state: "online", room: "room1" },
+    { name: "u0001", state: "online", room: "room1" },
+    { name: "u0002", state: "offline" },
+  ]);
+  equal(list.users.at(-1)?.name, "u0999");
+  equal(presence.online("u0000", registeredOf(...names), NO_BLOCKS, 5000).users.length, 2000);
 });
