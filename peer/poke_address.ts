@@ -6,7 +6,9 @@
  * is compared liberally (PROTOCOL.md §8): clients advertise `localhost`,
  * `127.0.0.1` or another loopback address (`127.0.1.1` is what Debian's
  * host name resolves to) while the kernel sends loopback datagrams from
- * `127.0.0.1`, so every loopback spelling is one host. Other host names are
+ * `127.0.0.1`, so every loopback spelling is one host; so is the unspecified
+ * address (`0.0.0.0`, `::`), which a client advertising its bind address
+ * gives, and which Linux delivers to this machine. Other host names are
  * compared as written, never resolved.
  *
  * @module
@@ -21,11 +23,14 @@ function normalHost(host: string): string {
   return mapped === null ? h : mapped[1]!;
 }
 
-/** True when `host` names this machine's loopback interface (`localhost`, 127.0.0.0/8, `::1`). */
+/**
+ * True when `host` names this machine's loopback interface (`localhost`,
+ * 127.0.0.0/8, `::1`) or is the unspecified address (`0.0.0.0`, `::`).
+ */
 export function isLoopback(host: string): boolean {
   const h = normalHost(host);
-  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" ||
-    /^127\.\d+\.\d+\.\d+$/.test(h);
+  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" || h === "0.0.0.0" ||
+    h === "::" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /** True when host `a` and host `b` are the same host (see the module doc). */

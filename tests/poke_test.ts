@@ -147,7 +147,8 @@ async function receivedSoFar(socket: Deno.DatagramConn): Promise<string[]> {
 }
 
 Deno.test("poke: every loopback spelling is one host, other hosts are compared as written, ports must match", () => {
-  for (const host of ["localhost", "LocalHost.", "127.0.0.1", "127.0.1.1", "::1", "[::1]"]) {
+  const loopback = ["localhost", "LocalHost.", "127.0.0.1", "127.0.1.1", "::1", "[::1]", "0.0.0.0"];
+  for (const host of loopback) {
     ok(isLoopback(host), host);
     ok(sameHost(host, "127.0.0.1"), host);
   }
