@@ -59,8 +59,13 @@ export type PeerEvent =
     text: string;
     self: boolean;
   }
-  /** Somebody poked me. */
-  | { type: "poke"; from: string }
+  /**
+   * Somebody poked me: `from` is the member's name. A poke that did not come
+   * from the address of a member with the name it carries has `from` set to
+   * its source `ip:port` (never a name: names have no `:`) and `claimed` to
+   * that name.
+   */
+  | { type: "poke"; from: string; claimed?: string }
   /** My poke was acknowledged. */
   | { type: "poke-ack"; to: string }
   /** My poke got no ACK in time. */

@@ -165,8 +165,14 @@ class Peer implements PeerHandle {
       this.#opts.port,
       (port) =>
         new PokeSocket(this.#opts.hostname, port, {
-          onPoke: (frame) => this.#emit({ type: "poke", from: frame.name }),
-          isMember: (frame, from) => this.#members.hasAddress(from.hostname, from.port, frame.name),
+          onPoke: (frame, from, fromMember) =>
+            this.#emit(
+              fromMember
+                ? { type: "poke", from: frame.name }
+                : { type: "poke", from: `${from.hostname}:${from.port}`, claimed: frame.name },
+            ),
+          room: () => "room" in this.#status ? this.#status.room : undefined,
+          members: () => this.#members.members,
           onLimited: (report) =>
             this.#report(`poke ${report.scope}`, "info", pokeLimitMessage(report, limits)),
           onJunk: (why, from) => this.#report("junk", "info", junkMessage(why, from)),

@@ -1,7 +1,15 @@
 /**
  * The UDP side of a peer (PROTOCOL.md §6, Poke): sends `K:room:name::\r\n` and
- * waits for `A::\r\n`, and answers a well-formed `K` it receives with `A`.
- * Junk datagrams are ignored and handed to `onJunk`.
+ * waits for `A::\r\n`, and answers a well-formed `K` for my room with `A`.
+ * Junk datagrams, and pokes for another room, are ignored and handed to `onJunk`.
+ *
+ * UDP proves nothing but the source address (and even that can be forged
+ * off-path), so that is what is checked (see poke_address.ts): a poke is
+ * from a member only when it comes from the ip:port that member advertised,
+ * and an `A` settles only a poke sent to the address it comes from. A poke
+ * naming a member from another address is still answered (within the
+ * strangers' cap below: clients that poke from another socket keep getting
+ * their `A`) but reported as from its address, never as from that member.
  *
  * Answers are rate limited, so that a flood of pokes (whose source address
  * may be forged) cannot turn the peer into a reflector or bury its UI: at
@@ -17,7 +25,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ProtocolError } from "../lib/errors.ts";
-import { decodeFrame, encodeFrame, type PokeFrame } from "../lib/frames.ts";
+import { decodeFrame, encodeFrame, type Member, type PokeFrame } from "../lib/frames.ts";
+import { fromAddress } from "./poke_address.ts";
 import { RateLimiter } from "./rate_limit.ts";
 
 const logger = getLogger(["ringchat", "peer", "poke"]);
@@ -54,13 +63,19 @@ export interface PokeLimitReport {
 
 /** What the poke socket reports to its owner. */
 export interface PokeHandlers {
-  /** A well-formed `K` arrived within the limits (it has been answered with `A`). */
-  onPoke(frame: PokeFrame, from: Deno.NetAddr): void;
-  /** True when `from` is the address of a member of my room (default: nobody is). */
-  isMember?(frame: PokeFrame, from: Deno.NetAddr): boolean;
+  /**
+   * A well-formed `K` for my room arrived within the limits (it has been
+   * answered with `A`); `fromMember` is true when it came from the advertised
+   * address of a member with the name it carries.
+   */
+  onPoke(frame: PokeFrame, from: Deno.NetAddr, fromMember: boolean): void;
+  /** The room I am in (or joining): a `K` for another is ignored (default: any room). */
+  room?(): string | undefined;
+  /** The members of my room as last listed (default: none). */
+  members?(): readonly Member[];
   /** A poke limit started or stopped refusing. */
   onLimited?(report: PokeLimitReport): void;
-  /** A datagram that is neither a `K` nor an awaited `A` was ignored, and why. */
+  /** A datagram that is neither a `K` for my room nor an awaited `A` was ignored, and why. */
   onJunk?(why: string, from: Deno.NetAddr): void;
 }
 
@@ -125,7 +140,8 @@ export class PokeSocket {
 
   /**
    * Sends `frame` to `hostname:port` and resolves with "ack" when an `A`
-   * arrives, "timeout" after `timeoutMs`, or "closed" if the socket closes first.
+   * arrives from that address, "timeout" after `timeoutMs`, or "closed" if
+   * the socket closes first. Pokes to several addresses settle independently.
    *
    * @throws when the datagram cannot be sent (bad address)
    */
@@ -199,8 +215,11 @@ export class PokeSocket {
     this.#handlers.onJunk?.(why, from);
   }
 
-  /** Whether a poke is within the limits; reports the start and end of refusals. */
-  #admit(frame: PokeFrame, from: Deno.NetAddr): boolean {
+  /**
+   * Whether a poke is within the limits (`atMember`: it comes from a member's
+   * address, and skips the strangers' cap); reports the start and end of refusals.
+   */
+  #admit(from: Deno.NetAddr, atMember: boolean): boolean {
     const source = this.#perSource.take(`${from.hostname}:${from.port}`);
     if (!source.allowed) {
       if (source.first) {
@@ -211,7 +230,7 @@ export class PokeSocket {
     if (source.ended > 0) {
       this.#handlers.onLimited?.({ scope: "source", state: "ended", from, refused: source.ended });
     }
-    if (this.#strangers.unlimited || this.#handlers.isMember?.(frame, from)) return true;
+    if (this.#strangers.unlimited || atMember) return true;
     const strangers = this.#strangers.take("*");
     if (!strangers.allowed) {
       if (strangers.first) {
@@ -233,7 +252,14 @@ export class PokeSocket {
   #handle(data: Uint8Array, from: Deno.NetAddr): void {
     const frame = decodeFrame(data);
     if (frame.type === "K") {
-      if (!this.#admit(frame, from)) return;
+      const room = this.#handlers.room === undefined ? frame.room : this.#handlers.room();
+      if (frame.room !== room) {
+        const mine = room === undefined ? "I am in no room" : `not for my room ${room}`;
+        return this.#junk(`Poke for room ${frame.room}, ${mine}`, from);
+      }
+      const members = this.#handlers.members?.() ?? [];
+      const atMember = members.filter((m) => fromAddress(m.ip, m.port, from));
+      if (!this.#admit(from, atMember.length > 0)) return;
       const sent = this.#socket.send(ACK, {
         transport: "udp",
         hostname: from.hostname,
@@ -245,17 +271,17 @@ export class PokeSocket {
         },
       ).finally(() => this.#sends.delete(sent));
       this.#sends.add(sent);
-      this.#handlers.onPoke(frame, from);
+      this.#handlers.onPoke(frame, from, atMember.some((m) => m.name === frame.name));
     } else if (frame.type === "A") {
-      // An ACK carries nothing: match it to a poke sent to that address, else
-      // (a peer that advertised "localhost", say) to one sent to that port,
-      // else to the oldest poke waiting.
-      const match = this.#pending.find((p) =>
-        p.port === from.port && p.hostname === from.hostname
-      ) ??
-        this.#pending.find((p) => p.port === from.port) ?? this.#pending[0];
-      if (match !== undefined) this.#settle(match, "ack");
-      else this.#junk("ACK frame with no poke waiting for it", from);
+      // An ACK carries nothing but its source: it settles the oldest poke sent there.
+      const match = this.#pending.find((p) => fromAddress(p.hostname, p.port, from));
+      if (match !== undefined) return this.#settle(match, "ack");
+      this.#junk(
+        this.#pending.length === 0
+          ? "ACK frame with no poke waiting for it"
+          : "ACK frame from an address no poke waiting for it was sent to",
+        from,
+      );
     } else {
       this.#junk(`${frame.type} frame, not a poke`, from);
     }

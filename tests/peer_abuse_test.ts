@@ -487,7 +487,7 @@ Deno.test("abuse: a poke flood from many addresses is answered at the limits, an
     await pokeUntilAcked(alice, "bob");
     const elapsed = (performance.now() - started) / 1000;
     const acks = strangers.reduce((sum, s) => sum + s.received, 0);
-    const shown = alice.rec.of("poke").filter((e) => e.from === "stranger").length;
+    const shown = alice.rec.of("poke").filter((e) => e.claimed === "stranger").length;
     const bound = 40 + 20 * elapsed + 2;
     console.log(
       `poke flood: 3200 pokes from 8 addresses in ${(elapsed * 1000).toFixed(0)} ms, ` +
@@ -565,7 +565,7 @@ Deno.test("abuse: a poke flood does not delay chat (figures), and its ACKs stay 
   const output = flooder.output().finally(() => flooding = false);
   try {
     await bob.rec.waitFor(
-      (e) => e.type === "poke" && e.from === "flooder",
+      (e) => e.type === "poke" && e.claimed === "flooder",
       "the flood to begin",
       { timeoutMs: 10_000 },
     );
@@ -579,7 +579,7 @@ Deno.test("abuse: a poke flood does not delay chat (figures), and its ACKs stay 
     const { stdout, stderr, success } = await output;
     ok(success, decoder.decode(stderr));
     const { sent, acks } = JSON.parse(decoder.decode(stdout)) as { sent: number; acks: number };
-    const shown = bob.rec.of("poke").filter((e) => e.from === "flooder").length;
+    const shown = bob.rec.of("poke").filter((e) => e.claimed === "flooder").length;
     const bound = PEER_DEFAULTS.pokeBurst + PEER_DEFAULTS.maxPokeRate * (floodMs / 1000) + 5;
     console.log(
       `chat latency alice → bob, 40 messages each:\n` +

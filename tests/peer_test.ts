@@ -318,12 +318,13 @@ Deno.test("poke: junk datagrams are ignored and every valid K is answered with A
       await probe.send(encoder.encode(junk), to);
     }
     await probe.send(new Uint8Array(1500).fill(0x4b), to);
-    // A K from anyone (even another room, as the reference does) gets its A.
+    // A K for my room from anyone gets its A (a stranger's is shown as from its address).
     await probe.send(encodeFrame({ type: "K", room: "room1", name: "carol" }), to);
     const [reply] = await probe.receive();
     equal(decoder.decode(reply), "A::\r\n");
     await rec.waitFor((e) => e.type === "poke", "the poke");
-    deepEqual(rec.of("poke"), [{ type: "poke", from: "carol" }]);
+    const from = `127.0.0.1:${(probe.addr as Deno.NetAddr).port}`;
+    deepEqual(rec.of("poke"), [{ type: "poke", from, claimed: "carol" }]);
     equal(rec.of("error").length, 0);
   } finally {
     probe.close();

@@ -131,6 +131,10 @@ Deno.test("plain ui: links, pokes and quit read as sentences", () => {
   );
   assert.deepEqual(text(EVERY_EVENT[5]!), "-- Forward link to bob (127.0.0.1:4002) up");
   assert.deepEqual(text({ type: "poke", from: "bob" }), "-- bob poked you");
+  assert.deepEqual(
+    text({ type: "poke", from: "127.0.0.1:9", claimed: "bob" }),
+    "-- 127.0.0.1:9 poked you, as bob (not bob's address)",
+  );
   assert.deepEqual(describeEvent({ type: "poke", from: "bob" }).kind, "alert");
   assert.deepEqual(text({ type: "poke-ack", to: "bob" }), "-- bob got your poke");
   assert.deepEqual(describeEvent({ type: "poke-timeout", to: "carol" }).kind, "error");

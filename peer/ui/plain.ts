@@ -153,8 +153,12 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
           event.backward.length === 0 ? "none" : event.backward.map(peer).join(", ")
         }`,
       );
-    case "poke":
-      return { kind: "alert", text: `${SYSTEM_PREFIX}${printable(event.from)} poked you` };
+    case "poke": {
+      const as = event.claimed === undefined
+        ? ""
+        : `, as ${printable(event.claimed)} (not ${printable(event.claimed)}'s address)`;
+      return { kind: "alert", text: `${SYSTEM_PREFIX}${printable(event.from)} poked you${as}` };
+    }
     case "poke-ack":
       return system(`${printable(event.to)} got your poke`);
     case "poke-timeout":
