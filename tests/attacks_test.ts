@@ -141,10 +141,6 @@ Deno.test({
 
 Deno.test({
   name: "attacks: a K or an A from a socket that is not the member's is not believed",
-  // enabled when the defence lands (issue 16)
-  // main: the K naming bob is shown as bob's poke, a K for another room is answered A, and
-  // a forged A is reported as poke-ack for a stopped bob.
-  ignore: true,
   fn: () => attack("udp"),
 });
 
