@@ -5,7 +5,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const SIZE = 400;
 const CENTER = SIZE / 2;
-const RADIUS = 140;
+const RADIUS = 130;
 
 /**
  * @typedef {{ name: string, hashId: string, me?: boolean, dead?: boolean }} RingNode
@@ -42,17 +42,17 @@ function element(name, attributes) {
 export function drawRing(svg, nodes, links) {
   svg.replaceChildren();
   const defs = element("defs", {});
-  for (const [id, cls] of [["arrow", "link"], ["arrow-mine", "link mine"]]) {
+  for (const [id, cls] of [["arrow", "head"], ["arrow-mine", "head mine"]]) {
     const marker = element("marker", {
       id,
       viewBox: "0 0 10 10",
       refX: 9,
       refY: 5,
-      markerWidth: 7,
-      markerHeight: 7,
+      markerWidth: 4.5,
+      markerHeight: 4.5,
       orient: "auto-start-reverse",
     });
-    const head = element("path", { d: "M 0 0 L 10 5 L 0 10 z", class: `head ${cls}` });
+    const head = element("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls });
     marker.append(head);
     defs.append(marker);
   }
@@ -65,7 +65,7 @@ export function drawRing(svg, nodes, links) {
     svg.append(empty);
     return;
   }
-  const nodeRadius = Math.max(6, Math.min(16, 300 / ordered.length));
+  const nodeRadius = Math.max(6, Math.min(18, 320 / ordered.length));
   /** @type {Map<string, { x: number, y: number, angle: number }>} */
   const at = new Map();
   ordered.forEach((node, i) => {
