@@ -50,14 +50,15 @@ export interface TestBrowser extends AsyncDisposable {
   page(): Promise<Page>;
 }
 
+// playwright-core probes for WSL by reading /proc/sys, which Deno grants
+// only with --allow-all; the answer on this machine is "not WSL".
+const existsSync = fs.existsSync;
+fs.existsSync =
+  ((path: fs.PathLike) =>
+    String(path).startsWith("/proc/sys/") ? false : existsSync(path)) as typeof fs.existsSync;
+
 /** Starts a headless Chromium with a fresh profile. */
 export async function launchBrowser(): Promise<TestBrowser> {
-  // playwright-core probes for WSL by reading /proc/sys, which Deno grants
-  // only with --allow-all; the answer on this machine is "not WSL".
-  const existsSync = fs.existsSync;
-  fs.existsSync =
-    ((path: fs.PathLike) =>
-      String(path).startsWith("/proc/sys/") ? false : existsSync(path)) as typeof fs.existsSync;
   const { chromium } = await import("playwright-core");
   const profile = await Deno.makeTempDir({ prefix: "ringchat-chromium-" });
   let context: BrowserContext;

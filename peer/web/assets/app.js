@@ -3,7 +3,7 @@
 // every message it receives is one event as `peer --json` prints it.
 
 import { appendLine, commandLine, eventTime, isChat } from "./lines.js";
-import { drawRing } from "./ring.js";
+import { drawRing, hashOrder } from "./ring.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const messages = $("messages"), commands = $("commands"), members = $("members");
@@ -97,10 +97,7 @@ function isMe(/** @type {{ name: string, port: number }} */ member) {
 
 function redraw() {
   showStatus();
-  const sorted = [...state.members].sort((a, b) => {
-    const x = BigInt(a.hashId), y = BigInt(b.hashId);
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+  const sorted = hashOrder(state.members);
   members.replaceChildren(...sorted.map((member) => {
     const item = document.createElement("li");
     const name = document.createElement("span");

@@ -14,7 +14,9 @@ const RADIUS = 130;
 
 /**
  * Orders nodes by HashID (decimal strings of 64-bit numbers).
- * @param {RingNode[]} nodes
+ * @template {{ hashId: string }} T
+ * @param {T[]} nodes
+ * @returns {T[]}
  */
 export function hashOrder(nodes) {
   return [...nodes].sort((a, b) => {
