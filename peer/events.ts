@@ -81,6 +81,8 @@ export type PeerEvent =
   | { type: "error"; message: string; code?: PeerErrorCode }
   /** Answer to `/stats`: the figures of `peer.stats()`. */
   | ({ type: "stats" } & PeerStats)
+  /** The peer's web page is served at `url` (its token included): the `web` option. */
+  | { type: "web"; url: string }
   /** The peer has released everything and stopped. */
   | { type: "quit" };
 

@@ -2,6 +2,8 @@
  * The `peer` program: parses flags, configures logging, starts a peer and
  * wires it to a UI: JSON lines with `--json`, an interactive prompt on a
  * terminal, plain lines on a pipe. Commands come from stdin, one per line.
+ * With `--web [HOST:PORT]` the peer also serves its web page (`web/`), and
+ * prints its URL (`web on http://127.0.0.1:PORT/?token=…`).
  * `/quit`, end of input, SIGINT and SIGTERM release every socket and exit 0.
  *
  *     peer [OPTIONS]
@@ -28,6 +30,7 @@ import { PEER_OPTION_GROUPS, PEER_OPTION_TABLE, PEER_PROGRAM_FLAGS } from "./opt
 import { JsonUi } from "./ui/json.ts";
 import { type PeerUi, PlainUi } from "./ui/plain.ts";
 import { TerminalUi } from "./ui/terminal.ts";
+import { webFlagArgs } from "./web/flag.ts";
 
 /** `peer REGISTRY_HOST REGISTRY_PORT MY_PORT`, all three or none, as the reference client takes them. */
 const positional = optional(object("Arguments (all three or none)", {
@@ -52,7 +55,7 @@ const args = runCli(
   ),
   {
     name: "peer",
-    args: Deno.args,
+    args: webFlagArgs(Deno.args),
     version: VERSION,
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],

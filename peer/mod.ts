@@ -35,3 +35,4 @@ export {
 export type { LinkPeer, MemberInfo, PeerEvent, PeerEventType } from "./events.ts";
 export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerStats } from "./stats.ts";
+export { recordHistory, serveWeb, type WebOptions, type WebServer } from "./web/server.ts";

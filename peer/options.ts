@@ -25,6 +25,7 @@ import {
   switchKind,
 } from "../lib/option_table.ts";
 import type { PeerEvent } from "./events.ts";
+import { listenAddressKind } from "./web/flag.ts";
 import { FRAME_TIMEOUT_MS, MAX_QUEUED_BYTES } from "./links.ts";
 
 /**
@@ -95,6 +96,11 @@ export interface PeerOptions {
    * wait for the next one.
    */
   refreshIntervalMs?: number;
+  /**
+   * Serves the web page (`peer/web/`) on this address; its URL comes in a
+   * "web" event and as `webUrl`. Default: no page.
+   */
+  web?: { hostname: string; port: number };
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
 }
@@ -150,6 +156,13 @@ export const PEER_OPTION_TABLE = Object.freeze(
       flag: "--room",
       default: undefined,
       help: "Room to join at start (needs --name).",
+    },
+    web: {
+      kind: listenAddressKind(),
+      flag: "--web",
+      default: undefined,
+      defaultText: "no page; `--web` alone: 127.0.0.1:0",
+      help: "Serve the web page on HOST:PORT and print its URL (token included).",
     },
     keepaliveMs: {
       kind: integerKind(1),
@@ -418,8 +431,8 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 
 /** Options with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "onEvent">>
-  & Pick<PeerOptions, "advertise" | "name" | "room">;
+  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "onEvent">>
+  & Pick<PeerOptions, "advertise" | "name" | "room" | "web">;
 
 /**
  * Applies the defaults to `options` and checks them.

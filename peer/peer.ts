@@ -58,6 +58,7 @@ import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { RegistryClient } from "./registry_client.ts";
 import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
+import { recordHistory, serveWeb, type WebServer } from "./web/server.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
 import type { PeerStats } from "./stats.ts";
 
@@ -74,14 +75,25 @@ export type { PeerHandle } from "./peer_handle.ts";
  * registry that cannot be reached is tried again and again (the delay
  * doubling from `retryMs`) until it answers or the peer quits.
  *
- * @throws when the port cannot be bound (the only failure that throws, with
- * a `RangeError` for an option out of range)
+ * With `web`, also serves the web page (`web/server.ts`) until it quits.
+ *
+ * @throws when the port (or the web page's) cannot be bound (the only
+ * failure that throws, with a `RangeError` for an option out of range)
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
   const peer = new Peer(options);
   if (options.onEvent !== undefined) peer.on(options.onEvent);
+  const history = options.web === undefined ? undefined : recordHistory(peer);
   peer.serve();
   await peer.boot();
+  if (options.web !== undefined) {
+    try {
+      await peer.serveWeb(await serveWeb(peer, { ...options.web, history }));
+    } catch (error) {
+      await peer.quit();
+      throw error;
+    }
+  }
   return peer;
 }
 
@@ -100,6 +112,7 @@ class Peer implements PeerHandle {
   readonly #listener: Deno.TcpListener;
   readonly #poker: PokeSocket;
   #status: PeerStatus = { code: "START" };
+  #web: WebServer | null = null;
   readonly #closed = Promise.withResolvers<void>();
 
   constructor(options: PeerOptions) {
@@ -214,6 +227,17 @@ class Peer implements PeerHandle {
     return this.#listener.addr.port;
   }
 
+  get webUrl(): string | null {
+    return this.#web?.url ?? null;
+  }
+
+  /** Owns `web` (closed on quit) and announces its URL. */
+  async serveWeb(web: WebServer): Promise<void> {
+    if (this.#quitting()) return await web.close();
+    this.#web = web;
+    this.#emit({ type: "web", url: web.url });
+  }
+
   get state(): PeerState {
     return publicState(this.#status, this.#overlay.count > 0);
   }
@@ -248,6 +272,8 @@ class Peer implements PeerHandle {
     this.#overlay.stopRetrying();
     this.#status = { code: "QUIT" };
     this.#emit({ type: "quit" });
+    // After "quit", so the pages see it before their sockets close.
+    await this.#web?.close();
     this.#events.clear();
     this.#closed.resolve();
   }

@@ -14,6 +14,8 @@ import type { PeerStats } from "./stats.ts";
 export interface PeerHandle extends AsyncDisposable {
   /** The TCP and UDP listening port. */
   readonly port: number;
+  /** The web page's URL, token included, while serving it (the `web` option); else null. */
+  readonly webUrl: string | null;
   /** The current state: START, NAMED, JOINING, JOINED, CONNECTED (joined, a link up) or QUIT. */
   readonly state: PeerState;
   /** A new subscription: every event from now on; ends after "quit". */

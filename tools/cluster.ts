@@ -2,7 +2,8 @@
  * `deno task cluster --peers 8`: starts a local registry and N peers (all
  * processes, with the flags of the compiled binaries), prints the overlay in
  * hash order, and takes commands on stdin to send, kill, hang and restart
- * peers, so a person can watch the overlay repair itself.
+ * peers, so a person can watch the overlay repair itself. With `--web`, it
+ * also serves a page that draws every peer's links live (`cluster/web.ts`).
  *
  * @module
  */
@@ -15,6 +16,8 @@ import { createInterface } from "node:readline";
 import { hashId } from "../lib/sdbm.ts";
 import { VERSION } from "../lib/flags.ts";
 import { Cluster } from "./cluster/cluster.ts";
+import { ClusterWeb } from "./cluster/web.ts";
+import { option } from "@optique/core";
 import { isConnected, type Overlay } from "./cluster/overlay.ts";
 import type { PeerProcess } from "./process/peer_process.ts";
 
@@ -93,6 +96,9 @@ async function main(): Promise<void> {
         "PATH",
         message`A compiled registry to run (with --peer-binary) instead of the sources.`,
       ),
+      web: option("--web", {
+        description: message`Serve a page drawing the whole overlay live (on 127.0.0.1).`,
+      }),
     }),
     {
       programName: "cluster",
@@ -103,7 +109,11 @@ async function main(): Promise<void> {
       showDefault: true,
     },
   );
-  const log = (line: string) => console.log(line);
+  await using web = new ClusterWeb();
+  const log = (line: string) => {
+    console.log(line);
+    web.line(line);
+  };
   log(`starting a registry and ${config.peers} peers in room ${config.room}…`);
   const cluster = await Cluster.start({
     peers: config.peers,
@@ -116,8 +126,12 @@ async function main(): Promise<void> {
       ? { binaries: { peer: config.peer, registry: config.registry } }
       : {}),
   });
-  for (const p of cluster.peers.values()) watch(p, log);
+  for (const p of cluster.peers.values()) {
+    watch(p, log);
+    web.watch(p);
+  }
   log(`registry on 127.0.0.1:${cluster.registryPort}`);
+  if (config.web) log(`web on ${await web.serve({ hostname: "127.0.0.1", port: 0 })}`);
   log(describe(cluster, await cluster.waitConnected(30_000)));
   log(HELP);
 
@@ -164,6 +178,7 @@ async function main(): Promise<void> {
               ? await cluster.restart(name ?? "")
               : await cluster.startPeer(name ?? "");
             watch(p, log);
+            web.watch(p);
             log(describe(cluster, await cluster.waitConnected(30_000)));
             break;
           }

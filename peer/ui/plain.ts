@@ -175,6 +175,8 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
         `Stats: sent ${event.sent}, delivered ${event.delivered}, forwarded ${event.forwarded}, ` +
           `duplicates ${event.duplicates}, links ${event.links}, queued ${event.queuedBytes} bytes`,
       );
+    case "web":
+      return system(`web on ${event.url}`);
     case "quit":
       return system("Quit: every link and socket closed");
   }
