@@ -94,4 +94,8 @@ export class RedisConnection {
     if (this.#client.isReady) await this.#client.close();
     else this.#client.destroy();
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
