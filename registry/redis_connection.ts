@@ -16,8 +16,11 @@ const logger = getLogger(["ringchat", "registry", "redis"]);
 /** A raw Redis reply: what a Lua script returns, in RESP2. */
 export type RedisReply = string | number | null | RedisReply[];
 
-function newClient(url: string) {
-  return createClient({ url, disableOfflineQueue: true });
+/** The longest wait between two reconnection attempts, in ms. */
+const MAX_RECONNECT_MS = 1000;
+
+function newClient(url: string, reconnectStrategy: (retries: number) => number | Error) {
+  return createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
 }
 
 type Client = ReturnType<typeof newClient>;
@@ -33,10 +36,20 @@ export class RedisConnection {
   readonly #client: Client;
   readonly #url: string;
   #down = false;
+  /** When the client's pending reconnection wait ends (its timer cannot be cancelled). */
+  #waitEnds = 0;
+  #opened = false;
 
-  private constructor(client: Client, url: string) {
-    this.#client = client;
+  private constructor(url: string) {
     this.#url = url;
+    const client = newClient(url, (retries) => {
+      // Opening fails at once; an open connection keeps trying.
+      if (!this.#opened) return new Error(`Redis at ${url} does not answer`);
+      const ms = Math.min(25 * 2 ** retries, MAX_RECONNECT_MS);
+      this.#waitEnds = Date.now() + ms;
+      return ms;
+    });
+    this.#client = client;
     client.on("error", (error: unknown) => {
       if (this.#down) return;
       this.#down = true;
@@ -55,9 +68,14 @@ export class RedisConnection {
    * @throws {Error} when Redis does not answer
    */
   static async open(url: string): Promise<RedisConnection> {
-    const client = newClient(url);
-    const connection = new RedisConnection(client, url);
-    await client.connect();
+    const connection = new RedisConnection(url);
+    try {
+      await connection.#client.connect();
+      connection.#opened = true;
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
     return connection;
   }
 
@@ -88,11 +106,17 @@ export class RedisConnection {
     }
   }
 
-  /** Closes the connection (at once when Redis is unreachable). */
+  /**
+   * Closes the connection: politely when Redis answers, else at once, then
+   * waits out a pending reconnection timer so that nothing outlives it.
+   */
   async close(): Promise<void> {
-    if (!this.#client.isOpen) return;
-    if (this.#client.isReady) await this.#client.close();
-    else this.#client.destroy();
+    if (this.#client.isOpen) {
+      if (this.#client.isReady) await this.#client.close();
+      else this.#client.destroy();
+    }
+    const wait = this.#waitEnds - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 5));
   }
 
   [Symbol.asyncDispose](): Promise<void> {

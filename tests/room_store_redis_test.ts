@@ -406,3 +406,12 @@ redisTest("room store redis: a closed store refuses further requests", async () 
   await store.close();
   await rejects(store.counts(), TypeError);
 });
+
+Deno.test("room store redis: opening fails at once when Redis does not answer", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const start = performance.now();
+  await rejects(RedisRoomStore.open({ url: `redis://127.0.0.1:${port}` }), /does not answer/);
+  ok(performance.now() - start < 2000);
+});
