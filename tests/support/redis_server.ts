@@ -40,7 +40,7 @@ export interface RedisServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** Kills it with SIGKILL (nothing flushed) and waits for it to exit. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and directory; resolves when it answers PING. */
+  /** Starts it again (killing it first if it runs) on the same port and directory; resolves when it answers PING. */
   restart(): Promise<void>;
 }
 
