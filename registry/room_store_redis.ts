@@ -1,0 +1,354 @@
+/**
+ * {@linkcode RoomStore} on Redis, which N registries share (issue 15). Each
+ * request is one Lua script (`registry/room_store_lua.ts`, where the keyspace
+ * is laid out), so the rules of `registry/rooms.ts` hold across registries:
+ * two JOINs into a new room create it once, a JOIN racing an expiry either
+ * renews the member or re-adds it, and a member expires exactly once however
+ * many registries sweep.
+ *
+ * Each store caches the encoded `M` reply of every room it answered for, and
+ * the `G` reply, with the version Redis gave them. A request sends the
+ * version it holds and gets the member list back only when it changed, so a
+ * keepalive is one round trip (`EVALSHA`) whatever the room's size, and the
+ * bytes are those one in-memory registry would send: `M` lists members by
+ * join number, `G` rooms by creation number, both taken from one counter.
+ * Every change is published on `P changes`; each store drops its cached
+ * replies on hearing one and tells its {@linkcode RoomStore.onChange}
+ * listeners (pushed membership).
+ *
+ * Time is the caller's (`now`): registries sharing a Redis need clocks within
+ * a fraction of the expiry (NTP does it).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Member } from "../lib/frames.ts";
+import { hashId, sdbmHash } from "../lib/sdbm.ts";
+import { type LoadedScript, RedisConnection, type RedisReply } from "./redis_connection.ts";
+import * as lua from "./room_store_lua.ts";
+import type {
+  JoinAnswer,
+  JoinDenial,
+  MemberRecord,
+  Removal,
+  RenewAnswer,
+  RoomChange,
+  RoomCounts,
+  RoomStore,
+} from "./room_store.ts";
+
+const logger = getLogger(["ringchat", "registry", "room_store"]);
+const encoder = new TextEncoder();
+
+/** Options of {@linkcode RedisRoomStore.open}. */
+export interface RedisRoomStoreOptions {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  /** Prefix of every key and of the channel, so stores can share one database. Default `"ringchat:"`. */
+  prefix?: string;
+  /** Most rooms at once. Default `Infinity`. */
+  maxRooms?: number;
+  /** Most members in one room. Default `Infinity`. */
+  maxMembersPerRoom?: number;
+  /** List two members of one name at other ips or ports (the reference's way). Default false. */
+  allowDuplicateNames?: boolean;
+  /** Most members one sweep script examines (a sweep runs as many as it needs). Default 1000. */
+  sweepBatch?: number;
+}
+
+interface Cached {
+  readonly version: string;
+  readonly reply: Uint8Array;
+}
+
+type Scripts = { [K in keyof typeof lua]: LoadedScript };
+
+/** The Redis room store; see the module doc. Owners are connection ids unique across registries. */
+export class RedisRoomStore implements RoomStore<string> {
+  readonly #redis: RedisConnection;
+  readonly #subscriber: RedisConnection;
+  readonly #scripts: Scripts;
+  readonly #prefix: string;
+  readonly #limits: readonly [string, string, string];
+  readonly #sweepBatch: number;
+  /** Encoded `M` replies by room. */
+  readonly #replies = new Map<string, Cached>();
+  #roomsReply: Cached | null = null;
+  /** The room each of this registry's owners joined, to send that room's cached version. */
+  readonly #ownerRooms = new Map<string, string>();
+  readonly #listeners = new Set<(change: RoomChange) => void>();
+  #closed = false;
+
+  private constructor(
+    redis: RedisConnection,
+    subscriber: RedisConnection,
+    scripts: Scripts,
+    options: RedisRoomStoreOptions,
+  ) {
+    this.#redis = redis;
+    this.#subscriber = subscriber;
+    this.#scripts = scripts;
+    this.#prefix = options.prefix ?? "ringchat:";
+    this.#limits = [
+      limit(options.maxRooms, "maxRooms"),
+      limit(options.maxMembersPerRoom, "maxMembersPerRoom"),
+      options.allowDuplicateNames ? "1" : "0",
+    ];
+    this.#sweepBatch = options.sweepBatch ?? 1000;
+  }
+
+  /**
+   * Connects (a command connection and a subscriber), loads the scripts and
+   * subscribes to changes.
+   *
+   * @throws {RangeError} when a limit is below 1
+   * @throws {Error} when Redis does not answer
+   */
+  static async open(options: RedisRoomStoreOptions): Promise<RedisRoomStore> {
+    limit(options.maxRooms, "maxRooms");
+    limit(options.maxMembersPerRoom, "maxMembersPerRoom");
+    const redis = await RedisConnection.open(options.url);
+    try {
+      const subscriber = await redis.duplicate();
+      const entries = await Promise.all(
+        Object.entries(lua).map(async ([name, source]) => [name, await redis.load(source)]),
+      );
+      const store = new RedisRoomStore(
+        redis,
+        subscriber,
+        Object.fromEntries(entries) as Scripts,
+        options,
+      );
+      await subscriber.client.subscribe(
+        `${store.#prefix}changes`,
+        (message: string) => store.#heard(message),
+      );
+      return store;
+    } catch (error) {
+      await redis.close();
+      throw error;
+    }
+  }
+
+  async join(
+    room: string,
+    member: Member,
+    owner: string,
+    now: number,
+  ): Promise<JoinAnswer<string>> {
+    const id = hashId(member.name, member.ip, member.port);
+    const cached = this.#replies.get(room);
+    const r = await this.#run("JOIN", [
+      room,
+      String(id),
+      member.name,
+      `${member.name}:${member.ip}:${member.port}:`,
+      owner,
+      String(now),
+      ...this.#limits,
+      cached?.version ?? "",
+    ]) as RedisReply[];
+    if (r[0] !== "ok") return { denied: r[0] as JoinDenial };
+    const [, added, created, takenFrom, segment, version, list] = r;
+    this.#ownerRooms.set(owner, room);
+    return {
+      outcome: {
+        member: record(room, id, segment as string, now),
+        added: added === 1,
+        roomCreated: created === 1,
+        takenFrom: takenFrom === "" ? null : takenFrom as string,
+      },
+      reply: this.#membersCached(room, cached, version as string, list),
+    };
+  }
+
+  async renew(owner: string, now: number): Promise<RenewAnswer | null> {
+    const believed = this.#ownerRooms.get(owner) ?? "";
+    const cached = this.#replies.get(believed);
+    const r = await this.#run("RENEW", [
+      owner,
+      String(now),
+      believed,
+      cached?.version ?? "",
+    ]) as RedisReply[];
+    if (r.length === 0) {
+      this.#ownerRooms.delete(owner);
+      return null;
+    }
+    const [room, hid, segment, version, list] = r as [string, string, string, string, RedisReply];
+    this.#ownerRooms.set(owner, room);
+    return {
+      member: record(room, BigInt(hid), segment, now),
+      reply: this.#membersCached(room, room === believed ? cached : undefined, version, list),
+    };
+  }
+
+  async depart(
+    room: string,
+    member: Member,
+    owner: string,
+  ): Promise<Removal<string> | null | "not-owner"> {
+    const id = hashId(member.name, member.ip, member.port);
+    const r = await this.#run("DEPART", [room, String(id), owner]) as RedisReply[];
+    if (r.length === 0) return null;
+    if (r[0] === "not-owner") return "not-owner";
+    return this.#removals(r, 0)[0]!;
+  }
+
+  async release(owner: string): Promise<Removal<string> | null> {
+    const r = await this.#run("RELEASE", [owner]) as RedisReply[];
+    this.#ownerRooms.delete(owner);
+    return r.length === 0 ? null : this.#removals(r, 0)[0]!;
+  }
+
+  async sweep(now: number, expiryMs: number): Promise<Removal<string>[]> {
+    const removed: Removal<string>[] = [];
+    const cutoff = String(now - expiryMs);
+    for (;;) {
+      const r = await this.#run("SWEEP", [cutoff, String(this.#sweepBatch)]) as RedisReply[];
+      removed.push(...this.#removals(r, 1));
+      if ((r[0] as number) < this.#sweepBatch) return removed;
+    }
+  }
+
+  async memberOf(owner: string): Promise<MemberRecord | undefined> {
+    const r = await this.#run("MEMBER_OF", [owner]) as string[];
+    if (r.length === 0) return undefined;
+    const [room, hid, segment, seen] = r as [string, string, string, string];
+    return record(room, BigInt(hid), segment, Number(seen));
+  }
+
+  async members(room: string): Promise<MemberRecord[]> {
+    const r = await this.#run("MEMBERS", [room]) as string[];
+    const out: MemberRecord[] = [];
+    for (let i = 0; i < r.length; i += 2) {
+      const entry = r[i]!;
+      const colon = entry.indexOf(":");
+      out.push(
+        record(room, BigInt(entry.slice(0, colon)), entry.slice(colon + 1), Number(r[i + 1])),
+      );
+    }
+    return out;
+  }
+
+  async membersReply(room: string): Promise<Uint8Array | null> {
+    const cached = this.#replies.get(room);
+    const r = await this.#run("MEMBERS_REPLY", [room, cached?.version ?? ""]) as RedisReply[];
+    if (r.length === 0) {
+      this.#replies.delete(room);
+      return null;
+    }
+    return this.#membersCached(room, cached, r[0] as string, r[1]);
+  }
+
+  async roomsReply(): Promise<Uint8Array> {
+    const cached = this.#roomsReply;
+    const [version, list] = await this.#run("ROOMS_REPLY", [cached?.version ?? ""]) as [
+      string,
+      string[] | undefined,
+    ];
+    if (list === undefined && cached !== null && cached.version === version) return cached.reply;
+    const names = list ?? [];
+    const reply = encoder.encode(names.length === 0 ? "G::\r\n" : `G:${names.join(":")}::\r\n`);
+    this.#roomsReply = { version, reply };
+    return reply;
+  }
+
+  async counts(): Promise<RoomCounts> {
+    const [rooms, members] = await this.#run("COUNTS", []) as [number, number];
+    return { rooms, members };
+  }
+
+  onChange(listener: (change: RoomChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    await Promise.all([this.#subscriber.close(), this.#redis.close()]);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #run(script: keyof Scripts, args: string[]): Promise<RedisReply> {
+    if (this.#closed) return Promise.reject(new TypeError("The room store is closed"));
+    return this.#redis.run(this.#scripts[script], [this.#prefix, ...args]);
+  }
+
+  /**
+   * The `M` reply of `room` at `version`: the cached bytes when `list` is
+   * absent (Redis saw the version we sent), else built from `list`.
+   */
+  #membersCached(
+    room: string,
+    cached: Cached | undefined,
+    version: string,
+    list: RedisReply | undefined,
+  ): Uint8Array {
+    if (list === undefined && cached !== undefined && cached.version === version) {
+      return cached.reply;
+    }
+    let payload = "";
+    for (const entry of list as string[]) payload += entry.slice(entry.indexOf(":") + 1);
+    const msid = sdbmHash(payload);
+    const reply = encoder.encode(
+      payload.length === 0 ? `M:${msid}::\r\n` : `M:${msid}:${payload}:\r\n`,
+    );
+    this.#replies.set(room, { version, reply });
+    return reply;
+  }
+
+  /** Removals from a script's reply, six fields each from `start`. */
+  #removals(r: RedisReply[], start: number): Removal<string>[] {
+    const out: Removal<string>[] = [];
+    for (let i = start; i + 5 < r.length; i += 6) {
+      const [room, hid, segment, owner, seen, destroyed] = r.slice(i, i + 6) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        number,
+      ];
+      if (owner !== "") this.#ownerRooms.delete(owner);
+      out.push({
+        member: record(room, BigInt(hid), segment, Number(seen)),
+        owner: owner === "" ? null : owner,
+        roomDestroyed: destroyed === 1,
+      });
+    }
+    return out;
+  }
+
+  /** A message on `P changes`: drop what it makes stale, tell the listeners. */
+  #heard(message: string): void {
+    const change = { room: message.slice(1), roomsChanged: message[0] === "G" };
+    this.#replies.delete(change.room);
+    if (change.roomsChanged) this.#roomsReply = null;
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        logger.error("A room change listener failed: {error}", { error });
+      }
+    }
+  }
+}
+
+function limit(value: number | undefined, name: string): string {
+  if (value === undefined || value === Infinity) return "0";
+  if (!(value >= 1)) throw new RangeError(`${name} must be at least 1, got ${value}`);
+  return String(Math.floor(value));
+}
+
+/** A member from its room, HashID, `name:ip:port:` segment and last-seen time. */
+function record(room: string, id: bigint, segment: string, lastSeen: number): MemberRecord {
+  const [name, ip, port] = segment.split(":") as [string, string, string];
+  return { room, name, ip, port: Number(port), hashId: id, lastSeen };
+}
