@@ -248,7 +248,7 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       },
     },
     maxConnectionsPerSource: {
-      kind: positiveKind(),
+      kind: atLeastKind(1),
       flag: "--max-connections-per-source",
       default: 64,
       help: "Connections open at once from one source address; more are refused.",
@@ -260,7 +260,7 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       },
     },
     maxMembersPerSource: {
-      kind: positiveKind(),
+      kind: atLeastKind(1),
       flag: "--max-members-per-source",
       default: 4,
       help: "Members of one room from one source address; a JOIN adding one more is refused.",
@@ -272,7 +272,7 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       },
     },
     maxRoomsPerSource: {
-      kind: positiveKind(),
+      kind: atLeastKind(1),
       flag: "--max-rooms-per-source",
       default: 16,
       help: "Rooms a source address may be in and still create another; one more is refused.",
@@ -302,6 +302,12 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       default: false,
       help:
         "Accept any ip in a JOIN (behind NAT); otherwise it must be the connection's source address.",
+      docs: {
+        limit: "The `ip` a JOIN advertises",
+        short: "JOIN ip check",
+        details:
+          "Must be the connection's source address (from a loopback source: any loopback address or `localhost`), else `F:JOIN message - IP address is not this connection's address!!`. `--allow-any-ip` turns the check off (members behind NAT); `trustedSources` are not checked",
+      },
     },
   } as const,
 );
@@ -371,6 +377,7 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       "maxRoomsPerSource",
       "maxMembersPerSource",
       "trustedSources",
+      "allowAnyIp",
       [
         "Room and user names",
         "(fixed: `MAX_NAME_BYTES`, `lib/limits.ts`)",
