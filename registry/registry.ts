@@ -239,7 +239,10 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
-    logger.info("Closed");
+    logger.info(
+      "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
+      { ...this.#accepts },
+    );
   }
 
   #track(task: Promise<void>): void {
