@@ -98,7 +98,6 @@ const UNKNOWN_REQUEST = failure("Unknown message - Unknown request!!");
 const TOO_LONG = failure("Message too long - Closing connection!!");
 const SERVER_BUSY = failure("Server busy - too many connections!!");
 const SOURCE_BUSY = failure("Server busy - too many connections from this address!!");
-const JOIN_IP_NOT_SOURCE = failure("JOIN message - IP address is not this connection's address!!");
 
 /** One client connection. */
 class Client {
@@ -496,20 +495,8 @@ class Registry implements RegistryHandle {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
       if (mine.hashId !== hashId(join.name, join.ip, join.port)) return JOIN_OTHER_MEMBER;
     }
-    if (
-      !this.#options.allowAnyIp && !this.#sources.trusts(client.source) &&
-      !mayAdvertise(join.ip, client.source)
-    ) {
-      logger.info(
-        "Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: not its address",
-        {
-          ...memberFields(join),
-          remote: client.remote,
-        },
-      );
-      return JOIN_IP_NOT_SOURCE;
-    }
-    const refused = this.#rooms.refusal(join.room, join) ?? this.#sourceRefusal(client, join);
+    const refused = this.#ipRefusal(client, join) ?? this.#rooms.refusal(join.room, join) ??
+      this.#sourceRefusal(client, join);
     if (refused !== null) {
       const { why, reply } = REFUSALS[refused];
       logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
@@ -562,6 +549,12 @@ class Registry implements RegistryHandle {
     }
   }
 
+  /** `"ip-not-source"` when `join` advertises an ip its connection may not (./source_address.ts). */
+  #ipRefusal(client: Client, join: JoinFrame): "ip-not-source" | null {
+    if (this.#options.allowAnyIp || this.#sources.trusts(client.source)) return null;
+    return mayAdvertise(join.ip, client.source) ? null : "ip-not-source";
+  }
+
   /** Why a per-source limit refuses `join` from `client`, or null (also when it adds no member). */
   #sourceRefusal(client: Client, join: JoinFrame): SourceRefusal | null {
     const exists = this.#rooms.hasRoom(join.room);
@@ -607,7 +600,7 @@ class Registry implements RegistryHandle {
 
 /** What each refusal of {@linkcode Rooms.refusal} logs and answers. */
 const REFUSALS: Record<
-  JoinRefusal | SourceRefusal,
+  JoinRefusal | SourceRefusal | "ip-not-source",
   { why: (options: Required<RegistryOptions>) => string; reply: Uint8Array }
 > = {
   "too-many-rooms": { why: (o) => `${o.maxRooms} rooms already`, reply: JOIN_TOO_MANY_ROOMS },
@@ -615,6 +608,10 @@ const REFUSALS: Record<
   "name-in-use": {
     why: () => "another member of the room has that name",
     reply: JOIN_NAME_IN_USE,
+  },
+  "ip-not-source": {
+    why: () => "the ip is not the connection's source address",
+    reply: failure("JOIN message - IP address is not this connection's address!!"),
   },
   "members-per-source": {
     why: (o) => `${o.maxMembersPerSource} members of the room from its address already`,
