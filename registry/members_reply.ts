@@ -11,8 +11,9 @@
  *   O(log members) nodes and the root is the MSID.
  * - **Bytes.** Each change is recorded as an edit (a segment put in front, or
  *   the bytes at an offset cut out; the offset is the tree's byte count of
- *   the newer members). Edits are applied lazily, when a reply is asked for,
- *   each one a copy of the payload bytes (no encoding); more than
+ *   the newer members). Edits are applied lazily, when a reply is asked for:
+ *   they cut and splice views of the last reply's payload, then one copy
+ *   makes the new reply (no encoding, whatever the edits); more than
  *   {@linkcode MAX_EDITS} pending (a sweep removing many) rebuild the reply
  *   from the members' encoded segments instead. Replies handed out are
  *   never modified: a write of an older reply in flight stays valid.
@@ -142,14 +143,14 @@ export class MembersReply<Key> {
         at += segment.length;
       }
     } else {
-      let payload = this.#reply.subarray(this.#payloadStart, this.#reply.length - TRAILER.length);
-      const last = this.#edits.length - 1;
-      for (let i = 0; i < last; i++) {
-        const edited = new Uint8Array(editedLength(payload, this.#edits[i]!));
-        applyEdit(payload, this.#edits[i]!, edited, 0);
-        payload = edited;
+      // The edits cut and splice views of the last payload; then one copy puts them together.
+      let parts = [this.#reply.subarray(this.#payloadStart, this.#reply.length - TRAILER.length)];
+      for (const edit of this.#edits) parts = applyEdit(parts, edit);
+      let at = header.length;
+      for (const part of parts) {
+        reply.set(part, at);
+        at += part.length;
       }
-      applyEdit(payload, this.#edits[last]!, reply, header.length);
     }
     reply.set(TRAILER, reply.length - TRAILER.length);
     this.#reply = reply;
@@ -215,17 +216,21 @@ export class MembersReply<Key> {
   }
 }
 
-function editedLength(payload: Uint8Array, edit: Edit): number {
-  return "put" in edit ? payload.length + edit.put.length : payload.length - edit.length;
-}
-
-/** Writes `payload` with `edit` applied into `into` at `at`. */
-function applyEdit(payload: Uint8Array, edit: Edit, into: Uint8Array, at: number): void {
-  if ("put" in edit) {
-    into.set(edit.put, at);
-    into.set(payload, at + edit.put.length);
-    return;
+/** The views of a payload, `parts`, with `edit` applied (views are cut, no bytes copied). */
+function applyEdit(parts: Uint8Array[], edit: Edit): Uint8Array[] {
+  if ("put" in edit) return [edit.put, ...parts];
+  const end = edit.cut + edit.length;
+  const kept: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const from = at, to = at + part.length;
+    at = to;
+    if (to <= edit.cut || from >= end) {
+      kept.push(part);
+      continue;
+    }
+    if (from < edit.cut) kept.push(part.subarray(0, edit.cut - from));
+    if (to > end) kept.push(part.subarray(end - from));
   }
-  into.set(payload.subarray(0, edit.cut), at);
-  into.set(payload.subarray(edit.cut + edit.length), at + edit.cut);
+  return kept;
 }

@@ -557,6 +557,7 @@ class Registry implements RegistryHandle {
 
   /** Why a per-source limit refuses `join` from `client`, or null (also when it adds no member). */
   #sourceRefusal(client: Client, join: JoinFrame): SourceRefusal | null {
+    if (this.#sources.trusts(client.source)) return null;
     const exists = this.#rooms.hasRoom(join.room);
     if (exists && this.#rooms.lookup(join.room, join) !== undefined) return null;
     return this.#sources.joinRefusal(client.source, join.room, exists);
