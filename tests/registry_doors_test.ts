@@ -8,6 +8,7 @@ import { equal, match, ok } from "node:assert/strict";
 import { ACCEPT_BACKOFF_MS, type AcceptCounts, acceptLoop } from "../registry/accept_loop.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { AddressList, isLoopback, mayAdvertise } from "../registry/source_address.ts";
+import { SourceLimits } from "../registry/source_limits.ts";
 import { RawClient } from "./support/raw_client.ts";
 
 const SOURCE_BUSY = "F:Server busy - too many connections from this address!!::\r\n";
@@ -181,4 +182,26 @@ Deno.test("registry doors: source addresses: normal forms, loopback, trusted lis
     'must list IP addresses or IPv4 prefixes: "bogus" is not one',
   );
   equal(AddressList.problem("10.0.0.0/33")?.startsWith("must list"), true);
+});
+
+Deno.test("registry doors: per-source counts go back to nothing when members and connections go", () => {
+  const limits = new SourceLimits<string>({
+    maxConnectionsPerSource: 2,
+    maxMembersPerSource: 1,
+    maxRoomsPerSource: 1,
+    trusted: new AddressList("none"),
+  });
+  ok(limits.open("10.0.0.1") && limits.open("::ffff:10.0.0.1"));
+  ok(!limits.open("10.0.0.1"), "the mapped form counts as the same address");
+  limits.added("alice", "10.0.0.1", "room1");
+  equal(limits.joinRefusal("10.0.0.1", "room1", true), "members-per-source");
+  // alice's membership taken over from another address moves her count there.
+  limits.added("alice", "10.0.0.2", "room1");
+  equal(limits.joinRefusal("10.0.0.1", "room1", true), null);
+  equal(limits.joinRefusal("10.0.0.2", "room1", true), "members-per-source");
+  limits.removed("alice");
+  limits.removed("alice");
+  limits.close("10.0.0.1");
+  limits.close("10.0.0.1");
+  equal(limits.sourceCount, 0);
 });
