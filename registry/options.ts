@@ -11,6 +11,7 @@
 import { LOG_LEVELS } from "../lib/logging.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
+import { AddressList } from "./source_address.ts";
 import {
   atLeastKind,
   choiceKind,
@@ -70,6 +71,42 @@ export interface RegistryOptions {
    * membership over).
    */
   allowDuplicateNames?: boolean;
+  /**
+   * A connection that has sent a valid frame, is in no room and sends
+   * nothing for this long, in ms, is closed (one in a room is in none once
+   * its member expires).
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Connections open at once from one source address; more are answered
+   * `F:Server busy - too many connections from this address!!` and closed.
+   */
+  maxConnectionsPerSource?: number;
+  /**
+   * Members of one room whose connections come from one source address; a
+   * JOIN adding one more is answered `F:JOIN message - Too many members from
+   * this address!!`.
+   */
+  maxMembersPerSource?: number;
+  /**
+   * Rooms a source address may have members in and still create a room; a
+   * JOIN creating one more is answered `F:JOIN message - Too many chatrooms
+   * from this address!!`.
+   */
+  maxRoomsPerSource?: number;
+  /**
+   * Source addresses that no per-source limit and no JOIN ip check apply to:
+   * addresses and IPv4 prefixes, comma separated; `""` or `"none"`: none.
+   */
+  trustedSources?: string;
+  /**
+   * Believe the ip of every JOIN (setups behind NAT, where members advertise
+   * an address the registry does not see them come from). When false, a
+   * JOIN from an untrusted source must advertise its own address (a loopback
+   * source: any loopback address or `localhost`), or is answered
+   * `F:JOIN message - IP address is not this connection's address!!`.
+   */
+  allowAnyIp?: boolean;
 }
 
 /**
@@ -196,6 +233,82 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       help:
         "Let a JOIN take a name that another member of the room holds at another ip:port, as the reference server does.",
     },
+    idleTimeoutMs: {
+      kind: positiveKind(),
+      flag: "--idle-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 30_000,
+      help: "Close a connection in no room that sends nothing for this long after its first frame.",
+      docs: {
+        limit: "Silence of a connection after its first frame",
+        short: "Idle connection",
+        details:
+          "Closed, without a reply, when in no room; a member that stops renewing is expired after `expiryMs`, then its connection is in no room and closed too. One `L` no longer holds a connection for good; a client that lists, then JOINs within 30 s is served as before",
+      },
+    },
+    maxConnectionsPerSource: {
+      kind: atLeastKind(1),
+      flag: "--max-connections-per-source",
+      default: 64,
+      help: "Connections open at once from one source address; more are refused.",
+      docs: {
+        limit: "Connections from one source address",
+        short: "Connections per source",
+        details:
+          "`F:Server busy - too many connections from this address!!`, then close. One host cannot take the `maxConnections` (10,000 idle connections in 5 s did, issue 16); a NAT of up to 64 users fits. Not for `trustedSources`",
+      },
+    },
+    maxMembersPerSource: {
+      kind: atLeastKind(1),
+      flag: "--max-members-per-source",
+      default: 4,
+      help: "Members of one room from one source address; a JOIN adding one more is refused.",
+      docs: {
+        limit: "Members of one room from one source address",
+        short: "Members per room per source",
+        details:
+          "A JOIN that would add a member: `F:JOIN message - Too many members from this address!!`. A host cannot fill a room with fakes (eclipse) or churn thousands of members; a few people sharing an address still fit (behind a bigger NAT: raise it, or list it in `trustedSources`)",
+      },
+    },
+    maxRoomsPerSource: {
+      kind: atLeastKind(1),
+      flag: "--max-rooms-per-source",
+      default: 16,
+      help: "Rooms a source address may be in and still create another; one more is refused.",
+      docs: {
+        limit: "Rooms created from one source address",
+        short: "Rooms per source",
+        details:
+          "A JOIN that would create a room while the address has members in this many: `F:JOIN message - Too many chatrooms from this address!!` (joining an existing room is not limited). One host cannot create the `maxRooms` and lock room creation",
+      },
+    },
+    trustedSources: {
+      kind: { ...stringKind("LIST"), problem: (list: string) => AddressList.problem(list) },
+      flag: "--trusted-sources",
+      default: "127.0.0.1,::1",
+      help:
+        "Source addresses (and IPv4 prefixes such as 10.0.0.0/8), comma separated, that no per-source limit and no JOIN ip check apply to; none: every address is limited.",
+      docs: {
+        limit: "Sources exempt from the per-source limits and the ip check",
+        short: "Trusted sources",
+        details:
+          "The loopback addresses tests, `deno task cluster` and the fault scenarios run many peers from; other loopback addresses (127.0.0.4) are limited, so the attack tests can use them. `--trusted-sources none` limits loopback too",
+      },
+    },
+    allowAnyIp: {
+      kind: switchKind(),
+      flag: "--allow-any-ip",
+      default: false,
+      help:
+        "Accept any ip in a JOIN (behind NAT); otherwise it must be the connection's source address.",
+      docs: {
+        limit: "The `ip` a JOIN advertises",
+        short: "JOIN ip check",
+        details:
+          "Must be the connection's source address (from a loopback source: any loopback address or `localhost`), else `F:JOIN message - IP address is not this connection's address!!`. `--allow-any-ip` turns the check off (members behind NAT); `trustedSources` are not checked",
+      },
+    },
   } as const,
 );
 
@@ -257,8 +370,14 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       ],
       "maxConnections",
       "firstFrameTimeoutMs",
+      "maxConnectionsPerSource",
+      "idleTimeoutMs",
       "maxRooms",
       "maxMembersPerRoom",
+      "maxRoomsPerSource",
+      "maxMembersPerSource",
+      "trustedSources",
+      "allowAnyIp",
       [
         "Room and user names",
         "(fixed: `MAX_NAME_BYTES`, `lib/limits.ts`)",

@@ -24,6 +24,10 @@ import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
+import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
+import { idleCheckEveryMs, isIdle } from "./idle.ts";
+import { AddressList, mayAdvertise, normalAddress } from "./source_address.ts";
+import { SourceLimits, type SourceRefusal } from "./source_limits.ts";
 
 export { REGISTRY_DEFAULTS, type RegistryOptions };
 
@@ -93,11 +97,16 @@ const DEPART_WRONG_FORMAT = failure("DEPART message - Wrong format!!");
 const UNKNOWN_REQUEST = failure("Unknown message - Unknown request!!");
 const TOO_LONG = failure("Message too long - Closing connection!!");
 const SERVER_BUSY = failure("Server busy - too many connections!!");
+const SOURCE_BUSY = failure("Server busy - too many connections from this address!!");
 
 /** One client connection. */
 class Client {
   readonly conn: Deno.TcpConn;
   readonly remote: string;
+  /** The source address, in normal form (per-source limits, the JOIN ip check). */
+  readonly source: string;
+  /** When the last whole frame arrived (`performance.now()`); idle connections are closed. */
+  lastHeard = performance.now();
   /** Splits this client's byte stream into frames. */
   readonly reader: FrameReader;
   /** The bytes of this client's last accepted JOIN: a repeat is a keepalive. */
@@ -117,6 +126,7 @@ class Client {
     this.reader = new FrameReader({ maxFrameBytes, copyFrames: false });
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
+    this.source = normalAddress(addr.hostname);
   }
 
   /** Resolves after `ms`, or at once when the connection closes. */
@@ -156,6 +166,15 @@ class Registry implements RegistryHandle {
   /** Every running loop: accept, one per client, one per refusal. */
   readonly #tasks = new Set<Promise<void>>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  readonly #idleChecker: ReturnType<typeof setInterval>;
+  readonly #sources: SourceLimits<object>;
+  /** What the accept loop has seen (per-connection errors, resource back-offs). */
+  readonly #accepts: AcceptCounts = {
+    accepted: 0,
+    perConnectionErrors: 0,
+    resourceErrors: 0,
+    backoffMs: 0,
+  };
   #closing: Promise<void> | null = null;
 
   constructor(options: Required<RegistryOptions>) {
@@ -169,8 +188,25 @@ class Registry implements RegistryHandle {
     const addr = this.#listener.addr;
     this.hostname = addr.hostname;
     this.port = addr.port;
+    this.#sources = new SourceLimits({
+      maxConnectionsPerSource: options.maxConnectionsPerSource,
+      maxMembersPerSource: options.maxMembersPerSource,
+      maxRoomsPerSource: options.maxRoomsPerSource,
+      trusted: new AddressList(options.trustedSources),
+    });
     this.#sweeper = setInterval(() => this.#sweep(), options.sweepMs);
-    this.#track(this.#acceptLoop());
+    this.#idleChecker = setInterval(
+      () => this.#closeIdle(),
+      idleCheckEveryMs(options.idleTimeoutMs),
+    );
+    this.#track(
+      acceptLoop(
+        this.#listener,
+        (conn) => this.#accepted(conn),
+        () => this.#closing !== null,
+        this.#accepts,
+      ),
+    );
     logger.info("Listening on {hostname}:{port}", { hostname: this.hostname, port: this.port });
   }
 
@@ -193,6 +229,7 @@ class Registry implements RegistryHandle {
 
   async #close(): Promise<void> {
     clearInterval(this.#sweeper);
+    clearInterval(this.#idleChecker);
     try {
       this.#listener.close();
     } catch {
@@ -201,7 +238,10 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
-    logger.info("Closed");
+    logger.info(
+      "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
+      { ...this.#accepts },
+    );
   }
 
   #track(task: Promise<void>): void {
@@ -209,48 +249,49 @@ class Registry implements RegistryHandle {
     task.finally(() => this.#tasks.delete(task));
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (this.#closing === null) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closing !== null || error instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors or a connection reset while queued: keep serving.
-        logger.warn("Accept failed: {error}", { error });
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        continue;
-      }
-      if (this.#closing !== null) {
-        closeQuietly(conn);
-        return;
-      }
-      if (this.#clients.size >= this.#options.maxConnections) {
-        this.#track(this.#refuse(conn));
-        continue;
-      }
-      const client = new Client(
-        conn,
-        this.#options.requestsPerSecond === Infinity ? null : new TokenBucket({
-          ratePerSecond: this.#options.requestsPerSecond,
-          burst: this.#options.requestBurst,
-        }),
-        this.#options.maxFrameBytes,
-      );
-      this.#clients.add(client);
-      this.#track(this.#serve(client));
+  /** Serves, or refuses, a connection just accepted. */
+  #accepted(conn: Deno.TcpConn): void {
+    if (this.#closing !== null) {
+      closeQuietly(conn);
+      return;
     }
+    if (this.#clients.size >= this.#options.maxConnections) {
+      this.#track(
+        this.#refuse(conn, SERVER_BUSY, `${this.#options.maxConnections} connections already`),
+      );
+      return;
+    }
+    if (!this.#sources.open(conn.remoteAddr.hostname)) {
+      this.#track(
+        this.#refuse(
+          conn,
+          SOURCE_BUSY,
+          `${this.#options.maxConnectionsPerSource} connections from its address already`,
+        ),
+      );
+      return;
+    }
+    const client = new Client(
+      conn,
+      this.#options.requestsPerSecond === Infinity ? null : new TokenBucket({
+        ratePerSecond: this.#options.requestsPerSecond,
+        burst: this.#options.requestBurst,
+      }),
+      this.#options.maxFrameBytes,
+    );
+    this.#clients.add(client);
+    this.#track(this.#serve(client));
   }
 
-  async #refuse(conn: Deno.TcpConn): Promise<void> {
+  async #refuse(conn: Deno.TcpConn, reply: Uint8Array, why: string): Promise<void> {
     this.#refused.add(conn);
     try {
-      logger.warn("Refused {remote}: {limit} connections already", {
+      logger.warn("Refused {remote}: {why}", {
         remote: `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`,
-        limit: this.#options.maxConnections,
+        why,
       });
       conn.setNoDelay(true);
-      await writeAll(conn, SERVER_BUSY);
+      await writeAll(conn, reply);
     } catch {
       // The client went away first; it is being closed anyway.
     } finally {
@@ -301,6 +342,7 @@ class Registry implements RegistryHandle {
           frames = [];
           fatal = error;
         }
+        if (frames.length > 0) client.lastHeard = performance.now();
         // Frames completed before a fatal error are answered, then the error.
         fatal ??= reader.failure;
         // One frame (what nearly every client sends per write): its reply is
@@ -376,7 +418,7 @@ class Registry implements RegistryHandle {
   #drop(client: Client): void {
     clearTimeout(client.firstFrameTimer);
     client.close();
-    this.#clients.delete(client);
+    if (this.#clients.delete(client)) this.#sources.close(client.source);
     try {
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)");
@@ -453,7 +495,8 @@ class Registry implements RegistryHandle {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
       if (mine.hashId !== hashId(join.name, join.ip, join.port)) return JOIN_OTHER_MEMBER;
     }
-    const refused = this.#rooms.refusal(join.room, join);
+    const refused = this.#ipRefusal(client, join) ?? this.#rooms.refusal(join.room, join) ??
+      this.#sourceRefusal(client, join);
     if (refused !== null) {
       const { why, reply } = REFUSALS[refused];
       logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
@@ -466,6 +509,9 @@ class Registry implements RegistryHandle {
     const outcome = this.#rooms.join(join.room, join, client, Date.now());
     this.#valid(client);
     client.lastJoin = frame.slice();
+    if (outcome.added || outcome.takenFrom !== null) {
+      this.#sources.added(outcome.member, client.source, join.room);
+    }
     if (outcome.takenFrom !== null) {
       outcome.takenFrom.lastJoin = null;
       logger.info("{name}@{ip}:{port} in {room} is now served by {remote}", {
@@ -496,9 +542,42 @@ class Registry implements RegistryHandle {
   /** Logs a removed member and forgets its owner's keepalive bytes. */
   #removed(removal: Removal<Client>, why: string): void {
     if (removal.owner !== null) removal.owner.lastJoin = null;
+    this.#sources.removed(removal.member);
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
+    }
+  }
+
+  /** `"ip-not-source"` when `join` advertises an ip its connection may not (./source_address.ts). */
+  #ipRefusal(client: Client, join: JoinFrame): "ip-not-source" | null {
+    if (this.#options.allowAnyIp || this.#sources.trusts(client.source)) return null;
+    return mayAdvertise(join.ip, client.source) ? null : "ip-not-source";
+  }
+
+  /** Why a per-source limit refuses `join` from `client`, or null (also when it adds no member). */
+  #sourceRefusal(client: Client, join: JoinFrame): SourceRefusal | null {
+    if (this.#sources.trusts(client.source)) return null;
+    const exists = this.#rooms.hasRoom(join.room);
+    if (exists && this.#rooms.lookup(join.room, join) !== undefined) return null;
+    return this.#sources.joinRefusal(client.source, join.room, exists);
+  }
+
+  /**
+   * Closes each connection in no room silent for more than `idleTimeoutMs`
+   * after its first frame (./idle.ts).
+   */
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const client of this.#clients) {
+      if (client.firstFrameTimer !== undefined || client.closed) continue;
+      const inRoom = this.#rooms.memberOf(client) !== undefined;
+      if (!isIdle(client.lastHeard, now, inRoom, this.#options.idleTimeoutMs)) continue;
+      logger.info("Closing {remote}: in no room and silent for {ms} ms", {
+        remote: client.remote,
+        ms: Math.round(now - client.lastHeard),
+      });
+      client.close();
     }
   }
 
@@ -522,7 +601,7 @@ class Registry implements RegistryHandle {
 
 /** What each refusal of {@linkcode Rooms.refusal} logs and answers. */
 const REFUSALS: Record<
-  JoinRefusal,
+  JoinRefusal | SourceRefusal | "ip-not-source",
   { why: (options: Required<RegistryOptions>) => string; reply: Uint8Array }
 > = {
   "too-many-rooms": { why: (o) => `${o.maxRooms} rooms already`, reply: JOIN_TOO_MANY_ROOMS },
@@ -530,6 +609,18 @@ const REFUSALS: Record<
   "name-in-use": {
     why: () => "another member of the room has that name",
     reply: JOIN_NAME_IN_USE,
+  },
+  "ip-not-source": {
+    why: () => "the ip is not the connection's source address",
+    reply: failure("JOIN message - IP address is not this connection's address!!"),
+  },
+  "members-per-source": {
+    why: (o) => `${o.maxMembersPerSource} members of the room from its address already`,
+    reply: failure("JOIN message - Too many members from this address!!"),
+  },
+  "rooms-per-source": {
+    why: (o) => `its address has members in ${o.maxRoomsPerSource} rooms already`,
+    reply: failure("JOIN message - Too many chatrooms from this address!!"),
   },
 };
 

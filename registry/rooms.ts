@@ -17,15 +17,18 @@
  * - Limits: at most `maxRooms` rooms and `maxMembersPerRoom` members in a
  *   room. A JOIN that would create a room or add a member over them is
  *   refused ({@linkcode Rooms.refusal}); renewing a listed member never is.
- * - The encoded `M` reply of each room and the encoded `G` reply are cached
- *   and rebuilt only when membership changes, so a keepalive costs a map
- *   lookup and a timestamp store whatever the room's size.
+ * - The encoded `M` reply of each room is kept up to date per membership
+ *   change at O(log members) hashing and a copy of its bytes
+ *   (./members_reply.ts), and the encoded `G` reply is cached until a room
+ *   is created or destroyed, so a keepalive costs a map lookup and a
+ *   timestamp store whatever the room's size.
  *
  * @module
  */
 
 import type { Member } from "../lib/frames.ts";
-import { hashId, sdbmHash } from "../lib/sdbm.ts";
+import { hashId } from "../lib/sdbm.ts";
+import { MembersReply } from "./members_reply.ts";
 
 const encoder = new TextEncoder();
 
@@ -111,9 +114,8 @@ class Room<Owner> {
   readonly owners = new Map<Entry, Owner>();
   /** How many members hold each name (more than one only with `allowDuplicateNames`). */
   readonly names = new Map<string, number>();
-  /** The encoded `M` reply, or null when membership changed since it was built. */
-  reply: Uint8Array | null = null;
-  msid = 0n;
+  /** The `M` reply, updated per membership change (./members_reply.ts). */
+  readonly reply = new MembersReply<Entry>();
 
   constructor(name: string) {
     this.name = name;
@@ -171,6 +173,16 @@ export class Rooms<Owner> {
     return this.#memberCount;
   }
 
+  /** True when `room` exists. */
+  hasRoom(room: string): boolean {
+    return this.#rooms.has(room);
+  }
+
+  /** The member of `room` with `member`'s identity (name, ip, port), if listed. */
+  lookup(room: string, member: Member): MemberRecord | undefined {
+    return this.#rooms.get(room)?.members.get(hashId(member.name, member.ip, member.port));
+  }
+
   /** The member `owner` owns, if any. */
   memberOf(owner: Owner): MemberRecord | undefined {
     return this.#owned.get(owner);
@@ -224,7 +236,7 @@ export class Rooms<Owner> {
       entry = new Entry(room, member, id, now);
       r.members.set(id, entry);
       r.names.set(entry.name, (r.names.get(entry.name) ?? 0) + 1);
-      r.reply = null;
+      r.reply.add(entry, entry.segment);
       this.#memberCount++;
       added = true;
     } else {
@@ -307,15 +319,14 @@ export class Rooms<Owner> {
   membersReply(room: string): Uint8Array {
     const r = this.#rooms.get(room);
     if (r === undefined) throw new RangeError(`No room ${JSON.stringify(room)}`);
-    return r.reply ?? this.#buildMembersReply(r);
+    return r.reply.bytes();
   }
 
   /** The MSID of `room`'s member list, or null when there is no such room. */
   msid(room: string): bigint | null {
     const r = this.#rooms.get(room);
     if (r === undefined) return null;
-    if (r.reply === null) this.#buildMembersReply(r);
-    return r.msid;
+    return r.reply.msid;
   }
 
   /**
@@ -333,19 +344,6 @@ export class Rooms<Owner> {
     return this.#roomsReply;
   }
 
-  #buildMembersReply(r: Room<Owner>): Uint8Array {
-    const segments: string[] = [];
-    for (const entry of r.members.values()) segments.push(entry.segment);
-    segments.reverse();
-    const payload = segments.join("");
-    r.msid = sdbmHash(payload);
-    const reply = encoder.encode(
-      payload.length === 0 ? `M:${r.msid}::\r\n` : `M:${r.msid}:${payload}:\r\n`,
-    );
-    r.reply = reply;
-    return reply;
-  }
-
   #remove(r: Room<Owner>, entry: Entry): Removal<Owner> {
     const owner = r.owners.get(entry) ?? null;
     r.owners.delete(entry);
@@ -354,7 +352,7 @@ export class Rooms<Owner> {
     const holders = r.names.get(entry.name)! - 1;
     if (holders === 0) r.names.delete(entry.name);
     else r.names.set(entry.name, holders);
-    r.reply = null;
+    r.reply.remove(entry);
     this.#memberCount--;
     let roomDestroyed = false;
     if (r.members.size === 0) {

@@ -105,37 +105,29 @@ Deno.test({
 
 Deno.test({
   name: "attacks: connections reset before accept do not stop the registry serving newcomers",
-  // enabled when the defence lands (issue 16)
   // main: 332 resets in 3 s; newcomers wait ~390 ms during, and none is served 2 s after.
-  ignore: true,
   fn: () => attack("doors-reset", { resetMs: 2000 }),
 });
 
 Deno.test({
   name: "attacks: connections that send one L and idle do not lock out a legitimate JOIN",
-  // enabled when the defence lands (issue 16)
   // Scaled: 2,000 idle connections against --max-connections 2000, the state the issue's
   // 10,000 reach against the default cap (10,000 in ~17 s here: too slow for a test).
   // main: every legitimate JOIN is refused while they idle. The attackers connect from
   // 127.0.0.4: a defended registry needs its per-source cap to apply to that address.
-  ignore: true,
   fn: () => attack("doors-idle", { idleConnections: 2000 }, { maxConnections: 2000 }),
 });
 
 Deno.test({
   name: "attacks: one source creating rooms up to the cap leaves room creation to others",
-  // enabled when the defence lands (issue 16)
   // Scaled: --max-rooms 200. main: 127.0.0.4 creates the 200 rooms, and a room from
   // 127.0.0.5 is refused "F:JOIN message - Too many chatrooms!!".
-  ignore: true,
   fn: () => attack("doors-rooms", { roomCap: 200 }, { args: ["--max-rooms", "200"] }),
 });
 
 Deno.test({
   name: "attacks: JOIN-and-close churn in a big room keeps a member's keepalive under 100 ms",
-  // enabled when the defence lands (issue 16)
   // Scaled: 2,000 members (5,000 take ~20 s to join here; `--only doors-churn` has them).
-  ignore: true,
   fn: () => attack("doors-churn", { bigRoom: 2000, churnMs: 2000 }),
 });
 

@@ -57,6 +57,12 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     requestsPerSecond: 1_000,
     requestBurst: 2_000,
     allowDuplicateNames: false,
+    idleTimeoutMs: 30_000,
+    maxConnectionsPerSource: 64,
+    maxMembersPerSource: 4,
+    maxRoomsPerSource: 16,
+    trustedSources: "127.0.0.1,::1",
+    allowAnyIp: false,
   });
   const peer = resolvePeerOptions({});
   assert.deepEqual(peer.registry, { hostname: "127.0.0.1", port: 32340 });
@@ -95,6 +101,14 @@ Deno.test("option table: options out of bounds are refused with the option's nam
     [
       () => resolveRegistryOptions({ maxFrameBytes: 8 }),
       "maxFrameBytes must be an integer of at least 16, got 8",
+    ],
+    [
+      () => resolveRegistryOptions({ trustedSources: "127.0.0.1,lan" }),
+      'trustedSources must list IP addresses or IPv4 prefixes: "lan" is not one, got 127.0.0.1,lan',
+    ],
+    [
+      () => resolveRegistryOptions({ maxMembersPerSource: 0 }),
+      "maxMembersPerSource must be at least 1, got 0",
     ],
   ];
   for (const [resolve, message] of cases) assert.throws(resolve, new RangeError(message));

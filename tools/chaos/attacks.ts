@@ -653,7 +653,8 @@ const doorsChurn: Attack = {
         }
       });
       const during: number[] = [];
-      const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-churn-newcomers`);
+      // A short suffix: room names are at most 32 bytes (attack-doors-churn-other is 24).
+      const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-other`);
       const started = performance.now();
       while (performance.now() - started < o.churnMs) {
         during.push(await timed());
