@@ -100,6 +100,47 @@ export function maxDepth(n: number): number {
   return Math.max(ones, bitLength - 1);
 }
 
+/** A share of a broadcast handed to a child: where it starts and how many members it holds. */
+export interface Share {
+  /** The child's position after me, in my ring order (1 = my successor). */
+  offset: number;
+  /** Members in the child's share, the child first. */
+  span: number;
+}
+
+/**
+ * The shares I hand on when mine holds `span` members (me first, then the
+ * next `span − 1` in ring order), farthest first: the child at offset 2^j
+ * gets the members from it up to offset 2^(j+1), the last share cut at
+ * `span`. The origin's share is the whole ring (`span` = N). With agreed
+ * views this is exactly {@linkcode children}; on the wire a share travels as
+ * the HashID where it ends, so each peer maps it onto its own member list,
+ * and shares stay disjoint even when views differ: a member is in one share
+ * at every level, so it never gets two tree copies (docs/overlay.md).
+ *
+ * @example
+ * ```ts
+ * import { deepEqual } from "node:assert/strict";
+ * import { splitShare } from "./broadcast_tree.ts";
+ * deepEqual(splitShare(10), [
+ *   { offset: 8, span: 2 },
+ *   { offset: 4, span: 4 },
+ *   { offset: 2, span: 2 },
+ *   { offset: 1, span: 1 },
+ * ]);
+ * ```
+ */
+export function splitShare(span: number): Share[] {
+  check(span);
+  const out: Share[] = [];
+  let step = 1;
+  while (step * 2 < span) step *= 2;
+  for (; step >= 1 && span > 1; step /= 2) {
+    out.push({ offset: step, span: Math.min(2 * step, span) - step });
+  }
+  return out;
+}
+
 /** What one broadcast over the tree did, member by member. */
 export interface TreeBroadcast {
   /** Copies each index received (the origin counts its own as one). */

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { children, depth, maxDepth, offset, parent, simulateTree } from "../lib/broadcast_tree.ts";
+import {
+  children,
+  depth,
+  maxDepth,
+  offset,
+  parent,
+  simulateTree,
+  splitShare,
+} from "../lib/broadcast_tree.ts";
 import { dialsFinger, isPowerOfTwo } from "../lib/fingers.ts";
 
 function ceilLog2(n: number): number {
@@ -124,4 +132,24 @@ Deno.test("broadcast tree: a dead member's subtree goes without, nobody else", (
   const run = simulateTree(0, 10, new Set([4]));
   assert.deepEqual(run.receipts, [1, 1, 1, 1, 1, 0, 0, 0, 1, 1]);
   assert.equal(run.transmissions, 6);
+});
+
+Deno.test("broadcast tree: splitting shares gives the binomial tree when views agree", () => {
+  assert.deepEqual(splitShare(1), []);
+  assert.deepEqual(splitShare(2), [{ offset: 1, span: 1 }]);
+  for (let n = 1; n <= 700; n++) {
+    // Hand shares down from the origin (offset 0, span n); compare with children().
+    const stack = [{ at: 0, span: n }];
+    let reached = 1;
+    while (stack.length > 0) {
+      const { at, span } = stack.pop()!;
+      const kids = splitShare(span).map((s) => ({ at: at + s.offset, span: s.span }));
+      assert.deepEqual(kids.map((k) => k.at), children(0, at, n), `n=${n} at=${at}`);
+      const total = kids.reduce((sum, k) => sum + k.span, 1);
+      assert.equal(total, span, `n=${n}: shares of ${at} cover it`);
+      reached += kids.length;
+      stack.push(...kids);
+    }
+    assert.equal(reached, n);
+  }
 });
