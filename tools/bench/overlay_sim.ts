@@ -45,6 +45,8 @@ export interface SimOptions {
   viewLagMs?: number;
   /** A live member missing from half the views while messages `from`..`to` are sent. */
   splitView?: { from: number; to: number };
+  /** Run the digest repair path (default true; false shows what it recovers). */
+  repair?: boolean;
   /** Digest period on each ring link (ms, default 200). */
   digestMs?: number;
   /** Wait before pulling (ms, default hops of the deepest tree + 2, times `hopMs`). */
@@ -244,8 +246,8 @@ export function simulate(options: SimOptions): SimResult {
       const fwd = new Array<number>(n).fill(-1);
       for (let q = 0; q < n; q++) {
         if (!alive[q]) continue;
-        const v = viewOf(q, q).list;
-        const i = v.indexOf(q);
+        const view = viewOf(q, q), v = view.list;
+        const i = view.pos.get(q)!;
         for (let s = 1; s < v.length; s++) {
           const c = v[(i + s) % v.length]!;
           if (!knownDead(c)) {
@@ -265,21 +267,8 @@ export function simulate(options: SimOptions): SimResult {
     }
     return ringCache[p]!;
   }
-  // Ring neighbours for digests: predecessor and successor in my view, not known dead.
-  function ringSides(p: number): { pred: number; succ: number } | null {
-    const v = viewOf(p, p).list;
-    const i = v.indexOf(p);
-    let pred = -1, succ = -1;
-    for (let s = 1; s < v.length && succ < 0; s++) {
-      const c = v[(i + s) % v.length]!;
-      if (!knownDead(c)) succ = c;
-    }
-    for (let s = 1; s < v.length && pred < 0; s++) {
-      const c = v[(i - s + v.length) % v.length]!;
-      if (!knownDead(c)) pred = c;
-    }
-    return succ < 0 ? null : { pred, succ };
-  }
+  // A link comes before me on the ring if it is nearer going backwards than forwards.
+  const before = (p: number, q: number) => (p - q + n) % n < (q - p + n) % n;
 
   function sendText(from: number, to: number, msg: number, pulled: boolean, limit: number): void {
     msgs[msg]!.transmissions++;
@@ -383,7 +372,7 @@ export function simulate(options: SimOptions): SimResult {
   for (let k = 0; k < count; k++) agenda.push(k * intervalMs, { kind: "send", msg: k });
   if (options.killAt !== undefined) agenda.push(options.killAt * intervalMs + 1, { kind: "kill" });
   let split: number | null = null;
-  if (tree) {
+  if (tree && options.repair !== false) {
     for (let p = 0; p < n; p++) agenda.push(rand() * digestMs, { kind: "digest", peer: p });
   }
 
@@ -456,10 +445,8 @@ export function simulate(options: SimOptions): SimResult {
         agenda.push(now + digestMs, event);
         const d = recent[p]!.digest();
         if (d.origins.length === 0) break;
-        const sides = ringSides(p);
-        if (sides === null) break;
-        for (const q of new Set([sides.pred, sides.succ])) {
-          if (q < 0) continue;
+        // Digests go on my ring links: my forward link and the backward links to me.
+        for (const q of ringLinks(p)) {
           digests++;
           agenda.push(now + hopMs, { kind: "digestIn", to: q, from: p, digest: d });
         }
@@ -470,7 +457,7 @@ export function simulate(options: SimOptions): SimResult {
         if (!alive[q]) break;
         const wants = diff(recent[q]!, event.digest);
         if (wants.length === 0) break;
-        queues[q]!.heard(wants, String(event.from), ringSides(q)?.pred === event.from);
+        queues[q]!.heard(wants, String(event.from), before(q, event.from));
         wake(q);
         break;
       }
