@@ -20,6 +20,7 @@
 import { children, splitShare } from "../../lib/broadcast_tree.ts";
 import { diff, RecentIds } from "../../peer/digest.ts";
 import { RepairQueue } from "../../peer/repair_queue.ts";
+import { prng } from "../prng.ts";
 import { integerList, quantile, round } from "./stats.ts";
 
 /** Which overlay a run simulates. */
@@ -162,18 +163,6 @@ function before(a: Scheduled, b: Scheduled): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-/** mulberry32: a small seeded generator, so runs repeat exactly. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One child's share of a broadcast, as a forwarder hands it on. */
 interface HandOn {
   /** The member that gets it (the first live one of the share). */
@@ -202,7 +191,7 @@ export function simulate(options: SimOptions): SimResult {
   const viewLagMs = options.viewLagMs ?? 1000;
   const digestMs = options.digestMs ?? 200;
   const graceMs = options.graceMs ?? (Math.ceil(Math.log2(Math.max(n, 2))) + 2) * hopMs;
-  const rand = random(options.seed ?? 1);
+  const rand = prng(options.seed ?? 1);
   const tree = options.mode === "tree";
 
   let now = 0;
