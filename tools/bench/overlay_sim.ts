@@ -3,7 +3,8 @@
  * engine, a discrete-event clock where every frame takes `hopMs`. It runs a
  * stream of messages over today's ring (flooding over forward and backward
  * links, PROTOCOL.md §6) or over the broadcast tree of `lib/broadcast_tree.ts`
- * with the digest repair of `peer/digest.ts` and `peer/repair_queue.ts`, and
+ * (split into shares by `lib/tree_shares.ts`) with the digest repair of
+ * `peer/digest.ts` and `peer/repair_queue.ts`, and
  * counts per message: hops to the last peer, frames sent, duplicate
  * receptions, delivery, and what the repair path recovered.
  *
@@ -17,7 +18,8 @@
  * @module
  */
 
-import { children, splitShare } from "../../lib/broadcast_tree.ts";
+import { children } from "../../lib/broadcast_tree.ts";
+import { handOn, pullerShare, shareIndexes } from "../../lib/tree_shares.ts";
 import { diff, RecentIds } from "../../peer/digest.ts";
 import { RepairQueue } from "../../peer/repair_queue.ts";
 import { prng } from "../prng.ts";
@@ -163,19 +165,6 @@ function before(a: Scheduled, b: Scheduled): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-/** One child's share of a broadcast, as a forwarder hands it on. */
-interface HandOn {
-  /** The member that gets it (the first live one of the share). */
-  child: number;
-  /** Where the share ends (exclusive). */
-  limit: number;
-  /** True if the share's first member was dead and `child` took it over. */
-  took: boolean;
-  /** The share's position in the forwarder's share, and its length. */
-  first: number;
-  span: number;
-}
-
 interface View {
   list: number[];
   pos: Map<number, number>;
@@ -264,66 +253,36 @@ export function simulate(options: SimOptions): SimResult {
     agenda.push(now + hopMs, { kind: "text", to, from, msg, pulled, limit });
   }
 
-  // The members of `from`'s share as `viewer` sees them: from `from` up to `limit` (exclusive;
-  // `limit === from` is the whole ring).
-  function shareOf(
-    viewer: number,
-    from: number,
-    origin: number,
-    limit: number,
-    withGone = false,
-  ): number[] {
-    // `withGone`: count in the members that left my view lately (kept for ten seconds), as dead.
-    const gone = withGone && victim !== null ? [victim] : [];
-    const v = viewOf(viewer, viewer, origin, from, ...gone);
-    const i = v.pos.get(from)!;
-    const end = limit === from ? n : (limit - from + n) % n;
-    const out = [from];
-    for (let s = 1; s < v.list.length; s++) {
-      const c = v.list[(i + s) % v.list.length]!;
-      if ((c - from + n) % n >= end) break;
-      out.push(c);
+  // Where a global position sorts in a view (what `limitPosition` does with HashIDs).
+  function position(list: readonly number[], g: number): number {
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! < g) lo = mid + 1;
+      else hi = mid;
     }
-    return out;
-  }
-
-  // Each child's share, a dead child's taken over by the next member in it.
-  function handOn(share: number[], limit: number): HandOn[] {
-    const out: HandOn[] = [];
-    for (const { offset, span } of splitShare(share.length)) {
-      const childLimit = offset + span < share.length ? share[offset + span]! : limit;
-      let at = offset;
-      while (knownDead(share[at]!) && at + 1 < offset + span) at++;
-      if (knownDead(share[at]!)) continue;
-      out.push({ child: share[at]!, limit: childLimit, took: at > offset, first: offset, span });
-    }
-    return out;
+    return lo;
   }
 
   function treeForward(p: number, msg: number, limit: number): void {
     const m = msgs[msg]!;
-    for (const h of handOn(shareOf(p, p, m.origin, limit), limit)) {
-      sendText(p, h.child, msg, false, h.limit);
+    const v = viewOf(p, p, m.origin);
+    const share = shareIndexes(v.list.length, v.pos.get(p)!, position(v.list, limit));
+    for (const h of handOn(share, (i) => knownDead(v.list[i]!))) {
+      sendText(p, v.list[h.child]!, msg, false, h.limit === null ? limit : v.list[h.limit]!);
     }
   }
 
-  // The share `q` would get in `s`'s view of the tree of a message, and whether it is
-  // one q took over from a dead member (only then does a pulled copy go on down the tree).
+  // The share `q` would get in `s`'s view of the tree of a message (counting in the members
+  // that left the view lately, as dead), and whether q took it over from a dead member.
   function shareLimit(s: number, q: number, msg: number): { limit: number; took: boolean } | null {
     const m = msgs[msg]!;
-    if (absent[s]!.has(q)) return null;
-    let cur = m.origin, lim = m.origin;
-    for (;;) {
-      if (cur === q) return { limit: lim, took: false };
-      const share = shareOf(s, cur, m.origin, lim, true);
-      const qi = share.indexOf(q);
-      if (qi < 0) return null;
-      const next = handOn(share, lim).find((h) => qi >= h.first && qi < h.first + h.span);
-      if (next === undefined) return null;
-      cur = next.child;
-      lim = next.limit;
-      if (cur === q) return { limit: lim, took: next.took };
-    }
+    const v = viewOf(s, s, m.origin, ...(victim === null ? [] : [victim]));
+    const qi = v.pos.get(q);
+    if (qi === undefined) return null;
+    const dead = (i: number) => knownDead(v.list[i]!);
+    const share = pullerShare(v.list.length, v.pos.get(m.origin)!, qi, dead);
+    return share === null ? null : { limit: v.list[share.limit]!, took: share.took };
   }
 
   function deliver(p: number, from: number, msg: number, pulled: boolean, limit: number): void {
