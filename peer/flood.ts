@@ -5,8 +5,8 @@
  * The seed remembers only the last msgID per origin, which drops a message that
  * overtook an older one on another path and everything from a peer restarted
  * under the same HashID. {@linkcode SeenWindow} instead remembers, per member,
- * the messages seen lately as (msgID, digest of name and content bytes) pairs:
- * a message is new unless that exact pair is remembered. So an overtaking
+ * the messages seen lately, each as a keyed 53-bit digest of its msgID, origin
+ * name and content bytes: a message is new unless that digest is remembered. So an overtaking
  * message is delivered, a restarted peer whose msgIDs start again at 1 (or
  * reuse an id with other text) is delivered, and a true duplicate (same bytes,
  * another path) is dropped.
@@ -37,7 +37,6 @@
  */
 
 import { parseTextHeader } from "../lib/frames.ts";
-import { sdbmHash } from "../lib/sdbm.ts";
 
 /** Options of a {@linkcode SeenWindow}. */
 export interface SeenWindowOptions {
@@ -81,28 +80,78 @@ export interface SeenWindowOptions {
  * What {@linkcode SeenWindow.admit} decided:
  * - `"new"`: first time seen: show it and forward it;
  * - `"seen"`: a copy of a remembered message: drop it;
- * - `"stranger"`: its origin is not a member: drop it (nothing stored);
+ * - `"stranger"`: its origin is not a member (nor departed less than
+ *   `departedMs` ago): drop it (nothing stored);
  * - `"full"`: the member's window is full of entries younger than
  *   `minAgeMs` (a flood under its origin): drop it (nothing stored).
  */
 export type Admission = "new" | "seen" | "stranger" | "full";
 
-/** One member origin's messages: (msgID << 64 | digest) → when seen, oldest first. */
+/** One member origin's messages: keyed digest of (msgID, name, content) → when seen, oldest first. */
 interface Window {
-  seen: Map<bigint, number>;
+  seen: Map<number, number>;
   highest: bigint;
 }
 
 const U64 = (1n << 64n) - 1n;
+const U32 = 0xffffffffn;
+
+/** One round of MurmurHash3 (x86, 32-bit): mixes the word `k` into `h`. */
+function round(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** MurmurHash3's finalizer. */
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
 
 /**
- * The digest of a message under its msgID: 64-bit sdbm of the name and of the
- * content bytes, mixed. Not collision resistant (see docs/security.md):
- * a copy is recognised by it, never authenticated.
+ * The identity of a message within a member's window, as a 53-bit number:
+ * two MurmurHash3 lanes seeded from a secret of this window over the msgID,
+ * the origin name and the content bytes (with their lengths). A number, not
+ * a `bigint`, because V8 hashes a map's `bigint` keys by their low digit
+ * only, so keys that differ above 2^64 all collide; and keyed, so that
+ * nobody without the secret can craft two messages with one identity, or
+ * keys that crowd one bucket of the map.
  */
-function digestOf(originName: string, content: Uint8Array): bigint {
-  const name = sdbmHash(originName);
-  return (sdbmHash(content) ^ ((name << 1n) | (name >> 63n))) & U64;
+function digestOf(
+  seeds: Uint32Array,
+  msgId: bigint,
+  originName: string,
+  content: Uint8Array,
+): number {
+  let a = seeds[0]! | 0, b = seeds[1]! | 0;
+  const lo = Number(msgId & U32) | 0, hi = Number(msgId >> 32n) | 0;
+  a = round(round(a, lo), hi);
+  b = round(round(b, hi), lo);
+  for (let i = 0; i < originName.length; i++) {
+    const c = originName.charCodeAt(i);
+    a = round(a, c);
+    b = round(b, c ^ 0x5bd1e995);
+  }
+  a = round(a, originName.length);
+  b = round(b, ~originName.length);
+  const whole = content.length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    const k = content[i]! | (content[i + 1]! << 8) | (content[i + 2]! << 16) |
+      (content[i + 3]! << 24);
+    a = round(a, k);
+    b = round(b, k ^ 0x27d4eb2f);
+  }
+  let tail = 0;
+  for (let i = whole; i < content.length; i++) tail = (tail << 8) | content[i]!;
+  a = round(round(a, tail), content.length);
+  b = round(round(b, tail ^ 0x165667b1), ~content.length);
+  return finish(a) * 2 ** 21 + (finish(b) >>> 11);
 }
 
 /** Bounded, time-limited, per-member windows of seen messages; see the module doc. */
@@ -119,6 +168,8 @@ export class SeenWindow {
   readonly #windows = new Map<string, Window>();
   /** The msgID of each member's last handshake. */
   readonly #handshakes = new Map<string, bigint>();
+  /** The secret of {@linkcode digestOf}. */
+  readonly #seeds = crypto.getRandomValues(new Uint32Array(2));
   #entries = 0;
 
   /**
@@ -161,10 +212,11 @@ export class SeenWindow {
   /**
    * Declares the member origins: the keys a `T`'s originHID may take to be
    * admitted (our peers put the decimal HashID there, some clients the name;
-   * pass both). A member missing from `keys` is no longer admitted at once,
-   * but its state is kept for `departedMs` (at most `maxDeparted` of them),
-   * so that if it is listed again meanwhile its copies are still recognised;
-   * then it is forgotten. Also drops expired entries everywhere.
+   * pass both). A member missing from `keys` stays a member for `departedMs`
+   * more (at most `maxDeparted` of them, the earliest departed dropped
+   * first): its last messages still circulate, and a registry that just
+   * restarted lists members again only as they re-register. Then it is
+   * forgotten. Also drops expired entries everywhere.
    */
   setMembers(keys: Iterable<string>): void {
     const now = this.#now();
@@ -183,9 +235,11 @@ export class SeenWindow {
     for (const window of this.#windows.values()) this.#expire(window, now);
   }
 
-  /** True when `originHid` is a declared member. */
+  /** True when `originHid` is a declared member, or departed less than `departedMs` ago. */
   isMember(originHid: string): boolean {
-    return this.#members.has(originHid);
+    if (this.#members.has(originHid)) return true;
+    const since = this.#departed.get(originHid);
+    return since !== undefined && this.#now() - since < this.#departedMs;
   }
 
   /**
@@ -228,7 +282,7 @@ export class SeenWindow {
    * other paths.) Returns true if forgotten. Ignores non-members.
    */
   handshake(originHid: string, msgId: bigint): boolean {
-    if (!this.#members.has(originHid)) return false;
+    if (!this.isMember(originHid)) return false;
     const previous = this.#handshakes.get(originHid);
     this.#handshakes.set(originHid, msgId);
     if (previous === undefined || msgId >= previous) return false;
@@ -243,12 +297,12 @@ export class SeenWindow {
     content: Uint8Array,
     store: boolean,
   ): Admission {
-    if (!this.#members.has(originHid)) return "stranger";
+    if (!this.isMember(originHid)) return "stranger";
     if (msgId < 0n || msgId > U64) throw new RangeError(`msgID ${msgId} is not a u64`);
     const now = this.#now();
     let window = this.#windows.get(originHid);
     if (window !== undefined) this.#expire(window, now);
-    const key = (msgId << 64n) | digestOf(originName, content);
+    const key = digestOf(this.#seeds, msgId, originName, content);
     if (window?.seen.has(key)) return "seen";
     if (window !== undefined && window.seen.size >= this.#perMember) {
       const [oldest, at] = window.seen.entries().next().value!;

@@ -162,21 +162,27 @@ Deno.test("flood: keeps no state for origins that are not members", () => {
   ok(seen.isMember(CAROL));
 });
 
-Deno.test("flood: a departed member is kept for departedMs, then forgotten", () => {
+Deno.test("flood: a departed member stays one for departedMs, then is forgotten", () => {
   let now = 0;
   const seen = new SeenWindow({ departedMs: 100, now: () => now });
   seen.setMembers([HID, BOB]);
   equal(seen.admit(HID, "alice", 1n, bytes("hi")), "new");
   seen.handshake(HID, 9n);
   seen.setMembers([BOB]);
-  equal(seen.admit(HID, "alice", 2n, bytes("hi")), "stranger", "not a member now");
+  ok(seen.isMember(HID));
+  equal(seen.admit(HID, "alice", 1n, bytes("hi")), "seen", "its late copies are still dropped");
+  equal(seen.admit(HID, "alice", 2n, bytes("last words")), "new", "its last messages still go");
   now = 50;
   seen.setMembers([BOB, HID]);
-  equal(seen.admit(HID, "alice", 1n, bytes("hi")), "seen", "listed again in time: remembered");
+  now = 60;
   seen.setMembers([BOB]);
-  now = 150;
+  now = 159;
+  equal(seen.admit(HID, "alice", 1n, bytes("hi")), "seen", "listed again: departed anew at 60");
+  now = 160;
+  ok(!seen.isMember(HID));
+  equal(seen.admit(HID, "alice", 3n, bytes("hi")), "stranger", "departedMs after it left");
   seen.setMembers([BOB]);
-  equal(seen.origins, 0);
+  equal(seen.origins, 0, "and its state goes with the next member list");
   seen.setMembers([BOB, HID]);
   equal(seen.admit(HID, "alice", 1n, bytes("hi")), "new", "came back after departedMs: forgotten");
   equal(seen.handshake(HID, 1n), false, "its handshake msgID was forgotten too");
@@ -303,7 +309,7 @@ Deno.test("flood: memory stays bounded per member whatever is injected", () => {
       for (const c of commands) {
         if (c.kind === "admit") {
           const verdict = seen.admit(c.origin, "n", c.msgId, c.content);
-          if (!members.includes(c.origin)) equal(verdict, "stranger");
+          if (!MEMBERS.includes(c.origin)) equal(verdict, "stranger");
         } else if (c.kind === "members") {
           members = c.keys;
           seen.setMembers(members);
@@ -481,22 +487,18 @@ function room(
   return result;
 }
 
-/** A deterministic pseudo-random source (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
+/** Hop delays of 1..`max` ms, varied and the same every run (a Lehmer sequence from `seed`). */
+function jitter(seed: number, max: number): () => number {
+  let state = (Math.abs(seed) % 2147483646) + 1;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    state = (state * 48271) % 2147483647;
+    return 1 + (state % max);
   };
 }
 
 for (const origins of [10_000, 20_000]) {
   Deno.test(`flood: a storm of ${origins} rotating forged origins dies out at once`, () => {
-    const rnd = random(origins);
-    const r = room(5, { delay: () => 1 + Math.floor(rnd() * 5) });
+    const r = room(5, { delay: jitter(origins, 5) });
     for (let i = 0; i < origins; i++) {
       // One second of frames, each under a new originHID, at two peers.
       r.inject(i % 2, i / (origins / 1000), String(10n ** 18n + BigInt(i)), 1n, bytes(`x${i}`));
@@ -509,9 +511,8 @@ for (const origins of [10_000, 20_000]) {
 }
 
 Deno.test("flood: a storm of 20,000 forged frames under members' origins dies out", () => {
-  const rnd = random(7);
   const n = 6;
-  const r = room(n, { delay: () => 1 + Math.floor(rnd() * 20), chords: [[0, 3], [1, 4]] });
+  const r = room(n, { delay: jitter(7, 20), chords: [[0, 3], [1, 4]] });
   const distinct = new Set<string>();
   for (let i = 0; i < 20_000; i++) {
     // Under the members' own origins, msgIDs reused with other content (the
@@ -567,10 +568,9 @@ Deno.test("flood: any injection into any small room dies out, and copies are nev
       fc.array(injection, { minLength: 1, maxLength: 60 }),
       fc.integer(),
       (n, chords, injections, seed) => {
-        const rnd = random(seed);
         // Every hop under minAgeMs / n: the ring is traversed faster than entries may go.
         const r = room(n, {
-          delay: () => 1 + Math.floor(rnd() * 10),
+          delay: jitter(seed, 10),
           chords: chords.map(([a, b]) => [a % n, b % n]),
           window: { perMember: 3, minAgeMs: 100 },
         });
@@ -594,9 +594,8 @@ Deno.test("flood: any injection into any small room dies out, and copies are nev
 });
 
 Deno.test("flood: an honest room delivers every message exactly once to every peer", () => {
-  const rnd = random(3);
   const n = 8;
-  const r = room(n, { delay: () => 1 + Math.floor(rnd() * 30), chords: [[0, 4], [2, 6]] });
+  const r = room(n, { delay: jitter(3, 30), chords: [[0, 4], [2, 6]] });
   for (let i = 0; i < 400; i++) {
     const sender = i % n;
     r.inject(sender, i * 2, `p${sender}`, BigInt(1000 + i), bytes(`hello ${i}`));
@@ -660,10 +659,9 @@ Deno.test("flood: recent frames stay within their bounds whatever is pushed", ()
 });
 
 Deno.test("flood: a burst five times the window under one member's origin dies out", () => {
-  const rnd = random(11);
   // Copies queued for up to 1.5 s a hop (a busy peer): the 3-peer ring is
   // still traversed within minAgeMs (5 s).
-  const r = room(3, { delay: () => 1 + Math.floor(rnd() * 1500) });
+  const r = room(3, { delay: jitter(11, 1500) });
   for (let i = 0; i < 5 * 2048; i++) {
     r.inject(0, i / 10, "p1", BigInt(i), bytes("storm"));
     r.inject(2, i / 10, "p1", BigInt(i), bytes("storm"));
