@@ -6,10 +6,10 @@
  * overtook an older one on another path and everything from a peer restarted
  * under the same HashID. {@linkcode SeenWindow} instead remembers, per member,
  * the messages seen lately, each as a keyed 53-bit digest of its msgID, origin
- * name and content bytes: a message is new unless that digest is remembered. So an overtaking
- * message is delivered, a restarted peer whose msgIDs start again at 1 (or
- * reuse an id with other text) is delivered, and a true duplicate (same bytes,
- * another path) is dropped.
+ * name and content bytes: a message is new unless its digest is remembered.
+ * So an overtaking message is delivered, a restarted peer whose msgIDs start
+ * again at 1 (or reuse an id with other text) is delivered, and a true
+ * duplicate (same bytes, another path) is dropped.
  *
  * What makes it hold against a hostile link:
  * - **Members only.** State exists only for the origins the caller declares
@@ -25,9 +25,23 @@
  * - **Minimum residency.** An entry is never pushed out by the count bound
  *   before it is `minAgeMs` old: a window that is full of younger entries
  *   answers `"full"` and the caller drops the message (neither shown nor
- *   forwarded). So every copy that comes back within `minAgeMs` of its first
- *   admission is dropped, whatever was injected meanwhile: a storm dies out
- *   as soon as no copy takes longer than `minAgeMs` to travel the ring.
+ *   forwarded). So every copy that comes back to a peer within `minAgeMs` of
+ *   its admission there is dropped, whatever was injected meanwhile: a storm
+ *   dies out as long as no copy takes longer than `minAgeMs` to travel the
+ *   ring (docs/security.md, "Why a storm dies out").
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { SeenWindow } from "./flood.ts";
+ * const seen = new SeenWindow();
+ * seen.setMembers(["1419600254385803609", "alice"]); // HashIDs and names
+ * const hi = new TextEncoder().encode("hi");
+ * equal(seen.check("1419600254385803609", "alice", 1n, hi), "new"); // then rate-limit, then:
+ * equal(seen.admit("1419600254385803609", "alice", 1n, hi), "new");
+ * equal(seen.admit("1419600254385803609", "alice", 1n, hi), "seen");
+ * equal(seen.admit("666", "mallory", 1n, hi), "stranger");
+ * ```
  *
  * {@linkcode MsgCounter} is my own msgID counter, seeded from the clock so it
  * never goes back across restarts: peers that still use the seed's
@@ -61,8 +75,9 @@ export interface SeenWindowOptions {
    */
   minAgeMs?: number;
   /**
-   * How long a member's state is kept after it left the member list, in ms
-   * (a registry that restarts lists members again as they re-register).
+   * How long an origin stays a member (admitted, its state kept) after it
+   * left the member list, in ms: its last messages still circulate, and a
+   * registry that restarts lists members again only as they re-register.
    * @default {20000}
    */
   departedMs?: number;
@@ -72,7 +87,10 @@ export interface SeenWindowOptions {
    * @default {4096}
    */
   maxDeparted?: number;
-  /** The clock, in ms (default `Date.now`). */
+  /**
+   * The clock, in ms; monotonic, so that a step of the wall clock cannot pin
+   * entries (default `performance.now`).
+   */
   now?: () => number;
 }
 
@@ -87,7 +105,7 @@ export interface SeenWindowOptions {
  */
 export type Admission = "new" | "seen" | "stranger" | "full";
 
-/** One member origin's messages: keyed digest of (msgID, name, content) → when seen, oldest first. */
+/** One member origin's messages: digest (see `digestOf`) → when seen, oldest first. */
 interface Window {
   seen: Map<number, number>;
   highest: bigint;
@@ -183,7 +201,7 @@ export class SeenWindow {
     this.#minAgeMs = options.minAgeMs ?? 5_000;
     this.#departedMs = options.departedMs ?? 20_000;
     this.#maxDeparted = options.maxDeparted ?? 4096;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     if (!Number.isInteger(this.#perMember) || this.#perMember < 1) {
       throw new RangeError(`perMember must be an integer of at least 1, got ${this.#perMember}`);
     }
@@ -232,7 +250,10 @@ export class SeenWindow {
       this.forget(key);
       this.#handshakes.delete(key);
     }
-    for (const window of this.#windows.values()) this.#expire(window, now);
+    for (const [key, window] of this.#windows) {
+      this.#expire(window, now);
+      if (window.seen.size === 0) this.#windows.delete(key);
+    }
   }
 
   /** True when `originHid` is a declared member, or departed less than `departedMs` ago. */
@@ -261,6 +282,7 @@ export class SeenWindow {
   admit(originHid: string, originName: string, msgId: bigint, content: Uint8Array): Admission {
     return this.#admit(originHid, originName, msgId, content, true);
   }
+
   /** The highest msgID remembered from an origin, if it has a window. */
   highest(originHid: string): bigint | undefined {
     return this.#windows.get(originHid)?.highest;

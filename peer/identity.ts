@@ -21,7 +21,8 @@
  * import { ok } from "node:assert/strict";
  * import { loadIdentity, textSigningInput, verify } from "./identity.ts";
  * const me = await loadIdentity(null);
- * const input = textSigningInput("room1", "1419600254385803609", 7n, new TextEncoder().encode("hi"));
+ * const content = new TextEncoder().encode("hi");
+ * const input = textSigningInput("room1", "1419600254385803609", 7n, content);
  * const signature = await me.sign(input);
  * ok(await verify(me.publicKey, input, signature));
  * ```
