@@ -22,6 +22,14 @@
  * - **No floor.** Nothing is ever dropped because of a msgID seen before: a
  *   forged msgID 2^64−1 silences nobody, and a member restarted with lower
  *   msgIDs is heard at once.
+ * - **Provisional origins, only when the members cannot be checked.** While
+ *   the registry is unreachable, a member that joined after my last member
+ *   list cannot be looked up; the caller may then admit its origin
+ *   provisionally ({@linkcode SeenWindow.provisional}): at most
+ *   `maxProvisional` such origins, each with the normal bounded window, and
+ *   a full set takes a new one only once its oldest is `minAgeMs` old (the
+ *   oldest then goes), so rotating forged origins die out as copies do. The
+ *   next member list makes them members or drops them.
  * - **Minimum residency.** An entry is never pushed out by the count bound
  *   before it is `minAgeMs` old: a window that is full of younger entries
  *   answers `"full"` and the caller drops the message (neither shown nor
@@ -87,6 +95,12 @@ export interface SeenWindowOptions {
    * @default {4096}
    */
   maxDeparted?: number;
+  /**
+   * Origins admitted provisionally at most (see
+   * {@linkcode SeenWindow.provisional}).
+   * @default {64}
+   */
+  maxProvisional?: number;
   /**
    * The clock, in ms; monotonic, so that a step of the wall clock cannot pin
    * entries (default `performance.now`).
@@ -179,10 +193,13 @@ export class SeenWindow {
   readonly #minAgeMs: number;
   readonly #departedMs: number;
   readonly #maxDeparted: number;
+  readonly #maxProvisional: number;
   readonly #now: () => number;
   #members = new Set<string>();
   /** Members that left the list, and since when (ms), earliest first. */
   readonly #departed = new Map<string, number>();
+  /** Origins admitted provisionally, and since when (ms), earliest first. */
+  readonly #provisional = new Map<string, number>();
   readonly #windows = new Map<string, Window>();
   /** The msgID of each member's last handshake. */
   readonly #handshakes = new Map<string, bigint>();
@@ -201,6 +218,7 @@ export class SeenWindow {
     this.#minAgeMs = options.minAgeMs ?? 5_000;
     this.#departedMs = options.departedMs ?? 20_000;
     this.#maxDeparted = options.maxDeparted ?? 4096;
+    this.#maxProvisional = options.maxProvisional ?? 64;
     this.#now = options.now ?? (() => performance.now());
     if (!Number.isInteger(this.#perMember) || this.#perMember < 1) {
       throw new RangeError(`perMember must be an integer of at least 1, got ${this.#perMember}`);
@@ -215,6 +233,16 @@ export class SeenWindow {
     if (!Number.isInteger(this.#maxDeparted) || this.#maxDeparted < 0) {
       throw new RangeError(`maxDeparted must be a non-negative integer, got ${this.#maxDeparted}`);
     }
+    if (!Number.isInteger(this.#maxProvisional) || this.#maxProvisional < 0) {
+      throw new RangeError(
+        `maxProvisional must be a non-negative integer, got ${this.#maxProvisional}`,
+      );
+    }
+  }
+
+  /** Origins admitted provisionally now (at most `maxProvisional`). */
+  get provisionals(): number {
+    return this.#provisional.size;
   }
 
   /** Member origins that have a window now (members and departed ones kept). */
@@ -222,7 +250,7 @@ export class SeenWindow {
     return this.#windows.size;
   }
 
-  /** Messages remembered now, over all origins: at most (members + departed) × `perMember`. */
+  /** Messages remembered now, over all origins: at most (members + departed + provisional) × `perMember`. */
   get entries(): number {
     return this.#entries;
   }
@@ -234,11 +262,14 @@ export class SeenWindow {
    * more (at most `maxDeparted` of them, the earliest departed dropped
    * first): its last messages still circulate, and a registry that just
    * restarted lists members again only as they re-register. Then it is
-   * forgotten. Also drops expired entries everywhere.
+   * forgotten. Provisional origins become members if listed, else are
+   * forgotten at once. Also drops expired entries everywhere.
    */
   setMembers(keys: Iterable<string>): void {
     const now = this.#now();
     const next = new Set(keys);
+    for (const key of this.#provisional.keys()) if (!next.has(key)) this.forget(key);
+    this.#provisional.clear();
     for (const key of this.#members) {
       if (!next.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);
     }
@@ -256,9 +287,12 @@ export class SeenWindow {
     }
   }
 
-  /** True when `originHid` is a declared member, or departed less than `departedMs` ago. */
+  /**
+   * True when `originHid` is a declared member, departed less than
+   * `departedMs` ago, or admitted provisionally.
+   */
   isMember(originHid: string): boolean {
-    if (this.#members.has(originHid)) return true;
+    if (this.#members.has(originHid) || this.#provisional.has(originHid)) return true;
     const since = this.#departed.get(originHid);
     return since !== undefined && this.#now() - since < this.#departedMs;
   }
@@ -281,6 +315,27 @@ export class SeenWindow {
    */
   admit(originHid: string, originName: string, msgId: bigint, content: Uint8Array): Admission {
     return this.#admit(originHid, originName, msgId, content, true);
+  }
+
+  /**
+   * Admits an origin that is not a member until the next member list, for
+   * when the members cannot be checked (the registry is unreachable): true
+   * if it is a member now. A full set (`maxProvisional`) takes a new origin
+   * only once its oldest is `minAgeMs` old, forgetting that one; until then
+   * it answers false, so copies of a rotating-origin storm die out.
+   */
+  provisional(originHid: string): boolean {
+    if (this.isMember(originHid)) return true;
+    if (this.#maxProvisional === 0) return false;
+    const now = this.#now();
+    if (this.#provisional.size >= this.#maxProvisional) {
+      const [oldest, since] = this.#provisional.entries().next().value!;
+      if (now - since < this.#minAgeMs) return false;
+      this.#provisional.delete(oldest);
+      this.forget(oldest);
+    }
+    this.#provisional.set(originHid, now);
+    return true;
   }
 
   /** The highest msgID remembered from an origin, if it has a window. */
