@@ -154,6 +154,14 @@ Deno.test("hostile: a storm of 10,000 texts from new origins over one link dies 
     10_000,
     1000,
   );
+  // Far past its rate: alice closes the link, and says so.
+  await alice!.rec.waitFor(
+    (e) =>
+      e.type === "error" &&
+      /^Link with mallory .* dropped: it sent more than 1000 per second/.test(e.message),
+    "the link dropped",
+  );
+  await link.closed();
   await link.close();
   const during = rssMb();
   const quietAfter = await untilQuiet(peers, 1000, 5000);
