@@ -16,6 +16,8 @@ import { startRegistry } from "../registry/registry.ts";
 import { Intruder, text } from "./support/intruder.ts";
 import { meshConnected, type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import type { RawLink } from "./support/raw_peer.ts";
+import { PeerProcess } from "../tools/process/peer_process.ts";
+import { memory } from "../tools/process/proc.ts";
 
 const NAMES = ["alice", "bob", "carol"];
 
@@ -281,4 +283,56 @@ Deno.test("hostile: 1,000 forged origins x 1,024 msgIDs over one link leave memo
   ok(most <= 8 && stats.remembered <= 8, `remembered ${most}, then ${stats.remembered}`);
   equal(stats.refused, total, "each forged frame dropped, none shown");
   equal(alice!.rec.texts().filter((t) => t === "x").length, 0);
+});
+
+Deno.test("hostile: a peer process under the 1,000 x 1,024 fill keeps its RSS far below the old 623 MB", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  await using alice = await PeerProcess.start({
+    name: "alice",
+    room: "room1",
+    registryPort: registry.port,
+    // No link limit: the window alone must bound the memory.
+    args: ["--max-link-text-rate", "0"],
+  });
+  await alice.waitFor((e) => e.type === "joined", 10_000, true);
+  await using mallory = new Intruder();
+  await mallory.join(registry.port);
+  const link = await mallory.dial(alice.port);
+  const origins = 1000, ids = 1024, total = origins * ids;
+  const rss = async () => (await memory(alice.pid)).rssKiB / 1024;
+  const before = await rss();
+  let during = before;
+  let written = 0;
+  for (let round = 0; round < 8; round++) {
+    written += await flood(
+      link,
+      (i) => {
+        const n = written + i;
+        return text(
+          "room1",
+          String(10n ** 18n + BigInt(n % origins)),
+          "forged",
+          1 + Math.floor(n / origins),
+          "x",
+        );
+      },
+      total / 8,
+      8192,
+    );
+    during = Math.max(during, await rss());
+  }
+  equal(written, total);
+  // Mallory is a member: her own text after the fill is shown once alice has read all of it.
+  await link.write(text("room1", "mallory", "mallory", 1, "end of the fill"));
+  await alice.waitFor((e) => e.type === "message" && e.text === "end of the fill", 60_000, true);
+  const after = await rss();
+  const { hwmKiB } = await memory(alice.pid);
+  console.log(
+    `peer process RSS: ${before.toFixed(0)} MB before, ${during.toFixed(0)} MB at most during, ` +
+      `${after.toFixed(0)} MB after (peak ${
+        (hwmKiB / 1024).toFixed(0)
+      } MB) for ${total} forged frames`,
+  );
+  ok(hwmKiB / 1024 - before < 200, `grew ${(hwmKiB / 1024 - before).toFixed(0)} MB`);
+  await link.close();
 });
