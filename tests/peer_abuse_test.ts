@@ -579,6 +579,8 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
       { refreshIntervalMs: 0 },
       { maxTextRate: 0 },
       { textBurst: 0 },
+      { maxLinkTextRate: 0 },
+      { linkTextBurst: 0 },
       { maxPokeRate: -1 },
       { pokeBurst: 0 },
       { maxStrangerPokeRate: 0 },
@@ -590,6 +592,7 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
   const peer = await startPeer({
     hostname: "127.0.0.1",
     maxTextRate: Infinity,
+    maxLinkTextRate: Infinity,
     maxPokeRate: Infinity,
     maxStrangerPokeRate: Infinity,
   });
