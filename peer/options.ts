@@ -522,7 +522,7 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
         "(fixed)",
         "",
         "64",
-        "When that re-JOIN cannot be made because the registry is unreachable (and only then), an unknown origin is admitted until the next member list, each with the normal window, so members that joined after my last list are still heard while the registry is down. A full set takes a new origin only once its oldest is 5 s old, so a storm of ever new origins is shown at most 64 times per peer and dies out. The next member list makes them members or drops them.",
+        "When that re-JOIN cannot be made because the registry is unreachable (and only then), an unknown origin is admitted until the next member list, each with the normal window, so members that joined after my last list are still heard while the registry is down. A full set takes a new origin only once its oldest is 5 s old, so a storm of ever new origins is shown at most 64 times per peer and dies out. The next member list makes them members, or departed members (kept for a keepalive interval, like a member that left the list) if it does not list them.",
       ],
     ],
   },

@@ -216,11 +216,16 @@ Deno.test("flood: provisional origins are bounded, die out by minAgeMs, and end 
   equal(seen.isMember("1"), false);
   equal(seen.admit("2", "p2", 1n, bytes("b")), "new");
   equal(seen.entries, 1, "the oldest's entries went with it");
-  // The next member list: "2" is listed (it keeps its window), "3" is not.
+  equal(seen.admit("3", "p3", 1n, bytes("c")), "new");
+  // The next member list: "2" is listed (it keeps its window), "3" is not: it departs.
   seen.setMembers([HID, BOB, CAROL, "2"]);
   equal(seen.provisionals, 0);
-  equal(seen.isMember("3"), false);
   equal(seen.admit("2", "p2", 1n, bytes("b")), "seen");
+  equal(seen.admit("3", "p3", 1n, bytes("c")), "seen", "a departed member for departedMs");
+  now += 20_000;
+  seen.setMembers([HID, BOB, CAROL, "2"]);
+  equal(seen.isMember("3"), false, "then forgotten");
+  equal(seen.isMember("2"), true);
   throws(() => new SeenWindow({ maxProvisional: -1 }), RangeError);
   equal(new SeenWindow({ maxProvisional: 0 }).provisional("1"), false);
 });

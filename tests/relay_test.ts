@@ -188,10 +188,11 @@ Deno.test("relay: with the registry unreachable, unknown origins are admitted pr
   );
   equal(seen.provisionals, 64);
   equal(relay.counts.refused, 36);
-  // The next member list makes them members or drops them.
-  seen.setMembers([bob!.hashId.toString(), "bob"]);
+  // The next member list makes them members, or departed members (for departedMs) if unlisted.
+  seen.setMembers([bob!.hashId.toString(), "bob", "1000"]);
   equal(seen.provisionals, 0);
-  equal(seen.isMember("1000"), false);
+  equal(seen.isMember("1000"), true);
+  equal(seen.isMember("1063"), true, "departed, kept as long as a member that left the list");
 });
 
 Deno.test("relay: a link over its rate is refused before anything is stored, and closed past a bound", () => {
