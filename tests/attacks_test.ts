@@ -45,30 +45,20 @@ async function attack(
 
 Deno.test({
   name: "attacks: a storm of 20,000 new origins dies out once the attacker leaves",
-  // enabled when the defence lands (issue 16)
-  // main: 10,000 die out on this machine (quiet 1 s after); 20,000 do not: each peer still
-  // shows ~21,600 more in the 5 s after the disconnect. No stats event on main yet.
-  ignore: true,
   fn: () => attack("storm", { stormFrames: 20_000, settleMs: 5000 }),
 });
 
 Deno.test({
   name:
     "attacks: 1,025 forged frames from msgID 2^64-1 do not silence a member, nor after its restart",
-  // enabled when the defence lands (issue 16)
-  // main: heard right after, but after its restart on the same name and port 0 of 2 peers
-  // show its message.
-  ignore: true,
   fn: () => attack("silence"),
 });
 
 Deno.test({
   name: "attacks: forged origins × msgIDs do not grow a peer's memory",
-  // enabled when the defence lands (issue 16)
   // Scaled: 1,000 × 40 frames (the victim takes ~4,000 a second, so the issue's 1,000 × 1,024
   // would take minutes: `deno task chaos --attacks --as room --only memory`). main: 66 → 134
   // MiB for these 40,000 (66 → 296 MiB for 310,250 frames in the full run, and it stays).
-  ignore: true,
   fn: () =>
     attack("memory", {
       memoryOrigins: 1000,

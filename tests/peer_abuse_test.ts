@@ -14,61 +14,15 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { encodeFrame } from "../lib/frames.ts";
 import { runArgs } from "../lib/flags.ts";
+import { hashId } from "../lib/sdbm.ts";
 import { PEER_DEFAULTS, type PeerOptions, startPeer } from "../peer/peer.ts";
 import { type RegistryHandle, startRegistry } from "../registry/registry.ts";
 import { meshConnected, type Recorder, type TestPeer, testPeer } from "./support/peer_harness.ts";
-import { RawClient } from "./support/raw_client.ts";
+import { Intruder, text } from "./support/intruder.ts";
 import { FakeRegistry, RawLink } from "./support/raw_peer.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A `T` frame as a seed-style client writes it (msgLength in bytes). */
-function text(room: string, hid: string, name: string, id: number, content: string): string {
-  return `T:${room}:${hid}:${name}:${id}:${encoder.encode(content).length}:${content}::\r\n`;
-}
-
-/** A port nobody listens on (bound, then released). */
-function deadPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-/** A listed member of the room that accepts no links and dials with raw bytes. */
-class Intruder implements AsyncDisposable {
-  readonly name: string;
-  readonly port = deadPort();
-  readonly links: RawLink[] = [];
-  #registry: RawClient | null = null;
-
-  constructor(name = "mallory") {
-    this.name = name;
-  }
-
-  /** Joins `room1` through its own registry connection. */
-  async join(registryPort: number): Promise<void> {
-    this.#registry = await RawClient.connect(registryPort);
-    await this.#registry.write(`J:room1:${this.name}:127.0.0.1:${this.port}::\r\n`);
-    match(await this.#registry.frame(), /^M:/);
-  }
-
-  /** Links to a peer: `P`, then waits for `S`. */
-  async dial(port: number): Promise<RawLink> {
-    const link = await RawLink.connect(port);
-    this.links.push(link);
-    await link.write(`P:room1:${this.name}:127.0.0.1:${this.port}:0::\r\n`);
-    await link.until(() => link.frames.length > 0, "the S reply");
-    match(link.frames.shift()!, /^S:\d+::\r\n$/);
-    return link;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.links.map((link) => link.close()));
-    await this.#registry?.[Symbol.asyncDispose]();
-  }
-}
 
 /** A registry, alice (the target, with `options`), bob (well-behaved) and an intruder. */
 interface Room extends AsyncDisposable {
@@ -349,16 +303,20 @@ Deno.test("abuse: a flood of texts for another room is dropped, reported a few t
 
 Deno.test("abuse: texts past an origin's rate are dropped, not forwarded, and reported once per burst", async () => {
   await using r = await room({ maxTextRate: 100, textBurst: 20 });
-  const { alice, bob, mallory } = r;
+  const { alice, bob, mallory, registry } = r;
+  // Another member (a listed origin that is neither alice nor bob) whose texts mallory relays.
+  await using carol = new Intruder("carol");
+  await carol.join(registry.port);
+  const relayed = hashId("carol", "127.0.0.1", carol.port).toString();
   const link = await mallory.dial(alice.peer.port);
   // 300 at once from mallory, with 10 from another origin mixed in.
   let flood = "";
   for (let i = 1; i <= 300; i++) {
     flood += text("room1", "mallory", "mallory", i, `flood ${i}`);
-    if (i % 30 === 0) flood += text("room1", "relayed", "carol", i, `other origin ${i}`);
+    if (i % 30 === 0) flood += text("room1", relayed, "carol", i, `other origin ${i}`);
   }
   const started = performance.now();
-  await link.write(flood + text("room1", "relayed", "carol", 1000, "barrier"));
+  await link.write(flood + text("room1", relayed, "carol", 1000, "barrier"));
   await alice.rec.until(() => alice.rec.texts().includes("barrier"), "the barrier");
   const elapsed = (performance.now() - started) / 1000;
   const fromMallory = () => alice.rec.texts().filter((t) => t.startsWith("flood "));
@@ -621,6 +579,8 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
       { refreshIntervalMs: 0 },
       { maxTextRate: 0 },
       { textBurst: 0 },
+      { maxLinkTextRate: 0 },
+      { linkTextBurst: 0 },
       { maxPokeRate: -1 },
       { pokeBurst: 0 },
       { maxStrangerPokeRate: 0 },
@@ -632,6 +592,7 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
   const peer = await startPeer({
     hostname: "127.0.0.1",
     maxTextRate: Infinity,
+    maxLinkTextRate: Infinity,
     maxPokeRate: Infinity,
     maxStrangerPokeRate: Infinity,
   });
