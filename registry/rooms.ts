@@ -292,6 +292,31 @@ export class Rooms<Owner> {
     return r === undefined ? [] : [...r.members.values()].reverse();
   }
 
+  /** The connection holding each member of `room`, newest join first. */
+  holders(room: string): [MemberRecord, Owner][] {
+    const r = this.#rooms.get(room);
+    if (r === undefined) return [];
+    const out: [MemberRecord, Owner][] = [];
+    for (const entry of r.members.values()) {
+      const owner = r.owners.get(entry);
+      if (owner !== undefined) out.push([entry, owner]);
+    }
+    return out.reverse();
+  }
+
+  /** The owners of `room`'s members (in join order). */
+  owners(room: string): IterableIterator<Owner> {
+    const r = this.#rooms.get(room);
+    return (r === undefined ? new Map<Entry, Owner>() : r.owners).values();
+  }
+
+  /** The owner of the member of `room` with `member`'s identity, if it is listed. */
+  ownerOf(room: string, member: Member): Owner | undefined {
+    const r = this.#rooms.get(room);
+    const entry = r?.members.get(hashId(member.name, member.ip, member.port));
+    return entry === undefined ? undefined : r!.owners.get(entry);
+  }
+
   /** The room names, newest first. */
   roomNames(): string[] {
     return [...this.#rooms.keys()].reverse();
