@@ -25,7 +25,7 @@ export const PLAIN_REGISTRY_NOTICE =
   "(member changes show at the next keepalive), member information (which members speak " +
   "ringchat/2) and announced keys";
 
-/** Members parts of one member-info held at most, and parts of it. */
+/** Parts of one member-info, and members in all its parts, held at most. */
 const MAX_INFO_PARTS = 1024;
 const MAX_INFO_MEMBERS = 100_000;
 

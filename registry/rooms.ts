@@ -10,6 +10,8 @@
  * - Every member has one owner (the registry's connection that last JOINed
  *   as it); an owner owns at most one member. A second owner JOINing as a
  *   listed member takes it over, so the first owner leaving removes nothing.
+ *   (The registry lets that happen only for a connection that proved the
+ *   holder's key: registry/ownership.ts.)
  * - An empty room is destroyed at once.
  * - Names: a JOIN of a name that another member of the room holds (at
  *   another ip or port, so another HashID) is refused, unless

@@ -228,3 +228,19 @@ Deno.test("registry ownership: the holder's own key, proved on a new connection,
   await using twin = await RawClient.connect(registry.port);
   equal(await twin.request(join("room1", ALICE)), HELD);
 });
+
+Deno.test("registry hello: the page's hello example is answered, its member-info example reads", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/extensions.md", import.meta.url));
+  const lines = doc.split("\n").map((line) => line.trim());
+  const hello = lines.find((line) => line.startsWith("X:") && line.includes('{"op":"hello"'))!;
+  const wire = hello.replace(/\\r\\n$/, "\r\n");
+  equal(Number(wire.split(":")[1]), wire.length - wire.indexOf("{") - 4, "its length is right");
+  await using registry = await start();
+  await using client = await RawClient.connect(registry.port);
+  equal(extension(await client.request(wire)).op, "hello");
+  const json = lines.find((line) => line.startsWith('{"op":"member-info"'))!;
+  const { op, ...body } = JSON.parse(json);
+  const info = new MemberInfoAssembler().feed({ type: "X", op, body });
+  equal(info!.msid, 2909318189333896768n);
+  equal(info!.members[0]!.key, "lYq2cC2HWqmFiKxkAh0BJEUk0vzqMnKaCZf_XCWkBmE");
+});
