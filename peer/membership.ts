@@ -10,12 +10,18 @@
  * absence are its messages forgotten ({@linkcode MembersUpdate.forget}) or its
  * links closed ({@linkcode Membership.absentLinks}).
  *
+ * From a ringchat registry it also keeps the member information of the
+ * current list (`member-info`, matched by MSID): which members speak
+ * ringchat/2 ({@linkcode Membership.speaksRingchat}) and their proved keys
+ * ({@linkcode Membership.keyOf}). Only the registry's word counts for these.
+ *
  * @module
  */
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
 import { memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
 import type { MemberInfo } from "./events.ts";
+import type { RegistryMemberInfo } from "./registry_hello.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
@@ -46,6 +52,10 @@ export class Membership {
   readonly #departed = new Map<string, { name: string; since: number }>();
   /** Linked members (by key) missing from the list, and since when. */
   readonly #absentSince = new Map<string, number>();
+  /** The member info of the current list (by member key: its key or null); null: none known. */
+  #ringchat: Map<string, string | null> | null = null;
+  /** Member info for a list not taken yet (its `M` is on its way), kept for {@linkcode set}. */
+  #pendingInfo: RegistryMemberInfo | null = null;
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -75,7 +85,43 @@ export class Membership {
     this.#members = next;
     this.#payload = payload;
     this.#msid = frame.msid;
+    const pending = this.#pendingInfo;
+    if (pending !== null && pending.msid === frame.msid) this.setInfo(pending);
     return { changed, forget };
+  }
+
+  /**
+   * Takes the registry's member information. It applies to the list of the
+   * same MSID: the current one (then true when it changed what is known), or
+   * the next list taken (kept until then; false).
+   */
+  setInfo(info: RegistryMemberInfo): boolean {
+    if (this.#msid !== info.msid) {
+      this.#pendingInfo = info;
+      return false;
+    }
+    this.#pendingInfo = null;
+    const next = new Map<string, string | null>();
+    for (const m of info.members) next.set(memberKey(m), m.key);
+    const before = this.#ringchat;
+    this.#ringchat = next;
+    if (before === null || before.size !== next.size) return true;
+    for (const [key, value] of next) if (before.get(key) !== value) return true;
+    return false;
+  }
+
+  /**
+   * Whether the registry says `member` speaks ringchat/2: true or false from
+   * a ringchat registry's member info, undefined when none is known (a plain
+   * registry).
+   */
+  speaksRingchat(member: Member): boolean | undefined {
+    return this.#ringchat === null ? undefined : this.#ringchat.has(memberKey(member));
+  }
+
+  /** `member`'s proved key (base64url) as the registry announced it, or null. */
+  keyOf(member: Member): string | null {
+    return this.#ringchat?.get(memberKey(member)) ?? null;
   }
 
   /** The listed member a handshake names: exactly, or by name and port (liberal about the ip). */
@@ -111,12 +157,17 @@ export class Membership {
 
   /** The members as events show them. */
   infos(): MemberInfo[] {
-    return this.#members.map((m) => ({
-      name: m.name,
-      ip: m.ip,
-      port: m.port,
-      hashId: m.hashId.toString(),
-    }));
+    const ringchat = this.#ringchat;
+    return this.#members.map((m) => {
+      const info: MemberInfo = {
+        name: m.name,
+        ip: m.ip,
+        port: m.port,
+        hashId: m.hashId.toString(),
+      };
+      if (ringchat !== null) info.ringchat = ringchat.has(memberKey(m));
+      return info;
+    });
   }
 
   /**

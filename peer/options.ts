@@ -8,6 +8,7 @@
  * @module
  */
 
+import { map } from "@optique/core";
 import { LOG_LEVELS } from "../lib/logging.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
@@ -16,6 +17,7 @@ import {
   hostPortKind,
   integerKind,
   ipv4Kind,
+  type OptionKind,
   type OptionValues,
   portKind,
   rateKind,
@@ -110,6 +112,13 @@ export interface PeerOptions {
    * "web" event and as `webUrl`. Default: no page.
    */
   web?: { hostname: string; port: number };
+  /**
+   * Where the peer keeps its identity key (`identity.json`, peer/identity.ts);
+   * null: a fresh key in memory, new at every start. Default for
+   * `startPeer`: null; the `peer` program's default is the per-user data
+   * directory of peer/data_dir.ts.
+   */
+  dataDir?: string | null;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
 }
@@ -172,6 +181,13 @@ export const PEER_OPTION_TABLE = Object.freeze(
       default: undefined,
       defaultText: "no page; `--web` alone: 127.0.0.1:0",
       help: "Serve the web page on HOST:PORT and print its URL (token included).",
+    },
+    dataDir: {
+      kind: pathOrNoneKind(),
+      flag: "--data-dir",
+      default: undefined,
+      defaultText: "the per-user data directory (startPeer: none)",
+      help: "Where to keep the identity key; none: a new key in memory at each start.",
     },
     keepaliveMs: {
       kind: integerKind(1),
@@ -466,8 +482,8 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 
 /** Options with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "onEvent">>
-  & Pick<PeerOptions, "advertise" | "name" | "room" | "web">;
+  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "onEvent">>
+  & Pick<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir">;
 
 /**
  * Applies the defaults to `options` and checks them.
@@ -476,6 +492,21 @@ export type ResolvedOptions =
  */
 export function resolvePeerOptions(options: PeerOptions): ResolvedOptions {
   return resolveOptions(PEER_OPTION_TABLE, options) as ResolvedOptions;
+}
+
+/** A directory path, or `none` (null): where a peer keeps what outlives it. */
+function pathOrNoneKind(): OptionKind<string | null> {
+  const path = stringKind("PATH");
+  return {
+    metavar: "PATH",
+    problem: (value) => value === null || value.length > 0 ? null : "must be a path or none",
+    flag: (name, metavar, description) =>
+      map(
+        path.flag(name, metavar ?? "PATH", description),
+        (value) => value === "none" ? null : value,
+      ),
+    format: (value) => value ?? "none",
+  };
 }
 
 const HEADER = ["Limit", "Option", "Flag", "Default", "Why"];

@@ -51,11 +51,13 @@ import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
 import { MemberLookup } from "./member_lookup.ts";
+import { type Identity, loadIdentity } from "./identity.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
+import type { RegistryMemberInfo } from "./registry_hello.ts";
 import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { recordHistory, serveWeb, type WebServer } from "./web/server.ts";
@@ -78,10 +80,13 @@ export type { PeerHandle } from "./peer_handle.ts";
  * With `web`, also serves the web page (`web/server.ts`) until it quits.
  *
  * @throws when the port (or the web page's) cannot be bound (the only
- * failure that throws, with a `RangeError` for an option out of range)
+ * failure that throws, with a `RangeError` for an option out of range, and
+ * an `IdentityError` for a key file in `dataDir` that cannot be used)
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
-  const peer = new Peer(options);
+  const opts = resolvePeerOptions(options);
+  const identity = await loadIdentity(opts.dataDir ?? null);
+  const peer = new Peer(opts, identity);
   if (options.onEvent !== undefined) peer.on(options.onEvent);
   const history = options.web === undefined ? undefined : recordHistory(peer);
   peer.serve();
@@ -114,10 +119,12 @@ class Peer implements PeerHandle {
   #status: PeerStatus = { code: "START" };
   #web: WebServer | null = null;
   readonly #closed = Promise.withResolvers<void>();
+  /** This peer's Ed25519 key: said in the registry hello and proved. */
+  readonly #identity: Identity;
 
-  constructor(options: PeerOptions) {
-    const opts = resolvePeerOptions(options);
+  constructor(opts: ResolvedOptions, identity: Identity) {
     this.#opts = opts;
+    this.#identity = identity;
     this.#members = new Membership(opts.keepaliveMs);
     // A member that drops off the lists stays one for a keepalive: its last
     // messages still circulate, and a restarted registry lists members again
@@ -139,6 +146,11 @@ class Peer implements PeerHandle {
             ? `Lost the registry connection (${detail}); chat continues over the links`
             : detail,
         }),
+      hello: {
+        identity,
+        onMemberInfo: (info) => this.#onMemberInfo(info),
+        onUnavailable: (message) => this.#emit({ type: "info", message }),
+      },
     });
     this.#lookup = new MemberLookup(
       opts.refreshIntervalMs,
@@ -469,5 +481,14 @@ class Peer implements PeerHandle {
     if (!changed) return;
     this.#emitMembers();
     this.#overlay.relink();
+  }
+
+  /** Takes the registry's member info: who speaks ringchat/2, with which key. */
+  #onMemberInfo(info: RegistryMemberInfo): void {
+    const place = this.#place();
+    if (place !== null && info.room !== place.room) return;
+    // A change for the list I show (a member proved its key) is shown; one for the next list
+    // is shown with that list.
+    if (this.#members.setInfo(info) && place !== null) this.#emitMembers();
   }
 }

@@ -17,7 +17,8 @@ class PeerProcess implements AsyncDisposable {
 
   constructor(args: string[], options: { task?: boolean } = {}) {
     this.#process = ProgramProcess.spawn("peer", {
-      args,
+      // A key in memory: a test never writes into the user's data directory.
+      args: ["--data-dir", "none", ...args],
       stdin: true,
       stderrLines: Infinity,
       ...(options.task ? { task: true } : {}),

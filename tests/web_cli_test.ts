@@ -11,7 +11,7 @@ async function get(url: string): Promise<[number, string]> {
 
 Deno.test("web cli: peer --web prints `web on URL` and serves the page beside the prompt", async () => {
   await using peer = ProgramProcess.spawn("peer", {
-    args: ["--registry", "127.0.0.1:9", "--web", "--name", "alice"],
+    args: ["--data-dir", "none", "--registry", "127.0.0.1:9", "--web", "--name", "alice"],
     stdin: true,
   });
   const line = await peer.waitForLine((l) => l.includes("web on "), 30_000);

@@ -35,6 +35,11 @@ export interface PeerProcessOptions extends Omit<SpawnOptions, "args" | "stdin">
   keepaliveMs?: number;
   retryMs?: number;
   pokeTimeoutMs?: number;
+  /**
+   * Where the peer keeps its identity key (`--data-dir`); default `"none"`, a
+   * fresh key in memory, so spawned peers never write into the user's home.
+   */
+  dataDir?: string;
   /** Extra arguments for the peer. */
   args?: string[];
 }
@@ -71,13 +76,25 @@ export class PeerProcess implements AsyncDisposable {
 
   /** Spawns a peer and waits for its `ready` event. */
   static async start(options: PeerProcessOptions, readyTimeoutMs = 30_000): Promise<PeerProcess> {
-    const { name, room, registryPort, port, keepaliveMs, retryMs, pokeTimeoutMs, args, ...spawn } =
-      options;
+    const {
+      name,
+      room,
+      registryPort,
+      port,
+      keepaliveMs,
+      retryMs,
+      pokeTimeoutMs,
+      dataDir,
+      args,
+      ...spawn
+    } = options;
     const process = ProgramProcess.spawn("peer", {
       ...spawn,
       stdin: true,
       args: [
         "--json",
+        "--data-dir",
+        dataDir ?? "none",
         "--registry",
         `127.0.0.1:${registryPort}`,
         "--advertise",
