@@ -17,6 +17,7 @@
  */
 
 import { ProtocolError } from "./errors.ts";
+import { parseJson } from "./json_parse.ts";
 import { MAX_EXTENSION_JSON_BYTES } from "./limits.ts";
 import { sdbmHash } from "./sdbm.ts";
 
@@ -497,7 +498,8 @@ function decodeExtension(bytes: Uint8Array, parsed: ExtensionHeader | null): Ext
   }
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(bytes.subarray(header.contentStart, end)));
+    // Not JSON.parse: V8 15 can misname a key written with escapes (json_parse.ts).
+    value = parseJson(decoder.decode(bytes.subarray(header.contentStart, end)));
   } catch (error) {
     return fail(`JSON does not parse: ${(error as Error).message}`);
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ProtocolError } from "../lib/errors.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
 import { decodeFrame, encodeFrame, type Frame } from "../lib/frames.ts";
 import { MAX_EXTENSION_JSON_BYTES } from "../lib/limits.ts";
 import { EXTENSION_CORPUS, extensionFrame } from "./support/extension_arbitraries.ts";
@@ -112,6 +113,18 @@ Deno.test("frames: every EXTENSION frame round-trips through encode and decode",
     }),
     { numRuns: 1000 },
   );
+});
+
+Deno.test("frames: an EXTENSION frame's escaped key decodes right after a frame whose key was its raw text", () => {
+  // What the seed 27704670 counterexample came to: after a frame with the key
+  // "\\", V8 15's JSON.parse named the key of "\u00e9" "\\" (lib/json_parse.ts).
+  // The key "escapes" keeps the hidden class V8 reused to this test.
+  const x = (json: string) => enc.encode(`X:${json.length}:${json}::\r\n`);
+  decodeFrame(x('{"op":"a","escapes":0,"\\\\":1}'));
+  const bytes = x('{"op":"","escapes":0,"\\u00e9":null}');
+  assert.deepEqual(decodeFrame(bytes), { type: "X", op: "", body: { escapes: 0, "é": null } });
+  const [raw] = new FrameReader({ maxFrameBytes: 64 }).feed(bytes);
+  assert.deepEqual(raw?.decode(), { type: "X", op: "", body: { escapes: 0, "é": null } });
 });
 
 Deno.test("frames: says what is wrong with a malformed EXTENSION frame", () => {
