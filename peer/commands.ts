@@ -25,6 +25,7 @@
  * @module
  */
 
+import { parseJson } from "../lib/json_parse.ts";
 import { PeerError } from "./errors.ts";
 import type { PeerHandle } from "./peer.ts";
 
@@ -139,7 +140,7 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
 export function parseJsonCommand(line: string): Command | InvalidCommand {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = parseJson(line);
   } catch {
     return { type: "invalid", message: "Invalid JSON command: not valid JSON" };
   }
