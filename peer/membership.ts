@@ -56,6 +56,8 @@ export class Membership {
   #ringchat: Map<string, string | null> | null = null;
   /** Member info for a list not taken yet (its `M` is on its way), kept for {@linkcode set}. */
   #pendingInfo: RegistryMemberInfo | null = null;
+  /** Listed members (by key) that a list after my first brought, and when. */
+  #listedAt = new Map<string, number>();
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -80,6 +82,7 @@ export class Membership {
     const next = changed ? withHashIds(frame.members) : this.#members;
     if (changed) {
       this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
+      this.#listedAt = this.#newcomers(next, now);
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
@@ -122,6 +125,28 @@ export class Membership {
   /** `member`'s proved key (base64url) as the registry announced it, or null. */
   keyOf(member: Member): string | null {
     return this.#ringchat?.get(memberKey(member)) ?? null;
+  }
+
+  /**
+   * When a list after my first one brought `member` (ms), or null: it was on
+   * my first list, or is not listed. Who joined after me is told apart from
+   * who was there.
+   */
+  listedSince(member: Member): number | null {
+    return this.#listedAt.get(memberKey(member)) ?? null;
+  }
+
+  /** The listed members that a list after my first brought, and when. */
+  #newcomers(next: readonly RingMember[], now: number): Map<string, number> {
+    const before = new Set(this.#members.map(memberKey));
+    const listedAt = new Map<string, number>();
+    for (const m of next) {
+      const key = memberKey(m);
+      const since = this.#listedAt.get(key) ??
+        (this.#msid === null || before.has(key) ? null : now);
+      if (since !== null) listedAt.set(key, since);
+    }
+    return listedAt;
   }
 
   /** The listed member a handshake names: exactly, or by name and port (liberal about the ip). */

@@ -314,10 +314,14 @@ export class Overlay {
     const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
     const current = this.#forward;
     const failures: string[] = [];
+    // A member that just joined links to me first; if it has not in time, it is tried as any.
+    const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me)]));
+    const awaitedMs = Math.max(0, ...awaited.values());
+    if (awaitedMs > 0) this.#relinkIn(awaitedMs);
     for (const candidate of candidates) {
       if (host.quitting()) return;
       if (current !== null && sameMember(candidate, current.peer)) return;
-      if (this.#linksBack(candidate)) continue;
+      if (this.#linksBack(candidate) || awaited.get(candidate)! > 0) continue;
       const hello = {
         type: "P" as const,
         room,
@@ -363,11 +367,36 @@ export class Overlay {
         type: "info",
         message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,
       });
-      this.#retryTimer = setTimeout(() => {
-        this.#retryTimer = undefined;
-        host.track(host.refresh()).finally(() => this.relink());
-      }, this.#opts.retryMs);
+      this.#relinkIn(this.#opts.retryMs, () => host.refresh());
     }
+  }
+
+  /** Relinks in `ms` (after `first`), instead of any relink scheduled before. */
+  #relinkIn(ms: number, first?: () => Promise<unknown>): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (first === undefined) this.relink();
+      else this.#host.track(first()).finally(() => this.relink());
+    }, ms);
+  }
+
+  /**
+   * How long `member` is still given to link to me first (ms; 0: not awaited).
+   * A member that joined after me dials its successor (PROTOCOL.md §6, Join
+   * step 2): when that is me and I dialled it too, one of the two links would
+   * be dropped again (a 2-cycle), and which one by HashID, not by who joined.
+   * A pushed member list tells me of it before its handshake can arrive, so I
+   * give it a handshake's time first.
+   */
+  #awaitingMs(member: RingMember, me: Member): number {
+    const members = this.#host.members;
+    const since = members.listedSince(member);
+    if (since === null) return 0;
+    const left = since + this.#opts.handshakeTimeoutMs - Date.now();
+    if (left <= 0) return 0;
+    const [successor] = forwardCandidates(members.members, member, () => false);
+    return successor !== undefined && sameMember(successor, me) ? left : 0;
   }
 
   #onLinkClose(link: Link, reason: string, error: boolean): void {

@@ -11,6 +11,7 @@ import { startRegistry } from "../registry/registry.ts";
 import { type PeerEvent, startPeer } from "../peer/peer.ts";
 import { extension, helloClient, memberList } from "./support/hello_client.ts";
 import { RawClient } from "./support/raw_client.ts";
+import { RawPeer } from "./support/raw_peer.ts";
 
 const ALICE = "alice:127.0.0.1:50001";
 const BOB = "bob:127.0.0.1:50002";
@@ -201,4 +202,45 @@ Deno.test("member push: peers with a 20 s keepalive see each other join and leav
   equal(alice.state, "JOINED");
   deepEqual(lastMembers()!.members.map((m) => [m.name, m.ringchat]), [["alice", true]]);
   ok(!events.some((e) => e.type === "info" && /ringchat\/2/.test(e.message)), "no degrade notice");
+});
+
+Deno.test("member push: the member told of a newcomer by a push lets it link first (no 2-cycle)", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const handshakeTimeoutMs = 500;
+  const events: PeerEvent[] = [];
+  const joined = Promise.withResolvers<void>();
+  const pushed = Promise.withResolvers<void>();
+  const linked = Promise.withResolvers<void>();
+  await using alice = await startPeer({
+    registry: { hostname: "127.0.0.1", port: registry.port },
+    hostname: "127.0.0.1",
+    advertise: "127.0.0.1",
+    handshakeTimeoutMs,
+    name: "alice",
+    room: "room1",
+    onEvent: (e) => {
+      events.push(e);
+      if (e.type === "joined") joined.resolve();
+      if (e.type === "members" && e.members.length === 2) pushed.resolve();
+      if (e.type === "link") linked.resolve();
+    },
+  });
+  await joined.promise;
+  // Bob, a seed client, joins; alice hears of it by a push before his handshake.
+  const bob = new RawPeer("bob", "room1", "127.0.0.1");
+  try {
+    await bob.join(registry.port);
+    await pushed.promise;
+    await bob.dial(alice.port);
+    await linked.promise;
+    // Past the time alice gives him she looks again, and bob links to her.
+    await new Promise((resolve) => setTimeout(resolve, handshakeTimeoutMs + 100));
+    equal(bob.links.length, 1, "alice never dialled bob");
+    deepEqual(
+      events.filter((e) => e.type === "link").map((e) => `${e.direction} ${e.state}`),
+      ["backward up"],
+    );
+  } finally {
+    await bob.close();
+  }
 });

@@ -95,3 +95,17 @@ Deno.test("membership: links to a member missing for the grace time are to close
   deepEqual(view.absentLinks(left, 2199), []);
   deepEqual(view.absentLinks(left, 2200), left);
 });
+
+Deno.test("membership: tells who a list after my first brought, and since when", () => {
+  const view = new Membership(1000);
+  view.set(list(1n, alice, bob), 0);
+  equal(view.listedSince(alice), null, "on my first list: there before me");
+  view.set(list(2n, carol, alice, bob), 10);
+  equal(view.listedSince(carol), 10, "joined after me");
+  view.set(list(3n, carol, alice), 20);
+  equal(view.listedSince(carol), 10, "kept while listed");
+  equal(view.listedSince(bob), null, "not listed");
+  view.set(list(4n, bob, carol, alice), 30);
+  equal(view.listedSince(bob), 30, "listed again: new again");
+  equal(view.listedSince(alice), null);
+});

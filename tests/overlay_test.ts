@@ -29,7 +29,7 @@ class Fixture implements AsyncDisposable {
   #msid = 1n;
   readonly #waiters = new Set<() => void>();
 
-  constructor(retryMs = 5000) {
+  constructor(retryMs = 5000, handshakeTimeoutMs = 1000) {
     const me = withHashIds([{ name: "me", ip: "127.0.0.1", port: this.listener.addr.port }])[0]!;
     this.place = { room: "room1", me };
     const host: OverlayHost = {
@@ -56,7 +56,7 @@ class Fixture implements AsyncDisposable {
       track: (promise) => this.tasks.track(promise),
     };
     this.overlay = new Overlay(host, {
-      handshakeTimeoutMs: 1000,
+      handshakeTimeoutMs,
       frameTimeoutMs: 1000,
       retryMs,
       maxTextBytes: 1000,
@@ -67,7 +67,12 @@ class Fixture implements AsyncDisposable {
   }
 
   list(...members: Member[]): void {
-    this.members.set({ type: "M", msid: this.#msid++, members: [this.place.me, ...members] }, 0);
+    this.listAt(0, ...members);
+  }
+
+  /** Sets the member list (me and `members`) as taken at `now`. */
+  listAt(now: number, ...members: Member[]): void {
+    this.members.set({ type: "M", msid: this.#msid++, members: [this.place.me, ...members] }, now);
   }
 
   #push(event: PeerEvent): void {
@@ -211,5 +216,50 @@ Deno.test("overlay: closes the links of a member gone from the lists past the gr
       /^Closing the link with bob .*no longer a member of room room1$/,
     );
     equal(f.overlay.count, 0);
+  });
+});
+
+const HANDSHAKE_MS = 300;
+
+/**
+ * Runs `test` once bob, who joined after me, is listed (at `at`) and I look
+ * for a forward link: with two of us my successor is bob and his is me, and a
+ * pushed list tells me of him before his handshake can come.
+ */
+async function withNewcomerBob(test: (f: Fixture, bob: RawPeer, at: number) => Promise<void>) {
+  await using f = new Fixture(5000, HANDSHAKE_MS);
+  f.list();
+  const bob = new RawPeer("bob", "room1", "127.0.0.1");
+  try {
+    const at = Date.now();
+    f.listAt(at, { name: "bob", ip: "127.0.0.1", port: bob.port });
+    f.overlay.relink();
+    await test(f, bob, at);
+  } finally {
+    await bob.close();
+  }
+}
+
+Deno.test("overlay: a member that joined after me and links to me is let link first, not dialled", async () => {
+  await withNewcomerBob(async (f, bob) => {
+    await bob.dial(f.listener.addr.port);
+    await f.waitFor((e) => e.type === "link", "bob's link");
+    // Past the time given to him, I look again: he links to me, so I do not dial him.
+    await new Promise((resolve) => setTimeout(resolve, HANDSHAKE_MS + 100));
+    equal(bob.links.length, 1, "only the link bob dialled, none from me");
+    deepEqual(
+      f.events.filter((e) => e.type === "link").map((e) => `${e.direction} ${e.state}`),
+      ["backward up"],
+    );
+    equal(f.overlay.forward, null);
+  });
+});
+
+Deno.test("overlay: a member that joined after me and has not linked in a handshake's time is dialled", async () => {
+  await withNewcomerBob(async (f, _bob, at) => {
+    await f.waitFor((e) => e.type === "link" && e.direction === "forward", "my link to bob");
+    const waited = Date.now() - at;
+    ok(waited >= HANDSHAKE_MS, `dialled ${waited} ms after bob was listed`);
+    equal(f.overlay.forward?.peer.name, "bob");
   });
 });

@@ -77,6 +77,25 @@ Deno.test("web history: replays recent events, and the state that fell out of th
   ]);
 });
 
+Deno.test("web history: a link that went down after the last member list is replayed down", () => {
+  const history = new EventHistory(1);
+  const bob = { name: "bob", ip: "127.0.0.1", port: 2 };
+  const members = [{ name: "bob", ip: "127.0.0.1", port: 2, hashId: "7" }];
+  history.record({ type: "joined", room: "lobby", members });
+  history.record({ type: "link", direction: "backward", state: "up", peer: bob });
+  history.record({ type: "members", msid: "1", members, forward: null, backward: ["bob"] });
+  history.record({ type: "link", direction: "backward", state: "down", peer: bob });
+  history.record({ type: "info", message: "one" });
+  history.record({ type: "info", message: "two" });
+  // A page replaying only the list would show bob's backward link, gone since.
+  deepEqual(history.replay().map((e) => e.type === "link" ? `link ${e.state}` : e.type), [
+    "joined",
+    "members",
+    "link down",
+    "info",
+  ]);
+});
+
 /** One raw HTTP request; returns the status line. */
 async function rawRequest(port: number, lines: string[]): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });

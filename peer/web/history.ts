@@ -3,8 +3,9 @@
  * a page loaded (or reloaded) after the peer joined still has its name, its
  * room, its members, its links and the last lines of chat. The last
  * `limit` events are kept as they came; the latest event that sets each
- * part of the state (name, room, member list, each link that is up) is kept
- * even after it falls out of that window, and replayed before it.
+ * part of the state (name, room, member list with its links, each link
+ * changed since that list) is kept even after it falls out of that window,
+ * and replayed before it, in the order they came.
  *
  * @example
  * ```ts
@@ -42,13 +43,16 @@ export class EventHistory {
     }
     const key = stateKey(event);
     if (key === null) return;
-    if (event.type === "link" && event.state === "down") this.#state.delete(key);
-    else this.#state.set(key, event);
-    if (event.type === "joined") {
+    // A list of my links (joined: none yet; members: those it names) makes the link events before it
+    // old news; a link that went down after it stays down, so its down event is kept.
+    if (event.type === "joined" || (event.type === "members" && event.backward !== undefined)) {
       for (const stale of [...this.#state.keys()].filter((k) => k.startsWith("link "))) {
         this.#state.delete(stale);
       }
     }
+    // Kept in the order last recorded, as they are replayed.
+    this.#state.delete(key);
+    this.#state.set(key, event);
   }
 
   /** The events to show a page that opens now, oldest first. */
