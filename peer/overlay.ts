@@ -311,8 +311,12 @@ export class Overlay {
     const place = host.place();
     if (place === null) return;
     const { me, room } = place;
-    const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
     const current = this.#forward;
+    // A live forward link to a member missing from the list is kept while its
+    // grace lasts (`dropAbsent` ends it after): after a registry restart the
+    // lists come back one re-registration at a time.
+    if (current !== null && host.members.find(current.peer) === undefined) return;
+    const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
     const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me)]));

@@ -334,7 +334,7 @@ Deno.test("ring: a registry restart does not cut live links", async () => {
       const changes = p.rec.events.slice(marks[i]).filter((e) =>
         e.type === "link" || (e.type === "info" && /no longer a member/.test(e.message))
       );
-      deepEqual(changes, [], `${p.peer.port} kept its links`);
+      deepEqual(changes, [], `${p.peer.port} kept its links: ${JSON.stringify(changes)}`);
     });
     equal(second.stats().members, 4);
   } finally {
