@@ -27,7 +27,7 @@ export interface AcceptorHost {
   quitting(): boolean;
   readonly members: Membership;
   /** Looks up members I do not know (throttled re-JOIN). */
-  lookUp(): Promise<void>;
+  lookUp(): Promise<unknown>;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
   /** Aborts handshakes under way (quitting). */

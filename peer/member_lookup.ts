@@ -7,38 +7,44 @@
  * @module
  */
 
-/** The throttled member look-up; see the module doc. */
-export class MemberLookup {
+/**
+ * The throttled member look-up; see the module doc. `R` is what a refresh
+ * tells (how it ended), handed to everyone who waited for it.
+ */
+export class MemberLookup<R = unknown> {
   readonly #intervalMs: number;
-  readonly #refresh: () => Promise<unknown>;
-  #pending: { promise: Promise<void>; resolve: () => void } | null = null;
+  readonly #refresh: () => Promise<R>;
+  #pending: { promise: Promise<R | undefined>; resolve: (result?: R) => void } | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #last = Number.NEGATIVE_INFINITY;
   #closed = false;
 
   /** `refresh` re-sends the JOIN and resolves once the registry answered. */
-  constructor(intervalMs: number, refresh: () => Promise<unknown>) {
+  constructor(intervalMs: number, refresh: () => Promise<R>) {
     this.#intervalMs = intervalMs;
     this.#refresh = refresh;
   }
 
-  /** Resolves after a re-JOIN sent from now on has been answered (at once once closed). */
-  lookUp(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  /**
+   * Resolves after a re-JOIN sent from now on has been answered, with what
+   * the refresh told (`undefined` at once once closed, and if it failed).
+   */
+  lookUp(): Promise<R | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
     if (this.#pending !== null) return this.#pending.promise;
     const now = performance.now();
     const wait = this.#last + this.#intervalMs - now;
     if (wait <= 0) {
       this.#last = now;
-      return this.#refresh().then(() => {});
+      return this.#refresh().catch(() => undefined);
     }
-    const { promise, resolve } = Promise.withResolvers<void>();
+    const { promise, resolve } = Promise.withResolvers<R | undefined>();
     this.#pending = { promise, resolve };
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#pending = null;
       this.#last = performance.now();
-      this.#refresh().finally(resolve);
+      this.#refresh().then(resolve, () => resolve(undefined));
     }, wait);
     return promise;
   }

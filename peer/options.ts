@@ -79,6 +79,15 @@ export interface PeerOptions {
   maxTextRate?: number;
   /** Messages accepted at once from one origin above `maxTextRate`. */
   textBurst?: number;
+  /**
+   * Messages per second accepted over one link, whatever their origins
+   * (copies of messages already seen are free); past it and `linkTextBurst`
+   * they are dropped, and a link that goes on past it by `linkTextBurst`
+   * more is closed. Checked before anything is stored. `Infinity`: no limit.
+   */
+  maxLinkTextRate?: number;
+  /** Messages accepted at once over one link above `maxLinkTextRate`. */
+  linkTextBurst?: number;
   /** Pokes answered (and shown) per second from one address. `Infinity`: no limit. */
   maxPokeRate?: number;
   /** Pokes answered at once from one address above `maxPokeRate`. */
@@ -331,6 +340,32 @@ export const PEER_OPTION_TABLE = Object.freeze(
           "Twice the rate: a paste or a script's burst, and the catch-up a new link gets (at most 256 recent frames), go through whole.",
       },
     },
+    maxLinkTextRate: {
+      kind: rateKind(),
+      flag: "--max-link-text-rate",
+      default: 1000,
+      group: LIMITS,
+      help: "Messages per second accepted over one link; more are dropped. 0: no limit.",
+      docs: {
+        limit: "Messages per second over one link, all origins together",
+        short: "Messages per link, per second",
+        details:
+          "A link carries the whole room's messages, so five times the per-origin rate; copies of messages already seen cost nothing. It stops a link that rotates forged origins to slip past the per-origin limit. Checked before the message is looked up or stored: over it, messages are dropped (not shown, not forwarded) and reported once per burst (`Dropping messages over the link with NAME …`); a link that goes on past it by as many messages again as its burst, in one burst of refusals, is closed and reported (`Closed the link with NAME …`).",
+      },
+    },
+    linkTextBurst: {
+      kind: integerKind(1),
+      flag: "--link-text-burst",
+      default: 2000,
+      group: LIMITS,
+      help: "Messages accepted at once over one link above its rate.",
+      docs: {
+        limit: "Messages at once over one link above that rate",
+        short: "Messages per link at once",
+        details:
+          "Twice the rate: a new link's catch-up (at most 256 recent frames) and the bursts of several origins at once go through whole. Also the bound past which a link over its rate is closed.",
+      },
+    },
     maxPokeRate: {
       kind: rateKind(),
       flag: "--max-poke-rate",
@@ -463,7 +498,7 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
   {
     marker: "peer-flooding",
     header: HEADER,
-    rows: ["maxTextRate", "textBurst"],
+    rows: ["maxTextRate", "textBurst", "maxLinkTextRate", "linkTextBurst"],
   },
   {
     marker: "peer-pokes",

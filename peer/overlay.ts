@@ -57,7 +57,7 @@ export interface OverlayHost {
   /** Re-sends my JOIN (a repair, or after a failed attempt). */
   refresh(): Promise<unknown>;
   /** Looks up members I do not know (throttled re-JOIN). */
-  lookUp(): Promise<void>;
+  lookUp(): Promise<unknown>;
   /** A `T` frame arrived on a link. */
   onText: LinkHandlers["onText"];
   emit(event: PeerEvent): void;

@@ -55,7 +55,7 @@ import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
-import { RegistryClient } from "./registry_client.ts";
+import { type Refreshed, RegistryClient } from "./registry_client.ts";
 import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
@@ -91,9 +91,9 @@ class Peer implements PeerHandle {
   readonly #tasks = new TaskSet();
   readonly #abort = new AbortController();
   readonly #registry: RegistryClient;
-  readonly #seen = new SeenWindow();
+  readonly #seen: SeenWindow;
   readonly #members: Membership;
-  readonly #lookup: MemberLookup;
+  readonly #lookup: MemberLookup<Refreshed>;
   readonly #reports = new Reports((report) => this.#emit(report));
   readonly #overlay: Overlay;
   readonly #relay: Relay;
@@ -106,6 +106,10 @@ class Peer implements PeerHandle {
     const opts = resolvePeerOptions(options);
     this.#opts = opts;
     this.#members = new Membership(opts.keepaliveMs);
+    // A member that drops off the lists stays one for a keepalive: its last
+    // messages still circulate, and a restarted registry lists members again
+    // only as they re-register.
+    this.#seen = new SeenWindow({ departedMs: opts.keepaliveMs });
     this.#registry = new RegistryClient({
       hostname: opts.registry.hostname,
       port: opts.registry.port,
@@ -125,7 +129,7 @@ class Peer implements PeerHandle {
     });
     this.#lookup = new MemberLookup(
       opts.refreshIntervalMs,
-      () => this.#tasks.track(this.#registry.refresh()),
+      () => this.#tasks.track(this.#registry.refreshMembers()),
     );
     const host = {
       place: () => this.#place(),
@@ -289,6 +293,7 @@ class Peer implements PeerHandle {
   stats(): PeerStats {
     return {
       ...this.#relay.counts,
+      remembered: this.#seen.entries,
       links: this.#overlay.count,
       queuedBytes: this.#overlay.queuedBytes,
     };
@@ -412,9 +417,14 @@ class Peer implements PeerHandle {
     this.#emit(this.#overlay.membersEvent());
   }
 
-  /** Takes a member list; forgets the messages of members gone for `keepaliveMs`. */
+  /**
+   * Takes a member list: its HashIDs and names are the origins whose
+   * messages are shown (on every list: the window counts a member's absence
+   * from them); forgets the messages of members gone for `keepaliveMs`.
+   */
   #setMembers(frame: MembersFrame): boolean {
     const { changed, forget } = this.#members.set(frame, Date.now());
+    this.#seen.setMembers(this.#members.members.flatMap((m) => [m.hashId.toString(), m.name]));
     for (const key of forget) this.#seen.forget(key);
     return changed;
   }

@@ -94,6 +94,11 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
+  /** How many takes of `key` were refused in its current burst of refusals (0 if none). */
+  refusals(key: string): number {
+    return this.#buckets.get(key)?.refused ?? 0;
+  }
+
   /** Takes one token for `key`, if it has one. */
   take(key: string): Verdict {
     if (this.unlimited) return ALLOWED;

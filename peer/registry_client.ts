@@ -41,6 +41,9 @@ export interface RegistryClientOptions {
   onStatus(status: "lost" | "restored", detail: string): void;
 }
 
+/** How a {@linkcode RegistryClient.refreshMembers} ended. */
+export type Refreshed = "members" | "failed" | "unreachable";
+
 /** The registry answered `F`; the message is the registry's text. */
 export class RegistryFailure extends Error {
   /** Wraps the text of an `F` frame. */
@@ -153,20 +156,32 @@ export class RegistryClient {
    * returns false when not joined or the registry did not answer with `M`.
    */
   async refresh(): Promise<boolean> {
+    return (await this.refreshMembers()) === "members";
+  }
+
+  /**
+   * {@linkcode refresh}, telling why there is no list: `"unreachable"` when
+   * the registry could not be reached or the connection failed before it
+   * answered, `"failed"` when it answered otherwise (or I am not joined).
+   */
+  async refreshMembers(): Promise<Refreshed> {
     const join = this.#join;
-    if (join === null || this.#closed) return false;
+    if (join === null || this.#closed) return "failed";
     const queued = this.#queue.find((r) => r.frame.type === "J");
     let reply: Frame;
     try {
       reply = await (queued?.promise ?? this.#request(join));
     } catch (error) {
-      if (error instanceof RegistryFailure) this.#options.onFailure(error.message);
-      else logger.debug("Refresh failed: {error}", { error });
-      return false;
+      if (error instanceof RegistryFailure) {
+        this.#options.onFailure(error.message);
+        return "failed";
+      }
+      logger.debug("Refresh failed: {error}", { error });
+      return this.#closed ? "failed" : "unreachable";
     }
-    if (reply.type !== "M" || this.#closed) return false;
+    if (reply.type !== "M" || this.#closed) return "failed";
     this.#options.onMembers(reply);
-    return true;
+    return "members";
   }
 
   /** Closes the connection, stops keepalive and reconnects, fails pending requests. */

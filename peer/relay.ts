@@ -1,9 +1,15 @@
 /**
- * Flooding with exactly-once delivery (PROTOCOL.md §6, Messages): a `T`
- * frame from a link is checked (my room, not seen before, its origin within
- * `maxTextRate`), written onward to every other link, then shown; a message
- * of mine gets the next msgID, is shown and written to every link. Counts
- * what it does in {@linkcode MessageCounts}.
+ * Flooding with exactly-once delivery (PROTOCOL.md §6, Messages), in an order
+ * one hostile link cannot turn against the room (issue 16): a `T` frame from a
+ * link is checked for my room; then against the {@linkcode SeenWindow}
+ * without storing anything (a copy is dropped for free); then against the
+ * link's rate (`maxLinkTextRate`; a link far past it is closed); an origin
+ * that is not a member waits for one member look-up (a throttled re-JOIN) and
+ * is dropped if still unknown, unless the registry could not be reached
+ * (then it may be admitted provisionally, see `SeenWindow.provisional`); then
+ * the origin's rate (`maxTextRate`); only then is it stored, written onward to
+ * every other link and shown. A message of mine gets the next msgID, is shown
+ * and written to every link. Counts what it does in {@linkcode MessageCounts}.
  *
  * @module
  */
@@ -13,11 +19,18 @@ import { encodeFrame, type TextFrame } from "../lib/frames.ts";
 import { memberKey } from "../lib/ring.ts";
 import { PeerError } from "./errors.ts";
 import type { PeerEvent } from "./events.ts";
-import { MsgCounter, type RecentFrames, type SeenWindow } from "./flood.ts";
+import {
+  type Admission,
+  MsgCounter,
+  type RecentFrames,
+  type SeenWindow,
+  textContent,
+} from "./flood.ts";
 import type { Link } from "./links.ts";
 import type { Membership } from "./membership.ts";
 import type { Place } from "./state.ts";
-import { RateLimiter } from "./rate_limit.ts";
+import { RateLimiter, type Verdict } from "./rate_limit.ts";
+import type { Refreshed } from "./registry_client.ts";
 import { type MessageCounts, newMessageCounts } from "./stats.ts";
 
 const logger = getLogger(["ringchat", "peer", "relay"]);
@@ -48,28 +61,41 @@ export interface RelayHost {
   readonly recent: RecentFrames;
   /** Every open link. */
   links(): Link[];
-  /** Looks up members I do not know (throttled re-JOIN). */
-  lookUp(): Promise<void>;
+  /** Looks up members I do not know (throttled re-JOIN); tells how the re-JOIN ended. */
+  lookUp(): Promise<Refreshed | undefined>;
   emit(event: PeerEvent): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
 }
 
-/** The rate limit on each origin's messages. */
+/** The rate limits on each origin's and each link's messages. */
 export interface RelayOptions {
   maxTextRate: number;
   textBurst: number;
+  maxLinkTextRate: number;
+  linkTextBurst: number;
 }
+
+/** Messages from unknown origins waiting for a member look-up, at most. */
+export const MAX_WAITING_TEXTS = 256;
 
 /** The message flooding; see the module doc. */
 export class Relay {
-  /** What has been sent, shown, forwarded and dropped as a duplicate. */
+  /** What has been sent, shown, forwarded and dropped. */
   readonly counts: MessageCounts = newMessageCounts();
   readonly #host: RelayHost;
   readonly #opts: RelayOptions;
   readonly #counter = new MsgCounter();
   /** Messages per origin (originHID). */
   readonly #textRate: RateLimiter;
+  /** Messages per link (by a number of each link). */
+  readonly #linkRate: RateLimiter;
+  readonly #linkIds = new WeakMap<Link, string>();
+  #nextLinkId = 0;
+  /** Look-ups under way, by the unknown origin that asked for them. */
+  readonly #lookUps = new Map<string, Promise<Refreshed | undefined>>();
+  /** Messages waiting for a look-up. */
+  #waiting = 0;
 
   /** A relay for `host`'s links. */
   constructor(host: RelayHost, options: RelayOptions) {
@@ -78,6 +104,10 @@ export class Relay {
     this.#textRate = new RateLimiter({
       ratePerSecond: options.maxTextRate,
       burst: options.textBurst,
+    });
+    this.#linkRate = new RateLimiter({
+      ratePerSecond: options.maxLinkTextRate,
+      burst: options.linkTextBurst,
     });
   }
 
@@ -99,15 +129,15 @@ export class Relay {
       text,
     };
     const links = this.#host.links();
-    this.#host.seen.admit(frame.originHid, frame.originName, msgId, text);
+    const bytes = encodeFrame(frame);
+    this.#host.seen.admit(frame.originHid, frame.originName, msgId, textContent(bytes));
     this.counts.sent++;
     this.#deliver(frame, true);
-    const bytes = encodeFrame(frame);
     this.#host.recent.push(bytes);
     for (const link of links) link.send(bytes);
   }
 
-  /** A `T` frame arrived on `from`. */
+  /** A `T` frame arrived on `from` (`raw`: its bytes as read). */
   receive(from: Link, frame: TextFrame, raw: Uint8Array): void {
     const host = this.#host;
     const place = host.place();
@@ -119,18 +149,107 @@ export class Relay {
         `Dropped a message for room ${frame.room} from ${from.peer.name}: I am in room ${place.room}`,
       );
     }
-    if (!host.seen.admit(frame.originHid, frame.originName, frame.msgId, frame.text)) {
+    const content = textContent(raw);
+    const verdict = this.#check(frame, content);
+    if (verdict === "seen") return;
+    // Anything but a copy costs the link a token, before it is looked up or stored.
+    if (!this.#linkWithinRate(from)) return void this.counts.refused++;
+    if (verdict === "full") return this.#full(frame);
+    if (verdict === "stranger") return this.#stranger(from, frame, raw, content);
+    this.#accept(from, frame, raw, content);
+  }
+
+  /** What the window says of a message, counting copies. */
+  #check(frame: TextFrame, content: Uint8Array): Admission {
+    const verdict = this.#host.seen.check(frame.originHid, frame.originName, frame.msgId, content);
+    if (verdict === "seen") {
       this.counts.duplicates++;
       logger.debug("Dropped a duplicate {id} from {origin}", {
         id: frame.msgId,
         origin: frame.originName,
       });
-      return;
     }
+    return verdict;
+  }
+
+  /** A member's window is full of young entries (a flood under its origin): drop it. */
+  #full(frame: TextFrame): void {
+    this.counts.refused++;
+    this.#host.report(
+      "text window",
+      "error",
+      `Dropping messages from ${originOf(frame)}: more new messages than its window holds ` +
+        `in a few seconds; they are neither shown nor forwarded`,
+    );
+  }
+
+  /**
+   * A message whose origin is not a member: it may have joined after my last
+   * member list, so it waits for one look-up (a re-JOIN; those asked for
+   * meanwhile are shared, and they are at least `refreshIntervalMs` apart),
+   * then is checked again. At most {@linkcode MAX_WAITING_TEXTS} wait.
+   */
+  #stranger(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void {
+    const host = this.#host;
+    const origin = frame.originHid;
+    if (this.#waiting >= MAX_WAITING_TEXTS) return this.#dropStranger(frame);
+    let lookUp = this.#lookUps.get(origin);
+    if (lookUp === undefined) {
+      lookUp = host.lookUp();
+      this.#lookUps.set(origin, lookUp);
+      const done = () => void this.#lookUps.delete(origin);
+      lookUp.then(done, done);
+    }
+    this.#waiting++;
+    host.track(lookUp.then((result) => {
+      this.#waiting--;
+      if (host.place() === null) return;
+      const verdict = this.#check(frame, content);
+      if (verdict === "seen") return;
+      if (verdict === "full") return this.#full(frame);
+      if (verdict === "new") return this.#accept(from, frame, raw, content);
+      this.#afterLookUp(from, frame, raw, content, result);
+    }));
+  }
+
+  /**
+   * Still not a member after its look-up: dropped, unless the look-up could
+   * not be made because the registry is unreachable; then its origin is
+   * admitted provisionally (bounded, see `SeenWindow.provisional`).
+   */
+  #afterLookUp(
+    from: Link,
+    frame: TextFrame,
+    raw: Uint8Array,
+    content: Uint8Array,
+    result: Refreshed | undefined,
+  ): void {
+    if (result !== "unreachable" || !this.#host.seen.provisional(frame.originHid)) {
+      return this.#dropStranger(frame);
+    }
+    const verdict = this.#check(frame, content);
+    if (verdict === "new") return this.#accept(from, frame, raw, content);
+    if (verdict === "full") this.#full(frame);
+  }
+
+  #dropStranger(frame: TextFrame): void {
+    this.counts.refused++;
+    const place = this.#host.place();
+    this.#host.report(
+      "stranger",
+      "error",
+      `Dropped a message from ${originOf(frame)}: not a member of room ${place?.room}; ` +
+        `it is neither shown nor forwarded`,
+    );
+  }
+
+  /** A new message from a member: within its origin's rate, stored, forwarded, shown. */
+  #accept(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void {
+    const host = this.#host;
     // After the duplicate check: copies cost no tokens, and a message dropped
-    // here is dropped for good (its copies are duplicates now).
-    if (!this.#withinRate(frame)) return;
-    if (host.members.shouldLookUp(frame.originHid)) host.track(host.lookUp());
+    // here is dropped for good (its copies are refused the same way).
+    if (!this.#originWithinRate(frame)) return void this.counts.refused++;
+    if (host.seen.admit(frame.originHid, frame.originName, frame.msgId, content) !== "new") return;
     // Forward first, then show: the next hop does not wait for this peer's display.
     host.recent.push(raw);
     for (const link of host.links()) {
@@ -142,27 +261,47 @@ export class Relay {
     this.#deliver(frame, false);
   }
 
-  #withinRate(frame: TextFrame): boolean {
+  #originWithinRate(frame: TextFrame): boolean {
     const rate = this.#textRate.take(frame.originHid);
-    const origin = `${frame.originName} (originHID ${frame.originHid})`;
-    if (!rate.allowed) {
-      if (rate.first) {
-        this.#host.report(
-          "text rate",
-          "error",
-          `Dropping messages from ${origin}: more than ${this.#opts.maxTextRate} per second ` +
-            `(burst ${this.#opts.textBurst}); they are neither shown nor forwarded`,
-        );
-      }
+    const origin = originOf(frame);
+    return this.#verdict(rate, "text rate", {
+      first: `Dropping messages from ${origin}: more than ${this.#opts.maxTextRate} per second ` +
+        `(burst ${this.#opts.textBurst}); they are neither shown nor forwarded`,
+      ended: `messages from ${origin} over the rate limit; accepting them again`,
+    });
+  }
+
+  /** Takes a token of the link's; closes a link past its rate by `linkTextBurst` more. */
+  #linkWithinRate(link: Link): boolean {
+    if (this.#linkRate.unlimited) return true;
+    let id = this.#linkIds.get(link);
+    if (id === undefined) {
+      id = String(this.#nextLinkId++);
+      this.#linkIds.set(link, id);
+    }
+    const rate = this.#linkRate.take(id);
+    const { name, ip, port } = link.peer;
+    const who = `the link with ${name} (${ip}:${port})`;
+    const limit =
+      `more than ${this.#opts.maxLinkTextRate} per second (burst ${this.#opts.linkTextBurst})`;
+    const refused = this.#linkRate.refusals(id);
+    if (!rate.allowed && refused > this.#opts.linkTextBurst && link.open) {
+      link.close(`it sent ${limit}, ${refused} over`, true, false);
       return false;
     }
-    if (rate.ended > 0) {
-      this.#host.report(
-        "text rate",
-        "info",
-        `Dropped ${rate.ended} messages from ${origin} over the rate limit; accepting them again`,
-      );
+    return this.#verdict(rate, "link text rate", {
+      first: `Dropping messages over ${who}: ${limit}; they are neither shown nor forwarded`,
+      ended: `messages over ${who} over the rate limit; accepting them again`,
+    });
+  }
+
+  /** Reports the start and the end of a burst of refusals. */
+  #verdict(rate: Verdict, key: string, texts: { first: string; ended: string }): boolean {
+    if (!rate.allowed) {
+      if (rate.first) this.#host.report(key, "error", texts.first);
+      return false;
     }
+    if (rate.ended > 0) this.#host.report(key, "info", `Dropped ${rate.ended} ${texts.ended}`);
     return true;
   }
 
@@ -178,4 +317,9 @@ export class Relay {
       self,
     });
   }
+}
+
+/** A message's origin as reports name it. */
+function originOf(frame: TextFrame): string {
+  return `${frame.originName} (originHID ${frame.originHid})`;
 }

@@ -16,16 +16,26 @@ export interface PeerStats {
   forwarded: number;
   /** `T` frames dropped as already seen. */
   duplicates: number;
+  /**
+   * New `T` frames dropped unshown: from an origin that is not a member, over
+   * a link's or an origin's rate, or into a member's full window.
+   */
+  refused: number;
+  /** Messages the dedup window remembers now (bounded per member: its memory). */
+  remembered: number;
   /** Links up: the forward link (0 or 1) and the backward links. */
   links: number;
   /** Bytes queued for writing on all links now. */
   queuedBytes: number;
 }
 
-/** The counts kept as messages flow; links and queued bytes are read when asked. */
-export type MessageCounts = Pick<PeerStats, "sent" | "delivered" | "forwarded" | "duplicates">;
+/** The counts kept as messages flow; the rest is read when asked. */
+export type MessageCounts = Pick<
+  PeerStats,
+  "sent" | "delivered" | "forwarded" | "duplicates" | "refused"
+>;
 
 /** Counts that all start at zero. */
 export function newMessageCounts(): MessageCounts {
-  return { sent: 0, delivered: 0, forwarded: 0, duplicates: 0 };
+  return { sent: 0, delivered: 0, forwarded: 0, duplicates: 0, refused: 0 };
 }

@@ -14,6 +14,7 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { encodeFrame } from "../lib/frames.ts";
 import { runArgs } from "../lib/flags.ts";
+import { hashId } from "../lib/sdbm.ts";
 import { PEER_DEFAULTS, type PeerOptions, startPeer } from "../peer/peer.ts";
 import { type RegistryHandle, startRegistry } from "../registry/registry.ts";
 import { meshConnected, type Recorder, type TestPeer, testPeer } from "./support/peer_harness.ts";
@@ -349,16 +350,20 @@ Deno.test("abuse: a flood of texts for another room is dropped, reported a few t
 
 Deno.test("abuse: texts past an origin's rate are dropped, not forwarded, and reported once per burst", async () => {
   await using r = await room({ maxTextRate: 100, textBurst: 20 });
-  const { alice, bob, mallory } = r;
+  const { alice, bob, mallory, registry } = r;
+  // Another member (a listed origin that is neither alice nor bob) whose texts mallory relays.
+  await using carol = new Intruder("carol");
+  await carol.join(registry.port);
+  const relayed = hashId("carol", "127.0.0.1", carol.port).toString();
   const link = await mallory.dial(alice.peer.port);
   // 300 at once from mallory, with 10 from another origin mixed in.
   let flood = "";
   for (let i = 1; i <= 300; i++) {
     flood += text("room1", "mallory", "mallory", i, `flood ${i}`);
-    if (i % 30 === 0) flood += text("room1", "relayed", "carol", i, `other origin ${i}`);
+    if (i % 30 === 0) flood += text("room1", relayed, "carol", i, `other origin ${i}`);
   }
   const started = performance.now();
-  await link.write(flood + text("room1", "relayed", "carol", 1000, "barrier"));
+  await link.write(flood + text("room1", relayed, "carol", 1000, "barrier"));
   await alice.rec.until(() => alice.rec.texts().includes("barrier"), "the barrier");
   const elapsed = (performance.now() - started) / 1000;
   const fromMallory = () => alice.rec.texts().filter((t) => t.startsWith("flood "));

@@ -23,6 +23,8 @@ Deno.test("stats: a fresh peer has counted nothing", async () => {
       delivered: 0,
       forwarded: 0,
       duplicates: 0,
+      refused: 0,
+      remembered: 0,
       links: 0,
       queuedBytes: 0,
     });
@@ -80,6 +82,8 @@ Deno.test("stats: counts sent, delivered, forwarded and duplicates, and the link
     equal(after.forwarded, toBob, "my own message is sent, not forwarded");
     equal(bob.peer.stats().sent, 0);
     equal(bob.peer.stats().delivered, 2);
+    equal(after.remembered, 2, "alice remembers mallory's message and her own");
+    equal(after.refused, 0);
   } finally {
     await mallory.close();
     await alice.peer.quit();

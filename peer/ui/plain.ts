@@ -169,7 +169,8 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
     case "stats":
       return system(
         `Stats: sent ${event.sent}, delivered ${event.delivered}, forwarded ${event.forwarded}, ` +
-          `duplicates ${event.duplicates}, links ${event.links}, queued ${event.queuedBytes} bytes`,
+          `duplicates ${event.duplicates}, refused ${event.refused}, remembered ${event.remembered}, ` +
+          `links ${event.links}, queued ${event.queuedBytes} bytes`,
       );
     case "quit":
       return system("Quit: every link and socket closed");
