@@ -15,7 +15,9 @@
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
 import { memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
+import { hashId } from "../lib/sdbm.ts";
 import type { MemberInfo } from "./events.ts";
+import type { MemberInfo as RingchatInfo, RingchatMember } from "./member_info.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
@@ -51,6 +53,13 @@ export class Membership {
   /** Linked members (by key) missing from the list, and since when. */
   readonly #absentSince = new Map<string, number>();
 
+  /** The members our registry says speak ringchat/2 (by memberKey), from its member-info. */
+  #ringchat = new Map<string, RingchatMember>();
+  /** Proved keys by the member's HashID (decimal). */
+  #keys = new Map<string, string>();
+  /** The parts of a split member-info received so far. */
+  #parts: RingchatMember[] = [];
+
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
     this.#graceMs = graceMs;
@@ -81,6 +90,44 @@ export class Membership {
     this.#payload = payload;
     this.#msid = frame.msid;
     return { changed, forget };
+  }
+
+  /**
+   * Takes our registry's member-info (CONTRACTS2.md): it replaces the last
+   * one whole (a split one once its last part arrived). True when a member's
+   * ringchat status or key changed.
+   */
+  setMemberInfo(info: RingchatInfo): boolean {
+    let members = info.members;
+    if (info.parts !== undefined && info.parts > 1) {
+      if (info.part === 0) this.#parts = [];
+      this.#parts.push(...members);
+      if (info.part !== info.parts - 1) return false;
+      members = this.#parts;
+      this.#parts = [];
+    }
+    const next = new Map(members.map((m) => [memberKey(m), m]));
+    const old = this.#ringchat;
+    const same = next.size === old.size &&
+      [...next].every(([k, m]) => old.has(k) && old.get(k)!.key === m.key);
+    this.#ringchat = next;
+    this.#keys = new Map(
+      members.flatMap((m) =>
+        m.key === undefined ? [] : [[hashId(m.name, m.ip, m.port).toString(), m.key]]
+      ),
+    );
+    return !same;
+  }
+
+  /** What the member-info says of `member`: ringchat, and its proved key; undefined for a seed client. */
+  infoOf(member: Member): { ringchat: true; key: string | undefined } | undefined {
+    const m = this.#ringchat.get(memberKey(member));
+    return m === undefined ? undefined : { ringchat: true, key: m.key };
+  }
+
+  /** The proved key of the member whose HashID is `originHid`, if it proved one. */
+  keyOfOrigin(originHid: string): string | undefined {
+    return this.#keys.get(originHid);
   }
 
   /** The listed member a handshake names: exactly, or by name and port (liberal about the ip). */

@@ -25,6 +25,7 @@ import {
   switchKind,
 } from "../lib/option_table.ts";
 import type { PeerEvent } from "./events.ts";
+import type { Identity } from "./identity.ts";
 import { FRAME_TIMEOUT_MS, MAX_QUEUED_BYTES } from "./links.ts";
 
 /**
@@ -106,6 +107,11 @@ export interface PeerOptions {
   refreshIntervalMs?: number;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
+  /**
+   * My Ed25519 key pair (peer/identity.ts), proved to our registry and on
+   * links, and signing my texts; null for none. Default: a new one in memory.
+   */
+  identity?: Identity | null;
 }
 
 /** The sections of `peer --help` after the first. */
@@ -428,7 +434,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent">>
+  Required<Omit<PeerOptions, "onEvent" | "identity">>
 > = true;
 
 type Limit = {
@@ -453,7 +459,7 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 
 /** Options with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "onEvent">>
+  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "onEvent" | "identity">>
   & Pick<PeerOptions, "advertise" | "name" | "room">;
 
 /**

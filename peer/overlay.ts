@@ -9,13 +9,20 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { encodeFrame, type Member } from "../lib/frames.ts";
+import {
+  encodeFrame,
+  type ExtensionFrame,
+  type HandshakeFrame,
+  type Member,
+} from "../lib/frames.ts";
 import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
+import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
+import { LINK_AUTH_OP, LINK_PROOF_OP, LinkAuth } from "./link_auth.ts";
 import {
   dial,
   type Greeted,
@@ -23,6 +30,7 @@ import {
   type LinkHandlers,
   linkMaxFrameBytes,
   type LinkOptions,
+  type Probed,
 } from "./links.ts";
 import { type Membership, sameMember } from "./membership.ts";
 import type { Place } from "./state.ts";
@@ -60,6 +68,14 @@ export interface OverlayHost {
   lookUp(): Promise<unknown>;
   /** A `T` frame arrived on a link. */
   onText: LinkHandlers["onText"];
+  /** My key pair, proved on links to members the member-info gives a key (link_auth.ts). */
+  readonly identity?: Identity | null;
+  /** An `X` frame other than link authentication arrived on a link. */
+  onExtension?(link: Link, frame: ExtensionFrame): void;
+  /** A connection opened with an `X` frame (a probe). */
+  probe?(probed: Probed): void;
+  /** The bytes of the frame `raw` for `link` (text_guard.ts). */
+  bytesFor?(link: Link, raw: Uint8Array): Uint8Array;
   emit(event: PeerEvent): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
@@ -87,6 +103,8 @@ export class Overlay {
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #linkWaiters = new Set<() => void>();
+  /** Links whose other side has a challenge of mine to prove, with its deadline. */
+  readonly #proofTimers = new Map<Link, ReturnType<typeof setTimeout>>();
 
   /** An overlay with no links yet. */
   constructor(host: OverlayHost, options: OverlayOptions) {
@@ -107,10 +125,15 @@ export class Overlay {
       refused: () => {
         if (this.#forward === null) this.relink();
       },
+      authFor: (hello, member) => this.#authFor(hello, member, "accept"),
+      verifiedLinkFrom: (member) =>
+        this.all().some((l) => sameMember(l.peer, member) && l.auth?.verified === true),
+      probe: host.probe,
     }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
       onText: (link, frame, raw, content) => host.onText(link, frame, raw, content),
       onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
+      onExtension: (link, frame) => this.#onExtension(link, frame),
       onRejected: (link, reason) =>
         host.report(
           `rejected ${memberKey(link.peer)}`,
@@ -244,6 +267,77 @@ export class Overlay {
     this.#retryTimer = undefined;
   }
 
+  /**
+   * The member-info changed: links to members it now gives a key (or a new
+   * one) must prove it (a challenge, answered within `handshakeTimeoutMs`),
+   * and challenges that waited for a member's key are answered.
+   */
+  reauthenticate(): void {
+    for (const link of this.all()) {
+      const auth = link.auth;
+      if (auth === undefined) continue;
+      const key = this.#host.members.infoOf(link.peer)?.key;
+      if (key === auth.peerKey) continue;
+      this.#host.track(auth.setPeerKey(key)).then((reply) => {
+        if (reply !== undefined) link.send(reply);
+        if (!auth.required || !link.open) return;
+        link.send(auth.challenge());
+        this.#awaitProof(link);
+      });
+    }
+  }
+
+  /** The authentication of a link with `member` (`hello`: my P, or its P). */
+  #authFor(
+    hello: HandshakeFrame,
+    member: RingMember,
+    role: "link" | "accept",
+  ): LinkAuth | undefined {
+    const place = this.#host.place();
+    if (place === null) return undefined;
+    const claim = { name: hello.name, ip: hello.ip, port: hello.port };
+    return new LinkAuth({
+      identity: this.#host.identity ?? null,
+      room: place.room,
+      me: role === "link" ? claim : place.me,
+      peer: role === "link" ? member : claim,
+      peerKey: this.#host.members.infoOf(member)?.key,
+      role,
+    });
+  }
+
+  /** Drops `link` unless its other side proves its key within `handshakeTimeoutMs`. */
+  #awaitProof(link: Link): void {
+    clearTimeout(this.#proofTimers.get(link));
+    this.#proofTimers.set(
+      link,
+      setTimeout(() => {
+        this.#proofTimers.delete(link);
+        if (link.auth?.verified !== true) {
+          link.close("It did not prove the key the registry gave for it in time", true, false);
+        }
+      }, this.#opts.handshakeTimeoutMs),
+    );
+  }
+
+  /** An `X` frame on a link: link authentication here, the rest to the host. */
+  #onExtension(link: Link, frame: ExtensionFrame): void {
+    const auth = link.auth;
+    if (auth === undefined || (frame.op !== LINK_AUTH_OP && frame.op !== LINK_PROOF_OP)) {
+      return this.#host.onExtension?.(link, frame);
+    }
+    this.#host.track(auth.handle(frame)).then((outcome) => {
+      if (outcome.kind === "failed") {
+        return link.close(`Refused its key: ${outcome.why}`, true, false);
+      }
+      if (outcome.kind === "proved") {
+        clearTimeout(this.#proofTimers.get(link));
+        this.#proofTimers.delete(link);
+        logger.debug("{name} proved its key", { name: link.peer.name });
+      } else if (outcome.reply !== undefined) link.send(outcome.reply);
+    });
+  }
+
   /** True when `member` links back to me, or is handshaking to do so. */
   #linksBack(member: Member): boolean {
     for (const link of this.#backward) if (sameMember(link.peer, member)) return true;
@@ -326,6 +420,7 @@ export class Overlay {
         port: me.port,
         msgId: host.lastMsgId(),
       };
+      const auth = this.#authFor(hello, candidate, "link");
       let dialed;
       try {
         dialed = await dial(
@@ -334,6 +429,7 @@ export class Overlay {
           this.#opts.handshakeTimeoutMs,
           this.#abort.signal,
           this.#maxFrameBytes,
+          auth,
         );
       } catch (error) {
         failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
@@ -352,6 +448,7 @@ export class Overlay {
       this.#forward = link;
       link.start();
       host.track(link.done());
+      if (auth?.pending) this.#awaitProof(link);
       this.#linkUp(link);
       if (old !== null) old.end("Replaced by a forward link closer on the ring");
       this.#breakTwoCycle();
@@ -371,6 +468,8 @@ export class Overlay {
   }
 
   #onLinkClose(link: Link, reason: string, error: boolean): void {
+    clearTimeout(this.#proofTimers.get(link));
+    this.#proofTimers.delete(link);
     const peer = linkPeer(link.peer);
     this.#ending.add(link);
     link.done().finally(() => this.#ending.delete(link));
@@ -413,7 +512,9 @@ export class Overlay {
       state: "up",
       peer: linkPeer(link.peer),
     });
-    for (const bytes of this.#host.recent.frames()) link.send(bytes);
+    for (const bytes of this.#host.recent.frames()) {
+      link.send(this.#host.bytesFor?.(link, bytes) ?? bytes);
+    }
     for (const wake of [...this.#linkWaiters]) wake();
   }
 }

@@ -39,7 +39,7 @@
  * @module
  */
 
-import type { MembersFrame } from "../lib/frames.ts";
+import type { ExtensionFrame, MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { joinBackoff, joinRetrying } from "./join_retry.ts";
@@ -50,9 +50,12 @@ import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
 import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
+import { type Identity, loadIdentity } from "./identity.ts";
+import { parseMemberInfo } from "./member_info.ts";
 import { MemberLookup } from "./member_lookup.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
+import type { Link } from "./links.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
@@ -60,6 +63,9 @@ import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
 import type { PeerStats } from "./stats.ts";
+import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
+import { TEXT_OP } from "./signed_text.ts";
+import { TextGuard } from "./text_guard.ts";
 
 export type { PeerEvent } from "./events.ts";
 export { PEER_DEFAULTS, type PeerOptions } from "./options.ts";
@@ -78,7 +84,8 @@ export type { PeerHandle } from "./peer_handle.ts";
  * a `RangeError` for an option out of range)
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
-  const peer = new Peer(options);
+  const identity = options.identity === undefined ? await loadIdentity(null) : options.identity;
+  const peer = new Peer(options, identity);
   if (options.onEvent !== undefined) peer.on(options.onEvent);
   peer.serve();
   await peer.boot();
@@ -97,12 +104,14 @@ class Peer implements PeerHandle {
   readonly #reports = new Reports((report) => this.#emit(report));
   readonly #overlay: Overlay;
   readonly #relay: Relay;
+  readonly #guard: TextGuard;
+  readonly #own = new OwnSignatures();
   readonly #listener: Deno.TcpListener;
   readonly #poker: PokeSocket;
   #status: PeerStatus = { code: "START" };
   readonly #closed = Promise.withResolvers<void>();
 
-  constructor(options: PeerOptions) {
+  constructor(options: PeerOptions, identity: Identity | null) {
     const opts = resolvePeerOptions(options);
     this.#opts = opts;
     this.#members = new Membership(opts.keepaliveMs);
@@ -118,6 +127,7 @@ class Peer implements PeerHandle {
       requestTimeoutMs: opts.requestTimeoutMs,
       maxFrameBytes: opts.maxRegistryFrameBytes,
       onMembers: (frame) => this.#onMembers(frame),
+      onExtension: (frame) => this.#onRegistryExtension(frame),
       onFailure: (message) => this.#emit({ type: "error", message: `Registry: ${message}` }),
       onStatus: (status, detail) =>
         this.#emit({
@@ -144,13 +154,42 @@ class Peer implements PeerHandle {
         this.#report(key, type, message),
       track: <T>(promise: Promise<T>) => this.#tasks.track(promise),
     };
-    this.#relay = new Relay({ ...host, links: () => this.#overlay.all() }, opts);
+    this.#guard = new TextGuard({
+      ...host,
+      identity,
+      fetcher: new SigFetcher(opts.handshakeTimeoutMs, this.#abort.signal),
+      own: this.#own,
+      relay: (from, frame, raw) => this.#relay.receive(from, frame, raw),
+      refused: () => void this.#relay.counts.refused++,
+      maxTextBytes: opts.maxTextBytes,
+    });
+    const encodings = {
+      bytesFor: (link: Link, raw: Uint8Array) => this.#guard.bytesFor(link, raw),
+    };
+    this.#relay = new Relay({
+      ...host,
+      ...encodings,
+      links: () => this.#overlay.all(),
+      verified: (raw) => this.#guard.verified(raw),
+      sign: (frame, raw, content) => this.#guard.own(frame, raw, content),
+    }, opts);
     this.#overlay = new Overlay({
       ...host,
+      ...encodings,
+      identity,
       placeForHandshake: () => this.#placeForHandshake(),
       lastMsgId: () => this.#relay.lastMsgId,
       refresh: () => this.#registry.refresh(),
-      onText: (link, frame, raw) => this.#relay.receive(link, frame, raw),
+      onText: (link, frame, raw, content) => this.#guard.onT(link, frame, raw, content),
+      onExtension: (link, frame) => {
+        if (frame.op === TEXT_OP) this.#guard.onTextOp(link, frame);
+      },
+      probe: (probed) => {
+        const place = this.#place();
+        this.#tasks.track(
+          this.#own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null),
+        );
+      },
     }, opts);
     [this.#listener, this.#poker] = this.#bind();
   }
@@ -373,7 +412,7 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
       throw new PeerError("not-connected", "Not connected to the other members yet");
     }
-    this.#relay.originate(need(this.#status, "send"), text);
+    await this.#relay.originate(need(this.#status, "send"), text);
   }
 
   async poke(name?: string): Promise<void> {
@@ -427,6 +466,15 @@ class Peer implements PeerHandle {
     this.#seen.setMembers(this.#members.members.flatMap((m) => [m.hashId.toString(), m.name]));
     for (const key of forget) this.#seen.forget(key);
     return changed;
+  }
+
+  /** Our registry's member-info (after each `M`): who speaks ringchat/2, and their keys. */
+  #onRegistryExtension(frame: ExtensionFrame): void {
+    const place = this.#place();
+    if (frame.op !== "member-info" || place === null) return;
+    const info = parseMemberInfo(frame.body);
+    if (info === null || info.room !== place.room) return;
+    if (this.#members.setMemberInfo(info)) this.#overlay.reauthenticate();
   }
 
   #onMembers(frame: MembersFrame): void {

@@ -14,7 +14,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import { FrameReader } from "../lib/frame_reader.ts";
-import { encodeFrame, type Frame, type JoinFrame, type MembersFrame } from "../lib/frames.ts";
+import {
+  encodeFrame,
+  type ExtensionFrame,
+  type Frame,
+  type JoinFrame,
+  type MembersFrame,
+} from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_client"]);
@@ -35,6 +41,8 @@ export interface RegistryClientOptions {
   maxFrameBytes?: number;
   /** A member list from a keepalive, a refresh or a re-registration. */
   onMembers(frame: MembersFrame): void;
+  /** An `X` frame from the registry (PROTOCOL.md §9), such as a `member-info`. */
+  onExtension?(frame: ExtensionFrame): void;
   /** The registry answered a keepalive, refresh or re-registration with `F`. */
   onFailure(message: string): void;
   /** The connection dropped while joined ("lost"), or came back and re-registered ("restored"). */
@@ -325,7 +333,9 @@ export class RegistryClient {
             this.#pump();
             continue;
           }
-          this.#reply(frame);
+          // Our registry's extension frames (member-info after each M) are not replies.
+          if (frame.type === "X") this.#options.onExtension?.(frame);
+          else this.#reply(frame);
         }
         // Garbage after good frames: the reader kept the error for us.
         if (reader.failure !== null) throw reader.failure;

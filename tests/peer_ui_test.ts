@@ -28,6 +28,7 @@ const EVERY_EVENT: PeerEvent[] = [
     msgId: "1",
     text: "hi: there",
     self: false,
+    verified: true,
   },
   { type: "poke", from: "bob" },
   { type: "poke-ack", to: "bob" },
@@ -64,6 +65,7 @@ Deno.test("json ui: a message with line breaks stays on one line", () => {
     msgId: "2",
     text: "x::\r\ny",
     self: true,
+    verified: true,
   };
   new JsonUi({ write: out.write }).render(event);
   assert.deepEqual(out.lines.length, 1);
@@ -149,6 +151,7 @@ Deno.test("plain ui: control characters from the network are escaped", () => {
     msgId: "1",
     text: "x::\r\n",
     self: false,
+    verified: true,
   });
   assert.deepEqual(line.text, "<ev\\x1bil> x::\\r\\n");
 });
@@ -379,6 +382,7 @@ Deno.test("plain ui: a backslash is shown as typed, in my own echo too", () => {
       msgId: "1",
       text: "C:\\Users\\bob \\n\r",
       self,
+      verified: true,
     });
     assert.deepEqual(line.text, "<bob> C:\\Users\\bob \\n\\r");
     assert.deepEqual(line.body, "C:\\Users\\bob \\n\\r");
