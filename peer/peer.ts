@@ -470,10 +470,13 @@ class Peer implements PeerHandle {
 
   /** Our registry's member-info (after each `M`): who speaks ringchat/2, and their keys. */
   #onRegistryExtension(frame: ExtensionFrame): void {
-    const place = this.#place();
-    if (frame.op !== "member-info" || place === null) return;
+    // It follows the M of my JOIN too: take it while the JOIN is answered.
+    const status = this.#status;
+    if (frame.op !== "member-info" || (status.code !== "JOINED" && status.code !== "JOINING")) {
+      return;
+    }
     const info = parseMemberInfo(frame.body);
-    if (info === null || info.room !== place.room) return;
+    if (info === null || info.room !== status.room) return;
     if (this.#members.setMemberInfo(info)) this.#overlay.reauthenticate();
   }
 

@@ -48,8 +48,13 @@ export interface TextGuardHost {
   refused(): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
+  /** Looks up members I do not know (throttled re-JOIN; its member-info comes with it). */
+  lookUp(): Promise<unknown>;
   maxTextBytes: number;
 }
+
+/** Texts of unknown origins waiting for a look-up here, at most (then the relay judges them). */
+export const MAX_GUARD_WAITING = 256;
 
 /** Decides what is believed; see the module doc. */
 export class TextGuard {
@@ -62,6 +67,9 @@ export class TextGuard {
   readonly #follows = new WeakMap<Link, TextOp>();
   /** Verifications in arrival order, so texts are shown in the order they came. */
   #chain: Promise<void> = Promise.resolve();
+  #waiting = 0;
+  /** Texts that waited for a look-up already. */
+  readonly #waited = new WeakSet<TextFrame>();
 
   /** A guard for `host`'s texts. */
   constructor(host: TextGuardHost) {
@@ -100,6 +108,9 @@ export class TextGuard {
   /** A `T` arrived on `from`. */
   onT(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void {
     const op = this.#follows.get(from);
+    if (op === undefined && this.#lookingUp(frame, () => this.onT(from, frame, raw, content))) {
+      return;
+    }
     if (op !== undefined) {
       this.#follows.delete(from);
       const f = op.frame;
@@ -122,7 +133,32 @@ export class TextGuard {
     if (typeof op === "string") return this.#malformed(from, `a text op with ${op}`);
     if (op.follows) return void this.#follows.set(from, op);
     const raw = encodeFrame(op.frame);
-    this.#signedOrNot(from, op.frame, raw, op.content, op.sig);
+    const judge = () => this.#signedOrNot(from, op.frame, raw, op.content, op.sig);
+    if (!this.#lookingUp(op.frame, judge)) judge();
+  }
+
+  /**
+   * An origin I do not know may have joined after my last member list (and
+   * member-info): `judge` runs again after one look-up. False when it is known,
+   * or too many wait (the relay judges those).
+   */
+  #lookingUp(frame: TextFrame, judge: () => void): boolean {
+    const host = this.#host;
+    if (
+      host.members.knownOrigin(frame.originHid) || this.#waited.has(frame) ||
+      this.#waiting >= MAX_GUARD_WAITING
+    ) {
+      return false;
+    }
+    this.#waiting++;
+    this.#waited.add(frame);
+    host.track(
+      host.lookUp().finally(() => {
+        this.#waiting--;
+        judge();
+      }),
+    );
+    return true;
   }
 
   #signedOrNot(
