@@ -17,6 +17,11 @@ export interface MemberInfo {
   port: number;
   /** The member's HashID, decimal. */
   hashId: string;
+  /**
+   * Whether it speaks ringchat/2, as our registry's member information says;
+   * absent when the registry gives none (a plain P2PChat registry).
+   */
+  ringchat?: boolean;
 }
 
 /** The other end of a link. */

@@ -191,6 +191,9 @@ export function handshakeSigningInput(claim: HandshakeClaim): Uint8Array {
   ]);
 }
 
+/** The bytes a peer signs to prove its key to its registry (lib/registry_proof.ts). */
+export { registrySigningInput } from "../lib/registry_proof.ts";
+
 /** A fresh random challenge for {@linkcode HandshakeClaim.challenge}. */
 export function newChallenge(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));

@@ -22,6 +22,7 @@ import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tableParser } from "../lib/option_table.ts";
 import { executeCommand, parseInputLine } from "./commands.ts";
+import { defaultDataDir } from "./data_dir.ts";
 import type { PeerEvent } from "./events.ts";
 import { type PeerHandle, startPeer } from "./peer.ts";
 import { PEER_OPTION_GROUPS, PEER_OPTION_TABLE, PEER_PROGRAM_FLAGS } from "./options.ts";
@@ -112,6 +113,10 @@ try {
   const { registryHost, registryPort, myPort, json: _json, logLevel: _logLevel, ...options } = args;
   peer = await startPeer({
     ...options,
+    // The program keeps its key in the per-user data directory unless told otherwise.
+    dataDir: options.dataDir === undefined
+      ? defaultDataDir(Deno.build.os, (name) => Deno.env.get(name))
+      : options.dataDir,
     ...(registryHost === undefined
       ? {}
       : { registry: { hostname: registryHost, port: registryPort }, port: myPort }),

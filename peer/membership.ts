@@ -10,14 +10,18 @@
  * absence are its messages forgotten ({@linkcode MembersUpdate.forget}) or its
  * links closed ({@linkcode Membership.absentLinks}).
  *
+ * From a ringchat registry it also keeps the member information of the
+ * current list (`member-info`, matched by MSID): which members speak
+ * ringchat/2 ({@linkcode Membership.speaksRingchat}) and their proved keys
+ * ({@linkcode Membership.keyOf}). Only the registry's word counts for these.
+ *
  * @module
  */
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
 import { memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
-import { hashId } from "../lib/sdbm.ts";
 import type { MemberInfo } from "./events.ts";
-import type { MemberInfo as RingchatInfo, RingchatMember } from "./member_info.ts";
+import type { RegistryMemberInfo } from "./registry_hello.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
@@ -52,13 +56,12 @@ export class Membership {
   readonly #departed = new Map<string, { name: string; since: number }>();
   /** Linked members (by key) missing from the list, and since when. */
   readonly #absentSince = new Map<string, number>();
-
-  /** The members our registry says speak ringchat/2 (by memberKey), from its member-info. */
-  #ringchat = new Map<string, RingchatMember>();
-  /** Proved keys by the member's HashID (decimal). */
-  #keys = new Map<string, string>();
-  /** The parts of a split member-info received so far. */
-  #parts: RingchatMember[] = [];
+  /** The member info of the current list (by member key: its key or null); null: none known. */
+  #ringchat: Map<string, string | null> | null = null;
+  /** Member info for a list not taken yet (its `M` is on its way), kept for {@linkcode set}. */
+  #pendingInfo: RegistryMemberInfo | null = null;
+  /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
+  #keysByHid: Map<string, string> | null = null;
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -87,47 +90,59 @@ export class Membership {
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
+    if (changed) this.#keysByHid = null;
     this.#payload = payload;
     this.#msid = frame.msid;
+    const pending = this.#pendingInfo;
+    if (pending !== null && pending.msid === frame.msid) this.setInfo(pending);
     return { changed, forget };
   }
 
   /**
-   * Takes our registry's member-info (CONTRACTS2.md): it replaces the last
-   * one whole (a split one once its last part arrived). True when a member's
-   * ringchat status or key changed.
+   * Takes the registry's member information. It applies to the list of the
+   * same MSID: the current one (then true when it changed what is known), or
+   * the next list taken (kept until then; false).
    */
-  setMemberInfo(info: RingchatInfo): boolean {
-    let members = info.members;
-    if (info.parts !== undefined && info.parts > 1) {
-      if (info.part === 0) this.#parts = [];
-      this.#parts.push(...members);
-      if (info.part !== info.parts - 1) return false;
-      members = this.#parts;
-      this.#parts = [];
+  setInfo(info: RegistryMemberInfo): boolean {
+    if (this.#msid !== info.msid) {
+      this.#pendingInfo = info;
+      return false;
     }
-    const next = new Map(members.map((m) => [memberKey(m), m]));
-    const old = this.#ringchat;
-    const same = next.size === old.size &&
-      [...next].every(([k, m]) => old.has(k) && old.get(k)!.key === m.key);
+    this.#pendingInfo = null;
+    const next = new Map<string, string | null>();
+    for (const m of info.members) next.set(memberKey(m), m.key);
+    const before = this.#ringchat;
     this.#ringchat = next;
-    this.#keys = new Map(
-      members.flatMap((m) =>
-        m.key === undefined ? [] : [[hashId(m.name, m.ip, m.port).toString(), m.key]]
-      ),
-    );
-    return !same;
+    this.#keysByHid = null;
+    if (before === null || before.size !== next.size) return true;
+    for (const [key, value] of next) if (before.get(key) !== value) return true;
+    return false;
   }
 
-  /** What the member-info says of `member`: ringchat, and its proved key; undefined for a seed client. */
-  infoOf(member: Member): { ringchat: true; key: string | undefined } | undefined {
-    const m = this.#ringchat.get(memberKey(member));
-    return m === undefined ? undefined : { ringchat: true, key: m.key };
+  /**
+   * Whether the registry says `member` speaks ringchat/2: true or false from
+   * a ringchat registry's member info, undefined when none is known (a plain
+   * registry).
+   */
+  speaksRingchat(member: Member): boolean | undefined {
+    return this.#ringchat === null ? undefined : this.#ringchat.has(memberKey(member));
   }
 
-  /** The proved key of the member whose HashID is `originHid`, if it proved one. */
+  /** The proved key of the member whose HashID (decimal) is `originHid`, if it proved one. */
   keyOfOrigin(originHid: string): string | undefined {
-    return this.#keys.get(originHid);
+    if (this.#keysByHid === null) {
+      this.#keysByHid = new Map();
+      for (const m of this.#members) {
+        const key = this.keyOf(m);
+        if (key !== null) this.#keysByHid.set(m.hashId.toString(), key);
+      }
+    }
+    return this.#keysByHid.get(originHid);
+  }
+
+  /** `member`'s proved key (base64url) as the registry announced it, or null. */
+  keyOf(member: Member): string | null {
+    return this.#ringchat?.get(memberKey(member)) ?? null;
   }
 
   /** The listed member a handshake names: exactly, or by name and port (liberal about the ip). */
@@ -169,12 +184,17 @@ export class Membership {
 
   /** The members as events show them. */
   infos(): MemberInfo[] {
-    return this.#members.map((m) => ({
-      name: m.name,
-      ip: m.ip,
-      port: m.port,
-      hashId: m.hashId.toString(),
-    }));
+    const ringchat = this.#ringchat;
+    return this.#members.map((m) => {
+      const info: MemberInfo = {
+        name: m.name,
+        ip: m.ip,
+        port: m.port,
+        hashId: m.hashId.toString(),
+      };
+      if (ringchat !== null) info.ringchat = ringchat.has(memberKey(m));
+      return info;
+    });
   }
 
   /**

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { map } from "@optique/core";
 import { LOG_LEVELS } from "../lib/logging.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
@@ -16,6 +17,7 @@ import {
   hostPortKind,
   integerKind,
   ipv4Kind,
+  type OptionKind,
   type OptionValues,
   portKind,
   rateKind,
@@ -25,7 +27,6 @@ import {
   switchKind,
 } from "../lib/option_table.ts";
 import type { PeerEvent } from "./events.ts";
-import type { Identity } from "./identity.ts";
 import { FRAME_TIMEOUT_MS, MAX_QUEUED_BYTES } from "./links.ts";
 
 /**
@@ -105,13 +106,21 @@ export interface PeerOptions {
    * wait for the next one.
    */
   refreshIntervalMs?: number;
+  /**
+   * Where the peer keeps its identity key (`identity.json`, peer/identity.ts);
+   * null: a fresh key in memory, new at every start. Default for
+   * `startPeer`: null; the `peer` program's default is the per-user data
+   * directory of peer/data_dir.ts.
+   */
+  dataDir?: string | null;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
   /**
-   * My Ed25519 key pair (peer/identity.ts), proved to our registry and on
-   * links, and signing my texts; null for none. Default: a new one in memory.
+   * Speak plain P2PChat only, as a seed client does: no registry hello, no
+   * key, no `X` frame on any link, every text sent as a `T` (interop checks
+   * and tests). Default false.
    */
-  identity?: Identity | null;
+  plain?: boolean;
 }
 
 /** The sections of `peer --help` after the first. */
@@ -165,6 +174,13 @@ export const PEER_OPTION_TABLE = Object.freeze(
       flag: "--room",
       default: undefined,
       help: "Room to join at start (needs --name).",
+    },
+    dataDir: {
+      kind: pathOrNoneKind(),
+      flag: "--data-dir",
+      default: undefined,
+      defaultText: "the per-user data directory (startPeer: none)",
+      help: "Where to keep the identity key; none: a new key in memory at each start.",
     },
     keepaliveMs: {
       kind: integerKind(1),
@@ -434,7 +450,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent" | "identity">>
+  Required<Omit<PeerOptions, "onEvent" | "plain">>
 > = true;
 
 type Limit = {
@@ -459,8 +475,8 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 
 /** Options with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "onEvent" | "identity">>
-  & Pick<PeerOptions, "advertise" | "name" | "room">;
+  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "dataDir" | "onEvent" | "plain">>
+  & Pick<PeerOptions, "advertise" | "name" | "room" | "dataDir" | "plain">;
 
 /**
  * Applies the defaults to `options` and checks them.
@@ -469,6 +485,21 @@ export type ResolvedOptions =
  */
 export function resolvePeerOptions(options: PeerOptions): ResolvedOptions {
   return resolveOptions(PEER_OPTION_TABLE, options) as ResolvedOptions;
+}
+
+/** A directory path, or `none` (null): where a peer keeps what outlives it. */
+function pathOrNoneKind(): OptionKind<string | null> {
+  const path = stringKind("PATH");
+  return {
+    metavar: "PATH",
+    problem: (value) => value === null || value.length > 0 ? null : "must be a path or none",
+    flag: (name, metavar, description) =>
+      map(
+        path.flag(name, metavar ?? "PATH", description),
+        (value) => value === "none" ? null : value,
+      ),
+    format: (value) => value ?? "none",
+  };
 }
 
 const HEADER = ["Limit", "Option", "Flag", "Default", "Why"];

@@ -276,7 +276,7 @@ export class Overlay {
     for (const link of this.all()) {
       const auth = link.auth;
       if (auth === undefined) continue;
-      const key = this.#host.members.infoOf(link.peer)?.key;
+      const key = this.#host.members.keyOf(link.peer) ?? undefined;
       if (key === auth.peerKey) continue;
       this.#host.track(auth.setPeerKey(key)).then((reply) => {
         if (reply !== undefined) link.send(reply);
@@ -301,7 +301,7 @@ export class Overlay {
       room: place.room,
       me: role === "link" ? claim : place.me,
       peer: role === "link" ? member : claim,
-      peerKey: this.#host.members.infoOf(member)?.key,
+      peerKey: this.#host.members.keyOf(member) ?? undefined,
       role,
     });
   }

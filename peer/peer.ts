@@ -39,7 +39,7 @@
  * @module
  */
 
-import type { ExtensionFrame, MembersFrame } from "../lib/frames.ts";
+import type { MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { joinBackoff, joinRetrying } from "./join_retry.ts";
@@ -51,7 +51,6 @@ import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
-import { parseMemberInfo } from "./member_info.ts";
 import { MemberLookup } from "./member_lookup.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
@@ -59,6 +58,7 @@ import type { Link } from "./links.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
+import type { RegistryMemberInfo } from "./registry_hello.ts";
 import { Relay, textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
@@ -81,11 +81,13 @@ export type { PeerHandle } from "./peer_handle.ts";
  * doubling from `retryMs`) until it answers or the peer quits.
  *
  * @throws when the port cannot be bound (the only failure that throws, with
- * a `RangeError` for an option out of range)
+ * a `RangeError` for an option out of range, and an `IdentityError` for a
+ * key file in `dataDir` that cannot be used)
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
-  const identity = options.identity === undefined ? await loadIdentity(null) : options.identity;
-  const peer = new Peer(options, identity);
+  const opts = resolvePeerOptions(options);
+  const identity = opts.plain ? null : await loadIdentity(opts.dataDir ?? null);
+  const peer = new Peer(opts, identity);
   if (options.onEvent !== undefined) peer.on(options.onEvent);
   peer.serve();
   await peer.boot();
@@ -110,10 +112,12 @@ class Peer implements PeerHandle {
   readonly #poker: PokeSocket;
   #status: PeerStatus = { code: "START" };
   readonly #closed = Promise.withResolvers<void>();
+  /** This peer's Ed25519 key: said in the registry hello and proved; null when plain. */
+  readonly #identity: Identity | null;
 
-  constructor(options: PeerOptions, identity: Identity | null) {
-    const opts = resolvePeerOptions(options);
+  constructor(opts: ResolvedOptions, identity: Identity | null) {
     this.#opts = opts;
+    this.#identity = identity;
     this.#members = new Membership(opts.keepaliveMs);
     // A member that drops off the lists stays one for a keepalive: its last
     // messages still circulate, and a restarted registry lists members again
@@ -127,7 +131,6 @@ class Peer implements PeerHandle {
       requestTimeoutMs: opts.requestTimeoutMs,
       maxFrameBytes: opts.maxRegistryFrameBytes,
       onMembers: (frame) => this.#onMembers(frame),
-      onExtension: (frame) => this.#onRegistryExtension(frame),
       onFailure: (message) => this.#emit({ type: "error", message: `Registry: ${message}` }),
       onStatus: (status, detail) =>
         this.#emit({
@@ -136,6 +139,11 @@ class Peer implements PeerHandle {
             ? `Lost the registry connection (${detail}); chat continues over the links`
             : detail,
         }),
+      hello: opts.plain ? undefined : {
+        identity,
+        onMemberInfo: (info) => this.#onMemberInfo(info),
+        onUnavailable: (message) => this.#emit({ type: "info", message }),
+      },
     });
     this.#lookup = new MemberLookup(
       opts.refreshIntervalMs,
@@ -157,6 +165,7 @@ class Peer implements PeerHandle {
     this.#guard = new TextGuard({
       ...host,
       identity,
+      plain: opts.plain ?? false,
       fetcher: new SigFetcher(opts.handshakeTimeoutMs, this.#abort.signal),
       own: this.#own,
       relay: (from, frame, raw) => this.#relay.receive(from, frame, raw),
@@ -468,25 +477,26 @@ class Peer implements PeerHandle {
     return changed;
   }
 
-  /** Our registry's member-info (after each `M`): who speaks ringchat/2, and their keys. */
-  #onRegistryExtension(frame: ExtensionFrame): void {
-    // It follows the M of my JOIN too: take it while the JOIN is answered.
-    const status = this.#status;
-    if (frame.op !== "member-info" || (status.code !== "JOINED" && status.code !== "JOINING")) {
-      return;
-    }
-    const info = parseMemberInfo(frame.body);
-    if (info === null || info.room !== status.room) return;
-    if (this.#members.setMemberInfo(info)) this.#overlay.reauthenticate();
-  }
-
   #onMembers(frame: MembersFrame): void {
     const place = this.#place();
     if (place === null) return;
     const changed = this.#setMembers(frame);
     this.#overlay.dropAbsent(Date.now(), place.room);
+    // Member info kept for this list applies now.
+    this.#overlay.reauthenticate();
     if (!changed) return;
     this.#emitMembers();
     this.#overlay.relink();
+  }
+
+  /** Takes the registry's member info: who speaks ringchat/2, with which key. */
+  #onMemberInfo(info: RegistryMemberInfo): void {
+    const place = this.#place();
+    if (place !== null && info.room !== place.room) return;
+    // A change for the list I show (a member proved its key) is shown; one for the next list
+    // is shown with that list.
+    if (this.#members.setInfo(info) && place !== null) this.#emitMembers();
+    // Links to members with a new key prove it (the info may apply with the next list).
+    this.#overlay.reauthenticate();
   }
 }

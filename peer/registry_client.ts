@@ -9,6 +9,14 @@
  * `reconnectMs` that re-registers with the same JOIN. Chat goes on over the
  * peer's links meanwhile.
  *
+ * With `hello` set it opens every connection with the ringchat/2 hello
+ * (`peer/registry_hello.ts`) and proves its key, before any other request.
+ * A ringchat registry then pushes the room's `M` when the membership changes
+ * (delivered through `onMembers`, as a keepalive's) and follows every `M`
+ * with member-info (`hello.onMemberInfo`). A registry that answers the hello
+ * with `F` (the reference) is spoken to as plain P2PChat from then on, never
+ * with `X` again, and `hello.onUnavailable` says so once.
+ *
  * @module
  */
 
@@ -22,6 +30,15 @@ import {
   type MembersFrame,
 } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import type { Identity } from "./identity.ts";
+import {
+  helloFrame,
+  MemberInfoAssembler,
+  PLAIN_REGISTRY_NOTICE,
+  proveFrame,
+  readHelloReply,
+  type RegistryMemberInfo,
+} from "./registry_hello.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_client"]);
 
@@ -41,12 +58,22 @@ export interface RegistryClientOptions {
   maxFrameBytes?: number;
   /** A member list from a keepalive, a refresh or a re-registration. */
   onMembers(frame: MembersFrame): void;
-  /** An `X` frame from the registry (PROTOCOL.md §9), such as a `member-info`. */
-  onExtension?(frame: ExtensionFrame): void;
   /** The registry answered a keepalive, refresh or re-registration with `F`. */
   onFailure(message: string): void;
   /** The connection dropped while joined ("lost"), or came back and re-registered ("restored"). */
   onStatus(status: "lost" | "restored", detail: string): void;
+  /** Say the ringchat/2 hello on every connection; absent: plain P2PChat only. */
+  hello?: RegistryHelloOptions;
+}
+
+/** What the registry client needs for the ringchat/2 hello. */
+export interface RegistryHelloOptions {
+  /** The key to say hello with and prove; null: a hello without a key. */
+  identity: Identity | null;
+  /** Member information from a ringchat registry (after each `M`). */
+  onMemberInfo(info: RegistryMemberInfo): void;
+  /** Said once: what is unavailable (the registry does not speak ringchat/2, or refused the key). */
+  onUnavailable(message: string): void;
 }
 
 /** How a {@linkcode RegistryClient.refreshMembers} ended. */
@@ -82,11 +109,17 @@ interface Request {
   resolve: (reply: Frame) => void;
   reject: (error: Error) => void;
   promise: Promise<Frame>;
+  /** The bytes to write, when they take time to make (a signature); else `frame` encoded. */
+  bytes?: Promise<Uint8Array>;
+  /** Runs with the reply before the next request is sent (the hello queues its proof). */
+  onReply?: (reply: Frame, connection: Connection) => void;
 }
 
 interface Connection {
   conn: Deno.TcpConn;
   reading: Promise<void>;
+  /** The registry answered this connection's hello: it speaks ringchat/2. */
+  ringchat: boolean;
 }
 
 /** The registry connection; see the module doc. */
@@ -104,6 +137,14 @@ export class RegistryClient {
   #lost = false;
   #closed = false;
   #localAddress: string | null = null;
+  /** The registry answered a hello with `F` (or not at all): never say hello again. */
+  #plain = false;
+  #unavailableSaid = false;
+  readonly #memberInfo = new MemberInfoAssembler();
+  /** A pushed `M` waiting for the member-info that follows it. */
+  #heldPush: MembersFrame | null = null;
+  /** A pushed `M` that came while a JOIN's reply was being taken: newer than that reply. */
+  #joinPush: MembersFrame | null = null;
   readonly #tasks = new Set<Promise<unknown>>();
 
   /** Creates a client; it connects on the first request. */
@@ -151,11 +192,14 @@ export class RegistryClient {
    * cannot be reached; an Error when the connection fails or the reply is late
    */
   async join(frame: JoinFrame): Promise<MembersFrame> {
+    this.#joinPush = null;
     const reply = await this.#request(frame);
     if (reply.type !== "M") throw this.#unexpected(reply);
     this.#join = frame;
     this.#scheduleKeepalive();
-    return reply;
+    const pushed = this.#joinPush;
+    this.#joinPush = null;
+    return pushed ?? reply;
   }
 
   /**
@@ -265,9 +309,11 @@ export class RegistryClient {
     }
     conn.setNoDelay(true);
     this.#localAddress = (conn.localAddr as Deno.NetAddr).hostname;
-    const connection: Connection = { conn, reading: Promise.resolve() };
+    const connection: Connection = { conn, reading: Promise.resolve(), ringchat: false };
     connection.reading = this.#track(this.#read(connection));
     this.#connection = connection;
+    const hello = this.#options.hello;
+    if (hello !== undefined && !this.#plain) this.#queue.unshift(this.#helloRequest(hello));
     logger.debug("Connected to the registry at {address}", { address: this.address });
     return connection;
   }
@@ -282,10 +328,11 @@ export class RegistryClient {
       logger.warn("The registry did not answer within {ms} ms", {
         ms: this.#options.requestTimeoutMs,
       });
+      if (request.frame.type === "X" && request.frame.op === "hello") this.#degrade();
       this.#disconnect(connection, "The registry did not answer in time");
     }, this.#options.requestTimeoutMs);
-    const bytes = encodeFrame(request.frame);
-    this.#track(this.#writeAll(connection.conn, bytes)).catch((error) =>
+    const bytes = request.bytes ?? Promise.resolve(encodeFrame(request.frame));
+    this.#track(bytes.then((b) => this.#writeAll(connection.conn, b))).catch((error) =>
       this.#disconnect(connection, `Write failed: ${error?.message ?? error}`)
     );
   }
@@ -295,7 +342,8 @@ export class RegistryClient {
     while (off < bytes.length) off += await conn.write(bytes.subarray(off));
   }
 
-  #reply(frame: Frame): void {
+  #reply(frame: Frame, connection: Connection): void {
+    if (connection.ringchat && this.#unsolicited(frame)) return;
     const request = this.#inflight;
     if (request === null) {
       logger.debug("Ignored an unsolicited {type} frame from the registry", { type: frame.type });
@@ -303,9 +351,102 @@ export class RegistryClient {
     }
     this.#inflight = null;
     clearTimeout(this.#requestTimer);
+    try {
+      request.onReply?.(frame, connection);
+    } catch (error) {
+      logger.error("Handling the registry's reply failed: {error}", { error });
+    }
     if (frame.type === "F") request.reject(new RegistryFailure(frame.message));
     else request.resolve(frame);
     this.#pump();
+  }
+
+  /**
+   * From a ringchat registry: true when `frame` is not a reply but a push
+   * (an `M` while no JOIN waits), member-info, or a notice, and was handled.
+   */
+  #unsolicited(frame: Frame): boolean {
+    const waiting = this.#inflight?.frame;
+    if (frame.type === "M") {
+      if (waiting?.type === "J") return false;
+      // Its member-info follows: deliver the two together (a push held before is let go).
+      this.#deliverPush();
+      this.#heldPush = frame;
+      return true;
+    }
+    if (frame.type !== "X" || (waiting?.type === "X" && frame.op !== "member-info")) {
+      return false;
+    }
+    if (frame.op === "member-info") {
+      const info = this.#memberInfo.feed(frame);
+      if (info === null || this.#closed) return true;
+      this.#options.hello?.onMemberInfo(info);
+      if (this.#heldPush?.msid === info.msid) this.#deliverPush();
+    } else if (frame.op === "error" && frame.body.code === "taken-over") {
+      logger.info("The registry says another connection of ours took our membership over");
+    } else {
+      logger.debug("Ignored an unsolicited {op} op from the registry", { op: frame.op });
+    }
+    return true;
+  }
+
+  /** Delivers the pushed `M` held for its member-info, if any. */
+  #deliverPush(): void {
+    const frame = this.#heldPush;
+    this.#heldPush = null;
+    if (frame === null || this.#closed) return;
+    if (this.#join !== null) this.#options.onMembers(frame);
+    else this.#joinPush = frame;
+  }
+
+  /** The hello request of a new connection; its reply queues the proof before anything else. */
+  #helloRequest(hello: RegistryHelloOptions): Request {
+    const identity = hello.identity;
+    const request = this.#internal(helloFrame(identity?.publicKey ?? null));
+    request.onReply = (reply, connection) => {
+      if (reply.type === "F") return this.#degrade();
+      const said = reply.type === "X" ? readHelloReply(reply) : null;
+      if (said === null) {
+        logger.warn("The registry answered the hello with a {type} frame; not ringchat/2", {
+          type: reply.type,
+        });
+        return this.#degrade();
+      }
+      connection.ringchat = true;
+      logger.debug("The registry speaks ringchat/2 ({features})", {
+        features: said.features.join(", "),
+      });
+      if (identity === null) return;
+      const frame = proveFrame(identity, said.challenge);
+      const prove = this.#internal({ type: "X", op: "prove", body: {} });
+      prove.bytes = frame.then(encodeFrame);
+      prove.onReply = (answer) => {
+        if (answer.type === "X" && answer.op === "proved") return;
+        const why = answer.type === "X" ? String(answer.body.message ?? answer.op) : answer.type;
+        this.#unavailable(`The registry did not take our key (${why}): members will not see it`);
+      };
+      this.#queue.unshift(prove);
+    };
+    return request;
+  }
+
+  /** A request of the client itself: nobody awaits it, a failure is only logged. */
+  #internal(frame: ExtensionFrame): Request {
+    const { promise, resolve, reject } = Promise.withResolvers<Frame>();
+    promise.catch((error) => logger.debug("{op} failed: {error}", { op: frame.op, error }));
+    return { frame, resolve, reject, promise };
+  }
+
+  /** The registry does not speak ringchat/2: plain P2PChat from now on. */
+  #degrade(): void {
+    this.#plain = true;
+    this.#unavailable(PLAIN_REGISTRY_NOTICE);
+  }
+
+  #unavailable(message: string): void {
+    if (this.#unavailableSaid) return;
+    this.#unavailableSaid = true;
+    this.#options.hello?.onUnavailable(message);
   }
 
   async #read(connection: Connection): Promise<void> {
@@ -333,9 +474,7 @@ export class RegistryClient {
             this.#pump();
             continue;
           }
-          // Our registry's extension frames (member-info after each M) are not replies.
-          if (frame.type === "X") this.#options.onExtension?.(frame);
-          else this.#reply(frame);
+          this.#reply(frame, connection);
         }
         // Garbage after good frames: the reader kept the error for us.
         if (reader.failure !== null) throw reader.failure;

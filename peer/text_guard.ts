@@ -38,6 +38,8 @@ import type { SeenWindow } from "./flood.ts";
 /** What the guard needs from its peer. */
 export interface TextGuardHost {
   readonly identity: Identity | null;
+  /** True for a peer that speaks plain P2PChat only (it sends no `X`). */
+  readonly plain: boolean;
   readonly members: Membership;
   readonly seen: SeenWindow;
   readonly fetcher: SigFetcher;
@@ -89,8 +91,9 @@ export class TextGuard {
 
   /** True when `link`'s other side speaks ringchat/2 (member-info, or it sent me an auth op). */
   speaksRingchat(link: Link): boolean {
+    if (this.#host.plain) return false;
     return link.auth?.speaksRingchat === true ||
-      this.#host.members.infoOf(link.peer)?.ringchat === true;
+      this.#host.members.speaksRingchat(link.peer) === true;
   }
 
   /** Signs my text (its `T` bytes `raw`) when I have a key; its op goes to ringchat links. */

@@ -18,11 +18,15 @@
 import { getLogger } from "@logtape/logtape";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
-import type { DepartFrame, Frame, JoinFrame } from "../lib/frames.ts";
+import type { DepartFrame, ExtensionFrame, Frame, JoinFrame } from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
+import { answerHello, helloError, type HelloSession } from "./hello.ts";
+import { MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
+import { Outbox } from "./outbox.ts";
+import { claim, JOIN_HELD } from "./ownership.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 
 export { REGISTRY_DEFAULTS, type RegistryOptions };
@@ -69,11 +73,16 @@ const encoder = new TextEncoder();
 /** Each connection's read buffer. A JOIN is under 350 bytes; more arrives in further reads. */
 const READ_BUFFER_BYTES = 2048;
 
+/** What answers one frame: its bytes, or (hello'd connections only) bytes still being made. */
+type Reply = Uint8Array | Promise<Uint8Array>;
+
 function failure(text: string): Uint8Array {
   return encoder.encode(`F:${text}::\r\n`);
 }
 
 const DEPARTED = encoder.encode("S::\r\n");
+/** The first byte of an `M` frame. */
+const M_TYPE = 0x4d;
 const DEPART_NOT_OWNER = failure("DEPART message - Not a member joined on this connection!!");
 const JOIN_WRONG_FORMAT = failure("JOIN message - Wrong format!!");
 const JOIN_OTHER_ROOM = failure("JOIN message - Already joined another chatroom!!");
@@ -107,6 +116,10 @@ class Client {
   /** The request rate limit; null when it is off. */
   readonly bucket: TokenBucket | null;
   closed = false;
+  /** What it said in its ringchat/2 hello; null for a seed client. */
+  hello: HelloSession | null = null;
+  /** Its ordered writes once it said hello (replies and pushes); null for a seed client. */
+  outbox: Outbox | null = null;
   /** Ends a {@linkcode pause} early (the connection is closing). */
   #wake: (() => void) | null = null;
 
@@ -156,6 +169,8 @@ class Registry implements RegistryHandle {
   /** Every running loop: accept, one per client, one per refusal. */
   readonly #tasks = new Set<Promise<void>>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  /** Pushed membership and member-info for hello'd connections. */
+  readonly #push: MemberPush<Client>;
   #closing: Promise<void> | null = null;
 
   constructor(options: Required<RegistryOptions>) {
@@ -164,6 +179,11 @@ class Registry implements RegistryHandle {
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
       allowDuplicateNames: options.allowDuplicateNames,
+    });
+    this.#push = new MemberPush<Client>({
+      rooms: this.#rooms,
+      session: (client) => client.hello,
+      outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     const addr = this.#listener.addr;
@@ -193,6 +213,7 @@ class Registry implements RegistryHandle {
 
   async #close(): Promise<void> {
     clearInterval(this.#sweeper);
+    this.#push.close();
     try {
       this.#listener.close();
     } catch {
@@ -307,7 +328,7 @@ class Registry implements RegistryHandle {
         // written while the next read waits.
         if (frames.length === 1 && fatal === null) {
           client.bucket?.take(1, performance.now());
-          pending = writeAll(conn, this.#answer(client, frames[0]!));
+          pending = this.#send(client, this.#answer(client, frames[0]!));
           pending.catch(() => {});
           continue;
         }
@@ -315,7 +336,7 @@ class Registry implements RegistryHandle {
         if (frames.length === 0) client.bucket?.take(1, performance.now());
         for (const frame of frames) {
           if (!(await this.#throttle(client))) break;
-          await writeAll(conn, this.#answer(client, frame));
+          await this.#send(client, this.#answer(client, frame));
         }
         if (client.closed) break;
         if (fatal !== null) {
@@ -325,7 +346,7 @@ class Registry implements RegistryHandle {
           });
           // A TEXT or EXTENSION frame the reader cannot frame is still an unknown request.
           const known = fatal.frameType === "T" || fatal.frameType === "X";
-          await writeAll(conn, known ? UNKNOWN_REQUEST : TOO_LONG);
+          await this.#send(client, known ? UNKNOWN_REQUEST : TOO_LONG);
           break;
         }
       }
@@ -338,6 +359,58 @@ class Registry implements RegistryHandle {
       // Closing the socket ends a reply still being written; let its op finish.
       if (pending !== null) await pending.catch(() => {});
     }
+  }
+
+  /**
+   * Writes `reply` to `client`: directly to a seed client, through its outbox
+   * to a hello'd one, an `M` followed by the room's member-info.
+   */
+  #send(client: Client, reply: Reply): Promise<void> {
+    const outbox = client.outbox;
+    if (outbox === null) return writeAll(client.conn, reply as Uint8Array);
+    if (reply instanceof Uint8Array && reply[0] === M_TYPE) {
+      const room = this.#rooms.memberOf(client)?.room;
+      const frames = room === undefined ? null : this.#push.frames(room);
+      if (frames !== null) return outbox.reply([reply, ...frames.slice(1)]);
+    }
+    return outbox.reply(reply);
+  }
+
+  /** The answer to an `X` frame: the hello ops (registry/hello.ts), or the reference's `F`. */
+  #extension(client: Client, frame: ExtensionFrame): Reply {
+    const answer = answerHello(client.hello, frame, () => {
+      const room = this.#rooms.memberOf(client)?.room;
+      logger.debug("{remote} proved its key", { remote: client.remote });
+      if (room !== undefined) this.#push.infoChanged(room);
+    });
+    switch (answer.kind) {
+      case "unknown":
+        return UNKNOWN_REQUEST;
+      case "hello": {
+        this.#valid(client);
+        client.hello = answer.session;
+        client.outbox = new Outbox(client.conn, () => {
+          const room = this.#rooms.memberOf(client)?.room;
+          return room === undefined ? null : this.#push.frames(room);
+        });
+        logger.debug("{remote} said hello", { remote: client.remote });
+        const room = this.#rooms.memberOf(client)?.room;
+        if (room !== undefined) this.#push.infoChanged(room);
+        return answer.reply;
+      }
+      case "reply":
+        this.#valid(client);
+        return answer.reply;
+    }
+  }
+
+  /** Tells the connection that held a member it was taken over (if hello'd), and closes it. */
+  #takenOver(client: Client): void {
+    const outbox = client.outbox;
+    if (outbox === null) return client.close();
+    outbox.reply(helloError("taken-over", "Another connection proved this member's key"))
+      .catch(() => {})
+      .finally(() => client.close());
   }
 
   /**
@@ -386,7 +459,7 @@ class Registry implements RegistryHandle {
   }
 
   /** The reply to one whole frame. `frame` is a view of the read buffer: do not keep it. */
-  #answer(client: Client, frame: RawFrame): Uint8Array {
+  #answer(client: Client, frame: RawFrame): Reply {
     try {
       const keepalive = this.#keepalive(client, frame.bytes);
       if (keepalive !== null) return keepalive;
@@ -411,6 +484,8 @@ class Registry implements RegistryHandle {
         }
       }
       switch (decoded.type) {
+        case "X":
+          return this.#extension(client, decoded);
         case "L":
           this.#valid(client);
           return this.#rooms.roomsReply();
@@ -453,6 +528,21 @@ class Registry implements RegistryHandle {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
       if (mine.hashId !== hashId(join.name, join.ip, join.port)) return JOIN_OTHER_MEMBER;
     }
+    const holder = this.#rooms.ownerOf(join.room, join);
+    if (
+      holder !== undefined && holder !== client &&
+      claim(holder.hello?.provedKey ?? null, client.hello?.provedKey ?? null) === "refuse"
+    ) {
+      logger.info(
+        "Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: held by {holder}",
+        {
+          ...memberFields(join),
+          remote: client.remote,
+          holder: holder.remote,
+        },
+      );
+      return JOIN_HELD;
+    }
     const refused = this.#rooms.refusal(join.room, join);
     if (refused !== null) {
       const { why, reply } = REFUSALS[refused];
@@ -472,9 +562,12 @@ class Registry implements RegistryHandle {
         ...memberFields(outcome.member),
         remote: client.remote,
       });
+      this.#takenOver(outcome.takenFrom);
+      this.#push.infoChanged(join.room);
     }
     if (outcome.added) {
       logger.info("{name}@{ip}:{port} joined {room}", memberFields(outcome.member));
+      this.#push.changed(join.room);
     }
     return this.#rooms.membersReply(join.room);
   }
@@ -499,6 +592,8 @@ class Registry implements RegistryHandle {
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
+    } else {
+      this.#push.changed(removal.member.room);
     }
   }
 

@@ -10,6 +10,8 @@
  * - Every member has one owner (the registry's connection that last JOINed
  *   as it); an owner owns at most one member. A second owner JOINing as a
  *   listed member takes it over, so the first owner leaving removes nothing.
+ *   (The registry lets that happen only for a connection that proved the
+ *   holder's key: registry/ownership.ts.)
  * - An empty room is destroyed at once.
  * - Names: a JOIN of a name that another member of the room holds (at
  *   another ip or port, so another HashID) is refused, unless
@@ -290,6 +292,31 @@ export class Rooms<Owner> {
   members(room: string): MemberRecord[] {
     const r = this.#rooms.get(room);
     return r === undefined ? [] : [...r.members.values()].reverse();
+  }
+
+  /** The connection holding each member of `room`, newest join first. */
+  holders(room: string): [MemberRecord, Owner][] {
+    const r = this.#rooms.get(room);
+    if (r === undefined) return [];
+    const out: [MemberRecord, Owner][] = [];
+    for (const entry of r.members.values()) {
+      const owner = r.owners.get(entry);
+      if (owner !== undefined) out.push([entry, owner]);
+    }
+    return out.reverse();
+  }
+
+  /** The owners of `room`'s members (in join order). */
+  owners(room: string): IterableIterator<Owner> {
+    const r = this.#rooms.get(room);
+    return (r === undefined ? new Map<Entry, Owner>() : r.owners).values();
+  }
+
+  /** The owner of the member of `room` with `member`'s identity, if it is listed. */
+  ownerOf(room: string, member: Member): Owner | undefined {
+    const r = this.#rooms.get(room);
+    const entry = r?.members.get(hashId(member.name, member.ip, member.port));
+    return entry === undefined ? undefined : r!.owners.get(entry);
   }
 
   /** The room names, newest first. */

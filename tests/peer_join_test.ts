@@ -23,7 +23,8 @@ const REFUSAL = "JOIN message - Name already in use in this chatroom!!";
 
 /**
  * A registry that answers each JOIN from `refused` names with REFUSAL and
- * any other JOIN with a member list of that one member.
+ * any other JOIN with a member list of that one member; anything else (a
+ * ringchat hello too) with the reference's `F:Unknown message - Unknown request!!`.
  */
 async function fakeRegistry(listener: Deno.TcpListener, refused: Set<string>): Promise<void> {
   const conns: Deno.TcpConn[] = [];
@@ -38,7 +39,11 @@ async function fakeRegistry(listener: Deno.TcpListener, refused: Set<string>): P
           while ((end = pending.indexOf("::\r\n")) >= 0) {
             const [type, room, name, ip, port] = pending.slice(0, end).split(":");
             pending = pending.slice(end + 4);
-            if (type !== "J") continue;
+            if (type !== "J") {
+              // As the reference answers a ringchat hello or any other request.
+              await conn.write(encoder.encode("F:Unknown message - Unknown request!!::\r\n"));
+              continue;
+            }
             const reply = refused.has(name!)
               ? `F:${REFUSAL}::\r\n`
               : `M:7:${name}:${ip}:${port}::\r\n`;

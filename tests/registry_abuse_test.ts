@@ -54,6 +54,7 @@ const FLAGS = [
 
 const JOIN_WRONG_FORMAT = "F:JOIN message - Wrong format!!::\r\n";
 const TOO_LONG = "F:Message too long - Closing connection!!::\r\n";
+const HELD = "F:JOIN message - Member held by another connection!!::\r\n";
 
 /** What a scenario runs against. */
 interface Target {
@@ -465,12 +466,15 @@ async function abuse(t: Deno.TestContext, target: Target): Promise<void> {
         const second = await RawClient.connect(target.port);
         try {
           ok(memberNames(await first.request(dup)).includes("dup"));
-          ok(memberNames(await second.request(dup)).includes("dup"));
-          // The newest connection owns the member: closing the older one removes nothing.
+          // The holder keeps the member (issue 16): the second connection's JOIN is refused.
+          equal(await second.request(dup), HELD);
           (i % 2 === 0 ? second : first).close();
           const survivor = i % 2 === 0 ? first : second;
-          // The survivor's JOIN lists it again (or still).
-          ok(memberNames(await survivor.request(dup)).includes("dup"));
+          // The survivor's JOIN lists it still (the holder) or again, once the holder's close
+          // is handled (until then the member is held).
+          let reply = "";
+          await waitFor(async () => (reply = await survivor.request(dup)) !== HELD, "the close");
+          ok(memberNames(reply).includes("dup"));
         } finally {
           first.close();
           second.close();

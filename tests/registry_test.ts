@@ -14,6 +14,8 @@ const JOIN_OTHER_ROOM = "F:JOIN message - Already joined another chatroom!!::\r\
 const LIST_WRONG_FORMAT = "F:LIST message - Wrong format!!::\r\n";
 const UNKNOWN_REQUEST = "F:Unknown message - Unknown request!!::\r\n";
 const NAME_IN_USE = "F:JOIN message - Name already in use in this chatroom!!::\r\n";
+const MEMBER_HELD = "F:JOIN message - Member held by another connection!!::\r\n";
+const DEPART_NOT_OWNER = "F:DEPART message - Not a member joined on this connection!!::\r\n";
 
 function start(options: RegistryOptions = {}) {
   return startRegistry({ hostname: "127.0.0.1", port: 0, ...options });
@@ -223,20 +225,21 @@ Deno.test("registry: destroys a room whose last member expired", async () => {
   deepEqual(registry.stats(), { connections: 1, rooms: 0, members: 0 });
 });
 
-Deno.test("registry: survives a duplicate JOIN then close; the newest connection owns the member", async () => {
+Deno.test("registry: survives a duplicate JOIN then close; the holder keeps the member", async () => {
   await using registry = await start();
   await using first = await RawClient.connect(registry.port);
   await using second = await RawClient.connect(registry.port);
   await using bob = await RawClient.connect(registry.port);
   await first.request(join("room1", ALICE));
   await bob.request(join("room1", BOB));
-  deepEqual(members(await second.request(join("room1", ALICE))), [BOB, ALICE]);
-  first.close();
-  await waitFor(() => registry.stats().connections === 2, "the first connection's end");
-  equal(registry.stats().members, 2, "closing the old connection removed nothing");
-  deepEqual(members(await bob.request(join("room1", BOB))), [BOB, ALICE]);
+  // The reference crashes here; ours refuses the twin (issue 16) and keeps serving.
+  equal(await second.request(join("room1", ALICE)), MEMBER_HELD);
   second.close();
-  await waitFor(() => registry.stats().members === 1, "alice's removal with her newest connection");
+  await waitFor(() => registry.stats().connections === 2, "the second connection's end");
+  equal(registry.stats().members, 2, "closing the twin removed nothing");
+  deepEqual(members(await bob.request(join("room1", BOB))), [BOB, ALICE]);
+  first.close();
+  await waitFor(() => registry.stats().members === 1, "alice's removal with her connection");
   deepEqual(members(await bob.request(join("room1", BOB))), [BOB]);
 });
 
@@ -278,15 +281,18 @@ Deno.test("registry: allowDuplicateNames lists a second member of one name, as t
   deepEqual(registry.stats(), { connections: 2, rooms: 1, members: 2 });
 });
 
-Deno.test("registry: the same name, ip and port from another connection still takes the member over", async () => {
+Deno.test("registry: the same name, ip and port from another connection is refused while the holder lives", async () => {
   await using registry = await start();
   await using first = await RawClient.connect(registry.port);
   await using second = await RawClient.connect(registry.port);
   const reply = await first.request(join("room1", ALICE));
-  equal(await second.request(join("room1", ALICE)), reply);
+  equal(await second.request(join("room1", ALICE)), MEMBER_HELD);
+  equal(await second.request(`D:room1:${ALICE}::\r\n`), DEPART_NOT_OWNER);
+  equal(await first.request(join("room1", ALICE)), reply, "alice is still held by her connection");
+  // Once the holder is gone, the member is free: the other connection may JOIN as it.
   first.close();
-  await waitFor(() => registry.stats().connections === 1, "the first connection's end");
-  equal(registry.stats().members, 1, "the newest connection owns alice");
+  await waitFor(() => registry.stats().members === 0, "alice's removal");
+  equal(await second.request(join("room1", ALICE)), reply);
 });
 
 Deno.test("registry: answers an EXTENSION frame with the reference's F text and keeps serving", async () => {

@@ -1,6 +1,6 @@
 /**
- * Ringchat peers with keys in one room (issue 16, "Anyone is anyone"), on a
- * stand-in for our registry's member-info (support/info_registry.ts): links
+ * Ringchat peers with keys in one room (issue 16, "Anyone is anyone"), on
+ * our registry (its member-info gives their proved keys): links
  * prove their keys, texts travel signed and are shown `verified`, a handshake
  * or a text claiming a keyed member from elsewhere is not believed, and seed
  * clients' texts still arrive exactly once, `verified: false`.
@@ -9,11 +9,12 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { decodeFrame, encodeFrame, type TextFrame } from "../lib/frames.ts";
 import { hashId } from "../lib/sdbm.ts";
-import { type Identity, loadIdentity } from "../peer/identity.ts";
+import { loadIdentity } from "../peer/identity.ts";
 import type { PeerOptions } from "../peer/peer.ts";
 import { SigFetcher } from "../peer/sig_fetch.ts";
 import { verifyText } from "../peer/signed_text.ts";
-import { InfoRegistry } from "./support/info_registry.ts";
+import { type RegistryHandle, startRegistry } from "../registry/registry.ts";
+import { RawClient } from "./support/raw_client.ts";
 import { meshConnected, type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import { RawLink } from "./support/raw_peer.ts";
 
@@ -37,32 +38,35 @@ function deadPort(): number {
 }
 
 interface Room extends AsyncDisposable {
-  registry: InfoRegistry;
+  registry: RegistryHandle;
   peers: Map<string, TestPeer>;
   peer(name: string): TestPeer;
 }
 
 /**
- * A room of peers named `ringchat` (each with a key the registry gives) and
- * `seeds` (no key, no member-info: they behave as seed clients do).
+ * A room on our registry of peers named `ringchat` (each says hello with a
+ * new key and proves it) and `seeds` (plain: no hello, no key, no `X`, as
+ * seed clients).
  */
-async function room(ringchat: string[], seeds: string[] = [], options: PeerOptions = {}) {
-  const registry = new InfoRegistry();
+async function room(
+  ringchat: string[],
+  seeds: string[] = [],
+  options: PeerOptions = {},
+  dataDirs: Record<string, string> = {},
+) {
+  const registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
   const peers = new Map<string, TestPeer>();
   const dispose = async () => {
     for (const p of peers.values()) await p.peer.quit();
-    await registry[Symbol.asyncDispose]();
+    await registry.close();
   };
   try {
     for (const name of [...ringchat, ...seeds]) {
-      let identity: Identity | null = null;
-      if (ringchat.includes(name)) {
-        identity = await loadIdentity(null);
-        registry.keys.set(name, identity.publicKey);
-      }
+      const plain = seeds.includes(name);
+      const dataDir = dataDirs[name] ?? null;
       peers.set(
         name,
-        await testPeer(registry.port, { name, room: "room1", identity, ...options }),
+        await testPeer(registry.port, { name, room: "room1", plain, dataDir, ...options }),
       );
     }
     await meshConnected([...peers.values()]);
@@ -128,12 +132,17 @@ Deno.test("signed room: a P claiming bob from another socket gets no S, and bob'
 });
 
 Deno.test("signed room: a T as carol over a seed member's link is dropped and reported", async () => {
-  await using r = await room(["alice", "carol"]);
+  const carolDir = await Deno.makeTempDir();
+  await using _dir = { [Symbol.asyncDispose]: () => Deno.remove(carolDir, { recursive: true }) };
+  const carolKey = (await loadIdentity(carolDir)).publicKey;
+  await using r = await room(["alice", "carol"], [], {}, { carol: carolDir });
   const alice = r.peer("alice");
   const carol = r.peer("carol");
-  // mallory: a listed seed member (no key) that accepts no links.
+  // mallory: a listed seed member (no hello, no key) that accepts no links.
   const port = deadPort();
-  r.registry.members = [{ name: "mallory", ip: "127.0.0.1", port }, ...r.registry.members];
+  await using registration = await RawClient.connect(r.registry.port);
+  await registration.write(`J:room1:mallory:127.0.0.1:${port}::\r\n`);
+  match(await registration.frame(), /^M:/);
   const mallory = await RawLink.connect(alice.peer.port);
   await using _close = { [Symbol.asyncDispose]: () => mallory.close() };
   await mallory.write(`P:room1:mallory:127.0.0.1:${port}:0::\r\n`);
@@ -170,7 +179,7 @@ Deno.test("signed room: a T as carol over a seed member's link is dropped and re
   const carolMember = { name: "carol", ip: "127.0.0.1", port: carol.peer.port };
   const sig = await fetcher.fetch(carolMember, "room1", carolHid, BigInt(real.msgId));
   ok(sig instanceof Uint8Array);
-  const key = r.registry.keys.get("carol")!;
+  const key = carolKey;
   const frame = { ...decodeFrame(forged(Number(real.msgId), "real carol")) } as TextFrame;
   ok(await verifyText(key, frame, new TextEncoder().encode("real carol"), sig));
   equal(await fetcher.fetch(carolMember, "room1", carolHid, 1n), "none");

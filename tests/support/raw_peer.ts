@@ -213,7 +213,11 @@ export class RawPeer {
   }
 }
 
-/** A registry double: answers every `J` with `M:<msid>:<members>::\r\n` and counts JOINs. */
+/**
+ * A registry double that speaks as the reference: answers every `J` with
+ * `M:<msid>:<members>::\r\n` (and counts JOINs), `L` with `G::\r\n`, and
+ * anything else (a ringchat hello too) with `F:Unknown message - Unknown request!!`.
+ */
 export class FakeRegistry {
   readonly listener: Deno.TcpListener;
   /** The member payload (`name:ip:port:…`, no trailing `:`) of the next `M`. */
@@ -271,6 +275,9 @@ export class FakeRegistry {
         await link.write(`M:${msid}${body}::\r\n`).catch(() => {});
       } else if (request.startsWith("L")) {
         await link.write("G::\r\n").catch(() => {});
+      } else {
+        // What the reference answers to anything else, a ringchat hello included.
+        await link.write("F:Unknown message - Unknown request!!::\r\n").catch(() => {});
       }
     }
   }

@@ -1,0 +1,141 @@
+/**
+ * The peer's side of the ringchat/2 registry hello (`docs/extensions.md`:
+ * `hello`, `prove`, `member-info`): the frames it sends, and what it reads
+ * from a ringchat registry's answers. The registry client
+ * (`peer/registry_client.ts`) drives it; nothing here does I/O.
+ *
+ * @module
+ */
+
+import type { ExtensionFrame } from "../lib/frames.ts";
+import {
+  decodeBase64Url,
+  encodeBase64Url,
+  REGISTRY_CHALLENGE_BYTES,
+  registrySigningInput,
+} from "../lib/registry_proof.ts";
+import type { Identity } from "./identity.ts";
+
+/** The version a hello names. */
+export const HELLO_VERSION = "ringchat/2";
+
+/** What a peer misses on a registry that does not speak ringchat/2 (said once, as an info event). */
+export const PLAIN_REGISTRY_NOTICE =
+  "The registry does not speak ringchat/2: running plain P2PChat, without pushed membership " +
+  "(member changes show at the next keepalive), member information (which members speak " +
+  "ringchat/2) and announced keys";
+
+/** Parts of one member-info, and members in all its parts, held at most. */
+const MAX_INFO_PARTS = 1024;
+const MAX_INFO_MEMBERS = 100_000;
+
+/** A member as the registry's member-info lists it: it said hello; `key` when it proved one. */
+export interface RingchatMember {
+  name: string;
+  ip: string;
+  port: number;
+  /** Its proved Ed25519 public key (base64url), or null when it proved none. */
+  key: string | null;
+}
+
+/** The registry's member information for one `M` (same room and MSID). */
+export interface RegistryMemberInfo {
+  room: string;
+  msid: bigint;
+  /** The members that speak ringchat/2, newest join first; seed members are absent. */
+  members: RingchatMember[];
+}
+
+/** The hello a peer opens a registry connection with. */
+export function helloFrame(key: string | null): ExtensionFrame {
+  return {
+    type: "X",
+    op: "hello",
+    body: key === null ? { version: HELLO_VERSION } : { version: HELLO_VERSION, key },
+  };
+}
+
+/** What a ringchat registry's hello says; null when `frame` is not one. */
+export function readHelloReply(
+  frame: ExtensionFrame,
+): { features: string[]; challenge: Uint8Array } | null {
+  const { version, features, challenge } = frame.body;
+  if (frame.op !== "hello" || version !== HELLO_VERSION) return null;
+  const bytes = typeof challenge === "string" ? decodeBase64Url(challenge) : null;
+  if (bytes === null || bytes.length !== REGISTRY_CHALLENGE_BYTES) return null;
+  const list = Array.isArray(features)
+    ? features.filter((f): f is string => typeof f === "string")
+    : [];
+  return { features: list, challenge: bytes };
+}
+
+/** The `prove` op signing `challenge` with `identity`. */
+export async function proveFrame(
+  identity: Identity,
+  challenge: Uint8Array,
+): Promise<ExtensionFrame> {
+  const sig = await identity.sign(registrySigningInput(challenge, identity.publicKey));
+  return { type: "X", op: "prove", body: { sig: encodeBase64Url(sig) } };
+}
+
+/**
+ * Joins the parts of member-info frames: a whole member-info is returned
+ * once all its parts (of one room and MSID) arrived in order; a part of
+ * another MSID starts over. Malformed frames are ignored.
+ */
+export class MemberInfoAssembler {
+  #parts: RegistryMemberInfo | null = null;
+  #next = 0;
+
+  /** Takes one `member-info` frame; the whole member-info when it is complete, else null. */
+  feed(frame: ExtensionFrame): RegistryMemberInfo | null {
+    const info = readMemberInfo(frame);
+    if (info === null) return null;
+    const { part, parts } = frame.body;
+    if (part === undefined && parts === undefined) {
+      this.#parts = null;
+      return info;
+    }
+    if (
+      !Number.isInteger(part) || !Number.isInteger(parts) || (parts as number) < 1 ||
+      (parts as number) > MAX_INFO_PARTS || (part as number) >= (parts as number)
+    ) return null;
+    if (part === 0) {
+      this.#parts = info;
+      this.#next = 1;
+    } else if (
+      this.#parts === null || part !== this.#next || this.#parts.msid !== info.msid ||
+      this.#parts.room !== info.room ||
+      this.#parts.members.length + info.members.length > MAX_INFO_MEMBERS
+    ) {
+      this.#parts = null;
+      return null;
+    } else {
+      this.#parts.members.push(...info.members);
+      this.#next++;
+    }
+    if (this.#next < (parts as number)) return null;
+    const whole = this.#parts;
+    this.#parts = null;
+    return whole;
+  }
+}
+
+function readMemberInfo(frame: ExtensionFrame): RegistryMemberInfo | null {
+  const { room, msid, members } = frame.body;
+  if (frame.op !== "member-info" || typeof room !== "string" || typeof msid !== "string") {
+    return null;
+  }
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(msid) || BigInt(msid) >= 1n << 64n) return null;
+  if (!Array.isArray(members) || members.length > MAX_INFO_MEMBERS) return null;
+  const out: RingchatMember[] = [];
+  for (const m of members) {
+    if (typeof m !== "object" || m === null) continue;
+    const { name, ip, port, ringchat, key } = m as Record<string, unknown>;
+    if (typeof name !== "string" || typeof ip !== "string" || ringchat !== true) continue;
+    if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) continue;
+    const proved = typeof key === "string" && decodeBase64Url(key)?.length === 32 ? key : null;
+    out.push({ name, ip, port: port as number, key: proved });
+  }
+  return { room, msid: BigInt(msid), members: out };
+}

@@ -1,0 +1,205 @@
+/**
+ * Pushed membership and member information (`docs/extensions.md`:
+ * `member-info`, and the pushed `M`): what a hello'd connection is sent after
+ * every `M`, and the pushes of a room's fresh `M` to its hello'd members when
+ * its membership changes.
+ *
+ * - **member-info** lists the members of a room whose connection said hello,
+ *   with `key` for those that proved theirs; seed members are absent (they are
+ *   in the `M`). Split into parts when one frame's JSON would pass
+ *   `MAX_EXTENSION_JSON_BYTES`. Cached per room until its `M` changes or a
+ *   member proves a key.
+ * - **Pushes**: {@linkcode MemberPush.changed} after a join, depart, close or
+ *   expiry. The first change after a quiet spell is pushed on the next turn of
+ *   the event loop (so a sweep that removes many members pushes once); after
+ *   a push the room waits {@linkcode PUSH_INTERVAL_MS} (longer for rooms whose
+ *   pushes are large: at most {@linkcode PUSH_BYTES_PER_MS} bytes a ms over
+ *   all its connections), and what changed meanwhile goes in one push. A push
+ *   is a mark in each connection's {@linkcode Outbox}: its frames are made
+ *   when written, so a slow reader gets the latest state, never a backlog.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { encodeFrame } from "../lib/frames.ts";
+import { MAX_EXTENSION_JSON_BYTES } from "../lib/limits.ts";
+import type { HelloSession } from "./hello.ts";
+import type { Outbox } from "./outbox.ts";
+import type { Rooms } from "./rooms.ts";
+
+const logger = getLogger(["ringchat", "registry", "member_push"]);
+
+/** Least time between two pushes of one room, in ms. */
+export const PUSH_INTERVAL_MS = 20;
+/** Bytes a room's pushes may write per ms, over all its connections, before they are spaced out more. */
+export const PUSH_BYTES_PER_MS = 64 * 1024;
+
+/** One member as member-info lists it. */
+export interface MemberInfoEntry {
+  name: string;
+  ip: string;
+  port: number;
+  ringchat: true;
+  /** The member's proved key (base64url); absent when it proved none. */
+  key?: string;
+}
+
+/** What the pushes need of the registry. */
+export interface PushHost<C> {
+  /** The rooms, to list members and their connections. */
+  readonly rooms: Rooms<C>;
+  /** The hello of connection `c`, or null when it said none. */
+  session(c: C): HelloSession | null;
+  /** The outbox of connection `c` (hello'd connections have one). */
+  outbox(c: C): Outbox | null;
+}
+
+interface InfoCache {
+  /** The `M` reply it was made for (cached bytes: the same object while the room is unchanged). */
+  m: Uint8Array;
+  version: number;
+  frames: Uint8Array[];
+}
+
+/** The pushes of every room; see the module doc. */
+export class MemberPush<C> {
+  readonly #host: PushHost<C>;
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** When each room may next be pushed (performance.now() ms). */
+  readonly #next = new Map<string, number>();
+  readonly #info = new Map<string, InfoCache>();
+  /** Bumped whenever a member's hello or proof changes what member-info says. */
+  #version = 0;
+  #closed = false;
+
+  /** Pushes for `host`'s rooms. */
+  constructor(host: PushHost<C>) {
+    this.#host = host;
+  }
+
+  /** `room`'s membership changed: push it soon to its hello'd members. */
+  changed(room: string): void {
+    if (this.#closed || this.#timers.has(room)) return;
+    const wait = Math.max(0, (this.#next.get(room) ?? 0) - performance.now());
+    this.#timers.set(room, setTimeout(() => this.#flush(room), wait));
+  }
+
+  /** A member of `room` said hello or proved its key: its member-info changed. */
+  infoChanged(room: string): void {
+    this.#version++;
+    this.changed(room);
+  }
+
+  /**
+   * `room`'s `M` and its member-info frames, as a hello'd connection of the
+   * room is sent them; null when there is no such room.
+   */
+  frames(room: string): Uint8Array[] | null {
+    const { rooms } = this.#host;
+    if (rooms.msid(room) === null) return null;
+    const m = rooms.membersReply(room);
+    return [m, ...this.#memberInfo(room, m)];
+  }
+
+  /** Stops every pending push. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  #flush(room: string): void {
+    this.#timers.delete(room);
+    try {
+      const frames = this.frames(room);
+      if (frames === null) {
+        this.#next.delete(room);
+        this.#info.delete(room);
+        return;
+      }
+      let connections = 0;
+      for (const owner of this.#host.rooms.owners(room)) {
+        const outbox = this.#host.outbox(owner);
+        if (outbox === null) continue;
+        outbox.push();
+        connections++;
+      }
+      const bytes = frames.reduce((sum, f) => sum + f.length, 0) * connections;
+      this.#next.set(
+        room,
+        performance.now() + Math.max(PUSH_INTERVAL_MS, bytes / PUSH_BYTES_PER_MS),
+      );
+    } catch (error) {
+      logger.error("Pushing {room} failed: {error}", { room, error });
+    }
+  }
+
+  #memberInfo(room: string, m: Uint8Array): Uint8Array[] {
+    const cached = this.#info.get(room);
+    if (cached !== undefined && cached.m === m && cached.version === this.#version) {
+      return cached.frames;
+    }
+    const entries: MemberInfoEntry[] = [];
+    for (const [member, owner] of this.#host.rooms.holders(room)) {
+      const session = this.#host.session(owner);
+      if (session === null) continue;
+      const entry: MemberInfoEntry = {
+        name: member.name,
+        ip: member.ip,
+        port: member.port,
+        ringchat: true,
+      };
+      const key = session.provedKey;
+      if (key !== null) entry.key = key;
+      entries.push(entry);
+    }
+    const msid = this.#host.rooms.msid(room)!.toString();
+    const frames = memberInfoFrames(room, msid, entries);
+    this.#info.set(room, { m, version: this.#version, frames });
+    return frames;
+  }
+}
+
+/**
+ * The member-info frames of `room` at `msid` listing `entries` in order: one
+ * frame, or parts (`"part"` from 0, `"parts"`) when one would pass
+ * `MAX_EXTENSION_JSON_BYTES`.
+ */
+export function memberInfoFrames(
+  room: string,
+  msid: string,
+  entries: readonly MemberInfoEntry[],
+  maxJsonBytes = MAX_EXTENSION_JSON_BYTES,
+): Uint8Array[] {
+  const head = escapedLength(JSON.stringify({ op: "member-info", room, msid, members: [] }));
+  // Room for `,"part":N,"parts":N` with numbers of up to 10 digits.
+  const budget = maxJsonBytes - head - 40;
+  const chunks: MemberInfoEntry[][] = [[]];
+  let used = 0;
+  for (const entry of entries) {
+    const size = escapedLength(JSON.stringify(entry)) + 1;
+    if (used + size > budget && chunks.at(-1)!.length > 0) {
+      chunks.push([]);
+      used = 0;
+    }
+    chunks.at(-1)!.push(entry);
+    used += size;
+  }
+  return chunks.map((members, part) =>
+    encodeFrame({
+      type: "X",
+      op: "member-info",
+      body: chunks.length === 1
+        ? { room, msid, members }
+        : { room, msid, members, part, parts: chunks.length },
+    })
+  );
+}
+
+/** The length of `json` once every non-ASCII UTF-16 unit is escaped as `\uXXXX`. */
+function escapedLength(json: string): number {
+  let extra = 0;
+  for (let i = 0; i < json.length; i++) if (json.charCodeAt(i) > 0x7f) extra += 5;
+  return json.length + extra;
+}
