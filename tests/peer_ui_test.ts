@@ -397,3 +397,20 @@ Deno.test("terminal ui: a backslash in a message is drawn once", async () => {
   terminal.end();
   await ui.done;
 });
+
+Deno.test("plain ui: a text whose signature did not verify says (unverified) after the name", () => {
+  const message = {
+    type: "message",
+    room: "r",
+    from: "sam",
+    originHid: "1",
+    msgId: "1",
+    text: "hi",
+    self: false,
+    verified: false,
+  } as const;
+  assert.deepEqual(describeEvent(message).text, "<sam (unverified)> hi");
+  assert.deepEqual(describeEvent({ ...message, verified: true }).text, "<sam> hi");
+  // My own texts are mine, signed or not.
+  assert.deepEqual(describeEvent({ ...message, self: true }).text, "<sam> hi");
+});
