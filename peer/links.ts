@@ -186,6 +186,18 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A connection to `member` (no delay), or an Error saying why there is none. */
+async function connectTo(member: Member, signal: AbortSignal): Promise<Deno.TcpConn> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
+  } catch (error) {
+    throw new Error(signal.aborted ? "Connect timed out" : message(error));
+  }
+  conn.setNoDelay(true);
+  return conn;
+}
+
 /**
  * Connects to `member`, sends `hello` and waits for `S`. Closes the
  * connection and throws an Error saying why when any of that fails.
@@ -201,12 +213,7 @@ export async function dial(
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   let conn: Deno.TcpConn | undefined;
   try {
-    try {
-      conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
-    } catch (error) {
-      throw new Error(signal.aborted ? "Connect timed out" : message(error));
-    }
-    conn.setNoDelay(true);
+    conn = await connectTo(member, signal);
     await writeAll(conn, encodeFrame(hello));
     // To a member with a registered key: my challenge, right after the P.
     if (auth?.required) await writeAll(conn, auth.challenge());
@@ -254,12 +261,7 @@ export async function probe(
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   let conn: Deno.TcpConn | undefined;
   try {
-    try {
-      conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
-    } catch (error) {
-      throw new Error(signal.aborted ? "Connect timed out" : message(error));
-    }
-    conn.setNoDelay(true);
+    conn = await connectTo(member, signal);
     await writeAll(conn, encodeFrame(request));
     const { first } = await readFirstFrame(conn, new FrameReader({ maxFrameBytes }), signal);
     return first.decode();
