@@ -45,6 +45,8 @@ export interface AcceptorHost {
    * member-info), or undefined when none.
    */
   authFor?(hello: HandshakeFrame, member: RingMember): LinkAuth | undefined;
+  /** The handshake of an `auth` from `authFor` ended. */
+  handshaken?(auth: LinkAuth | undefined): void;
   /** True when I have a link from `member` whose key it proved. */
   verifiedLinkFrom?(member: RingMember): boolean;
   /** A connection that opened with an `X` frame (a probe, PROTOCOL.md §9); the host closes it. */
@@ -137,6 +139,7 @@ export class LinkAcceptor {
     const auth = this.#host.authFor?.(greeted.hello, member);
     greeted.auth = auth;
     if (auth === undefined || !auth.required) {
+      this.#host.handshaken?.(auth);
       return this.#host.verifiedLinkFrom?.(member)
         ? "it did not prove the key of the member it claims, who is linked with its key proved"
         : member;
@@ -145,6 +148,8 @@ export class LinkAcceptor {
       await authenticate(greeted, auth, this.#opts.handshakeTimeoutMs, this.#host.signal);
     } catch (error) {
       return describe(error);
+    } finally {
+      this.#host.handshaken?.(auth);
     }
     return member;
   }

@@ -60,6 +60,11 @@ export class LinkAuth {
   #challenge: Uint8Array | null = null;
   /** A challenge of the other side's I could not answer yet (its key unknown to me). */
   #unanswered: unknown = undefined;
+  /**
+   * Where a late answer goes while the handshake is under way (set by the
+   * side that owns the connection; null once the link is made).
+   */
+  sink: ((bytes: Uint8Array) => void) | null = null;
   #verified = false;
   #speaks = false;
 

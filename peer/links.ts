@@ -217,6 +217,10 @@ export async function dial(
     await writeAll(conn, encodeFrame(hello));
     // To a member with a registered key: my challenge, right after the P.
     if (auth?.required) await writeAll(conn, auth.challenge());
+    if (auth !== undefined) {
+      const open = conn;
+      auth.sink = (bytes) => void writeAll(open, bytes).catch(() => {});
+    }
     const reader = new FrameReader({ maxFrameBytes });
     let pending: RawFrame[] = [];
     for (;;) {
@@ -241,6 +245,7 @@ export async function dial(
     if (conn !== undefined) closeQuietly(conn);
     throw error instanceof Error ? error : new Error(String(error));
   } finally {
+    if (auth !== undefined) auth.sink = null;
     dispose();
   }
 }
@@ -339,6 +344,7 @@ export async function authenticate(
 ): Promise<void> {
   const { conn, reader } = handshaken;
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  auth.sink = (bytes) => void writeAll(conn, bytes).catch(() => {});
   try {
     await writeAll(conn, auth.challenge());
     const pending = handshaken.frames;
@@ -363,6 +369,7 @@ export async function authenticate(
     const why = error instanceof PeerClosed ? "Closed before proving its key" : message(error);
     throw new Error(signal.aborted ? "It did not prove its key in time" : why);
   } finally {
+    auth.sink = null;
     dispose();
   }
 }

@@ -20,6 +20,7 @@ import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
+import { EclipseWatch } from "./eclipse.ts";
 import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
 import { LINK_AUTH_OP, LINK_PROOF_OP, LinkAuth } from "./link_auth.ts";
@@ -103,6 +104,11 @@ export class Overlay {
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #linkWaiters = new Set<() => void>();
+  /** Set once eclipsed (eclipse.ts): forward links go to members that speak ringchat/2 first. */
+  #ringchatFirst = false;
+  readonly #eclipse = new EclipseWatch();
+  /** The authentications of handshakes under way, with the member each is with. */
+  readonly #handshaking = new Map<LinkAuth, Member>();
   /** Links whose other side has a challenge of mine to prove, with its deadline. */
   readonly #proofTimers = new Map<Link, ReturnType<typeof setTimeout>>();
 
@@ -126,6 +132,7 @@ export class Overlay {
         if (this.#forward === null) this.relink();
       },
       authFor: (hello, member) => this.#authFor(hello, member, "accept"),
+      handshaken: (auth) => this.#handshaken(auth),
       verifiedLinkFrom: (member) =>
         this.all().some((l) => sameMember(l.peer, member) && l.auth?.verified === true),
       probe: host.probe,
@@ -268,11 +275,49 @@ export class Overlay {
   }
 
   /**
+   * Checks for an eclipse at `now` (eclipse.ts): when my links have reached
+   * no member that speaks ringchat/2 for its grace time while the
+   * member-info lists others, my forward link goes to the first of those on
+   * the ring instead (skipping the members I link with now). True when it relinked.
+   */
+  watchEclipse(now: number): boolean {
+    const place = this.#host.place();
+    const members = this.#host.members;
+    if (place === null) return false;
+    const others = members.members.some((m) =>
+      !sameMember(m, place.me) && members.speaksRingchat(m) === true
+    );
+    const reached = this.all().some((l) => members.speaksRingchat(l.peer) === true);
+    if (!this.#eclipse.update(now, others && !reached)) return false;
+    const suspects = this.all().map((l) => l.peer.name).join(", ") || "none";
+    this.#host.emit({
+      type: "error",
+      message: `No link reaches a ringchat member of room ${place.room} (links: ${suspects}); ` +
+        `linking forward to one that speaks ringchat/2`,
+    });
+    this.#ringchatFirst = true;
+    // The forward link is replaced even if it is the closest on the ring.
+    const forward = this.#forward;
+    if (forward !== null && members.speaksRingchat(forward.peer) !== true) {
+      forward.end("Replaced: it reaches no ringchat member (eclipse)");
+    } else this.relink();
+    return true;
+  }
+
+  /**
    * The member-info changed: links to members it now gives a key (or a new
    * one) must prove it (a challenge, answered within `handshakeTimeoutMs`),
    * and challenges that waited for a member's key are answered.
    */
   reauthenticate(): void {
+    // A handshake under way answers a challenge that waited for this key.
+    for (const [auth, member] of this.#handshaking) {
+      const key = this.#host.members.keyOf(member) ?? undefined;
+      if (key === auth.peerKey) continue;
+      this.#host.track(auth.setPeerKey(key)).then((reply) => {
+        if (reply !== undefined) auth.sink?.(reply);
+      });
+    }
     for (const link of this.all()) {
       const auth = link.auth;
       if (auth === undefined) continue;
@@ -296,7 +341,7 @@ export class Overlay {
     const place = this.#host.place();
     if (place === null) return undefined;
     const claim = { name: hello.name, ip: hello.ip, port: hello.port };
-    return new LinkAuth({
+    const auth = new LinkAuth({
       identity: this.#host.identity ?? null,
       room: place.room,
       me: role === "link" ? claim : place.me,
@@ -304,6 +349,13 @@ export class Overlay {
       peerKey: this.#host.members.keyOf(member) ?? undefined,
       role,
     });
+    this.#handshaking.set(auth, member);
+    return auth;
+  }
+
+  /** The handshake of `auth` ended (a link, or not). */
+  #handshaken(auth: LinkAuth | undefined): void {
+    if (auth !== undefined) this.#handshaking.delete(auth);
   }
 
   /** Drops `link` unless its other side proves its key within `handshakeTimeoutMs`. */
@@ -405,7 +457,11 @@ export class Overlay {
     const place = host.place();
     if (place === null) return;
     const { me, room } = place;
-    const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    let candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    if (this.#ringchatFirst) {
+      const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
+      if (ringchat.length > 0) candidates = ringchat;
+    }
     const current = this.#forward;
     const failures: string[] = [];
     for (const candidate of candidates) {
@@ -434,6 +490,8 @@ export class Overlay {
       } catch (error) {
         failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
         continue;
+      } finally {
+        this.#handshaken(auth);
       }
       const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
       if (host.quitting()) {

@@ -47,6 +47,7 @@ import { bindOnePort } from "./one_port.ts";
 import type { PeerHandle } from "./peer_handle.ts";
 import { TaskSet } from "./tasks.ts";
 import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
+import { ECLIPSE_GRACE_MS } from "./eclipse.ts";
 import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
@@ -112,6 +113,8 @@ class Peer implements PeerHandle {
   readonly #poker: PokeSocket;
   #status: PeerStatus = { code: "START" };
   readonly #closed = Promise.withResolvers<void>();
+  /** The eclipse watch's clock while joined (eclipse.ts). */
+  #eclipseTimer: ReturnType<typeof setInterval> | undefined;
   /** This peer's Ed25519 key: said in the registry hello and proved; null when plain. */
   readonly #identity: Identity | null;
 
@@ -279,6 +282,7 @@ class Peer implements PeerHandle {
   }
 
   async #shutdown(): Promise<void> {
+    clearInterval(this.#eclipseTimer);
     this.#lookup.close();
     this.#abort.abort(new Error("Quit"));
     try {
@@ -410,6 +414,12 @@ class Peer implements PeerHandle {
     this.#setMembers(frame);
     this.#emit({ type: "joined", room, members: this.#members.infos() });
     this.#overlay.relink();
+    if (!this.#opts.plain) {
+      this.#eclipseTimer = setInterval(
+        () => this.#overlay.watchEclipse(Date.now()),
+        ECLIPSE_GRACE_MS / 2,
+      );
+    }
   }
 
   async send(text: string): Promise<void> {

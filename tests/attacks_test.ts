@@ -94,9 +94,8 @@ Deno.test({
 
 Deno.test({
   name: "attacks: two fake members ground around bob's HashID do not eclipse him",
-  // enabled when the defence lands (issue 16)
-  // main: bob shows 0 of the others' messages and his reach nobody within 5 s.
-  ignore: true,
+  // main before the defence: bob shows 0 of the others' messages and his reach nobody within
+  // 5 s. Now bob, his links reaching no ringchat member, relinks to one (peer/eclipse.ts).
   fn: () => attack("eclipse"),
 });
 
