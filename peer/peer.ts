@@ -197,6 +197,8 @@ class Peer implements PeerHandle {
         if (frame.op === TEXT_OP) this.#guard.onTextOp(link, frame);
       },
       probe: (probed) => {
+        // A plain peer closes it, as a seed client does.
+        if (opts.plain) return probed.conn.close();
         const place = this.#place();
         this.#tasks.track(
           this.#own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null),
