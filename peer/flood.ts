@@ -29,7 +29,8 @@
  *   `maxProvisional` such origins, each with the normal bounded window, and
  *   a full set takes a new one only once its oldest is `minAgeMs` old (the
  *   oldest then goes), so rotating forged origins die out as copies do. The
- *   next member list makes them members or drops them.
+ *   next member list makes them members, or departed members if it does not
+ *   list them (a registry just back lists members as they re-register).
  * - **Minimum residency.** An entry is never pushed out by the count bound
  *   before it is `minAgeMs` old: a window that is full of younger entries
  *   answers `"full"` and the caller drops the message (neither shown nor
@@ -262,13 +263,16 @@ export class SeenWindow {
    * more (at most `maxDeparted` of them, the earliest departed dropped
    * first): its last messages still circulate, and a registry that just
    * restarted lists members again only as they re-register. Then it is
-   * forgotten. Provisional origins become members if listed, else are
-   * forgotten at once. Also drops expired entries everywhere.
+   * forgotten. Provisional origins become members if listed, else departed
+   * members (kept for `departedMs` like any member that left the list). Also
+   * drops expired entries everywhere.
    */
   setMembers(keys: Iterable<string>): void {
     const now = this.#now();
     const next = new Set(keys);
-    for (const key of this.#provisional.keys()) if (!next.has(key)) this.forget(key);
+    for (const key of this.#provisional.keys()) {
+      if (!next.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);
+    }
     this.#provisional.clear();
     for (const key of this.#members) {
       if (!next.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);

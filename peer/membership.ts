@@ -25,8 +25,6 @@ import type { RegistryMemberInfo } from "./registry_hello.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
-/** Unknown origins looked up at most between two member list changes. */
-export const MAX_LOOKED_UP = 1024;
 
 /** What a new member list changed. */
 export interface MembersUpdate {
@@ -50,8 +48,6 @@ export class Membership {
   #msid: bigint | null = null;
   /** HashIDs (decimal) and names of the listed members: the origins I know. */
   #originKeys = new Set<string>();
-  /** Unknown origins already looked up since the list last changed. */
-  readonly #lookedUp = new Set<string>();
   /** Members missing from the list (by HashID), and since when. */
   readonly #departed = new Map<string, { name: string; since: number }>();
   /** Linked members (by key) missing from the list, and since when. */
@@ -85,7 +81,6 @@ export class Membership {
     // A keepalive's reply is usually the same list: hash its members only when it is not.
     const next = changed ? withHashIds(frame.members) : this.#members;
     if (changed) {
-      this.#lookedUp.clear();
       this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
     }
     const forget = this.#forgetDeparted(next, now);
@@ -171,15 +166,9 @@ export class Membership {
     return this.#originKeys.has(originHid);
   }
 
-  /**
-   * True the first time an unknown origin is seen since the list changed:
-   * look it up then (it may have joined after my last list), not at every message.
-   */
-  shouldLookUp(originHid: string): boolean {
-    if (this.knownOrigin(originHid) || this.#lookedUp.has(originHid)) return false;
-    if (this.#lookedUp.size >= MAX_LOOKED_UP) this.#lookedUp.clear();
-    this.#lookedUp.add(originHid);
-    return true;
+  /** The HashIDs (decimal) and names of the listed members: the origins whose texts are shown. */
+  get originKeys(): ReadonlySet<string> {
+    return this.#originKeys;
   }
 
   /** The members as events show them. */

@@ -372,7 +372,7 @@ export const PEER_OPTION_TABLE = Object.freeze(
         limit: "Messages per second over one link, all origins together",
         short: "Messages per link, per second",
         details:
-          "A link carries the whole room's messages, so five times the per-origin rate; copies of messages already seen cost nothing. It stops a link that rotates forged origins to slip past the per-origin limit. Checked before the message is looked up or stored: over it, messages are dropped (not shown, not forwarded) and reported once per burst (`Dropping messages over the link with NAME …`); a link that goes on past it by as many messages again as its burst, in one burst of refusals, is closed and reported (`Closed the link with NAME …`).",
+          "A link carries the whole room's messages, so five times the per-origin rate; copies of messages already seen cost nothing. It stops a link that rotates forged origins to slip past the per-origin limit. Checked before the message is looked up or stored: over it, messages are dropped (not shown, not forwarded) and reported once per burst (`Dropping messages over the link with NAME …`); a link that goes on past it by as many messages again as its burst, in one burst of refusals, is closed and reported (`Link with NAME (IP:PORT) dropped: it sent more than …`).",
       },
     },
     linkTextBurst: {
@@ -535,7 +535,33 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
   {
     marker: "peer-flooding",
     header: HEADER,
-    rows: ["maxTextRate", "textBurst", "maxLinkTextRate", "linkTextBurst"],
+    rows: [
+      "maxTextRate",
+      "textBurst",
+      "maxLinkTextRate",
+      "linkTextBurst",
+      [
+        "Messages remembered to drop copies",
+        "(fixed)",
+        "",
+        "2048 per member origin, each for 120 s, none pushed out before 5 s",
+        "The dedup window (`SeenWindow`, docs/security.md) keeps state only for the HashIDs and names of listed members (and, for a keepalive interval, of those that left the list): a text from any other origin stores nothing. 2048 ≥ `textBurst` + `maxTextRate` × 5 s, so a member within its rate is never refused; a window full of entries younger than 5 s (a flood under one origin with the rate raised) refuses new texts of that origin only, which is what makes every storm die out.",
+      ],
+      [
+        "Texts from unknown origins waiting for a member look-up",
+        "(fixed)",
+        "",
+        "256",
+        "A text from an origin that is not in my member list waits for one re-JOIN (PROTOCOL.md §6: the sender may have joined after my last list), then is shown if the registry lists it, else dropped and reported (`Dropped a message from NAME (originHID …): not a member …`). More waiting at once are dropped at once.",
+      ],
+      [
+        "Origins admitted provisionally while the registry is unreachable",
+        "(fixed)",
+        "",
+        "64",
+        "When that re-JOIN cannot be made because the registry is unreachable (and only then), an unknown origin is admitted until the next member list, each with the normal window, so members that joined after my last list are still heard while the registry is down. A full set takes a new origin only once its oldest is 5 s old, so a storm of ever new origins is shown at most 64 times per peer and dies out. The next member list makes them members, or departed members (kept for a keepalive interval, like a member that left the list) if it does not list them.",
+      ],
+    ],
   },
   {
     marker: "peer-pokes",

@@ -484,7 +484,7 @@ class Peer implements PeerHandle {
    */
   #setMembers(frame: MembersFrame): boolean {
     const { changed, forget } = this.#members.set(frame, Date.now());
-    this.#seen.setMembers(this.#members.members.flatMap((m) => [m.hashId.toString(), m.name]));
+    this.#seen.setMembers(this.#members.originKeys);
     for (const key of forget) this.#seen.forget(key);
     return changed;
   }

@@ -170,7 +170,11 @@ export class Relay {
     // Anything but a copy costs the link a token, before it is looked up or stored.
     if (!this.#linkWithinRate(from)) return void this.counts.refused++;
     if (verdict === "full") return this.#full(frame);
-    if (verdict === "stranger") return this.#stranger(from, frame, raw, content);
+    // Behind the texts of its origin that wait for a look-up, even if the list
+    // has listed it meanwhile: an origin's texts are shown in the order they came.
+    if (verdict === "stranger" || this.#lookUps.has(frame.originHid)) {
+      return this.#stranger(from, frame, raw, content);
+    }
     this.#accept(from, frame, raw, content);
   }
 

@@ -69,8 +69,8 @@ export class MemberPush<C> {
   /** When each room may next be pushed (performance.now() ms). */
   readonly #next = new Map<string, number>();
   readonly #info = new Map<string, InfoCache>();
-  /** Bumped whenever a member's hello or proof changes what member-info says. */
-  #version = 0;
+  /** Per room: bumped whenever a member's hello or proof changes what its member-info says. */
+  readonly #versions = new Map<string, number>();
   #closed = false;
 
   /** Pushes for `host`'s rooms. */
@@ -87,8 +87,17 @@ export class MemberPush<C> {
 
   /** A member of `room` said hello or proved its key: its member-info changed. */
   infoChanged(room: string): void {
-    this.#version++;
+    this.#versions.set(room, (this.#versions.get(room) ?? 0) + 1);
     this.changed(room);
+  }
+
+  /** `room` was destroyed: forget what is kept for it. */
+  forget(room: string): void {
+    clearTimeout(this.#timers.get(room));
+    this.#timers.delete(room);
+    this.#next.delete(room);
+    this.#info.delete(room);
+    this.#versions.delete(room);
   }
 
   /**
@@ -113,11 +122,7 @@ export class MemberPush<C> {
     this.#timers.delete(room);
     try {
       const frames = this.frames(room);
-      if (frames === null) {
-        this.#next.delete(room);
-        this.#info.delete(room);
-        return;
-      }
+      if (frames === null) return this.forget(room);
       let connections = 0;
       for (const owner of this.#host.rooms.owners(room)) {
         const outbox = this.#host.outbox(owner);
@@ -137,7 +142,8 @@ export class MemberPush<C> {
 
   #memberInfo(room: string, m: Uint8Array): Uint8Array[] {
     const cached = this.#info.get(room);
-    if (cached !== undefined && cached.m === m && cached.version === this.#version) {
+    const version = this.#versions.get(room) ?? 0;
+    if (cached !== undefined && cached.m === m && cached.version === version) {
       return cached.frames;
     }
     const entries: MemberInfoEntry[] = [];
@@ -156,7 +162,7 @@ export class MemberPush<C> {
     }
     const msid = this.#host.rooms.msid(room)!.toString();
     const frames = memberInfoFrames(room, msid, entries);
-    this.#info.set(room, { m, version: this.#version, frames });
+    this.#info.set(room, { m, version, frames });
     return frames;
   }
 }

@@ -65,9 +65,9 @@ export interface RegistryOptions {
   /**
    * Let a JOIN take a name that another member of the room holds at another
    * ip:port, as the reference server does. When false, such a JOIN is
-   * answered `F:JOIN message - Name already in use in this chatroom!!` (the
-   * same name, ip and port from another connection still takes the
-   * membership over).
+   * answered `F:JOIN message - Name already in use in this chatroom!!`. (The
+   * same name, ip and port from another connection is refused either way
+   * while its holder lives: registry/ownership.ts.)
    */
   allowDuplicateNames?: boolean;
 }

@@ -592,6 +592,7 @@ class Registry implements RegistryHandle {
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
+      this.#push.forget(removal.member.room);
     } else {
       this.#push.changed(removal.member.room);
     }

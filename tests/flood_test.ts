@@ -199,6 +199,37 @@ Deno.test("flood: at most maxDeparted departed members keep state, the earliest 
   equal(seen.admit(BOB, "x", 1n, bytes("hi")), "seen");
 });
 
+Deno.test("flood: provisional origins are bounded, die out by minAgeMs, and end at the next member list", () => {
+  let now = 0;
+  const seen = window({ maxProvisional: 2, minAgeMs: 1000, now: () => now });
+  equal(seen.provisional(HID), true, "a member already");
+  equal(seen.provisionals, 0);
+  equal(seen.provisional("1"), true);
+  equal(seen.admit("1", "p1", 1n, bytes("a")), "new");
+  now = 500;
+  equal(seen.provisional("2"), true);
+  equal(seen.provisional("3"), false, "full, and its oldest is younger than minAgeMs");
+  equal(seen.admit("3", "p3", 1n, bytes("a")), "stranger");
+  equal(seen.admit("1", "p1", 1n, bytes("a")), "seen", "a copy is still dropped");
+  now = 1000;
+  equal(seen.provisional("3"), true, "the oldest is minAgeMs old: it goes");
+  equal(seen.isMember("1"), false);
+  equal(seen.admit("2", "p2", 1n, bytes("b")), "new");
+  equal(seen.entries, 1, "the oldest's entries went with it");
+  equal(seen.admit("3", "p3", 1n, bytes("c")), "new");
+  // The next member list: "2" is listed (it keeps its window), "3" is not: it departs.
+  seen.setMembers([HID, BOB, CAROL, "2"]);
+  equal(seen.provisionals, 0);
+  equal(seen.admit("2", "p2", 1n, bytes("b")), "seen");
+  equal(seen.admit("3", "p3", 1n, bytes("c")), "seen", "a departed member for departedMs");
+  now += 20_000;
+  seen.setMembers([HID, BOB, CAROL, "2"]);
+  equal(seen.isMember("3"), false, "then forgotten");
+  equal(seen.isMember("2"), true);
+  throws(() => new SeenWindow({ maxProvisional: -1 }), RangeError);
+  equal(new SeenWindow({ maxProvisional: 0 }).provisional("1"), false);
+});
+
 Deno.test("flood: window bounds are checked", () => {
   throws(() => new SeenWindow({ perMember: 0 }), RangeError);
   throws(() => new SeenWindow({ ttlMs: 0 }), RangeError);

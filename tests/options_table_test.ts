@@ -39,6 +39,8 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     maxRegistryFrameBytes: 4 * 1024 * 1024,
     maxTextRate: 200,
     textBurst: 400,
+    maxLinkTextRate: 1000,
+    linkTextBurst: 2000,
     maxPokeRate: 10,
     pokeBurst: 20,
     maxStrangerPokeRate: 100,

@@ -18,58 +18,11 @@ import { hashId } from "../lib/sdbm.ts";
 import { PEER_DEFAULTS, type PeerOptions, startPeer } from "../peer/peer.ts";
 import { type RegistryHandle, startRegistry } from "../registry/registry.ts";
 import { meshConnected, type Recorder, type TestPeer, testPeer } from "./support/peer_harness.ts";
-import { RawClient } from "./support/raw_client.ts";
+import { Intruder, text } from "./support/intruder.ts";
 import { FakeRegistry, RawLink } from "./support/raw_peer.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A `T` frame as a seed-style client writes it (msgLength in bytes). */
-function text(room: string, hid: string, name: string, id: number, content: string): string {
-  return `T:${room}:${hid}:${name}:${id}:${encoder.encode(content).length}:${content}::\r\n`;
-}
-
-/** A port nobody listens on (bound, then released). */
-function deadPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-/** A listed member of the room that accepts no links and dials with raw bytes. */
-class Intruder implements AsyncDisposable {
-  readonly name: string;
-  readonly port = deadPort();
-  readonly links: RawLink[] = [];
-  #registry: RawClient | null = null;
-
-  constructor(name = "mallory") {
-    this.name = name;
-  }
-
-  /** Joins `room1` through its own registry connection. */
-  async join(registryPort: number): Promise<void> {
-    this.#registry = await RawClient.connect(registryPort);
-    await this.#registry.write(`J:room1:${this.name}:127.0.0.1:${this.port}::\r\n`);
-    match(await this.#registry.frame(), /^M:/);
-  }
-
-  /** Links to a peer: `P`, then waits for `S`. */
-  async dial(port: number): Promise<RawLink> {
-    const link = await RawLink.connect(port);
-    this.links.push(link);
-    await link.write(`P:room1:${this.name}:127.0.0.1:${this.port}:0::\r\n`);
-    await link.until(() => link.frames.length > 0, "the S reply");
-    match(link.frames.shift()!, /^S:\d+::\r\n$/);
-    return link;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.links.map((link) => link.close()));
-    await this.#registry?.[Symbol.asyncDispose]();
-  }
-}
 
 /** A registry, alice (the target, with `options`), bob (well-behaved) and an intruder. */
 interface Room extends AsyncDisposable {
@@ -626,6 +579,8 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
       { refreshIntervalMs: 0 },
       { maxTextRate: 0 },
       { textBurst: 0 },
+      { maxLinkTextRate: 0 },
+      { linkTextBurst: 0 },
       { maxPokeRate: -1 },
       { pokeBurst: 0 },
       { maxStrangerPokeRate: 0 },
@@ -637,6 +592,7 @@ Deno.test("abuse: every limit is an option, checked when the peer starts", async
   const peer = await startPeer({
     hostname: "127.0.0.1",
     maxTextRate: Infinity,
+    maxLinkTextRate: Infinity,
     maxPokeRate: Infinity,
     maxStrangerPokeRate: Infinity,
   });

@@ -5,6 +5,9 @@
  * data dir, which the registry then announces to the room.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
+import { parse } from "@optique/core";
+import { flagParser } from "../lib/option_table.ts";
+import { PEER_OPTION_TABLE } from "../peer/options.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
 import { sdbmHash } from "../lib/sdbm.ts";
 import { IDENTITY_FILE, loadIdentity } from "../peer/identity.ts";
@@ -177,4 +180,16 @@ Deno.test("peer hello: the key kept in the data dir is proved and announced in m
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("peer hello: --data-dir takes a path, or none for a key in memory", () => {
+  const parser = flagParser(PEER_OPTION_TABLE.dataDir);
+  const read = (args: string[]) => {
+    const result = parse(parser, args);
+    ok(result.success);
+    return result.value;
+  };
+  equal(read(["--data-dir", "none"]), null);
+  equal(read(["--data-dir", "/tmp/x"]), "/tmp/x");
+  equal(read([]), undefined, "absent: the program's per-user default applies");
 });

@@ -1,7 +1,7 @@
 /** The registry's ringchat/2 hello, proof, member-info and member ownership (issues 11, 16). */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { encodeBase64Url } from "../lib/registry_proof.ts";
-import { loadIdentity } from "../peer/identity.ts";
+import { loadIdentity, registrySigningInput } from "../peer/identity.ts";
 import { MemberInfoAssembler } from "../peer/registry_hello.ts";
 import { type MemberInfoEntry, memberInfoFrames } from "../registry/member_push.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
@@ -83,7 +83,6 @@ Deno.test("registry hello: a good proof is proved once; a bad one and a second o
   await using bad = await helloClient(registry.port);
   // Signed with another key than the hello's.
   const other = await loadIdentity(null);
-  const { registrySigningInput } = await import("../peer/identity.ts");
   const sig = await other.sign(registrySigningInput(bad.challenge, bad.identity.publicKey));
   const refused = extension(
     await bad.client.request(xFrame("prove", { sig: encodeBase64Url(sig) })),

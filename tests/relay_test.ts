@@ -160,6 +160,19 @@ Deno.test("relay: a message from a member that joined after my last list is show
   equal(links[1]!.written.length, 1);
 });
 
+Deno.test("relay: a text of an origin whose earlier texts wait for a look-up waits behind them", async () => {
+  const { relay, links, events, seen, tasks } = fixture();
+  const [erin] = withHashIds([{ name: "erin", ip: "127.0.0.1", port: 5 }]);
+  const first = text(erin!, 1n, "first");
+  relay.receive(links[0]!, first, encodeFrame(first));
+  // Another member list (a keepalive) lists erin before the look-up answered.
+  seen.setMembers([erin!.hashId.toString(), "erin", bob!.hashId.toString()]);
+  const second = text(erin!, 2n, "second");
+  relay.receive(links[0]!, second, encodeFrame(second));
+  await tasks.drain();
+  deepEqual(events.filter((e) => e.type === "message").map((e) => e.text), ["first", "second"]);
+});
+
 Deno.test("relay: with the registry unreachable, unknown origins are admitted provisionally, a bounded number", async () => {
   const { relay, links, events, seen, tasks } = fixture({ lookUp: "unreachable" });
   for (let i = 0; i < 100; i++) {
@@ -175,10 +188,11 @@ Deno.test("relay: with the registry unreachable, unknown origins are admitted pr
   );
   equal(seen.provisionals, 64);
   equal(relay.counts.refused, 36);
-  // The next member list makes them members or drops them.
-  seen.setMembers([bob!.hashId.toString(), "bob"]);
+  // The next member list makes them members, or departed members (for departedMs) if unlisted.
+  seen.setMembers([bob!.hashId.toString(), "bob", "1000"]);
   equal(seen.provisionals, 0);
-  equal(seen.isMember("1000"), false);
+  equal(seen.isMember("1000"), true);
+  equal(seen.isMember("1063"), true, "departed, kept as long as a member that left the list");
 });
 
 Deno.test("relay: a link over its rate is refused before anything is stored, and closed past a bound", () => {
