@@ -287,7 +287,10 @@ export class Overlay {
     const others = members.members.some((m) =>
       !sameMember(m, place.me) && members.speaksRingchat(m) === true
     );
-    const reached = this.all().some((l) => members.speaksRingchat(l.peer) === true);
+    // A link whose other side spoke ringchat/2 on it counts, listed so or not (yet).
+    const reached = this.all().some((l) =>
+      members.speaksRingchat(l.peer) === true || l.auth?.speaksRingchat === true
+    );
     if (!this.#eclipse.update(now, others && !reached)) return false;
     const suspects = this.all().map((l) => l.peer.name).join(", ") || "none";
     this.#host.emit({
@@ -311,9 +314,11 @@ export class Overlay {
    */
   reauthenticate(): void {
     // A handshake under way answers a challenge that waited for this key.
+    // A key missing from the info (a registry that restarted and has not relisted the member
+    // yet) changes nothing: only a key given, or a new one, does.
     for (const [auth, member] of this.#handshaking) {
       const key = this.#host.members.keyOf(member) ?? undefined;
-      if (key === auth.peerKey) continue;
+      if (key === undefined || key === auth.peerKey) continue;
       this.#host.track(auth.setPeerKey(key)).then((reply) => {
         if (reply !== undefined) auth.sink?.(reply);
       });
@@ -322,7 +327,7 @@ export class Overlay {
       const auth = link.auth;
       if (auth === undefined) continue;
       const key = this.#host.members.keyOf(link.peer) ?? undefined;
-      if (key === auth.peerKey) continue;
+      if (key === undefined || key === auth.peerKey) continue;
       this.#host.track(auth.setPeerKey(key)).then((reply) => {
         if (reply !== undefined) link.send(reply);
         if (!auth.required || !link.open) return;
