@@ -112,6 +112,14 @@ Deno.test("signed room: texts between ringchat peers are shown verified, by all"
   for (const [name, list] of shown) {
     for (const m of list) equal(m.verified, true, `${name} shows ${m.from}'s text verified`);
   }
+  // Too long for one op once escaped (180,000 bytes of JSON): the op, then its T.
+  const long = "é".repeat(30_000);
+  await r.peer("alice").peer.send(long);
+  for (const name of ["bob", "carol"]) {
+    const p = r.peer(name);
+    await p.rec.until(() => messages(p, long).length === 1, `the long text at ${name}`);
+    equal(messages(p, long)[0]!.verified, true);
+  }
 });
 
 Deno.test("signed room: a P claiming bob from another socket gets no S, and bob's link stays", async () => {
