@@ -523,6 +523,8 @@ export class Overlay {
         type: "info",
         message: `No forward link (${failures.join("; ")}); retrying in ${this.#opts.retryMs} ms`,
       });
+      // One retry at a time: a relink asked for meanwhile ran this walk twice.
+      clearTimeout(this.#retryTimer);
       this.#retryTimer = setTimeout(() => {
         this.#retryTimer = undefined;
         host.track(host.refresh()).finally(() => this.relink());
