@@ -435,7 +435,10 @@ export class Overlay {
   #breakTwoCycle(): void {
     const forward = this.#forward;
     const place = this.#host.place();
-    if (forward === null || place === null || !this.#linksBack(forward.peer)) return;
+    // Only a backward link already made counts (adopting one calls this again): giving up the
+    // forward link for a handshake still being checked would leave no link meanwhile.
+    if (forward === null || place === null) return;
+    if (!this.backward.some((link) => sameMember(link.peer, forward.peer))) return;
     if (place.me.hashId < forward.peer.hashId) return;
     forward.end("Replaced: that member already links to me");
   }
