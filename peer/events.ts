@@ -54,7 +54,12 @@ export type PeerEvent =
   }
   /** A link came up or went down. */
   | { type: "link"; direction: "forward" | "backward"; state: "up" | "down"; peer: LinkPeer }
-  /** A chat message, delivered once; `self` for my own sends. */
+  /**
+   * A chat message, delivered once; `self` for my own sends. `verified`: its
+   * origin's signature verified with the key our registry gave for it (my
+   * own: signed); false for seed clients' texts and any whose signature could
+   * not be had (docs/security.md).
+   */
   | {
     type: "message";
     room: string;
@@ -63,6 +68,7 @@ export type PeerEvent =
     msgId: string;
     text: string;
     self: boolean;
+    verified: boolean;
   }
   /**
    * Somebody poked me: `from` is the member's name. A poke that did not come

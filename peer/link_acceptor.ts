@@ -3,7 +3,10 @@
  * accepts connections, reads each one's `P` within `handshakeTimeoutMs`,
  * and checks it against my place and the member list (looking members up
  * once when the list is behind) before the overlay adopts it as a backward
- * link. Refusals close the connection without a reply. At most
+ * link. When the member-info gives the member a key, it must prove it
+ * (link_auth.ts) before the `S`; an unproved handshake never replaces a
+ * link whose key was proved. A connection opening with an `X` frame is a
+ * probe, handed to the host. Refusals close the connection without a reply. At most
  * `maxHandshakes` connections handshake at once; more are closed at once.
  *
  * @module
@@ -13,7 +16,8 @@ import { getLogger } from "@logtape/logtape";
 import type { HandshakeFrame, Member } from "../lib/frames.ts";
 import type { RingMember } from "../lib/ring.ts";
 import { describe } from "./errors.ts";
-import { greet, type Greeted, PeerClosed } from "./links.ts";
+import type { LinkAuth } from "./link_auth.ts";
+import { authenticate, greet, type Greeted, PeerClosed, type Probed } from "./links.ts";
 import { type Membership, sameMember } from "./membership.ts";
 import type { Place } from "./state.ts";
 
@@ -36,6 +40,17 @@ export interface AcceptorHost {
   adopt(greeted: Greeted, member: RingMember): void;
   /** A handshake was refused. */
   refused(): void;
+  /**
+   * The authentication a handshake from `member` needs (its key is in the
+   * member-info), or undefined when none.
+   */
+  authFor?(hello: HandshakeFrame, member: RingMember): LinkAuth | undefined;
+  /** The handshake of an `auth` from `authFor` ended. */
+  handshaken?(auth: LinkAuth | undefined): void;
+  /** True when I have a link from `member` whose key it proved. */
+  verifiedLinkFrom?(member: RingMember): boolean;
+  /** A connection that opened with an `X` frame (a probe, PROTOCOL.md §9); the host closes it. */
+  probe?(probed: Probed): void;
 }
 
 /** The acceptor's limits. */
@@ -116,6 +131,29 @@ export class LinkAcceptor {
     return member;
   }
 
+  /**
+   * The member, once it proved its key when it has one; or why not. Without a
+   * key to prove, it may not replace a link of that member's whose key was proved.
+   */
+  async #authenticate(greeted: Greeted, member: RingMember): Promise<RingMember | string> {
+    const auth = this.#host.authFor?.(greeted.hello, member);
+    greeted.auth = auth;
+    if (auth === undefined || !auth.required) {
+      this.#host.handshaken?.(auth);
+      return this.#host.verifiedLinkFrom?.(member)
+        ? "it did not prove the key of the member it claims, who is linked with its key proved"
+        : member;
+    }
+    try {
+      await authenticate(greeted, auth, this.#opts.handshakeTimeoutMs, this.#host.signal);
+    } catch (error) {
+      return describe(error);
+    } finally {
+      this.#host.handshaken?.(auth);
+    }
+    return member;
+  }
+
   async #accept(conn: Deno.TcpConn): Promise<void> {
     const { hostname, port } = conn.remoteAddr;
     let greeted;
@@ -125,6 +163,7 @@ export class LinkAcceptor {
         this.#opts.handshakeTimeoutMs,
         this.#host.signal,
         this.#opts.maxFrameBytes,
+        true,
       );
     } catch (error) {
       // One that connects and closes having sent nothing does no harm (a port check).
@@ -138,12 +177,18 @@ export class LinkAcceptor {
       }
       return;
     }
+    if ("probe" in greeted) {
+      if (this.#host.probe !== undefined) return this.#host.probe(greeted);
+      conn.close();
+      return;
+    }
     const { hello } = greeted;
     const greeting: Member = { name: hello.name, ip: hello.ip, port: hello.port };
     this.#greeting.add(greeting);
     let member: RingMember | string;
     try {
       member = await this.#check(hello);
+      if (typeof member !== "string") member = await this.#authenticate(greeted, member);
     } finally {
       this.#greeting.delete(greeting);
     }

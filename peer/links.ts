@@ -13,7 +13,8 @@
  *   sends): the same;
  * - a well-framed `T` whose text is over `maxTextBytes`: that frame is
  *   dropped and reported (`onRejected`) before it is decoded, the link stays;
- * - frames of other types after the handshake: ignored.
+ * - an `X` frame after the handshake: handed to `onExtension` (ignored
+ *   without one); frames of other types: ignored.
  *
  * @module
  */
@@ -21,9 +22,17 @@
 import { getLogger } from "@logtape/logtape";
 import { ProtocolError } from "../lib/errors.ts";
 import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
-import { encodeFrame, type HandshakeFrame, type Member, type TextFrame } from "../lib/frames.ts";
+import {
+  encodeFrame,
+  type ExtensionFrame,
+  type Frame,
+  type HandshakeFrame,
+  type Member,
+  type TextFrame,
+} from "../lib/frames.ts";
 import { LINK_MAX_FRAME_BYTES, MAX_TEXT_BYTES } from "../lib/limits.ts";
 import type { RingMember } from "../lib/ring.ts";
+import type { LinkAuth } from "./link_auth.ts";
 
 const logger = getLogger(["ringchat", "peer", "links"]);
 
@@ -70,6 +79,8 @@ export interface LinkHandlers {
   onClose(link: Link, reason: string, error: boolean): void;
   /** A frame was dropped for breaking a limit, and why; the link stays. */
   onRejected?(link: Link, reason: string): void;
+  /** A well-formed `X` frame (PROTOCOL.md §9) arrived. */
+  onExtension?(link: Link, frame: ExtensionFrame): void;
 }
 
 /** A connection whose handshake is done, with what was read past the handshake. */
@@ -78,6 +89,8 @@ export interface Handshaken {
   reader: FrameReader;
   /** Whole frames read after the handshake frame. */
   frames: RawFrame[];
+  /** The link's authentication (link_auth.ts), when the handshake ran one. */
+  auth?: LinkAuth;
 }
 
 /** The forward side's handshake result. */
@@ -89,6 +102,11 @@ export interface Dialed extends Handshaken {
 /** The backward side's first frame. */
 export interface Greeted extends Handshaken {
   hello: HandshakeFrame;
+}
+
+/** A connection that opened with an `X` frame instead of a `P` (PROTOCOL.md §9, a probe). */
+export interface Probed extends Handshaken {
+  probe: ExtensionFrame;
 }
 
 /** The other side closed the connection before a whole first frame arrived. */
@@ -168,6 +186,18 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A connection to `member` (no delay), or an Error saying why there is none. */
+async function connectTo(member: Member, signal: AbortSignal): Promise<Deno.TcpConn> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
+  } catch (error) {
+    throw new Error(signal.aborted ? "Connect timed out" : message(error));
+  }
+  conn.setNoDelay(true);
+  return conn;
+}
+
 /**
  * Connects to `member`, sends `hello` and waits for `S`. Closes the
  * connection and throws an Error saying why when any of that fails.
@@ -178,27 +208,82 @@ export async function dial(
   timeoutMs: number,
   outer?: AbortSignal,
   maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
+  auth?: LinkAuth,
 ): Promise<Dialed> {
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   let conn: Deno.TcpConn | undefined;
   try {
-    try {
-      conn = await Deno.connect({ hostname: member.ip, port: member.port, signal });
-    } catch (error) {
-      throw new Error(signal.aborted ? "Connect timed out" : message(error));
-    }
-    conn.setNoDelay(true);
+    conn = await connectTo(member, signal);
     await writeAll(conn, encodeFrame(hello));
+    // To a member with a registered key: my challenge, right after the P.
+    if (auth?.required) await writeAll(conn, auth.challenge());
+    if (auth !== undefined) {
+      const open = conn;
+      auth.sink = (bytes) => void writeAll(open, bytes).catch(() => {});
+    }
     const reader = new FrameReader({ maxFrameBytes });
-    const { first, rest } = await readFirstFrame(conn, reader, signal);
-    const frame = first.decode();
-    if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
-    return { conn, reader, frames: rest, msgId: frame.msgId };
+    let pending: RawFrame[] = [];
+    for (;;) {
+      let first = pending.shift();
+      if (first === undefined) {
+        ({ first, rest: pending } = await readFirstFrame(conn, reader, signal));
+      }
+      const frame = first.decode();
+      if (frame.type === "X" && auth !== undefined) {
+        // The accepting side's challenge (answered) or proof (checked) before its S.
+        const outcome = await auth.handle(frame);
+        if (outcome.kind === "failed") throw new Error(`Refused its key: ${outcome.why}`);
+        if (outcome.kind === "none" && outcome.reply !== undefined) {
+          await writeAll(conn, outcome.reply);
+        }
+        continue;
+      }
+      if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
+      return { conn, reader, frames: pending, msgId: frame.msgId, auth };
+    }
   } catch (error) {
     if (conn !== undefined) closeQuietly(conn);
     throw error instanceof Error ? error : new Error(String(error));
   } finally {
+    if (auth !== undefined) auth.sink = null;
     dispose();
+  }
+}
+
+/**
+ * A probe (PROTOCOL.md §9): connects to `member`, sends `request` (an `X`
+ * frame, so a seed peer closes at once) as the first frame, and returns the
+ * first frame of the answer, closing the connection either way. Throws an
+ * Error saying why when there is none in time.
+ */
+export async function probe(
+  member: Member,
+  request: ExtensionFrame,
+  timeoutMs: number,
+  outer?: AbortSignal,
+  maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
+): Promise<Frame> {
+  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await connectTo(member, signal);
+    await writeAll(conn, encodeFrame(request));
+    const { first } = await readFirstFrame(conn, new FrameReader({ maxFrameBytes }), signal);
+    return first.decode();
+  } finally {
+    if (conn !== undefined) closeQuietly(conn);
+    dispose();
+  }
+}
+
+/** Writes `frame` on a probe's connection and closes it (failures are quiet). */
+export async function answerProbe(conn: Deno.TcpConn, frame: ExtensionFrame): Promise<void> {
+  try {
+    await writeAll(conn, encodeFrame(frame));
+  } catch {
+    // It left: nothing to answer.
+  } finally {
+    closeQuietly(conn);
   }
 }
 
@@ -210,20 +295,81 @@ export async function greet(
   conn: Deno.TcpConn,
   timeoutMs: number,
   outer?: AbortSignal,
+  maxFrameBytes?: number,
+): Promise<Greeted>;
+/** With `probes`: a first `X` frame is returned as a {@linkcode Probed} (not closed). */
+export async function greet(
+  conn: Deno.TcpConn,
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+  maxFrameBytes: number,
+  probes: true,
+): Promise<Greeted | Probed>;
+export async function greet(
+  conn: Deno.TcpConn,
+  timeoutMs: number,
+  outer?: AbortSignal,
   maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
-): Promise<Greeted> {
+  probes = false,
+): Promise<Greeted | Probed> {
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   try {
     conn.setNoDelay(true);
     const reader = new FrameReader({ maxFrameBytes });
     const { first, rest } = await readFirstFrame(conn, reader, signal);
     const frame = first.decode();
+    if (frame.type === "X" && probes) return { conn, reader, frames: rest, probe: frame };
     if (frame.type !== "P") throw new Error(`Sent a ${frame.type} frame instead of a handshake`);
     return { conn, reader, frames: rest, hello: frame };
   } catch (error) {
     closeQuietly(conn);
     throw error instanceof Error ? error : new Error(String(error));
   } finally {
+    dispose();
+  }
+}
+
+/**
+ * The accepting side's half of link authentication (link_auth.ts), before
+ * its `S`: sends my challenge, answers the other side's, and reads until
+ * its proof verifies. Closes the connection and throws an Error saying why
+ * when the proof is wrong, another frame comes first, or none arrives within
+ * `timeoutMs`.
+ */
+export async function authenticate(
+  handshaken: Handshaken,
+  auth: LinkAuth,
+  timeoutMs: number,
+  outer?: AbortSignal,
+): Promise<void> {
+  const { conn, reader } = handshaken;
+  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  auth.sink = (bytes) => void writeAll(conn, bytes).catch(() => {});
+  try {
+    await writeAll(conn, auth.challenge());
+    const pending = handshaken.frames;
+    for (;;) {
+      let first = pending.shift();
+      if (first === undefined) {
+        const read = await readFirstFrame(conn, reader, signal);
+        first = read.first;
+        pending.push(...read.rest);
+      }
+      const frame = first.decode();
+      if (frame.type !== "X") {
+        throw new Error(`Sent a ${frame.type} frame instead of its key proof`);
+      }
+      const outcome = await auth.handle(frame);
+      if (outcome.kind === "failed") throw new Error(`Refused its key: ${outcome.why}`);
+      if (outcome.kind === "proved") return;
+      if (outcome.reply !== undefined) await writeAll(conn, outcome.reply);
+    }
+  } catch (error) {
+    closeQuietly(conn);
+    const why = error instanceof PeerClosed ? "Closed before proving its key" : message(error);
+    throw new Error(signal.aborted ? "It did not prove its key in time" : why);
+  } finally {
+    auth.sink = null;
     dispose();
   }
 }
@@ -243,6 +389,8 @@ export class Link {
   readonly direction: LinkDirection;
   /** The member at the other end. */
   readonly peer: RingMember;
+  /** Its authentication, when its handshake ran one (link_auth.ts). */
+  readonly auth: LinkAuth | undefined;
   readonly #conn: Deno.TcpConn;
   readonly #reader: FrameReader;
   readonly #handlers: LinkHandlers;
@@ -276,6 +424,7 @@ export class Link {
     this.#conn = handshaken.conn;
     this.#reader = handshaken.reader;
     this.#pending = handshaken.frames;
+    this.auth = handshaken.auth;
     this.direction = direction;
     this.peer = peer;
     this.#handlers = handlers;
@@ -492,6 +641,9 @@ export class Link {
       return;
     }
     const frame = raw.decode();
+    if (frame.type === "X" && this.#handlers.onExtension !== undefined) {
+      return this.#handlers.onExtension(this, frame);
+    }
     logger.debug("Ignored a {type} frame on the link with {name}", {
       type: frame.type,
       name: this.peer.name,

@@ -58,6 +58,8 @@ export class Membership {
   #pendingInfo: RegistryMemberInfo | null = null;
   /** Listed members (by key) that a list after my first brought, and when. */
   #listedAt = new Map<string, number>();
+  /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
+  #keysByHid: Map<string, string> | null = null;
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -86,6 +88,7 @@ export class Membership {
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
+    if (changed) this.#keysByHid = null;
     this.#payload = payload;
     this.#msid = frame.msid;
     const pending = this.#pendingInfo;
@@ -108,6 +111,7 @@ export class Membership {
     for (const m of info.members) next.set(memberKey(m), m.key);
     const before = this.#ringchat;
     this.#ringchat = next;
+    this.#keysByHid = null;
     if (before === null || before.size !== next.size) return true;
     for (const [key, value] of next) if (before.get(key) !== value) return true;
     return false;
@@ -120,6 +124,18 @@ export class Membership {
    */
   speaksRingchat(member: Member): boolean | undefined {
     return this.#ringchat === null ? undefined : this.#ringchat.has(memberKey(member));
+  }
+
+  /** The proved key of the member whose HashID (decimal) is `originHid`, if it proved one. */
+  keyOfOrigin(originHid: string): string | undefined {
+    if (this.#keysByHid === null) {
+      this.#keysByHid = new Map();
+      for (const m of this.#members) {
+        const key = this.keyOf(m);
+        if (key !== null) this.#keysByHid.set(m.hashId.toString(), key);
+      }
+    }
+    return this.#keysByHid.get(originHid);
   }
 
   /** `member`'s proved key (base64url) as the registry announced it, or null. */

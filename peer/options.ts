@@ -121,6 +121,12 @@ export interface PeerOptions {
   dataDir?: string | null;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
+  /**
+   * Speak plain P2PChat only, as a seed client does: no registry hello, no
+   * key, no `X` frame on any link, every text sent as a `T` (interop checks
+   * and tests). Default false.
+   */
+  plain?: boolean;
 }
 
 /** The sections of `peer --help` after the first. */
@@ -457,7 +463,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent">>
+  Required<Omit<PeerOptions, "onEvent" | "plain">>
 > = true;
 
 type Limit = {
@@ -482,8 +488,10 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 
 /** Options with every default applied. */
 export type ResolvedOptions =
-  & Required<Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "onEvent">>
-  & Pick<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir">;
+  & Required<
+    Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "onEvent" | "plain">
+  >
+  & Pick<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "plain">;
 
 /**
  * Applies the defaults to `options` and checks them.

@@ -9,13 +9,21 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { encodeFrame, type Member } from "../lib/frames.ts";
+import {
+  encodeFrame,
+  type ExtensionFrame,
+  type HandshakeFrame,
+  type Member,
+} from "../lib/frames.ts";
 import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
+import { EclipseWatch } from "./eclipse.ts";
+import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
+import { LINK_AUTH_OP, LINK_PROOF_OP, LinkAuth } from "./link_auth.ts";
 import {
   dial,
   type Greeted,
@@ -23,6 +31,7 @@ import {
   type LinkHandlers,
   linkMaxFrameBytes,
   type LinkOptions,
+  type Probed,
 } from "./links.ts";
 import { type Membership, sameMember } from "./membership.ts";
 import type { Place } from "./state.ts";
@@ -60,6 +69,14 @@ export interface OverlayHost {
   lookUp(): Promise<unknown>;
   /** A `T` frame arrived on a link. */
   onText: LinkHandlers["onText"];
+  /** My key pair, proved on links to members the member-info gives a key (link_auth.ts). */
+  readonly identity?: Identity | null;
+  /** An `X` frame other than link authentication arrived on a link. */
+  onExtension?(link: Link, frame: ExtensionFrame): void;
+  /** A connection opened with an `X` frame (a probe). */
+  probe?(probed: Probed): void;
+  /** The bytes of the frame `raw` for `link` (text_guard.ts). */
+  bytesFor?(link: Link, raw: Uint8Array): Uint8Array;
   emit(event: PeerEvent): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
@@ -87,6 +104,13 @@ export class Overlay {
   #relinkAgain = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #linkWaiters = new Set<() => void>();
+  /** Set once eclipsed (eclipse.ts): forward links go to members that speak ringchat/2 first. */
+  #ringchatFirst = false;
+  readonly #eclipse = new EclipseWatch();
+  /** The authentications of handshakes under way, with the member each is with. */
+  readonly #handshaking = new Map<LinkAuth, Member>();
+  /** Links whose other side has a challenge of mine to prove, with its deadline. */
+  readonly #proofTimers = new Map<Link, ReturnType<typeof setTimeout>>();
 
   /** An overlay with no links yet. */
   constructor(host: OverlayHost, options: OverlayOptions) {
@@ -107,10 +131,16 @@ export class Overlay {
       refused: () => {
         if (this.#forward === null) this.relink();
       },
+      authFor: (hello, member) => this.#authFor(hello, member, "accept"),
+      handshaken: (auth) => this.#handshaken(auth),
+      verifiedLinkFrom: (member) =>
+        this.all().some((l) => sameMember(l.peer, member) && l.auth?.verified === true),
+      probe: host.probe,
     }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
       onText: (link, frame, raw, content) => host.onText(link, frame, raw, content),
       onClose: (link, reason, error) => this.#onLinkClose(link, reason, error),
+      onExtension: (link, frame) => this.#onExtension(link, frame),
       onRejected: (link, reason) =>
         host.report(
           `rejected ${memberKey(link.peer)}`,
@@ -244,6 +274,127 @@ export class Overlay {
     this.#retryTimer = undefined;
   }
 
+  /**
+   * Checks for an eclipse at `now` (eclipse.ts): when my links have reached
+   * no member that speaks ringchat/2 for its grace time while the
+   * member-info lists others, my forward link goes to the first of those on
+   * the ring instead (skipping the members I link with now). True when it relinked.
+   */
+  watchEclipse(now: number): boolean {
+    const place = this.#host.place();
+    const members = this.#host.members;
+    if (place === null) return false;
+    const others = members.members.some((m) =>
+      !sameMember(m, place.me) && members.speaksRingchat(m) === true
+    );
+    // A link whose other side spoke ringchat/2 on it counts, listed so or not (yet).
+    const reached = this.all().some((l) =>
+      members.speaksRingchat(l.peer) === true || l.auth?.speaksRingchat === true
+    );
+    if (!this.#eclipse.update(now, others && !reached)) return false;
+    const suspects = this.all().map((l) => l.peer.name).join(", ") || "none";
+    this.#host.emit({
+      type: "error",
+      message: `No link reaches a ringchat member of room ${place.room} (links: ${suspects}); ` +
+        `linking forward to one that speaks ringchat/2`,
+    });
+    this.#ringchatFirst = true;
+    // The forward link is replaced even if it is the closest on the ring.
+    const forward = this.#forward;
+    if (forward !== null && members.speaksRingchat(forward.peer) !== true) {
+      forward.end("Replaced: it reaches no ringchat member (eclipse)");
+    } else this.relink();
+    return true;
+  }
+
+  /**
+   * The member-info changed: links to members it now gives a key (or a new
+   * one) must prove it (a challenge, answered within `handshakeTimeoutMs`),
+   * and challenges that waited for a member's key are answered.
+   */
+  reauthenticate(): void {
+    // A handshake under way answers a challenge that waited for this key.
+    // A key missing from the info (a registry that restarted and has not relisted the member
+    // yet) changes nothing: only a key given, or a new one, does.
+    for (const [auth, member] of this.#handshaking) {
+      const key = this.#host.members.keyOf(member) ?? undefined;
+      if (key === undefined || key === auth.peerKey) continue;
+      this.#host.track(auth.setPeerKey(key)).then((reply) => {
+        if (reply !== undefined) auth.sink?.(reply);
+      });
+    }
+    for (const link of this.all()) {
+      const auth = link.auth;
+      if (auth === undefined) continue;
+      const key = this.#host.members.keyOf(link.peer) ?? undefined;
+      if (key === undefined || key === auth.peerKey) continue;
+      this.#host.track(auth.setPeerKey(key)).then((reply) => {
+        if (reply !== undefined) link.send(reply);
+        if (!auth.required || !link.open) return;
+        link.send(auth.challenge());
+        this.#awaitProof(link);
+      });
+    }
+  }
+
+  /** The authentication of a link with `member` (`hello`: my P, or its P). */
+  #authFor(
+    hello: HandshakeFrame,
+    member: RingMember,
+    role: "link" | "accept",
+  ): LinkAuth | undefined {
+    const place = this.#host.place();
+    if (place === null) return undefined;
+    const claim = { name: hello.name, ip: hello.ip, port: hello.port };
+    const auth = new LinkAuth({
+      identity: this.#host.identity ?? null,
+      room: place.room,
+      me: role === "link" ? claim : place.me,
+      peer: role === "link" ? member : claim,
+      peerKey: this.#host.members.keyOf(member) ?? undefined,
+      role,
+    });
+    this.#handshaking.set(auth, member);
+    return auth;
+  }
+
+  /** The handshake of `auth` ended (a link, or not). */
+  #handshaken(auth: LinkAuth | undefined): void {
+    if (auth !== undefined) this.#handshaking.delete(auth);
+  }
+
+  /** Drops `link` unless its other side proves its key within `handshakeTimeoutMs`. */
+  #awaitProof(link: Link): void {
+    clearTimeout(this.#proofTimers.get(link));
+    this.#proofTimers.set(
+      link,
+      setTimeout(() => {
+        this.#proofTimers.delete(link);
+        if (link.auth?.verified !== true) {
+          link.close("It did not prove the key the registry gave for it in time", true, false);
+        }
+      }, this.#opts.handshakeTimeoutMs),
+    );
+  }
+
+  /** An `X` frame on a link: link authentication here, the rest to the host. */
+  #onExtension(link: Link, frame: ExtensionFrame): void {
+    const auth = link.auth;
+    if (auth === undefined || (frame.op !== LINK_AUTH_OP && frame.op !== LINK_PROOF_OP)) {
+      return this.#host.onExtension?.(link, frame);
+    }
+    this.#host.track(auth.handle(frame)).then((outcome) => {
+      if (outcome.kind === "failed") {
+        return link.close(`Refused its key: ${outcome.why}`, true, false);
+      }
+      if (outcome.kind === "proved") {
+        clearTimeout(this.#proofTimers.get(link));
+        this.#proofTimers.delete(link);
+        logger.debug("{name} proved its key", { name: link.peer.name });
+      } else if (outcome.reply !== undefined) link.send(outcome.reply);
+    });
+  }
+
   /** True when `member` links back to me, or is handshaking to do so. */
   #linksBack(member: Member): boolean {
     for (const link of this.#backward) if (sameMember(link.peer, member)) return true;
@@ -284,7 +435,10 @@ export class Overlay {
   #breakTwoCycle(): void {
     const forward = this.#forward;
     const place = this.#host.place();
-    if (forward === null || place === null || !this.#linksBack(forward.peer)) return;
+    // Only a backward link already made counts (adopting one calls this again): giving up the
+    // forward link for a handshake still being checked would leave no link meanwhile.
+    if (forward === null || place === null) return;
+    if (!this.backward.some((link) => sameMember(link.peer, forward.peer))) return;
     if (place.me.hashId < forward.peer.hashId) return;
     forward.end("Replaced: that member already links to me");
   }
@@ -316,7 +470,11 @@ export class Overlay {
     // grace lasts (`dropAbsent` ends it after): after a registry restart the
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
-    const candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    let candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    if (this.#ringchatFirst) {
+      const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
+      if (ringchat.length > 0) candidates = ringchat;
+    }
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
     const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me)]));
@@ -334,6 +492,7 @@ export class Overlay {
         port: me.port,
         msgId: host.lastMsgId(),
       };
+      const auth = this.#authFor(hello, candidate, "link");
       let dialed;
       try {
         dialed = await dial(
@@ -342,10 +501,13 @@ export class Overlay {
           this.#opts.handshakeTimeoutMs,
           this.#abort.signal,
           this.#maxFrameBytes,
+          auth,
         );
       } catch (error) {
         failures.push(`${candidate.name} (${candidate.ip}:${candidate.port}): ${describe(error)}`);
         continue;
+      } finally {
+        this.#handshaken(auth);
       }
       const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
       if (host.quitting()) {
@@ -360,6 +522,7 @@ export class Overlay {
       this.#forward = link;
       link.start();
       host.track(link.done());
+      if (auth?.pending) this.#awaitProof(link);
       this.#linkUp(link);
       if (old !== null) old.end("Replaced by a forward link closer on the ring");
       this.#breakTwoCycle();
@@ -404,6 +567,8 @@ export class Overlay {
   }
 
   #onLinkClose(link: Link, reason: string, error: boolean): void {
+    clearTimeout(this.#proofTimers.get(link));
+    this.#proofTimers.delete(link);
     const peer = linkPeer(link.peer);
     this.#ending.add(link);
     link.done().finally(() => this.#ending.delete(link));
@@ -446,7 +611,9 @@ export class Overlay {
       state: "up",
       peer: linkPeer(link.peer),
     });
-    for (const bytes of this.#host.recent.frames()) link.send(bytes);
+    for (const bytes of this.#host.recent.frames()) {
+      link.send(this.#host.bytesFor?.(link, bytes) ?? bytes);
+    }
     for (const wake of [...this.#linkWaiters]) wake();
   }
 }

@@ -47,13 +47,15 @@ import { bindOnePort } from "./one_port.ts";
 import type { PeerHandle } from "./peer_handle.ts";
 import { TaskSet } from "./tasks.ts";
 import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
+import { ECLIPSE_GRACE_MS } from "./eclipse.ts";
 import { Emitter } from "./emitter.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
-import { MemberLookup } from "./member_lookup.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
+import { MemberLookup } from "./member_lookup.ts";
 import { Membership } from "./membership.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
+import type { Link } from "./links.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
@@ -63,6 +65,9 @@ import { Reports } from "./reports.ts";
 import { recordHistory, serveWeb, type WebServer } from "./web/server.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
 import type { PeerStats } from "./stats.ts";
+import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
+import { TEXT_OP } from "./signed_text.ts";
+import { TextGuard } from "./text_guard.ts";
 
 export type { PeerEvent } from "./events.ts";
 export { PEER_DEFAULTS, type PeerOptions } from "./options.ts";
@@ -85,7 +90,7 @@ export type { PeerHandle } from "./peer_handle.ts";
  */
 export async function startPeer(options: PeerOptions = {}): Promise<PeerHandle> {
   const opts = resolvePeerOptions(options);
-  const identity = await loadIdentity(opts.dataDir ?? null);
+  const identity = opts.plain ? null : await loadIdentity(opts.dataDir ?? null);
   const peer = new Peer(opts, identity);
   if (options.onEvent !== undefined) peer.on(options.onEvent);
   const history = options.web === undefined ? undefined : recordHistory(peer);
@@ -114,15 +119,19 @@ class Peer implements PeerHandle {
   readonly #reports = new Reports((report) => this.#emit(report));
   readonly #overlay: Overlay;
   readonly #relay: Relay;
+  readonly #guard: TextGuard;
+  readonly #own = new OwnSignatures();
   readonly #listener: Deno.TcpListener;
   readonly #poker: PokeSocket;
   #status: PeerStatus = { code: "START" };
   #web: WebServer | null = null;
   readonly #closed = Promise.withResolvers<void>();
-  /** This peer's Ed25519 key: said in the registry hello and proved. */
-  readonly #identity: Identity;
+  /** The eclipse watch's clock while joined (eclipse.ts). */
+  #eclipseTimer: ReturnType<typeof setInterval> | undefined;
+  /** This peer's Ed25519 key: said in the registry hello and proved; null when plain. */
+  readonly #identity: Identity | null;
 
-  constructor(opts: ResolvedOptions, identity: Identity) {
+  constructor(opts: ResolvedOptions, identity: Identity | null) {
     this.#opts = opts;
     this.#identity = identity;
     this.#members = new Membership(opts.keepaliveMs);
@@ -146,7 +155,7 @@ class Peer implements PeerHandle {
             ? `Lost the registry connection (${detail}); chat continues over the links`
             : detail,
         }),
-      hello: {
+      hello: opts.plain ? undefined : {
         identity,
         onMemberInfo: (info) => this.#onMemberInfo(info),
         onUnavailable: (message) => this.#emit({ type: "info", message }),
@@ -169,13 +178,45 @@ class Peer implements PeerHandle {
         this.#report(key, type, message),
       track: <T>(promise: Promise<T>) => this.#tasks.track(promise),
     };
-    this.#relay = new Relay({ ...host, links: () => this.#overlay.all() }, opts);
+    this.#guard = new TextGuard({
+      ...host,
+      identity,
+      plain: opts.plain ?? false,
+      fetcher: new SigFetcher(opts.handshakeTimeoutMs, this.#abort.signal),
+      own: this.#own,
+      relay: (from, frame, raw) => this.#relay.receive(from, frame, raw),
+      refused: () => void this.#relay.counts.refused++,
+      maxTextBytes: opts.maxTextBytes,
+    });
+    const encodings = {
+      bytesFor: (link: Link, raw: Uint8Array) => this.#guard.bytesFor(link, raw),
+    };
+    this.#relay = new Relay({
+      ...host,
+      ...encodings,
+      links: () => this.#overlay.all(),
+      verified: (raw) => this.#guard.verified(raw),
+      sign: (frame, raw, content) => this.#guard.own(frame, raw, content),
+    }, opts);
     this.#overlay = new Overlay({
       ...host,
+      ...encodings,
+      identity,
       placeForHandshake: () => this.#placeForHandshake(),
       lastMsgId: () => this.#relay.lastMsgId,
       refresh: () => this.#registry.refresh(),
-      onText: (link, frame, raw) => this.#relay.receive(link, frame, raw),
+      onText: (link, frame, raw, content) => this.#guard.onT(link, frame, raw, content),
+      onExtension: (link, frame) => {
+        if (frame.op === TEXT_OP) this.#guard.onTextOp(link, frame);
+      },
+      probe: (probed) => {
+        // A plain peer closes it, as a seed client does.
+        if (opts.plain) return probed.conn.close();
+        const place = this.#place();
+        this.#tasks.track(
+          this.#own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null),
+        );
+      },
     }, opts);
     [this.#listener, this.#poker] = this.#bind();
   }
@@ -273,6 +314,7 @@ class Peer implements PeerHandle {
   }
 
   async #shutdown(): Promise<void> {
+    clearInterval(this.#eclipseTimer);
     this.#lookup.close();
     this.#abort.abort(new Error("Quit"));
     try {
@@ -406,6 +448,12 @@ class Peer implements PeerHandle {
     this.#setMembers(frame);
     this.#emit({ type: "joined", room, members: this.#members.infos() });
     this.#overlay.relink();
+    if (!this.#opts.plain) {
+      this.#eclipseTimer = setInterval(
+        () => this.#overlay.watchEclipse(Date.now()),
+        ECLIPSE_GRACE_MS / 2,
+      );
+    }
   }
 
   async send(text: string): Promise<void> {
@@ -417,7 +465,7 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
       throw new PeerError("not-connected", "Not connected to the other members yet");
     }
-    this.#relay.originate(need(this.#status, "send"), text);
+    await this.#relay.originate(need(this.#status, "send"), text);
   }
 
   async poke(name?: string): Promise<void> {
@@ -478,6 +526,8 @@ class Peer implements PeerHandle {
     if (place === null) return;
     const changed = this.#setMembers(frame);
     this.#overlay.dropAbsent(Date.now(), place.room);
+    // Member info kept for this list applies now.
+    this.#overlay.reauthenticate();
     if (!changed) return;
     this.#emitMembers();
     this.#overlay.relink();
@@ -490,5 +540,7 @@ class Peer implements PeerHandle {
     // A change for the list I show (a member proved its key) is shown; one for the next list
     // is shown with that list.
     if (this.#members.setInfo(info) && place !== null) this.#emitMembers();
+    // Links to members with a new key prove it (the info may apply with the next list).
+    this.#overlay.reauthenticate();
   }
 }

@@ -66,6 +66,12 @@ export interface RelayHost {
   emit(event: PeerEvent): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
+  /** The bytes of the text `raw` for `link` (a signed `text` op to ringchat peers, text_guard.ts). */
+  bytesFor?(link: Link, raw: Uint8Array): Uint8Array;
+  /** True when the text `raw` has a verified signature. */
+  verified?(raw: Uint8Array): boolean;
+  /** Signs my text before it is sent. */
+  sign?(frame: TextFrame, raw: Uint8Array, content: Uint8Array): Promise<void>;
 }
 
 /** The rate limits on each origin's and each link's messages. */
@@ -116,8 +122,8 @@ export class Relay {
     return this.#counter.last;
   }
 
-  /** Sends my message `text` to every link and shows it. */
-  originate(place: Place, text: string): void {
+  /** Sends my message `text` to every link (signed when I have a key) and shows it. */
+  originate(place: Place, text: string): Promise<void> {
     const { me, room } = place;
     const msgId = this.#counter.next();
     const frame: TextFrame = {
@@ -128,13 +134,22 @@ export class Relay {
       msgId,
       text,
     };
-    const links = this.#host.links();
+    const host = this.#host;
     const bytes = encodeFrame(frame);
-    this.#host.seen.admit(frame.originHid, frame.originName, msgId, textContent(bytes));
+    const content = textContent(bytes);
+    host.seen.admit(frame.originHid, frame.originName, msgId, content);
+    // Without a key to sign with, it is sent at once (synchronously).
+    const signing = host.sign?.(frame, bytes, content);
+    if (signing === undefined) return Promise.resolve(this.#sendOwn(frame, bytes));
+    return signing.then(() => this.#sendOwn(frame, bytes));
+  }
+
+  #sendOwn(frame: TextFrame, bytes: Uint8Array): void {
+    const host = this.#host;
     this.counts.sent++;
-    this.#deliver(frame, true);
-    this.#host.recent.push(bytes);
-    for (const link of links) link.send(bytes);
+    this.#deliver(frame, true, bytes);
+    host.recent.push(bytes);
+    for (const link of host.links()) link.send(host.bytesFor?.(link, bytes) ?? bytes);
   }
 
   /** A `T` frame arrived on `from` (`raw`: its bytes as read). */
@@ -260,9 +275,9 @@ export class Relay {
       if (link === from) continue;
       const peer = link.peer;
       if (peer.hashId.toString() === frame.originHid || peer.name === frame.originHid) continue;
-      if (link.send(raw)) this.counts.forwarded++;
+      if (link.send(host.bytesFor?.(link, raw) ?? raw)) this.counts.forwarded++;
     }
-    this.#deliver(frame, false);
+    this.#deliver(frame, false, raw);
   }
 
   #originWithinRate(frame: TextFrame): boolean {
@@ -309,7 +324,7 @@ export class Relay {
     return true;
   }
 
-  #deliver(frame: TextFrame, self: boolean): void {
+  #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
     this.counts.delivered++;
     this.#host.emit({
       type: "message",
@@ -319,6 +334,7 @@ export class Relay {
       msgId: frame.msgId.toString(),
       text: frame.text,
       self,
+      verified: this.#host.verified?.(raw) ?? false,
     });
   }
 }

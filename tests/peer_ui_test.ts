@@ -28,6 +28,7 @@ const EVERY_EVENT: PeerEvent[] = [
     msgId: "1",
     text: "hi: there",
     self: false,
+    verified: true,
   },
   { type: "poke", from: "bob" },
   { type: "poke-ack", to: "bob" },
@@ -64,6 +65,7 @@ Deno.test("json ui: a message with line breaks stays on one line", () => {
     msgId: "2",
     text: "x::\r\ny",
     self: true,
+    verified: true,
   };
   new JsonUi({ write: out.write }).render(event);
   assert.deepEqual(out.lines.length, 1);
@@ -153,6 +155,7 @@ Deno.test("plain ui: control characters from the network are escaped", () => {
     msgId: "1",
     text: "x::\r\n",
     self: false,
+    verified: true,
   });
   assert.deepEqual(line.text, "<ev\\x1bil> x::\\r\\n");
 });
@@ -383,6 +386,7 @@ Deno.test("plain ui: a backslash is shown as typed, in my own echo too", () => {
       msgId: "1",
       text: "C:\\Users\\bob \\n\r",
       self,
+      verified: true,
     });
     assert.deepEqual(line.text, "<bob> C:\\Users\\bob \\n\\r");
     assert.deepEqual(line.body, "C:\\Users\\bob \\n\\r");
@@ -396,4 +400,21 @@ Deno.test("terminal ui: a backslash in a message is drawn once", async () => {
   assert(terminal.output.includes("<bob> C:\\Users\\bob\r\n"), JSON.stringify(terminal.output));
   terminal.end();
   await ui.done;
+});
+
+Deno.test("plain ui: a text whose signature did not verify says (unverified) after the name", () => {
+  const message = {
+    type: "message",
+    room: "r",
+    from: "sam",
+    originHid: "1",
+    msgId: "1",
+    text: "hi",
+    self: false,
+    verified: false,
+  } as const;
+  assert.deepEqual(describeEvent(message).text, "<sam (unverified)> hi");
+  assert.deepEqual(describeEvent({ ...message, verified: true }).text, "<sam> hi");
+  // My own texts are mine, signed or not.
+  assert.deepEqual(describeEvent({ ...message, self: true }).text, "<sam> hi");
 });

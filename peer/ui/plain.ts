@@ -118,7 +118,8 @@ export function printable(text: string): string {
 export function describeEvent(event: PeerEvent, context: DescribeContext = {}): EventLine {
   switch (event.type) {
     case "message": {
-      const from = printable(event.from);
+      // A text whose origin's signature did not verify says so after the name (docs/security.md).
+      const from = printable(event.from) + (event.verified || event.self ? "" : " (unverified)");
       const body = printable(event.text);
       return { kind: "chat", text: `<${from}> ${body}`, from, body, self: event.self };
     }
