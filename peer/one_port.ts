@@ -6,6 +6,11 @@
  * @module
  */
 
+import type { Member } from "../lib/frames.ts";
+import type { PeerEvent } from "./events.ts";
+import type { ResolvedOptions } from "./options.ts";
+import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
+
 /** Ephemeral ports tried before giving up. */
 export const BIND_ATTEMPTS = 32;
 
@@ -28,4 +33,48 @@ export function bindOnePort<U>(
       if (port !== 0 || attempt + 1 >= BIND_ATTEMPTS) throw error;
     }
   }
+}
+
+/** What the poke socket of {@linkcode bindPeerPort} reports to, and reads. */
+export interface PokeHost {
+  emit(event: PeerEvent): void;
+  /** Reports misbehaviour of one kind (`key`) without flooding the user. */
+  report(key: string, type: "info" | "error", message: string): void;
+  /** The room I am in (or joining), if any. */
+  room(): string | undefined;
+  members(): readonly Member[];
+}
+
+/**
+ * Binds a peer's TCP listener and its poke socket (limited by `opts`) on one
+ * port number: a poke received is a `poke` event, from the member's name or,
+ * from a stranger, from its address with the name it claims.
+ */
+export function bindPeerPort(
+  opts: ResolvedOptions,
+  host: PokeHost,
+): [Deno.TcpListener, PokeSocket] {
+  const limits = {
+    pokesPerSecond: opts.maxPokeRate,
+    pokeBurst: opts.pokeBurst,
+    strangerPokesPerSecond: opts.maxStrangerPokeRate,
+  };
+  return bindOnePort(
+    opts.hostname,
+    opts.port,
+    (port) =>
+      new PokeSocket(opts.hostname, port, {
+        onPoke: (frame, from, fromMember) =>
+          host.emit(
+            fromMember
+              ? { type: "poke", from: frame.name }
+              : { type: "poke", from: `${from.hostname}:${from.port}`, claimed: frame.name },
+          ),
+        room: host.room,
+        members: host.members,
+        onLimited: (report) =>
+          host.report(`poke ${report.scope}`, "info", pokeLimitMessage(report, limits)),
+        onJunk: (why, from) => host.report("junk", "info", junkMessage(why, from)),
+      }, limits),
+  );
 }

@@ -42,32 +42,22 @@
 import type { MembersFrame } from "../lib/frames.ts";
 import { nameProblem } from "../lib/names.ts";
 import { hashId } from "../lib/sdbm.ts";
-import { joinBackoff, joinRetrying } from "./join_retry.ts";
-import { bindOnePort } from "./one_port.ts";
-import type { PeerHandle } from "./peer_handle.ts";
-import { TaskSet } from "./tasks.ts";
-import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
 import { ECLIPSE_GRACE_MS } from "./eclipse.ts";
 import { Emitter } from "./emitter.ts";
+import { describe, errorEvent, PeerError, registryError } from "./errors.ts";
 import type { PeerEvent } from "./events.ts";
-import { RecentFrames, SeenWindow } from "./flood.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
-import { MemberLookup } from "./member_lookup.ts";
-import { Membership } from "./membership.ts";
+import { joinBackoff, joinRetrying } from "./join_retry.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
-import type { Link } from "./links.ts";
-import { Overlay, type Place } from "./overlay.ts";
-import { junkMessage, pokeLimitMessage, PokeSocket } from "./poke.ts";
-import { type Refreshed, RegistryClient } from "./registry_client.ts";
-import type { RegistryMemberInfo } from "./registry_hello.ts";
-import { Relay, textError } from "./relay.ts";
+import type { Place } from "./overlay.ts";
+import type { PeerHandle } from "./peer_handle.ts";
+import { textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
-import { recordHistory, serveWeb, type WebServer } from "./web/server.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
-import type { PeerStats } from "./stats.ts";
-import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
-import { TEXT_OP } from "./signed_text.ts";
-import { TextGuard } from "./text_guard.ts";
+import { type PeerStats, peerStats } from "./stats.ts";
+import { TaskSet } from "./tasks.ts";
+import { recordHistory, serveWeb, type WebServer } from "./web/server.ts";
+import { type PeerParts, wirePeer } from "./wiring.ts";
 
 export type { PeerEvent } from "./events.ts";
 export { PEER_DEFAULTS, type PeerOptions } from "./options.ts";
@@ -112,147 +102,33 @@ class Peer implements PeerHandle {
   readonly #events = new Emitter<PeerEvent>();
   readonly #tasks = new TaskSet();
   readonly #abort = new AbortController();
-  readonly #registry: RegistryClient;
-  readonly #seen: SeenWindow;
-  readonly #members: Membership;
-  readonly #lookup: MemberLookup<Refreshed>;
   readonly #reports = new Reports((report) => this.#emit(report));
-  readonly #overlay: Overlay;
-  readonly #relay: Relay;
-  readonly #guard: TextGuard;
-  readonly #own = new OwnSignatures();
-  readonly #listener: Deno.TcpListener;
-  readonly #poker: PokeSocket;
+  readonly #parts: PeerParts;
   #status: PeerStatus = { code: "START" };
   #web: WebServer | null = null;
   readonly #closed = Promise.withResolvers<void>();
   /** The eclipse watch's clock while joined (eclipse.ts). */
   #eclipseTimer: ReturnType<typeof setInterval> | undefined;
-  /** This peer's Ed25519 key: said in the registry hello and proved; null when plain. */
-  readonly #identity: Identity | null;
 
   constructor(opts: ResolvedOptions, identity: Identity | null) {
     this.#opts = opts;
-    this.#identity = identity;
-    this.#members = new Membership(opts.keepaliveMs);
-    // A member that drops off the lists stays one for a keepalive: its last
-    // messages still circulate, and a restarted registry lists members again
-    // only as they re-register.
-    this.#seen = new SeenWindow({ departedMs: opts.keepaliveMs });
-    this.#registry = new RegistryClient({
-      hostname: opts.registry.hostname,
-      port: opts.registry.port,
-      keepaliveMs: opts.keepaliveMs,
-      reconnectMs: opts.retryMs,
-      requestTimeoutMs: opts.requestTimeoutMs,
-      maxFrameBytes: opts.maxRegistryFrameBytes,
-      onMembers: (frame) => this.#onMembers(frame),
-      onFailure: (message) => this.#emit({ type: "error", message: `Registry: ${message}` }),
-      onStatus: (status, detail) =>
-        this.#emit({
-          type: "info",
-          message: status === "lost"
-            ? `Lost the registry connection (${detail}); chat continues over the links`
-            : detail,
-        }),
-      hello: opts.plain ? undefined : {
-        identity,
-        onMemberInfo: (info) => this.#onMemberInfo(info),
-        onUnavailable: (message) => this.#emit({ type: "info", message }),
-      },
-    });
-    this.#lookup = new MemberLookup(
-      opts.refreshIntervalMs,
-      () => this.#tasks.track(this.#registry.refreshMembers()),
-    );
-    const host = {
+    this.#parts = wirePeer(opts, identity, {
       place: () => this.#place(),
-      quitting: () => this.#quitting(),
-      members: this.#members,
-      seen: this.#seen,
-      // Shorter than keepaliveMs: a departed origin is forgotten only after that.
-      recent: new RecentFrames(Math.min(2000, opts.keepaliveMs / 2)),
-      lookUp: () => this.#lookup.lookUp(),
-      emit: (event: PeerEvent) => this.#emit(event),
-      report: (key: string, type: "info" | "error", message: string) =>
-        this.#report(key, type, message),
-      track: <T>(promise: Promise<T>) => this.#tasks.track(promise),
-    };
-    this.#guard = new TextGuard({
-      ...host,
-      identity,
-      plain: opts.plain ?? false,
-      fetcher: new SigFetcher(opts.handshakeTimeoutMs, this.#abort.signal),
-      own: this.#own,
-      relay: (from, frame, raw) => this.#relay.receive(from, frame, raw),
-      refused: () => void this.#relay.counts.refused++,
-      maxTextBytes: opts.maxTextBytes,
-    });
-    const encodings = {
-      bytesFor: (link: Link, raw: Uint8Array) => this.#guard.bytesFor(link, raw),
-    };
-    this.#relay = new Relay({
-      ...host,
-      ...encodings,
-      links: () => this.#overlay.all(),
-      verified: (raw) => this.#guard.verified(raw),
-      sign: (frame, raw, content) => this.#guard.own(frame, raw, content),
-    }, opts);
-    this.#overlay = new Overlay({
-      ...host,
-      ...encodings,
-      identity,
       placeForHandshake: () => this.#placeForHandshake(),
-      lastMsgId: () => this.#relay.lastMsgId,
-      refresh: () => this.#registry.refresh(),
-      onText: (link, frame, raw, content) => this.#guard.onT(link, frame, raw, content),
-      onExtension: (link, frame) => {
-        if (frame.op === TEXT_OP) this.#guard.onTextOp(link, frame);
-      },
-      probe: (probed) => {
-        // A plain peer closes it, as a seed client does.
-        if (opts.plain) return probed.conn.close();
-        const place = this.#place();
-        this.#tasks.track(
-          this.#own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null),
-        );
-      },
-    }, opts);
-    [this.#listener, this.#poker] = this.#bind();
+      room: () => "room" in this.#status ? this.#status.room : undefined,
+      quitting: () => this.#quitting(),
+      emit: (event) => this.#emit(event),
+      report: (key, type, message) => this.#report(key, type, message),
+      track: (promise) => this.#tasks.track(promise),
+      signal: this.#abort.signal,
+    });
   }
 
   // ---- lifecycle -------------------------------------------------------
 
-  /** Binds TCP and UDP on one port number. */
-  #bind(): [Deno.TcpListener, PokeSocket] {
-    const limits = {
-      pokesPerSecond: this.#opts.maxPokeRate,
-      pokeBurst: this.#opts.pokeBurst,
-      strangerPokesPerSecond: this.#opts.maxStrangerPokeRate,
-    };
-    return bindOnePort(
-      this.#opts.hostname,
-      this.#opts.port,
-      (port) =>
-        new PokeSocket(this.#opts.hostname, port, {
-          onPoke: (frame, from, fromMember) =>
-            this.#emit(
-              fromMember
-                ? { type: "poke", from: frame.name }
-                : { type: "poke", from: `${from.hostname}:${from.port}`, claimed: frame.name },
-            ),
-          room: () => "room" in this.#status ? this.#status.room : undefined,
-          members: () => this.#members.members,
-          onLimited: (report) =>
-            this.#report(`poke ${report.scope}`, "info", pokeLimitMessage(report, limits)),
-          onJunk: (why, from) => this.#report("junk", "info", junkMessage(why, from)),
-        }, limits),
-    );
-  }
-
   /** Starts accepting links. */
   serve(): void {
-    this.#overlay.serve(this.#listener);
+    this.#parts.overlay.serve(this.#parts.listener);
   }
 
   /** Emits "ready" and applies the start options. */
@@ -281,7 +157,7 @@ class Peer implements PeerHandle {
   }
 
   get port(): number {
-    return this.#listener.addr.port;
+    return this.#parts.listener.addr.port;
   }
 
   get webUrl(): string | null {
@@ -296,7 +172,7 @@ class Peer implements PeerHandle {
   }
 
   get state(): PeerState {
-    return publicState(this.#status, this.#overlay.count > 0);
+    return publicState(this.#status, this.#parts.overlay.count > 0);
   }
 
   get closed(): Promise<void> {
@@ -315,19 +191,19 @@ class Peer implements PeerHandle {
 
   async #shutdown(): Promise<void> {
     clearInterval(this.#eclipseTimer);
-    this.#lookup.close();
+    this.#parts.lookup.close();
     this.#abort.abort(new Error("Quit"));
     try {
-      this.#listener.close();
+      this.#parts.listener.close();
     } catch {
       // Already closed.
     }
-    const linksDone = this.#overlay.close();
-    await this.#registry.close();
-    await this.#poker.close();
+    const linksDone = this.#parts.overlay.close();
+    await this.#parts.registry.close();
+    await this.#parts.poker.close();
     await this.#tasks.drain();
     await linksDone;
-    this.#overlay.stopRetrying();
+    this.#parts.overlay.stopRetrying();
     this.#status = { code: "QUIT" };
     this.#emit({ type: "quit" });
     // After "quit", so the pages see it before their sockets close.
@@ -377,12 +253,7 @@ class Peer implements PeerHandle {
   }
 
   stats(): PeerStats {
-    return {
-      ...this.#relay.counts,
-      remembered: this.#seen.entries,
-      links: this.#overlay.count,
-      queuedBytes: this.#overlay.queuedBytes,
-    };
+    return peerStats(this.#parts);
   }
 
   showStats(): void {
@@ -404,7 +275,7 @@ class Peer implements PeerHandle {
     need(this.#status, "list");
     let rooms;
     try {
-      rooms = await this.#registry.list();
+      rooms = await this.#parts.registry.list();
     } catch (error) {
       stillRunning(this.#status);
       throw registryError("list the rooms", error);
@@ -430,9 +301,9 @@ class Peer implements PeerHandle {
     let frame: MembersFrame;
     const port = this.port;
     try {
-      await this.#registry.connect();
-      const ip = this.#opts.advertise ?? this.#registry.localAddress ?? "127.0.0.1";
-      frame = await this.#registry.join({ type: "J", room, name, ip, port });
+      await this.#parts.registry.connect();
+      const ip = this.#opts.advertise ?? this.#parts.registry.localAddress ?? "127.0.0.1";
+      frame = await this.#parts.registry.join({ type: "J", room, name, ip, port });
       stillRunning(this.#status);
       this.#status = {
         code: "JOINED",
@@ -445,12 +316,12 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
       throw registryError(`join ${room}`, error);
     }
-    this.#setMembers(frame);
-    this.#emit({ type: "joined", room, members: this.#members.infos() });
-    this.#overlay.relink();
+    this.#parts.updates.set(frame);
+    this.#emit({ type: "joined", room, members: this.#parts.members.infos() });
+    this.#parts.overlay.relink();
     if (!this.#opts.plain) {
       this.#eclipseTimer = setInterval(
-        () => this.#overlay.watchEclipse(Date.now()),
+        () => this.#parts.overlay.watchEclipse(Date.now()),
         ECLIPSE_GRACE_MS / 2,
       );
     }
@@ -461,24 +332,24 @@ class Peer implements PeerHandle {
     const problem = textError(text, this.#opts.maxTextBytes);
     if (problem !== null) throw problem;
     // A link being repaired right now is worth a short wait.
-    if (this.#members.hasOthers(me) && !(await this.#overlay.awaitLink(this.closed))) {
+    if (this.#parts.members.hasOthers(me) && !(await this.#parts.overlay.awaitLink(this.closed))) {
       stillRunning(this.#status);
       throw new PeerError("not-connected", "Not connected to the other members yet");
     }
-    await this.#relay.originate(need(this.#status, "send"), text);
+    await this.#parts.relay.originate(need(this.#status, "send"), text);
   }
 
   async poke(name?: string): Promise<void> {
     const { me, room } = need(this.#status, "poke");
     if (name === undefined || name.length === 0) return this.who();
     if (name === me.name) throw new PeerError("self-poke", "Cannot poke yourself");
-    const target = this.#members.named(name);
+    const target = this.#parts.members.named(name);
     if (target === undefined) {
       throw new PeerError("unknown-member", `No member named ${name} in room ${room}`);
     }
     let result;
     try {
-      result = await this.#poker.poke(
+      result = await this.#parts.poker.poke(
         target.ip,
         target.port,
         { type: "K", room, name: me.name },
@@ -495,52 +366,11 @@ class Peer implements PeerHandle {
 
   who(): void {
     need(this.#status, "who");
-    this.#emitMembers();
+    this.#parts.updates.emitMembers();
   }
 
   links(): void {
     need(this.#status, "links");
-    this.#emit(this.#overlay.linksEvent());
-  }
-
-  // ---- members -----------------------------------------------------------
-
-  #emitMembers(): void {
-    this.#emit(this.#overlay.membersEvent());
-  }
-
-  /**
-   * Takes a member list: its HashIDs and names are the origins whose
-   * messages are shown (on every list: the window counts a member's absence
-   * from them); forgets the messages of members gone for `keepaliveMs`.
-   */
-  #setMembers(frame: MembersFrame): boolean {
-    const { changed, forget } = this.#members.set(frame, Date.now());
-    this.#seen.setMembers(this.#members.originKeys);
-    for (const key of forget) this.#seen.forget(key);
-    return changed;
-  }
-
-  #onMembers(frame: MembersFrame): void {
-    const place = this.#place();
-    if (place === null) return;
-    const changed = this.#setMembers(frame);
-    this.#overlay.dropAbsent(Date.now(), place.room);
-    // Member info kept for this list applies now.
-    this.#overlay.reauthenticate();
-    if (!changed) return;
-    this.#emitMembers();
-    this.#overlay.relink();
-  }
-
-  /** Takes the registry's member info: who speaks ringchat/2, with which key. */
-  #onMemberInfo(info: RegistryMemberInfo): void {
-    const place = this.#place();
-    if (place !== null && info.room !== place.room) return;
-    // A change for the list I show (a member proved its key) is shown; one for the next list
-    // is shown with that list.
-    if (this.#members.setInfo(info) && place !== null) this.#emitMembers();
-    // Links to members with a new key prove it (the info may apply with the next list).
-    this.#overlay.reauthenticate();
+    this.#emit(this.#parts.overlay.linksEvent());
   }
 }

@@ -30,15 +30,9 @@ import {
   type MembersFrame,
 } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
-import type { Identity } from "./identity.ts";
-import {
-  helloFrame,
-  MemberInfoAssembler,
-  PLAIN_REGISTRY_NOTICE,
-  proveFrame,
-  readHelloReply,
-  type RegistryMemberInfo,
-} from "./registry_hello.ts";
+import { HelloSession, type RegistryHelloOptions } from "./registry_hello.ts";
+
+export type { RegistryHelloOptions } from "./registry_hello.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_client"]);
 
@@ -64,16 +58,6 @@ export interface RegistryClientOptions {
   onStatus(status: "lost" | "restored", detail: string): void;
   /** Say the ringchat/2 hello on every connection; absent: plain P2PChat only. */
   hello?: RegistryHelloOptions;
-}
-
-/** What the registry client needs for the ringchat/2 hello. */
-export interface RegistryHelloOptions {
-  /** The key to say hello with and prove; null: a hello without a key. */
-  identity: Identity | null;
-  /** Member information from a ringchat registry (after each `M`). */
-  onMemberInfo(info: RegistryMemberInfo): void;
-  /** Said once: what is unavailable (the registry does not speak ringchat/2, or refused the key). */
-  onUnavailable(message: string): void;
 }
 
 /** How a {@linkcode RegistryClient.refreshMembers} ended. */
@@ -137,10 +121,8 @@ export class RegistryClient {
   #lost = false;
   #closed = false;
   #localAddress: string | null = null;
-  /** The registry answered a hello with `F` (or not at all): never say hello again. */
-  #plain = false;
-  #unavailableSaid = false;
-  readonly #memberInfo = new MemberInfoAssembler();
+  /** The ringchat/2 hello; null: plain P2PChat only. */
+  readonly #hello: HelloSession | null;
   /** A pushed `M` waiting for the member-info that follows it. */
   #heldPush: MembersFrame | null = null;
   /** A pushed `M` that came while a JOIN's reply was being taken: newer than that reply. */
@@ -150,6 +132,7 @@ export class RegistryClient {
   /** Creates a client; it connects on the first request. */
   constructor(options: RegistryClientOptions) {
     this.#options = options;
+    this.#hello = options.hello === undefined ? null : new HelloSession(options.hello);
   }
 
   /** True while connected. */
@@ -312,8 +295,8 @@ export class RegistryClient {
     const connection: Connection = { conn, reading: Promise.resolve(), ringchat: false };
     connection.reading = this.#track(this.#read(connection));
     this.#connection = connection;
-    const hello = this.#options.hello;
-    if (hello !== undefined && !this.#plain) this.#queue.unshift(this.#helloRequest(hello));
+    const hello = this.#hello;
+    if (hello !== null && hello.wanted) this.#queue.unshift(this.#helloRequest(hello));
     logger.debug("Connected to the registry at {address}", { address: this.address });
     return connection;
   }
@@ -328,7 +311,7 @@ export class RegistryClient {
       logger.warn("The registry did not answer within {ms} ms", {
         ms: this.#options.requestTimeoutMs,
       });
-      if (request.frame.type === "X" && request.frame.op === "hello") this.#degrade();
+      if (request.frame.type === "X" && request.frame.op === "hello") this.#hello?.degrade();
       this.#disconnect(connection, "The registry did not answer in time");
     }, this.#options.requestTimeoutMs);
     const bytes = request.bytes ?? Promise.resolve(encodeFrame(request.frame));
@@ -378,9 +361,9 @@ export class RegistryClient {
       return false;
     }
     if (frame.op === "member-info") {
-      const info = this.#memberInfo.feed(frame);
+      const info = this.#hello?.feed(frame) ?? null;
       if (info === null || this.#closed) return true;
-      this.#options.hello?.onMemberInfo(info);
+      this.#hello?.memberInfo(info);
       if (this.#heldPush?.msid === info.msid) this.#deliverPush();
     } else if (frame.op === "error" && frame.body.code === "taken-over") {
       logger.info("The registry says another connection of ours took our membership over");
@@ -400,31 +383,19 @@ export class RegistryClient {
   }
 
   /** The hello request of a new connection; its reply queues the proof before anything else. */
-  #helloRequest(hello: RegistryHelloOptions): Request {
-    const identity = hello.identity;
-    const request = this.#internal(helloFrame(identity?.publicKey ?? null));
+  #helloRequest(hello: HelloSession): Request {
+    const request = this.#internal(hello.hello());
     request.onReply = (reply, connection) => {
-      if (reply.type === "F") return this.#degrade();
-      const said = reply.type === "X" ? readHelloReply(reply) : null;
-      if (said === null) {
-        logger.warn("The registry answered the hello with a {type} frame; not ringchat/2", {
-          type: reply.type,
-        });
-        return this.#degrade();
-      }
+      const said = hello.answer(reply);
+      if (!said.ringchat) return;
       connection.ringchat = true;
       logger.debug("The registry speaks ringchat/2 ({features})", {
         features: said.features.join(", "),
       });
-      if (identity === null) return;
-      const frame = proveFrame(identity, said.challenge);
+      if (said.prove === null) return;
       const prove = this.#internal({ type: "X", op: "prove", body: {} });
-      prove.bytes = frame.then(encodeFrame);
-      prove.onReply = (answer) => {
-        if (answer.type === "X" && answer.op === "proved") return;
-        const why = answer.type === "X" ? String(answer.body.message ?? answer.op) : answer.type;
-        this.#unavailable(`The registry did not take our key (${why}): members will not see it`);
-      };
+      prove.bytes = said.prove.then(encodeFrame);
+      prove.onReply = (answer) => hello.proved(answer);
       this.#queue.unshift(prove);
     };
     return request;
@@ -435,18 +406,6 @@ export class RegistryClient {
     const { promise, resolve, reject } = Promise.withResolvers<Frame>();
     promise.catch((error) => logger.debug("{op} failed: {error}", { op: frame.op, error }));
     return { frame, resolve, reject, promise };
-  }
-
-  /** The registry does not speak ringchat/2: plain P2PChat from now on. */
-  #degrade(): void {
-    this.#plain = true;
-    this.#unavailable(PLAIN_REGISTRY_NOTICE);
-  }
-
-  #unavailable(message: string): void {
-    if (this.#unavailableSaid) return;
-    this.#unavailableSaid = true;
-    this.#options.hello?.onUnavailable(message);
   }
 
   async #read(connection: Connection): Promise<void> {

@@ -1,13 +1,15 @@
 /**
  * The peer's side of the ringchat/2 registry hello (`docs/extensions.md`:
  * `hello`, `prove`, `member-info`): the frames it sends, and what it reads
- * from a ringchat registry's answers. The registry client
- * (`peer/registry_client.ts`) drives it; nothing here does I/O.
+ * from a ringchat registry's answers, and whether to say hello at all
+ * ({@linkcode HelloSession}). The registry client (`peer/registry_client.ts`)
+ * drives it; nothing here does I/O.
  *
  * @module
  */
 
-import type { ExtensionFrame } from "../lib/frames.ts";
+import { getLogger } from "@logtape/logtape";
+import type { ExtensionFrame, Frame } from "../lib/frames.ts";
 import {
   decodeBase64Url,
   encodeBase64Url,
@@ -15,6 +17,8 @@ import {
   registrySigningInput,
 } from "../lib/registry_proof.ts";
 import type { Identity } from "./identity.ts";
+
+const logger = getLogger(["ringchat", "peer", "registry_hello"]);
 
 /** The version a hello names. */
 export const HELLO_VERSION = "ringchat/2";
@@ -138,4 +142,91 @@ function readMemberInfo(frame: ExtensionFrame): RegistryMemberInfo | null {
     out.push({ name, ip, port: port as number, key: proved });
   }
   return { room, msid: BigInt(msid), members: out };
+}
+
+/** What the registry client needs for the ringchat/2 hello. */
+export interface RegistryHelloOptions {
+  /** The key to say hello with and prove; null: a hello without a key. */
+  identity: Identity | null;
+  /** Member information from a ringchat registry (after each `M`). */
+  onMemberInfo(info: RegistryMemberInfo): void;
+  /** Said once: what is unavailable (the registry does not speak ringchat/2, or refused the key). */
+  onUnavailable(message: string): void;
+}
+
+/** How a registry answered the hello: plain P2PChat, or ringchat/2 with the proof to send next. */
+export type HelloAnswer =
+  | { ringchat: false }
+  | { ringchat: true; features: string[]; prove: Promise<ExtensionFrame> | null };
+
+/**
+ * The hello over a registry's connections: said on each until a registry
+ * answers one with `F`, something else or nothing (then plain P2PChat from
+ * then on, said once through `onUnavailable`), the key proved on each, and
+ * the member-info parts joined.
+ */
+export class HelloSession {
+  readonly #options: RegistryHelloOptions;
+  readonly #memberInfo = new MemberInfoAssembler();
+  #plain = false;
+  #unavailableSaid = false;
+
+  constructor(options: RegistryHelloOptions) {
+    this.#options = options;
+  }
+
+  /** False once the registry did not speak ringchat/2: never say hello again. */
+  get wanted(): boolean {
+    return !this.#plain;
+  }
+
+  /** The hello of a new connection. */
+  hello(): ExtensionFrame {
+    return helloFrame(this.#options.identity?.publicKey ?? null);
+  }
+
+  /** Reads the hello's reply (a refusal degrades to plain P2PChat). */
+  answer(reply: Frame): HelloAnswer {
+    if (reply.type === "F") return this.degrade();
+    const said = reply.type === "X" ? readHelloReply(reply) : null;
+    if (said === null) {
+      logger.warn("The registry answered the hello with a {type} frame; not ringchat/2", {
+        type: reply.type,
+      });
+      return this.degrade();
+    }
+    const identity = this.#options.identity;
+    const prove = identity === null ? null : proveFrame(identity, said.challenge);
+    return { ringchat: true, features: said.features, prove };
+  }
+
+  /** Reads the `prove` op's reply: a refusal is said once. */
+  proved(answer: Frame): void {
+    if (answer.type === "X" && answer.op === "proved") return;
+    const why = answer.type === "X" ? String(answer.body.message ?? answer.op) : answer.type;
+    this.#unavailable(`The registry did not take our key (${why}): members will not see it`);
+  }
+
+  /** The registry does not speak ringchat/2: plain P2PChat from now on. */
+  degrade(): { ringchat: false } {
+    this.#plain = true;
+    this.#unavailable(PLAIN_REGISTRY_NOTICE);
+    return { ringchat: false };
+  }
+
+  /** Takes one `member-info` frame; the whole member-info when it is complete, else null. */
+  feed(frame: ExtensionFrame): RegistryMemberInfo | null {
+    return this.#memberInfo.feed(frame);
+  }
+
+  /** Hands a whole member-info on. */
+  memberInfo(info: RegistryMemberInfo): void {
+    this.#options.onMemberInfo(info);
+  }
+
+  #unavailable(message: string): void {
+    if (this.#unavailableSaid) return;
+    this.#unavailableSaid = true;
+    this.#options.onUnavailable(message);
+  }
 }

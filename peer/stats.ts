@@ -39,3 +39,20 @@ export type MessageCounts = Pick<
 export function newMessageCounts(): MessageCounts {
   return { sent: 0, delivered: 0, forwarded: 0, duplicates: 0, refused: 0 };
 }
+
+/** Where {@linkcode peerStats} reads the figures. */
+export interface StatsSources {
+  relay: { counts: MessageCounts };
+  seen: { entries: number };
+  overlay: { count: number; queuedBytes: number };
+}
+
+/** A peer's figures now: the message counts and what its parts hold. */
+export function peerStats({ relay, seen, overlay }: StatsSources): PeerStats {
+  return {
+    ...relay.counts,
+    remembered: seen.entries,
+    links: overlay.count,
+    queuedBytes: overlay.queuedBytes,
+  };
+}

@@ -1,5 +1,8 @@
-import { equal, throws } from "node:assert/strict";
-import { bindOnePort } from "../peer/one_port.ts";
+import { deepEqual, equal, throws } from "node:assert/strict";
+import { encodeFrame, type Member } from "../lib/frames.ts";
+import type { PeerEvent } from "../peer/events.ts";
+import { bindOnePort, bindPeerPort } from "../peer/one_port.ts";
+import { resolvePeerOptions } from "../peer/options.ts";
 
 function udp(port: number): Deno.DatagramConn {
   return Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
@@ -38,4 +41,35 @@ Deno.test("one port: with port 0, a number taken for UDP is skipped for another"
   listener.close();
   equal(tries, 3);
   equal(port, listener.addr.port);
+});
+
+Deno.test("one port: a peer's port shows a member's poke by name and a stranger's by address", async () => {
+  const events: PeerEvent[] = [];
+  const bob = udp(0);
+  const stranger = udp(0);
+  const portOf = (socket: Deno.DatagramConn) => (socket.addr as Deno.NetAddr).port;
+  const members: Member[] = [{ name: "bob", ip: "127.0.0.1", port: portOf(bob) }];
+  const [listener, poker] = bindPeerPort(resolvePeerOptions({ hostname: "127.0.0.1", port: 0 }), {
+    emit: (event) => events.push(event),
+    report: () => {},
+    room: () => "room1",
+    members: () => members,
+  });
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: listener.addr.port };
+  try {
+    equal(poker.port, listener.addr.port);
+    await bob.send(encodeFrame({ type: "K", room: "room1", name: "bob" }), to);
+    await bob.receive();
+    await stranger.send(encodeFrame({ type: "K", room: "room1", name: "bob" }), to);
+    await stranger.receive();
+    deepEqual(events, [
+      { type: "poke", from: "bob" },
+      { type: "poke", from: `127.0.0.1:${portOf(stranger)}`, claimed: "bob" },
+    ]);
+  } finally {
+    listener.close();
+    bob.close();
+    stranger.close();
+    await poker.close();
+  }
 });

@@ -8,6 +8,7 @@ import { encodeFrame } from "../lib/frames.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { executeCommand, parseCommand, parseJsonCommand } from "../peer/commands.ts";
 import type { PeerEvent } from "../peer/events.ts";
+import { newMessageCounts, peerStats } from "../peer/stats.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { allConnected, testPeer } from "./support/peer_harness.ts";
 import { RawPeer } from "./support/raw_peer.ts";
@@ -149,4 +150,25 @@ Deno.test('stats: /stats and {"command":"stats"} emit the stats event with peer.
   } finally {
     await peer.quit();
   }
+});
+
+Deno.test("stats: peerStats joins the message counts with what the parts hold now", () => {
+  const counts = { ...newMessageCounts(), sent: 1, delivered: 2, forwarded: 3 };
+  deepEqual(
+    peerStats({
+      relay: { counts },
+      seen: { entries: 4 },
+      overlay: { count: 5, queuedBytes: 6 },
+    }),
+    {
+      sent: 1,
+      delivered: 2,
+      forwarded: 3,
+      duplicates: 0,
+      refused: 0,
+      remembered: 4,
+      links: 5,
+      queuedBytes: 6,
+    },
+  );
 });

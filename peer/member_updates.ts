@@ -1,0 +1,84 @@
+/**
+ * What a peer does with the registry's word about its room's members: a new
+ * `M` list (kept in the membership view, the dedup window told which origins
+ * count and which to forget, links to members gone closed, the ring relinked
+ * when the list changed) and a ringchat registry's `member-info` (who speaks
+ * ringchat/2 with which key; links to members with a new key prove it).
+ *
+ * @module
+ */
+
+import type { MembersFrame } from "../lib/frames.ts";
+import type { PeerEvent } from "./events.ts";
+import type { SeenWindow } from "./flood.ts";
+import type { Membership } from "./membership.ts";
+import type { Overlay, Place } from "./overlay.ts";
+import type { RegistryMemberInfo } from "./registry_hello.ts";
+
+/** What {@linkcode MemberUpdates} works on. */
+export interface MemberUpdatesHost {
+  members: Membership;
+  seen: Pick<SeenWindow, "setMembers" | "forget">;
+  overlay: Pick<Overlay, "dropAbsent" | "reauthenticate" | "relink" | "membersEvent">;
+  /** My place in the ring while joined. */
+  place(): Place | null;
+  emit(event: PeerEvent): void;
+  /** The time now (ms). */
+  now?: () => number;
+}
+
+/** Takes member lists and member info; see the module doc. */
+export class MemberUpdates {
+  readonly #host: MemberUpdatesHost;
+  readonly #now: () => number;
+
+  constructor(host: MemberUpdatesHost) {
+    this.#host = host;
+    this.#now = host.now ?? Date.now;
+  }
+
+  /**
+   * Takes a member list: its HashIDs and names are the origins whose
+   * messages are shown (on every list: the window counts a member's absence
+   * from them); forgets the messages of members gone for `keepaliveMs`.
+   *
+   * @returns true when the list differs from the last one
+   */
+  set(frame: MembersFrame): boolean {
+    const { members, seen } = this.#host;
+    const { changed, forget } = members.set(frame, this.#now());
+    seen.setMembers(members.originKeys);
+    for (const key of forget) seen.forget(key);
+    return changed;
+  }
+
+  /** Emits the `members` event of the list I show. */
+  emitMembers(): void {
+    this.#host.emit(this.#host.overlay.membersEvent());
+  }
+
+  /** Takes a list the registry sent while I am joined (ignored otherwise). */
+  onMembers(frame: MembersFrame): void {
+    const place = this.#host.place();
+    if (place === null) return;
+    const { overlay } = this.#host;
+    const changed = this.set(frame);
+    overlay.dropAbsent(this.#now(), place.room);
+    // Member info kept for this list applies now.
+    overlay.reauthenticate();
+    if (!changed) return;
+    this.emitMembers();
+    overlay.relink();
+  }
+
+  /** Takes the registry's member info: who speaks ringchat/2, with which key. */
+  onMemberInfo(info: RegistryMemberInfo): void {
+    const place = this.#host.place();
+    if (place !== null && info.room !== place.room) return;
+    // A change for the list I show (a member proved its key) is shown; one for the next list
+    // is shown with that list.
+    if (this.#host.members.setInfo(info) && place !== null) this.emitMembers();
+    // Links to members with a new key prove it (the info may apply with the next list).
+    this.#host.overlay.reauthenticate();
+  }
+}

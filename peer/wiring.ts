@@ -1,0 +1,159 @@
+/**
+ * The parts of a peer, built and wired to each other from its resolved
+ * options: the registry client, the membership view and its updates, the
+ * dedup window, the member look-ups, the text guard, the relay, the overlay,
+ * and the TCP listener with the poke socket on one port. The peer's state
+ * machine is reached only through a {@linkcode PeerHost}.
+ *
+ * @module
+ */
+
+import type { PeerEvent } from "./events.ts";
+import { RecentFrames, SeenWindow } from "./flood.ts";
+import type { Identity } from "./identity.ts";
+import type { Link } from "./links.ts";
+import { MemberLookup } from "./member_lookup.ts";
+import { MemberUpdates } from "./member_updates.ts";
+import { Membership } from "./membership.ts";
+import { bindPeerPort } from "./one_port.ts";
+import type { ResolvedOptions } from "./options.ts";
+import { Overlay, type Place } from "./overlay.ts";
+import type { PokeSocket } from "./poke.ts";
+import { type Refreshed, RegistryClient } from "./registry_client.ts";
+import { Relay } from "./relay.ts";
+import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
+import { TEXT_OP } from "./signed_text.ts";
+import { TextGuard } from "./text_guard.ts";
+
+/** What the parts ask of the peer that owns them. */
+export interface PeerHost {
+  /** My place in the ring while joined. */
+  place(): Place | null;
+  /** My place once a JOIN under way is answered, or why a handshake finds none. */
+  placeForHandshake(): Promise<Place | string>;
+  /** The room I am in (or joining), if any. */
+  room(): string | undefined;
+  quitting(): boolean;
+  emit(event: PeerEvent): void;
+  /** Reports misbehaviour of one kind (`key`) without flooding the user. */
+  report(key: string, type: "info" | "error", message: string): void;
+  /** Keeps background work until it settles. */
+  track<T>(promise: Promise<T>): Promise<T>;
+  /** Aborted when the peer quits. */
+  signal: AbortSignal;
+}
+
+/** A peer's parts; see the module doc. */
+export interface PeerParts {
+  registry: RegistryClient;
+  members: Membership;
+  updates: MemberUpdates;
+  seen: SeenWindow;
+  lookup: MemberLookup<Refreshed>;
+  relay: Relay;
+  overlay: Overlay;
+  listener: Deno.TcpListener;
+  poker: PokeSocket;
+}
+
+/**
+ * Builds the parts of a peer with `opts` and `identity` (null when plain).
+ *
+ * @throws when the port cannot be bound
+ */
+export function wirePeer(
+  opts: ResolvedOptions,
+  identity: Identity | null,
+  host: PeerHost,
+): PeerParts {
+  const members = new Membership(opts.keepaliveMs);
+  // A member that drops off the lists stays one for a keepalive: its last
+  // messages still circulate, and a restarted registry lists members again
+  // only as they re-register.
+  const seen = new SeenWindow({ departedMs: opts.keepaliveMs });
+  const own = new OwnSignatures();
+  const registry = new RegistryClient({
+    hostname: opts.registry.hostname,
+    port: opts.registry.port,
+    keepaliveMs: opts.keepaliveMs,
+    reconnectMs: opts.retryMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    maxFrameBytes: opts.maxRegistryFrameBytes,
+    onMembers: (frame) => updates.onMembers(frame),
+    onFailure: (message) => host.emit({ type: "error", message: `Registry: ${message}` }),
+    onStatus: (status, detail) =>
+      host.emit({
+        type: "info",
+        message: status === "lost"
+          ? `Lost the registry connection (${detail}); chat continues over the links`
+          : detail,
+      }),
+    hello: opts.plain ? undefined : {
+      identity,
+      onMemberInfo: (info) => updates.onMemberInfo(info),
+      onUnavailable: (message) => host.emit({ type: "info", message }),
+    },
+  });
+  const lookup = new MemberLookup<Refreshed>(
+    opts.refreshIntervalMs,
+    () => host.track(registry.refreshMembers()),
+  );
+  const shared = {
+    place: host.place,
+    quitting: host.quitting,
+    members,
+    seen,
+    // Shorter than keepaliveMs: a departed origin is forgotten only after that.
+    recent: new RecentFrames(Math.min(2000, opts.keepaliveMs / 2)),
+    lookUp: () => lookup.lookUp(),
+    emit: host.emit,
+    report: host.report,
+    track: host.track,
+  };
+  const guard: TextGuard = new TextGuard({
+    ...shared,
+    identity,
+    plain: opts.plain ?? false,
+    fetcher: new SigFetcher(opts.handshakeTimeoutMs, host.signal),
+    own,
+    relay: (from, frame, raw) => relay.receive(from, frame, raw),
+    refused: () => void relay.counts.refused++,
+    maxTextBytes: opts.maxTextBytes,
+  });
+  const encodings = {
+    bytesFor: (link: Link, raw: Uint8Array) => guard.bytesFor(link, raw),
+  };
+  const relay: Relay = new Relay({
+    ...shared,
+    ...encodings,
+    links: () => overlay.all(),
+    verified: (raw) => guard.verified(raw),
+    sign: (frame, raw, content) => guard.own(frame, raw, content),
+  }, opts);
+  const overlay: Overlay = new Overlay({
+    ...shared,
+    ...encodings,
+    identity,
+    placeForHandshake: host.placeForHandshake,
+    lastMsgId: () => relay.lastMsgId,
+    refresh: () => registry.refresh(),
+    onText: (link, frame, raw, content) => guard.onT(link, frame, raw, content),
+    onExtension: (link, frame) => {
+      if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
+    },
+    probe: (probed) => {
+      // A plain peer closes it, as a seed client does.
+      if (opts.plain) return probed.conn.close();
+      const place = host.place();
+      host.track(own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null));
+    },
+  }, opts);
+  const updates = new MemberUpdates({ members, seen, overlay, place: host.place, emit: host.emit });
+  const [listener, poker] = bindPeerPort(opts, {
+    emit: host.emit,
+    report: host.report,
+    room: host.room,
+    members: () => members.members,
+  });
+  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker };
+}
