@@ -81,7 +81,7 @@ export class Membership {
     const payload = membersPayload(frame.members);
     const changed = frame.msid !== this.#msid || payload !== this.#payload;
     // A keepalive's reply is usually the same list: hash its members only when it is not.
-    const next = changed ? withHashIds(frame.members) : this.#members;
+    const next = changed ? this.#hashed(frame.members) : this.#members;
     if (changed) {
       this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
       this.#listedAt = this.#newcomers(next, now);
@@ -153,6 +153,15 @@ export class Membership {
   }
 
   /** The listed members that a list after my first brought, and when. */
+  /** `members` with their HashIDs, those of members listed before taken from my list. */
+  #hashed(members: readonly Member[]): RingMember[] {
+    const known = new Map(this.#members.map((m) => [memberKey(m), m.hashId]));
+    return withHashIds(members.map((m) => {
+      const hashId = known.get(memberKey(m));
+      return hashId === undefined ? m : { name: m.name, ip: m.ip, port: m.port, hashId };
+    }));
+  }
+
   #newcomers(next: readonly RingMember[], now: number): Map<string, number> {
     const before = new Set(this.#members.map(memberKey));
     const listedAt = new Map<string, number>();

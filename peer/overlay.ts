@@ -15,7 +15,7 @@ import {
   type HandshakeFrame,
   type Member,
 } from "../lib/frames.ts";
-import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
+import { forwardCandidates, memberKey, type RingMember, successors } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
@@ -477,7 +477,8 @@ export class Overlay {
     }
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
-    const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me)]));
+    const successorOf = successors(host.members.members);
+    const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me, successorOf)]));
     const awaitedMs = Math.max(0, ...awaited.values());
     if (awaitedMs > 0) this.#relinkIn(awaitedMs);
     for (const candidate of candidates) {
@@ -556,13 +557,16 @@ export class Overlay {
    * A pushed member list tells me of it before its handshake can arrive, so I
    * give it a handshake's time first.
    */
-  #awaitingMs(member: RingMember, me: Member): number {
-    const members = this.#host.members;
-    const since = members.listedSince(member);
+  #awaitingMs(
+    member: RingMember,
+    me: Member,
+    successorOf: (member: RingMember) => RingMember | undefined,
+  ): number {
+    const since = this.#host.members.listedSince(member);
     if (since === null) return 0;
     const left = since + this.#opts.handshakeTimeoutMs - Date.now();
     if (left <= 0) return 0;
-    const [successor] = forwardCandidates(members.members, member, () => false);
+    const successor = successorOf(member);
     return successor !== undefined && sameMember(successor, me) ? left : 0;
   }
 
