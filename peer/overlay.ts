@@ -477,8 +477,13 @@ export class Overlay {
     }
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
+    // (Only members before my forward link can be dialled: the walk stops at it.)
     const successorOf = successors(host.members.members);
-    const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me, successorOf)]));
+    const awaited = new Map<RingMember, number>();
+    for (const m of candidates) {
+      if (current !== null && sameMember(m, current.peer)) break;
+      awaited.set(m, this.#awaitingMs(m, me, successorOf));
+    }
     const awaitedMs = Math.max(0, ...awaited.values());
     if (awaitedMs > 0) this.#relinkIn(awaitedMs);
     for (const candidate of candidates) {
