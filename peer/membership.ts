@@ -26,6 +26,18 @@ import type { RegistryMemberInfo } from "./registry_hello.ts";
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
 
+/** Decimal HashIDs of members, made once per member (lists repeat their members). */
+const hids = new WeakMap<RingMember, string>();
+
+function hidOf(member: RingMember): string {
+  let hid = hids.get(member);
+  if (hid === undefined) {
+    hid = member.hashId.toString();
+    hids.set(member, hid);
+  }
+  return hid;
+}
+
 /** What a new member list changed. */
 export interface MembersUpdate {
   /** The list differs from the last one (MSID or members). */
@@ -58,6 +70,10 @@ export class Membership {
   #pendingInfo: RegistryMemberInfo | null = null;
   /** Listed members (by key) that a list after my first brought, and when. */
   #listedAt = new Map<string, number>();
+  /** My list's members by key: a member listed again keeps its object (and HashID). */
+  #byKey = new Map<string, RingMember>();
+  /** The HashIDs (decimal) of my list. */
+  #listedHids = new Set<string>();
   /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
   #keysByHid: Map<string, string> | null = null;
 
@@ -81,10 +97,24 @@ export class Membership {
     const payload = membersPayload(frame.members);
     const changed = frame.msid !== this.#msid || payload !== this.#payload;
     // A keepalive's reply is usually the same list: hash its members only when it is not.
-    const next = changed ? this.#hashed(frame.members) : this.#members;
+    let next = this.#members;
     if (changed) {
-      this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
-      this.#listedAt = this.#newcomers(next, now);
+      const byKey = new Map<string, RingMember>();
+      next = frame.members.map((m) => {
+        const key = memberKey(m);
+        const member = this.#byKey.get(key) ?? byKey.get(key) ?? withHashIds([m])[0]!;
+        byKey.set(key, member);
+        return member;
+      });
+      this.#originKeys = new Set();
+      this.#listedHids = new Set();
+      for (const m of next) {
+        this.#originKeys.add(hidOf(m)).add(m.name);
+        this.#listedHids.add(hidOf(m));
+      }
+      this.#listedAt = this.#newcomers(byKey, now);
+      this.#noteDeparted(byKey, now);
+      this.#byKey = byKey;
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
@@ -152,23 +182,12 @@ export class Membership {
     return this.#listedAt.get(memberKey(member)) ?? null;
   }
 
-  /** The listed members that a list after my first brought, and when. */
-  /** `members` with their HashIDs, those of members listed before taken from my list. */
-  #hashed(members: readonly Member[]): RingMember[] {
-    const known = new Map(this.#members.map((m) => [memberKey(m), m.hashId]));
-    return withHashIds(members.map((m) => {
-      const hashId = known.get(memberKey(m));
-      return hashId === undefined ? m : { name: m.name, ip: m.ip, port: m.port, hashId };
-    }));
-  }
-
-  #newcomers(next: readonly RingMember[], now: number): Map<string, number> {
-    const before = new Set(this.#members.map(memberKey));
+  /** The listed members that a list after my first brought (`next`, by key), and when. */
+  #newcomers(next: ReadonlyMap<string, RingMember>, now: number): Map<string, number> {
     const listedAt = new Map<string, number>();
-    for (const m of next) {
-      const key = memberKey(m);
+    for (const key of next.keys()) {
       const since = this.#listedAt.get(key) ??
-        (this.#msid === null || before.has(key) ? null : now);
+        (this.#msid === null || this.#byKey.has(key) ? null : now);
       if (since !== null) listedAt.set(key, since);
     }
     return listedAt;
@@ -213,7 +232,7 @@ export class Membership {
         name: m.name,
         ip: m.ip,
         port: m.port,
-        hashId: m.hashId.toString(),
+        hashId: hidOf(m),
       };
       if (ringchat !== null) info.ringchat = ringchat.has(memberKey(m));
       return info;
@@ -252,13 +271,7 @@ export class Membership {
    * live origin would let a late copy of one of its messages through twice.
    */
   #forgetDeparted(next: readonly RingMember[], now: number): string[] {
-    const listed = new Set(next.map((m) => m.hashId.toString()));
-    for (const m of this.#members) {
-      const hid = m.hashId.toString();
-      if (!listed.has(hid) && !this.#departed.has(hid)) {
-        this.#departed.set(hid, { name: m.name, since: now });
-      }
-    }
+    const listed = this.#listedHids;
     const forget: string[] = [];
     for (const [hid, { name, since }] of this.#departed) {
       if (listed.has(hid)) {
@@ -269,9 +282,20 @@ export class Membership {
         if (!next.some((m) => m.name === name)) forget.push(name);
       }
     }
+    return forget;
+  }
+
+  /** Members of my list missing from the `next` one (by key) depart from `now`. */
+  #noteDeparted(next: ReadonlyMap<string, RingMember>, now: number): void {
+    for (const [key, m] of this.#byKey) {
+      if (next.has(key)) continue;
+      const hid = hidOf(m);
+      if (!this.#listedHids.has(hid) && !this.#departed.has(hid)) {
+        this.#departed.set(hid, { name: m.name, since: now });
+      }
+    }
     while (this.#departed.size > MAX_DEPARTED) {
       this.#departed.delete(this.#departed.keys().next().value!);
     }
-    return forget;
   }
 }
