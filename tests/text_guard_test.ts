@@ -29,6 +29,7 @@ function link(peer: typeof carol, verified: boolean): Link {
 
 async function fixture(
   fetched: (key: Identity) => Promise<Fetched> = () => Promise.resolve("unreachable"),
+  admit = false,
 ) {
   const key: Identity = await loadIdentity(null);
   const members = new Membership(60_000);
@@ -52,7 +53,11 @@ async function fixture(
     seen,
     fetcher: { fetch: () => fetched(key) } as unknown as SigFetcher,
     own: new OwnSignatures(),
-    relay: (_from, frame, raw) => void relayed.push({ frame, raw }),
+    relay: (_from, frame, raw) => {
+      // As the relay does: a text it takes is seen from then on.
+      if (admit) seen.admit(frame.originHid, frame.originName, frame.msgId, content(frame));
+      relayed.push({ frame, raw });
+    },
     refused: () => void refused++,
     report: (_key, _type, message) => void reports.push(message),
     track: <T>(p: Promise<T>) => {
@@ -101,6 +106,31 @@ Deno.test("text guard: a signed op verifies; a wrong signature is a forgery", as
   equal(f.relayed.length, 1);
   equal(f.refused(), 1);
   ok(/claiming to be from carol/.test(f.reports[0]!));
+});
+
+Deno.test("text guard: copies of a signed op that arrive while the first is checked are verified once", async () => {
+  const f = await fixture(undefined, true);
+  const op = decodeFrame((await signText(f.key, t("twice"))).x);
+  if (op.type !== "X") throw new Error("not X");
+  const subtle = crypto.subtle;
+  const verify = subtle.verify;
+  let verifies = 0;
+  subtle.verify = function (...args: Parameters<typeof verify>) {
+    verifies++;
+    return verify.apply(subtle, args);
+  };
+  try {
+    // Both copies are in before the first one's check has run (two links, one turn).
+    f.guard.onTextOp(link(carol, true), op);
+    f.guard.onTextOp(link(sam, true), op);
+    await f.settle();
+  } finally {
+    subtle.verify = verify;
+  }
+  equal(verifies, 1);
+  equal(f.relayed.length, 2, "the copy still reaches the relay, which counts it");
+  ok(f.guard.verified(f.relayed[0]!.raw));
+  equal(f.refused(), 0);
 });
 
 Deno.test("text guard: a keyed origin's T over a proved link is a forgery; a seed origin's passes", async () => {
