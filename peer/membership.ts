@@ -19,7 +19,7 @@
  */
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
-import { memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
+import { memberKey, type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
 import type { MemberInfo } from "./events.ts";
 import type { RegistryMemberInfo } from "./registry_hello.ts";
 
@@ -74,6 +74,8 @@ export class Membership {
   #byKey = new Map<string, RingMember>();
   /** The HashIDs (decimal) of my list. */
   #listedHids = new Set<string>();
+  /** My list in ring order, made when first asked for (null: to make). */
+  #ring: RingMember[] | null = null;
   /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
   #keysByHid: Map<string, string> | null = null;
 
@@ -85,6 +87,18 @@ export class Membership {
   /** The members as last listed (newest first). */
   get members(): readonly RingMember[] {
     return this.#members;
+  }
+
+  /**
+   * The members in ring order (`ringOrder` of lib/ring.ts), sorted once per
+   * list: rings made from it (`forwardCandidates`) find it sorted already.
+   */
+  get ring(): readonly RingMember[] {
+    if (this.#ring === null) {
+      const first = this.#members[0];
+      this.#ring = first === undefined ? [] : ringOrder(this.#members, first);
+    }
+    return this.#ring;
   }
 
   /** The MSID of the last list (0 before any). */
@@ -115,6 +129,7 @@ export class Membership {
       this.#listedAt = this.#newcomers(byKey, now);
       this.#noteDeparted(byKey, now);
       this.#byKey = byKey;
+      this.#ring = null;
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;

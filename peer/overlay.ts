@@ -470,7 +470,7 @@ export class Overlay {
     // grace lasts (`dropAbsent` ends it after): after a registry restart the
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
-    let candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    let candidates = forwardCandidates(host.members.ring, me, (m) => this.#linksBack(m));
     if (this.#ringchatFirst) {
       const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
       if (ringchat.length > 0) candidates = ringchat;
@@ -478,7 +478,7 @@ export class Overlay {
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
     // (Only members before my forward link can be dialled: the walk stops at it.)
-    const successorOf = successors(host.members.members);
+    const successorOf = successors(host.members.ring);
     const awaited = new Map<RingMember, number>();
     for (const m of candidates) {
       if (current !== null && sameMember(m, current.peer)) break;
