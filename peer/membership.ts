@@ -76,6 +76,8 @@ export class Membership {
   #listedHids = new Set<string>();
   /** My list in ring order, made when first asked for (null: to make). */
   #ring: RingMember[] | null = null;
+  /** The last ring made (the next is made from it). */
+  #lastRing: RingMember[] = [];
   /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
   #keysByHid: Map<string, string> | null = null;
 
@@ -96,7 +98,13 @@ export class Membership {
   get ring(): readonly RingMember[] {
     if (this.#ring === null) {
       const first = this.#members[0];
-      this.#ring = first === undefined ? [] : ringOrder(this.#members, first);
+      // The last ring's members still listed first, in order, then the new
+      // ones: the sort merges one short run into a sorted one.
+      const kept = this.#lastRing.filter((m) => this.#byKey.has(memberKey(m)));
+      const keys = new Set(kept.map(memberKey));
+      const added = this.#members.filter((m) => !keys.has(memberKey(m)));
+      this.#ring = first === undefined ? [] : ringOrder([...kept, ...added], first);
+      this.#lastRing = this.#ring;
     }
     return this.#ring;
   }
