@@ -29,13 +29,17 @@ export function memberKey(member: Member): string {
   return `${member.name}:${member.ip}:${member.port}`;
 }
 
-/** Adds each member's HashID. */
+/**
+ * Adds each member's HashID. A member that is a {@linkcode RingMember}
+ * already keeps its HashID (not hashed again: rings are ordered on every
+ * member list, and hashing is most of that work).
+ */
 export function withHashIds(members: readonly Member[]): RingMember[] {
   return members.map((m) => ({
     name: m.name,
     ip: m.ip,
     port: m.port,
-    hashId: hashId(m.name, m.ip, m.port),
+    hashId: (m as Partial<RingMember>).hashId ?? hashId(m.name, m.ip, m.port),
   }));
 }
 
@@ -76,4 +80,26 @@ export function forwardCandidates(
     if (!linksBack(m)) out.push(m);
   }
   return out;
+}
+
+/**
+ * A function giving the successor on the ring of `members` of any of them
+ * (the first of `forwardCandidates(members, member, () => false)`), the ring
+ * sorted once at its first call: asking for many members costs one sort.
+ * Undefined for a member not listed, or alone.
+ */
+export function successors(
+  members: readonly RingMember[],
+): (member: Member) => RingMember | undefined {
+  let ring: RingMember[] | null = null;
+  let at: Map<string, number> | null = null;
+  return (member) => {
+    if (ring === null || at === null) {
+      ring = members.length === 0 ? [] : ringOrder(members, members[0]!);
+      at = new Map(ring.map((m, i) => [memberKey(m), i]));
+    }
+    const i = at.get(memberKey(member));
+    if (i === undefined || ring.length < 2) return undefined;
+    return ring[(i + 1) % ring.length];
+  };
 }

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { createPublicKey, type KeyObject, verify as nodeVerify } from "node:crypto";
 import { join } from "node:path";
 
 /** The file of a data dir that holds the identity. */
@@ -120,16 +121,24 @@ export async function loadIdentity(dataDir: string | null): Promise<Identity> {
  * True when `signature` is `publicKey`'s Ed25519 signature of `bytes`.
  * False for a malformed key or signature too (never throws for those).
  */
-export async function verify(
+export function verify(
   publicKey: string,
   bytes: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
-  const key = await importPublicKey(publicKey);
+  return Promise.resolve(verifyNow(publicKey, bytes, signature));
+}
+
+function verifyNow(publicKey: string, bytes: Uint8Array, signature: Uint8Array): boolean {
+  const key = importPublicKey(publicKey);
   if (key === null || signature.length !== 64) return false;
   try {
-    return await crypto.subtle.verify(ALGORITHM, key, own(signature), own(bytes));
+    // node:crypto's Ed25519 verify: the same answers as WebCrypto's (valid,
+    // tampered, non-canonical and small-order signatures and keys alike), in
+    // under half its time; every hop of a text runs it.
+    return nodeVerify(null, bytes, key, signature);
   } catch {
+    // A key or signature that is no curve point.
     return false;
   }
 }
@@ -220,10 +229,10 @@ function signingInput(purpose: string, fields: (string | Uint8Array)[]): Uint8Ar
 }
 
 /** Imported public keys, most recently used last: verifying is the hot path. */
-const publicKeys = new Map<string, CryptoKey>();
+const publicKeys = new Map<string, KeyObject>();
 const MAX_PUBLIC_KEYS = 1024;
 
-async function importPublicKey(publicKey: string): Promise<CryptoKey | null> {
+function importPublicKey(publicKey: string): KeyObject | null {
   const cached = publicKeys.get(publicKey);
   if (cached !== undefined) {
     publicKeys.delete(publicKey);
@@ -232,9 +241,12 @@ async function importPublicKey(publicKey: string): Promise<CryptoKey | null> {
   }
   const raw = decode(publicKey);
   if (raw === null || raw.length !== 32) return null;
-  let key: CryptoKey;
+  let key: KeyObject;
   try {
-    key = await crypto.subtle.importKey("raw", raw, ALGORITHM, true, ["verify"]);
+    key = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: raw.toBase64(B64URL) },
+      format: "jwk",
+    });
   } catch {
     return null;
   }

@@ -19,12 +19,24 @@
  */
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
-import { memberKey, type RingMember, withHashIds } from "../lib/ring.ts";
+import { memberKey, type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
 import type { MemberInfo } from "./events.ts";
 import type { RegistryMemberInfo } from "./registry_hello.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
+
+/** Decimal HashIDs of members, made once per member (lists repeat their members). */
+const hids = new WeakMap<RingMember, string>();
+
+function hidOf(member: RingMember): string {
+  let hid = hids.get(member);
+  if (hid === undefined) {
+    hid = member.hashId.toString();
+    hids.set(member, hid);
+  }
+  return hid;
+}
 
 /** What a new member list changed. */
 export interface MembersUpdate {
@@ -58,6 +70,14 @@ export class Membership {
   #pendingInfo: RegistryMemberInfo | null = null;
   /** Listed members (by key) that a list after my first brought, and when. */
   #listedAt = new Map<string, number>();
+  /** My list's members by key: a member listed again keeps its object (and HashID). */
+  #byKey = new Map<string, RingMember>();
+  /** The HashIDs (decimal) of my list. */
+  #listedHids = new Set<string>();
+  /** My list in ring order, made when first asked for (null: to make). */
+  #ring: RingMember[] | null = null;
+  /** The last ring made (the next is made from it). */
+  #lastRing: RingMember[] = [];
   /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
   #keysByHid: Map<string, string> | null = null;
 
@@ -71,6 +91,24 @@ export class Membership {
     return this.#members;
   }
 
+  /**
+   * The members in ring order (`ringOrder` of lib/ring.ts), sorted once per
+   * list: rings made from it (`forwardCandidates`) find it sorted already.
+   */
+  get ring(): readonly RingMember[] {
+    if (this.#ring === null) {
+      const first = this.#members[0];
+      // The last ring's members still listed first, in order, then the new
+      // ones: the sort merges one short run into a sorted one.
+      const kept = this.#lastRing.filter((m) => this.#byKey.has(memberKey(m)));
+      const keys = new Set(kept.map(memberKey));
+      const added = this.#members.filter((m) => !keys.has(memberKey(m)));
+      this.#ring = first === undefined ? [] : ringOrder([...kept, ...added], first);
+      this.#lastRing = this.#ring;
+    }
+    return this.#ring;
+  }
+
   /** The MSID of the last list (0 before any). */
   get msid(): bigint {
     return this.#msid ?? 0n;
@@ -81,10 +119,25 @@ export class Membership {
     const payload = membersPayload(frame.members);
     const changed = frame.msid !== this.#msid || payload !== this.#payload;
     // A keepalive's reply is usually the same list: hash its members only when it is not.
-    const next = changed ? withHashIds(frame.members) : this.#members;
+    let next = this.#members;
     if (changed) {
-      this.#originKeys = new Set(next.flatMap((m) => [m.hashId.toString(), m.name]));
-      this.#listedAt = this.#newcomers(next, now);
+      const byKey = new Map<string, RingMember>();
+      next = frame.members.map((m) => {
+        const key = memberKey(m);
+        const member = this.#byKey.get(key) ?? byKey.get(key) ?? withHashIds([m])[0]!;
+        byKey.set(key, member);
+        return member;
+      });
+      this.#originKeys = new Set();
+      this.#listedHids = new Set();
+      for (const m of next) {
+        this.#originKeys.add(hidOf(m)).add(m.name);
+        this.#listedHids.add(hidOf(m));
+      }
+      this.#listedAt = this.#newcomers(byKey, now);
+      this.#noteDeparted(byKey, now);
+      this.#byKey = byKey;
+      this.#ring = null;
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
@@ -152,14 +205,12 @@ export class Membership {
     return this.#listedAt.get(memberKey(member)) ?? null;
   }
 
-  /** The listed members that a list after my first brought, and when. */
-  #newcomers(next: readonly RingMember[], now: number): Map<string, number> {
-    const before = new Set(this.#members.map(memberKey));
+  /** The listed members that a list after my first brought (`next`, by key), and when. */
+  #newcomers(next: ReadonlyMap<string, RingMember>, now: number): Map<string, number> {
     const listedAt = new Map<string, number>();
-    for (const m of next) {
-      const key = memberKey(m);
+    for (const key of next.keys()) {
       const since = this.#listedAt.get(key) ??
-        (this.#msid === null || before.has(key) ? null : now);
+        (this.#msid === null || this.#byKey.has(key) ? null : now);
       if (since !== null) listedAt.set(key, since);
     }
     return listedAt;
@@ -204,7 +255,7 @@ export class Membership {
         name: m.name,
         ip: m.ip,
         port: m.port,
-        hashId: m.hashId.toString(),
+        hashId: hidOf(m),
       };
       if (ringchat !== null) info.ringchat = ringchat.has(memberKey(m));
       return info;
@@ -243,13 +294,7 @@ export class Membership {
    * live origin would let a late copy of one of its messages through twice.
    */
   #forgetDeparted(next: readonly RingMember[], now: number): string[] {
-    const listed = new Set(next.map((m) => m.hashId.toString()));
-    for (const m of this.#members) {
-      const hid = m.hashId.toString();
-      if (!listed.has(hid) && !this.#departed.has(hid)) {
-        this.#departed.set(hid, { name: m.name, since: now });
-      }
-    }
+    const listed = this.#listedHids;
     const forget: string[] = [];
     for (const [hid, { name, since }] of this.#departed) {
       if (listed.has(hid)) {
@@ -260,9 +305,20 @@ export class Membership {
         if (!next.some((m) => m.name === name)) forget.push(name);
       }
     }
+    return forget;
+  }
+
+  /** Members of my list missing from the `next` one (by key) depart from `now`. */
+  #noteDeparted(next: ReadonlyMap<string, RingMember>, now: number): void {
+    for (const [key, m] of this.#byKey) {
+      if (next.has(key)) continue;
+      const hid = hidOf(m);
+      if (!this.#listedHids.has(hid) && !this.#departed.has(hid)) {
+        this.#departed.set(hid, { name: m.name, since: now });
+      }
+    }
     while (this.#departed.size > MAX_DEPARTED) {
       this.#departed.delete(this.#departed.keys().next().value!);
     }
-    return forget;
   }
 }

@@ -15,7 +15,7 @@ import {
   type HandshakeFrame,
   type Member,
 } from "../lib/frames.ts";
-import { forwardCandidates, memberKey, type RingMember } from "../lib/ring.ts";
+import { forwardCandidates, memberKey, type RingMember, successors } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
@@ -470,14 +470,20 @@ export class Overlay {
     // grace lasts (`dropAbsent` ends it after): after a registry restart the
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
-    let candidates = forwardCandidates(host.members.members, me, (m) => this.#linksBack(m));
+    let candidates = forwardCandidates(host.members.ring, me, (m) => this.#linksBack(m));
     if (this.#ringchatFirst) {
       const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
       if (ringchat.length > 0) candidates = ringchat;
     }
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
-    const awaited = new Map(candidates.map((m) => [m, this.#awaitingMs(m, me)]));
+    // (Only members before my forward link can be dialled: the walk stops at it.)
+    const successorOf = successors(host.members.ring);
+    const awaited = new Map<RingMember, number>();
+    for (const m of candidates) {
+      if (current !== null && sameMember(m, current.peer)) break;
+      awaited.set(m, this.#awaitingMs(m, me, successorOf));
+    }
     const awaitedMs = Math.max(0, ...awaited.values());
     if (awaitedMs > 0) this.#relinkIn(awaitedMs);
     for (const candidate of candidates) {
@@ -556,13 +562,16 @@ export class Overlay {
    * A pushed member list tells me of it before its handshake can arrive, so I
    * give it a handshake's time first.
    */
-  #awaitingMs(member: RingMember, me: Member): number {
-    const members = this.#host.members;
-    const since = members.listedSince(member);
+  #awaitingMs(
+    member: RingMember,
+    me: Member,
+    successorOf: (member: RingMember) => RingMember | undefined,
+  ): number {
+    const since = this.#host.members.listedSince(member);
     if (since === null) return 0;
     const left = since + this.#opts.handshakeTimeoutMs - Date.now();
     if (left <= 0) return 0;
-    const [successor] = forwardCandidates(members.members, member, () => false);
+    const successor = successorOf(member);
     return successor !== undefined && sameMember(successor, me) ? left : 0;
   }
 

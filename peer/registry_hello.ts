@@ -125,6 +125,12 @@ export class MemberInfoAssembler {
   }
 }
 
+/**
+ * An Ed25519 public key in unpadded base64url: exactly the strings that
+ * decode to 32 bytes, checked without decoding (every key of every push).
+ */
+const PUBLIC_KEY = /^[A-Za-z0-9_-]{43}$/;
+
 function readMemberInfo(frame: ExtensionFrame): RegistryMemberInfo | null {
   const { room, msid, members } = frame.body;
   if (frame.op !== "member-info" || typeof room !== "string" || typeof msid !== "string") {
@@ -138,7 +144,7 @@ function readMemberInfo(frame: ExtensionFrame): RegistryMemberInfo | null {
     const { name, ip, port, ringchat, key } = m as Record<string, unknown>;
     if (typeof name !== "string" || typeof ip !== "string" || ringchat !== true) continue;
     if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) continue;
-    const proved = typeof key === "string" && decodeBase64Url(key)?.length === 32 ? key : null;
+    const proved = typeof key === "string" && PUBLIC_KEY.test(key) ? key : null;
     out.push({ name, ip, port: port as number, key: proved });
   }
   return { room, msid: BigInt(msid), members: out };

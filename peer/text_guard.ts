@@ -180,6 +180,8 @@ export class TextGuard {
     if (sig === null) return this.#unsigned(from, frame, raw, content, key);
     if (this.#seen(frame, content)) return this.#host.relay(from, frame, raw);
     this.#inOrder(async () => {
+      // A copy that came while the first was checked is a copy now: not checked again.
+      if (this.#seen(frame, content)) return this.#host.relay(from, frame, raw);
       if (!(await verifyText(key, frame, content, sig))) {
         return this.#forged(from, frame, "with a signature that does not verify");
       }

@@ -235,3 +235,52 @@ Deno.test(
     });
   },
 );
+
+Deno.test("identity: verify answers as WebCrypto's Ed25519 does, odd signatures and keys included", async () => {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const little = (b: Uint8Array) => b.reduceRight((x, byte) => (x << 8n) | BigInt(byte), 0n);
+  const bytesOf = (x: bigint) =>
+    Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * i)) & 255n));
+  const webCrypto = async (key: Uint8Array, input: Uint8Array, sig: Uint8Array) => {
+    const k = await crypto.subtle.importKey("raw", key.slice(), { name: "Ed25519" }, true, [
+      "verify",
+    ]);
+    return await crypto.subtle.verify({ name: "Ed25519" }, k, sig.slice(), input.slice());
+  };
+  const me = await loadIdentity(null);
+  const key = Uint8Array.fromBase64(me.publicKey, { alphabet: "base64url" });
+  const identityPoint = new Uint8Array(32);
+  identityPoint[0] = 1;
+  for (let i = 0; i < 16; i++) {
+    const input = encoder.encode(`text ${i}`);
+    const sig = await me.sign(input);
+    const tampered = sig.slice();
+    tampered[(i * 5) % 64]! ^= 1 << (i % 8);
+    // S + L: the same S modulo L, not canonical.
+    const nonCanonical = sig.slice();
+    nonCanonical.set(bytesOf(little(sig.subarray(32)) + L), 32);
+    const smallOrder = new Uint8Array(64);
+    smallOrder.set(identityPoint);
+    const cases: [Uint8Array, Uint8Array][] = [
+      [key, sig],
+      [key, tampered],
+      [key, nonCanonical],
+      [identityPoint, smallOrder],
+    ];
+    for (const [k, s] of cases) {
+      const b64 = k.toBase64({ alphabet: "base64url", omitPadding: true });
+      equal(await verify(b64, input, s), await webCrypto(k, input, s), `${b64} ${s.toHex()}`);
+    }
+  }
+  // A key that is no curve point: false (WebCrypto too), not an error.
+  const noPoint = new Uint8Array(32).fill(0xff);
+  noPoint[31] = 0x7f;
+  equal(
+    await verify(
+      noPoint.toBase64({ alphabet: "base64url", omitPadding: true }),
+      encoder.encode("x"),
+      new Uint8Array(64),
+    ),
+    false,
+  );
+});

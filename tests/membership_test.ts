@@ -2,6 +2,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import type { Member, MembersFrame } from "../lib/frames.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { Membership, sameMember } from "../peer/membership.ts";
+import { ringOrder } from "../lib/ring.ts";
 
 const alice: Member = { name: "alice", ip: "127.0.0.1", port: 5001 };
 const bob: Member = { name: "bob", ip: "127.0.0.1", port: 5002 };
@@ -108,4 +109,20 @@ Deno.test("membership: tells who a list after my first brought, and since when",
   view.set(list(4n, bob, carol, alice), 30);
   equal(view.listedSince(bob), 30, "listed again: new again");
   equal(view.listedSince(alice), null);
+});
+
+Deno.test("membership: a member listed again keeps its entry; the ring is the list sorted, once per list", () => {
+  const view = new Membership(1000);
+  view.set(list(1n, carol, alice), 0);
+  const [carolBefore] = view.members;
+  const ring = view.ring;
+  deepEqual(ring.map((m) => m.name), ringOrder([carol, alice], alice).map((m) => m.name));
+  equal(view.ring, ring, "asked again for one list: the same ring");
+  view.set(list(2n, bob, carol, alice), 10);
+  equal(view.members[1], carolBefore, "carol was listed before: not hashed again");
+  deepEqual(view.members.map((m) => m.hashId), [bob, carol, alice].map((m) => BigInt(hid(m))));
+  deepEqual(view.ring.map((m) => m.name), ringOrder([bob, carol, alice], bob).map((m) => m.name));
+  // A departure found by key still starts the grace time, and a return ends it.
+  view.set(list(3n, bob, alice), 20);
+  deepEqual(view.set(list(4n, bob, alice), 1020).forget, [hid(carol), "carol"]);
 });

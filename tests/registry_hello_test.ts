@@ -243,3 +243,28 @@ Deno.test("registry hello: the page's hello example is answered, its member-info
   equal(info!.msid, 2909318189333896768n);
   equal(info!.members[0]!.key, "lYq2cC2HWqmFiKxkAh0BJEUk0vzqMnKaCZf_XCWkBmE");
 });
+
+Deno.test("registry hello: a member-info key counts only as 32 bytes of unpadded base64url", async () => {
+  const key = (await loadIdentity(null)).publicKey;
+  const cases: [string, string | null][] = [
+    [key, key],
+    [key.slice(0, 42), null],
+    [`${key}A`, null],
+    [`${key}=`, null],
+    [`${key.slice(0, 42)}+`, null],
+    [`${key.slice(0, 42)}/`, null],
+    [` ${key.slice(1)}`, null],
+  ];
+  for (const [given, proved] of cases) {
+    const info = new MemberInfoAssembler().feed({
+      type: "X",
+      op: "member-info",
+      body: {
+        room: "r",
+        msid: "1",
+        members: [{ name: "a", ip: "127.0.0.1", port: 1, ringchat: true, key: given }],
+      },
+    });
+    equal(info!.members[0]!.key, proved, JSON.stringify(given));
+  }
+});

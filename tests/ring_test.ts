@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { forwardCandidates, memberKey, ringOrder } from "../lib/ring.ts";
+import { forwardCandidates, memberKey, ringOrder, successors, withHashIds } from "../lib/ring.ts";
 import type { Member } from "../lib/frames.ts";
 
 // HashIDs: alice 1419600254385803609 < bob 7096407668745481807 < carol 18077499783421377068.
@@ -70,4 +70,29 @@ Deno.test("ring: every other member is a candidate exactly once, in ring order",
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("ring: successors gives each member the first of its forward candidates", () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.record({ name: fc.string({ maxLength: 4 }), port: fc.nat(3) }), {
+        selector: (m) => `${m.name}:${m.port}`,
+        maxLength: 12,
+      }),
+      (raw) => {
+        const members = withHashIds(raw.map((m) => ({ ...m, ip: "127.0.0.1" })));
+        const successorOf = successors(members);
+        for (const m of members) {
+          assert.deepEqual(successorOf(m), forwardCandidates(members, m, none)[0]);
+        }
+        assert.equal(successorOf({ name: "absent!", ip: "10.0.0.1", port: 1 }), undefined);
+      },
+    ),
+  );
+});
+
+Deno.test("ring: a member with its HashID is not hashed again", () => {
+  const [a] = withHashIds([{ ...alice, hashId: 7n } as Member]);
+  assert.equal(a!.hashId, 7n);
+  assert.equal(withHashIds([alice])[0]!.hashId, 1419600254385803609n);
 });

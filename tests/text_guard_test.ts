@@ -29,6 +29,7 @@ function link(peer: typeof carol, verified: boolean): Link {
 
 async function fixture(
   fetched: (key: Identity) => Promise<Fetched> = () => Promise.resolve("unreachable"),
+  admit = false,
 ) {
   const key: Identity = await loadIdentity(null);
   const members = new Membership(60_000);
@@ -52,7 +53,11 @@ async function fixture(
     seen,
     fetcher: { fetch: () => fetched(key) } as unknown as SigFetcher,
     own: new OwnSignatures(),
-    relay: (_from, frame, raw) => void relayed.push({ frame, raw }),
+    relay: (_from, frame, raw) => {
+      // As the relay does: a text it takes is seen from then on.
+      if (admit) seen.admit(frame.originHid, frame.originName, frame.msgId, content(frame));
+      relayed.push({ frame, raw });
+    },
     refused: () => void refused++,
     report: (_key, _type, message) => void reports.push(message),
     track: <T>(p: Promise<T>) => {
@@ -101,6 +106,25 @@ Deno.test("text guard: a signed op verifies; a wrong signature is a forgery", as
   equal(f.relayed.length, 1);
   equal(f.refused(), 1);
   ok(/claiming to be from carol/.test(f.reports[0]!));
+});
+
+Deno.test("text guard: a copy that arrives while the first is checked is a copy, not checked again", async () => {
+  const f = await fixture(undefined, true);
+  const op = decodeFrame((await signText(f.key, t("twice"))).x);
+  // The same text under a signature of another key: checked, it would be a forgery.
+  const other = decodeFrame((await signText(await loadIdentity(null), t("twice"))).x);
+  if (op.type !== "X" || other.type !== "X") throw new Error("not X");
+  // Both copies are in before the first one's check has run (two links, one turn).
+  f.guard.onTextOp(link(carol, true), op);
+  f.guard.onTextOp(link(sam, true), other);
+  await f.settle();
+  equal(f.refused(), 0, "the second copy was not verified");
+  equal(f.relayed.length, 2, "it still reaches the relay, which drops and counts it");
+  ok(f.guard.verified(f.relayed[0]!.raw));
+  // As a copy after the first was believed already (checked before: seen, never verified).
+  f.guard.onTextOp(link(sam, true), other);
+  await f.settle();
+  equal(f.refused(), 0);
 });
 
 Deno.test("text guard: a keyed origin's T over a proved link is a forgery; a seed origin's passes", async () => {
