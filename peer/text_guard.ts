@@ -173,9 +173,10 @@ export class TextGuard {
   ): void {
     const key = this.#host.members.keyOfOrigin(frame.originHid);
     if (key === undefined) {
-      // An origin without a key in my member-info: unverified, its op passed on as it came.
+      // An origin without a key in my member-info: unverified, its op passed on as it came;
+      // behind the checks under way, so it is not shown before a text that came earlier.
       if (sig !== null) this.#ops.set(raw, textOp(frame, raw, sig));
-      return this.#host.relay(from, frame, raw);
+      return this.#inOrder(() => Promise.resolve(this.#host.relay(from, frame, raw)));
     }
     if (sig === null) return this.#unsigned(from, frame, raw, content, key);
     if (this.#seen(frame, content)) return this.#host.relay(from, frame, raw);
