@@ -10,6 +10,7 @@ import {
   type SeenWindowOptions,
   textContent,
 } from "../peer/flood.ts";
+import { MinHeap } from "../tools/min_heap.ts";
 
 const HID = "1419600254385803609";
 const BOB = "7096407668745481807";
@@ -409,43 +410,9 @@ interface Delivery {
 }
 
 /** A min-heap of deliveries by time. */
-class Deliveries {
-  readonly #heap: Delivery[] = [];
-
-  get size(): number {
-    return this.#heap.length;
-  }
-
-  push(d: Delivery): void {
-    const h = this.#heap;
-    h.push(d);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.at <= h[i]!.at) break;
-      [h[parent], h[i]] = [h[i]!, h[parent]!];
-      i = parent;
-    }
-  }
-
-  pop(): Delivery {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
+class Deliveries extends MinHeap<Delivery> {
+  constructor() {
+    super((a, b) => a.at < b.at);
   }
 }
 

@@ -19,6 +19,7 @@ import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { Rooms } from "../registry/rooms.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { RegistryProcess } from "../tools/process/registry_process.ts";
+import { prng } from "../tools/prng.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -93,18 +94,6 @@ function memberNames(reply: string): string[] {
   const frame = decodeText<MembersFrame>(reply);
   equal(frame.type, "M", `expected M, got ${reply.slice(0, 80)}`);
   return frame.members.map((m) => m.name);
-}
-
-/** A small deterministic PRNG (mulberry32), so "random" bytes are the same every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -58,6 +58,7 @@ import {
   runAttack,
 } from "./chaos/attacks.ts";
 import { assertLoopback } from "./chaos/attack_kit.ts";
+import { prng } from "./prng.ts";
 
 export type { TargetKind };
 
@@ -657,18 +658,6 @@ const DEFAULTS = {
   room: "chaos",
   seed: 1,
 } as const;
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Runs the probes of `options.as` against the target, one after another, and

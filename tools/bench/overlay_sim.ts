@@ -24,6 +24,7 @@ import { diff, RecentIds } from "../../peer/digest.ts";
 import { RepairQueue } from "../../peer/repair_queue.ts";
 import { prng } from "../prng.ts";
 import { integerList, quantile, round } from "./stats.ts";
+import { MinHeap } from "../min_heap.ts";
 
 /** Which overlay a run simulates. */
 export type SimMode = "ring" | "tree";
@@ -121,43 +122,19 @@ interface Scheduled {
 
 /** A binary heap of events by time, then by insertion. */
 class Agenda {
-  readonly #heap: Scheduled[] = [];
+  readonly #heap = new MinHeap<Scheduled>(before);
   #seq = 0;
 
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   push(at: number, event: Event): void {
-    const h = this.#heap;
-    h.push({ at, seq: this.#seq++, event });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
+    this.#heap.push({ at, seq: this.#seq++, event });
   }
 
   pop(): Scheduled {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
+    return this.#heap.pop();
   }
 }
 
