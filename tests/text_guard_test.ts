@@ -70,7 +70,7 @@ async function fixture(
   const settle = async () => {
     while (tasks.length > 0) await tasks.shift();
   };
-  return { key, guard, relayed, reports, settle, refused: () => refused };
+  return { key, guard, members, relayed, reports, settle, refused: () => refused };
 }
 
 const t = (text: string, msgId = 1n, originHid = carolHid): TextFrame => ({
@@ -168,4 +168,32 @@ Deno.test("text guard: a keyed origin's T from a seed link is believed only with
       equal(f.refused(), 1, what);
     }
   }
+});
+
+Deno.test("text guard: a text of an origin without a key is not shown before a text still being checked", async () => {
+  // Commit 36f338b: such a text went to the relay at once, ahead of the keyed texts that came
+  // before it and were still being verified (an out-of-order delivery in the fault suite).
+  const f = await fixture();
+  const op = async (key: Identity, frame: TextFrame) => {
+    const x = decodeFrame((await signText(key, frame)).x);
+    if (x.type !== "X") throw new Error("not X");
+    return x;
+  };
+  const first = await op(f.key, t("carol's first", 1n));
+  // sam has no key in my member-info: his text op passes unverified.
+  const sams = await op(await loadIdentity(null), t("sam's", 1n, samHid));
+  const second = await op(f.key, t("carol's second", 2n));
+  // All in one turn, before the first one's check has run.
+  f.guard.onTextOp(link(carol, true), first);
+  f.guard.onTextOp(link(carol, true), sams);
+  // The same origin too: carol's key leaves the member-info (a list in which she has none) while
+  // her first text is checked; her second then passes unverified, still behind her first.
+  const list = [carol, sam];
+  ok(f.members.setInfo({ room: "room1", msid: msidOf(list), members: [] }));
+  f.guard.onTextOp(link(carol, true), second);
+  await f.settle();
+  deepEqual(f.relayed.map((r) => r.frame.text), ["carol's first", "sam's", "carol's second"]);
+  ok(f.guard.verified(f.relayed[0]!.raw));
+  ok(!f.guard.verified(f.relayed[1]!.raw) && !f.guard.verified(f.relayed[2]!.raw));
+  equal(f.refused(), 0);
 });
