@@ -22,6 +22,7 @@ import {
 } from "../tools/chaos/attack_kit.ts";
 import { ATTACK_DEFAULTS, type AttackOptions, ATTACKS, runAttack } from "../tools/chaos/attacks.ts";
 import { AttackRoom } from "../tools/chaos/attack_room.ts";
+import { formatFigures } from "../tools/chaos/attack_figures.ts";
 import { RegistryProcess, type RegistryProcessOptions } from "../tools/process/registry_process.ts";
 
 /** Runs the attack `name` with `options` against a new registry process; asserts it passed. */
@@ -40,7 +41,18 @@ async function attack(
     options: { ...ATTACK_DEFAULTS, ...options },
   });
   console.log(`${result.passed ? "PASS" : "FAIL"} ${name} (${result.ms} ms): ${result.detail}`);
+  console.log(formatFigures([result]));
   ok(result.passed, `${name}: ${result.detail}`);
+  const f = result.figures;
+  // The registry process's VmRSS is read around every attack.
+  ok(f.rss.some((r) => r.name === "registry" && Number.isFinite(r.after)), name);
+  if (found.target === "room") {
+    // Newcomers were measured while the attack ran, each linked to a peer of the room.
+    ok(f.served.length >= 3 && f.linked.length === f.served.length, name);
+    ok(f.linked.every(Number.isFinite), name);
+    // And every peer of the room had its VmRSS read before, during and after.
+    ok(f.rss.filter((r) => r.name !== "registry").length >= 3, name);
+  }
 }
 
 Deno.test({

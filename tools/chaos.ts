@@ -18,7 +18,11 @@
  * another build with the same flags) on the target registry and measure
  * the victims' side; `--as peer` the few that need only a peer (any P2PChat
  * peer: `--room` its room, `--member` a member to impersonate), judged by
- * what it answers. Each prints PASS or FAIL with its figures.
+ * what it answers. Each prints PASS or FAIL with its figures; a last table
+ * gives what was measured during each attack (./chaos/attack_figures.ts):
+ * legitimate newcomers' waits to be served (connect, `L`, JOIN → `M`) and,
+ * in room attacks, to their first link up, and the VmRSS of the target and
+ * of the room's peers before, during and after.
  *
  * Without `--as` the tool first tells what the target is (./chaos/detect.ts:
  * a registry answers `L::\r\n`, a peer closes the connection) and runs that
@@ -58,6 +62,7 @@ import {
   runAttack,
 } from "./chaos/attacks.ts";
 import { assertLoopback } from "./chaos/attack_kit.ts";
+import { formatFigures } from "./chaos/attack_figures.ts";
 import { prng } from "./prng.ts";
 
 export type { TargetKind };
@@ -861,6 +866,8 @@ async function attackCli(target: { hostname: string; port: number }, args: Attac
     results.push(result);
   }
   console.log(formatTable(results).replace(/probes passed$/, "attacks passed"));
+  console.log(`\nmeasured during the attacks (ms; VmRSS in MiB before/during/after):`);
+  console.log(formatFigures(results));
   return results.every((r) => r.passed) ? 0 : 1;
 }
 

@@ -370,12 +370,58 @@ export function connectAndReset(host: string, port: number): Promise<void> {
   });
 }
 
+/** Where a newcomer links once it is listed: a peer of the room, and the port it says it listens on. */
+export interface NewcomerLink {
+  /** The peer's port (on the registry's host). */
+  peerPort: number;
+  /** The port the newcomer JOINs with (and says in its `P`). */
+  listenPort: number;
+}
+
+/** What a newcomer waited, in ms: Infinity when refused or not answered; NaN when not tried. */
+export interface NewcomerTimes {
+  /** A new connection, `L` answered with `G`, then a JOIN answered with an `M` listing it. */
+  served: number;
+  /** From the same start to its first link up: a `P` to the peer answered `S`. */
+  linked: number;
+}
+
 /**
- * How long a legitimate newcomer waits: a new connection, `L` answered with
- * `G`, then a JOIN answered with an `M` that lists it; then it leaves.
- * Returns the time in ms, or Infinity when it was refused or not answered
- * within `timeoutMs`.
+ * A legitimate newcomer: a new connection, `L` answered with `G`, then a
+ * JOIN answered with an `M` that lists it; with `link`, then a `P` handshake
+ * to that peer of the room answered `S` (it is still listed then); then it
+ * leaves. Each step waits at most `timeoutMs`.
  */
+export async function newcomer(
+  host: string,
+  port: number,
+  room: string,
+  name: string,
+  link: NewcomerLink | null = null,
+  timeoutMs = 2000,
+): Promise<NewcomerTimes> {
+  const times = { served: Infinity, linked: link === null ? NaN : Infinity };
+  const started = performance.now();
+  let wire: Wire | undefined;
+  try {
+    wire = await Wire.connect(host, port, { timeoutMs, lenient: true });
+    if (!(await wire.request("L::\r\n")).startsWith("G:")) return times;
+    const members = membersOf(await wire.request(joinFrame(room, name, link?.listenPort ?? 1)));
+    if (members === null || !members.some((m) => m.name === name)) return times;
+    times.served = performance.now() - started;
+    if (link === null) return times;
+    const linked = await linkAs(host, link.peerPort, room, name, link.listenPort, timeoutMs);
+    times.linked = performance.now() - started;
+    linked.close();
+  } catch {
+    // Refused or not answered: what was not reached stays Infinity.
+  } finally {
+    wire?.close();
+  }
+  return times;
+}
+
+/** {@linkcode newcomer}'s time to be served (no link), ms. */
 export async function newcomerMs(
   host: string,
   port: number,
@@ -383,62 +429,106 @@ export async function newcomerMs(
   name: string,
   timeoutMs = 2000,
 ): Promise<number> {
-  const started = performance.now();
-  let wire: Wire | undefined;
-  try {
-    wire = await Wire.connect(host, port, { timeoutMs, lenient: true });
-    if (!(await wire.request("L::\r\n")).startsWith("G:")) return Infinity;
-    const members = membersOf(await wire.request(joinFrame(room, name, 1)));
-    if (members === null || !members.some((m) => m.name === name)) return Infinity;
-    return performance.now() - started;
-  } catch {
-    return Infinity;
-  } finally {
-    wire?.close();
-  }
+  return (await newcomer(host, port, room, name, null, timeoutMs)).served;
 }
 
 /** A newcomer's wait: when it started (`performance.now()`) and how long it took. */
 export interface NewcomerSample {
   at: number;
   ms: number;
+  /** Its first link up ({@linkcode NewcomerTimes.linked}); NaN when it made none. */
+  linkMs: number;
+}
+
+/** What the newcomer thread (./newcomer_worker.ts) is told. */
+export type NewcomerOrder =
+  | { type: "start"; host: string; port: number; room: string; everyMs: number }
+  | { type: "link"; link: NewcomerLink | null }
+  | { type: "stop"; least: number };
+
+/** What the newcomer thread tells: it runs, or its samples (`at` in ms since the epoch). */
+export type NewcomerReport = { type: "ready" } | { type: "samples"; samples: NewcomerSample[] };
+
+/** Newcomers being sampled; see {@linkcode watchNewcomers}. */
+export interface NewcomerWatch extends AsyncDisposable {
+  /** Stops sampling once there are at least `least` samples (0 unless told); returns them all. */
+  stop(least?: number): Promise<NewcomerSample[]>;
 }
 
 /**
- * Samples {@linkcode newcomerMs} every `everyMs` until stopped; `stop()`
- * returns the samples.
+ * Samples {@linkcode newcomer} every `everyMs` until stopped, linking as
+ * `link()` says (read every `everyMs / 2`). The newcomers run in a thread
+ * of their own (./newcomer_worker.ts), so what the attacker does on this
+ * thread does not delay them: they are another host's clients. Resolves
+ * once the first newcomer can start.
  */
-export function watchNewcomers(
+export async function watchNewcomers(
   host: string,
   port: number,
   room: string,
   everyMs = 100,
-): { stop(): Promise<NewcomerSample[]> } {
-  const samples: NewcomerSample[] = [];
-  let running = true;
-  const loop = (async () => {
-    for (let i = 0; running; i++) {
-      const started = performance.now();
-      samples.push({ at: started, ms: await newcomerMs(host, port, room, `newcomer${i}`) });
-      await sleep(Math.max(0, everyMs - (performance.now() - started)));
-    }
-  })();
+  link: () => NewcomerLink | null = () => null,
+): Promise<NewcomerWatch> {
+  const worker = new Worker(new URL("./newcomer_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  const reports: ((report: NewcomerReport) => void)[] = [];
+  const failed = Promise.withResolvers<never>();
+  failed.promise.catch(() => {});
+  worker.onmessage = (e: MessageEvent<NewcomerReport>) => reports.shift()?.(e.data);
+  worker.onerror = (e) => {
+    e.preventDefault();
+    failed.reject(new Error(`The newcomer thread failed: ${e.message}`));
+  };
+  const next = () =>
+    Promise.race([new Promise<NewcomerReport>((resolve) => reports.push(resolve)), failed.promise]);
+  const tell = (order: NewcomerOrder) => worker.postMessage(order);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let done: Promise<NewcomerSample[]> | null = null;
+  const stop = (least = 0) => {
+    done ??= (async () => {
+      clearInterval(timer);
+      try {
+        tell({ type: "stop", least });
+        const report = await next();
+        if (report.type !== "samples") throw new Error("The newcomer thread sent no samples");
+        return report.samples.map((s) => ({ ...s, at: s.at - performance.timeOrigin }));
+      } finally {
+        worker.terminate();
+      }
+    })();
+    return done;
+  };
+  try {
+    let told = JSON.stringify(link());
+    tell({ type: "link", link: link() });
+    const ready = next();
+    tell({ type: "start", host, port, room, everyMs });
+    await ready;
+    timer = setInterval(() => {
+      const now = JSON.stringify(link());
+      if (now !== told) tell({ type: "link", link: link() });
+      told = now;
+    }, everyMs / 2);
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
   return {
-    async stop() {
-      running = false;
-      await loop;
-      return samples;
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop().catch(() => []);
     },
   };
 }
 
-/** "n newcomers, p50 x ms, max y ms, k unserved" for a set of samples. */
+/** "n newcomers: p50 x ms, p95 y ms, max z ms, k unserved" for a set of samples. */
 export function describeNewcomers(samples: readonly number[]): string {
   const unserved = samples.filter((s) => !Number.isFinite(s)).length;
   const served = samples.filter(Number.isFinite);
   return `${samples.length} newcomers: p50 ${ms(percentile(served, 50))} ms, p95 ${
     ms(percentile(samples, 95))
-  } ms, ${unserved} unserved`;
+  } ms, max ${ms(Math.max(...samples))} ms, ${unserved} unserved`;
 }
 
 /** True when every newcomer was served and 95% of them in under `boundMs`. */

@@ -39,6 +39,14 @@ import {
   watchNewcomers,
 } from "./attack_kit.ts";
 import { AttackRoom, type RoomPeer } from "./attack_room.ts";
+import {
+  type AttackFigures,
+  describeRss,
+  emptyFigures,
+  listenerPid,
+  RoomWatch,
+  watchRss,
+} from "./attack_figures.ts";
 
 /** What an attack is aimed at: a registry alone, a room of peers on it, or one peer. */
 export type AttackTarget = "registry" | "room" | "peer";
@@ -83,6 +91,8 @@ export interface AttackOptions {
   churnMs: number;
   /** A legitimate newcomer (or keepalive) must be served within this, ms. @default 100 */
   servedMs: number;
+  /** Room attacks: a newcomer joins the attacked room (and links) this often, ms. @default 100 */
+  newcomerEveryMs: number;
   /** Peers of each attacked room. @default 3 */
   peers: number;
   /** Extra arguments for every peer of a room (a defence's options). @default [] */
@@ -117,6 +127,7 @@ export const ATTACK_DEFAULTS: Readonly<AttackOptions> = Object.freeze({
   bigRoom: 5000,
   churnMs: 3000,
   servedMs: 100,
+  newcomerEveryMs: 100,
   peers: 3,
   peerArgs: [],
   peerBinary: null,
@@ -134,6 +145,11 @@ export interface AttackContext {
   readonly options: Readonly<AttackOptions>;
 }
 
+/** What an attack runs with: its context, and the figures it measures (attack_figures.ts). */
+export interface AttackRun extends AttackContext {
+  readonly figures: AttackFigures;
+}
+
 /** One attack. */
 export interface Attack {
   /** A short name (`--only` takes it). */
@@ -142,7 +158,7 @@ export interface Attack {
   /** What a defended target does (the PASS condition). */
   expect: string;
   /** Runs the attack; throws an AttackFailure when the defence did not hold. */
-  run(ctx: AttackContext): Promise<string>;
+  run(ctx: AttackRun): Promise<string>;
 }
 
 const NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
@@ -158,6 +174,21 @@ function startRoom(ctx: AttackContext, least = 3, extra: Partial<{ skip: string 
     names,
     peerArgs: ctx.options.peerArgs,
     binary: ctx.options.peerBinary ?? undefined,
+  });
+}
+
+/**
+ * Watches a room attack while it runs (attack_figures.ts): newcomers join
+ * the room and link to `linkTo()`, and the peers' VmRSS is sampled.
+ */
+function watchRoom(ctx: AttackRun, room: AttackRoom, linkTo: () => RoomPeer): Promise<RoomWatch> {
+  return RoomWatch.start(ctx.figures, {
+    host: ctx.host,
+    port: ctx.port,
+    room: ctx.room,
+    linkTo: () => linkTo().port,
+    peers: () => room.peers.map((p) => ({ name: p.name, pid: p.process.pid })),
+    everyMs: ctx.options.newcomerEveryMs,
   });
 }
 
@@ -194,6 +225,8 @@ const storm: Attack = {
     await using fake = new FakePeer();
     const { member, link } = await hostileLink(ctx, fake, room.peers[0]!);
     const base = room.peers.map((p) => p.shown);
+    // Newcomers while the storm is sent (not while it settles: their links would move counters).
+    await using watch = await watchRoom(ctx, room, () => room.peers[0]!);
     const started = performance.now();
     let written: number;
     try {
@@ -204,6 +237,7 @@ const storm: Attack = {
     } finally {
       link.close();
       member.close();
+      await watch.stop();
     }
     const sendMs = performance.now() - started;
     const atDisconnect = room.peers.map((p) => p.shown);
@@ -234,10 +268,11 @@ const storm: Attack = {
       hasStats
         ? "stats event: forwarded counted too"
         : "NO stats event (only shown messages watched)"
-    }`;
+    }; ${await watch.finish()}`;
     if (quietAfter < 0) fail(`still growing ${o.settleMs} ms after the disconnect; ${seen}`);
     const delivery = await room.exchange(room.peers, 5000);
     if (delivery !== "") fail(`quiet after ${ms(quietAfter)} ms, but ${delivery}; ${seen}`);
+    watch.judge(o.servedMs, seen);
     return `quiet ${ms(quietAfter)} ms after the disconnect; real messages shown once; ${seen}`;
   },
 };
@@ -254,6 +289,7 @@ const silence: Attack = {
     const hid = hashId(victim.name, "127.0.0.1", victim.port);
     await using fake = new FakePeer();
     const { member, link } = await hostileLink(ctx, fake, room.peers[0]!);
+    await using watch = await watchRoom(ctx, room, () => room.peers[0]!);
     let written: number;
     try {
       written = await pace(
@@ -266,8 +302,9 @@ const silence: Attack = {
     } finally {
       link.close();
       member.close();
+      await watch.stop();
     }
-    const seen = `${written} forged frames under ${victim.name} (${hid})`;
+    const seen = `${written} forged frames under ${victim.name} (${hid}); ${await watch.finish()}`;
     const after = await room.exchange([victim], 3000);
     if (after !== "") fail(`${seen}; then ${after}`);
     await victim.restart();
@@ -275,6 +312,7 @@ const silence: Attack = {
       .catch(() => {});
     const restarted = await room.exchange([victim], 5000);
     if (restarted !== "") fail(`${seen}; heard afterwards, but after its restart ${restarted}`);
+    watch.judge(o.servedMs, seen);
     return `${seen}; heard by all afterwards and after its restart`;
   },
 };
@@ -290,6 +328,7 @@ const memoryAttack: Attack = {
     const victim = room.peers[0]!;
     await using fake = new FakePeer();
     const { member, link } = await hostileLink(ctx, fake, victim);
+    await using watch = await watchRoom(ctx, room, () => victim);
     const before = await victim.rssMiB();
     let during = before;
     const total = o.memoryOrigins * o.memoryMsgIds;
@@ -324,6 +363,7 @@ const memoryAttack: Attack = {
     } finally {
       link.close();
       member.close();
+      await watch.stop();
     }
     await sleep(2000);
     const after = await victim.rssMiB();
@@ -332,10 +372,11 @@ const memoryAttack: Attack = {
       victim.shown - base
     } shown by ${victim.name}; its VmRSS before ${before.toFixed(0)} MiB, during ${
       during.toFixed(0)
-    } MiB, after ${after.toFixed(0)} MiB`;
+    } MiB, after ${after.toFixed(0)} MiB; ${await watch.finish()}`;
     if (Math.max(during, after) - before >= o.memoryBoundMiB) {
       fail(`grew ${(Math.max(during, after) - before).toFixed(0)} MiB: ${seen}`);
     }
+    watch.judge(o.servedMs, seen);
     return seen;
   },
 };
@@ -348,6 +389,7 @@ const forge: Attack = {
   async run(ctx) {
     await using room = await startRoom(ctx);
     const [alice, bob, carol] = room.peers as [RoomPeer, RoomPeer, RoomPeer];
+    await using watch = await watchRoom(ctx, room, () => alice);
     // A handshake as bob, from a socket that is not bob's.
     let handshake: string;
     {
@@ -371,6 +413,7 @@ const forge: Attack = {
     } finally {
       link.close();
       member.close();
+      await watch.stop();
     }
     const shownAsCarol = room.peers.filter((p) =>
       p !== carol && p.showings(text).some((m) => m.from === carol.name)
@@ -378,9 +421,10 @@ const forge: Attack = {
     const delivery = await room.exchange(room.peers, 5000);
     const seen = `a P as bob from another socket: ${handshake}; the T as carol shown as carol by ${
       shownAsCarol.length === 0 ? "nobody" : shownAsCarol.map((p) => p.name).join(", ")
-    }`;
+    }; ${await watch.finish()}`;
     if (handshake === "accepted" || shownAsCarol.length > 0) fail(seen);
     if (delivery !== "") fail(`${seen}; but afterwards ${delivery}`);
+    watch.judge(ctx.options.servedMs, seen);
     return `${seen}; the room still delivers once`;
   },
 };
@@ -400,7 +444,7 @@ const eviction: Attack = {
       "sampler",
       47002,
     );
-    const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-newcomers`);
+    await using newcomers = await watchNewcomers(ctx.host, ctx.port, `${ctx.room}-newcomers`);
     let present = 0;
     let answered = 0;
     let samples: number[] = [];
@@ -427,6 +471,7 @@ const eviction: Attack = {
       }
     } finally {
       samples = (await newcomers.stop()).map((s) => s.ms);
+      ctx.figures.served.push(...samples);
     }
     const share = present / o.evictionSamples;
     const seen = `alice listed in ${present}/${o.evictionSamples} samples (${
@@ -468,11 +513,19 @@ const eclipse: Attack = {
     const after = grindName("ea", "127.0.0.1", fake.port, bobHid, (bobHid + delta) % U64);
     await using _a = await RawMember.join(ctx.host, ctx.port, ctx.room, before, fake.port);
     await using _b = await RawMember.join(ctx.host, ctx.port, ctx.room, after, fake.port);
+    // Newcomers link to bob once he is up (to alice before).
+    await using watch = await watchRoom(
+      ctx,
+      room,
+      () => room.peers.find((p) => p.name === "bob") ?? room.peers[0]!,
+    );
     await room.add("bob", bobPort);
     const delivery = await room.exchange(room.peers, o.eclipseMs);
     const seen =
-      `fakes ${before} and ${after} around bob (${bobHid}); the fake peer answered ${fake.handshakes} handshakes and swallowed ${fake.bytes} bytes`;
+      `fakes ${before} and ${after} around bob (${bobHid}); the fake peer answered ${fake.handshakes} handshakes and swallowed ${fake.bytes} bytes; ${await watch
+        .finish()}`;
     if (delivery !== "") fail(`${delivery}; ${seen}`);
+    watch.judge(o.servedMs, seen);
     return `bob hears and is heard; ${seen}`;
   },
 };
@@ -484,7 +537,7 @@ const doorsReset: Attack = {
     "resetRate connections a second reset before accept, for resetMs: newcomers served (95% < servedMs, none refused) during and 2 s after",
   async run(ctx) {
     const o = ctx.options;
-    const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-doors`);
+    await using newcomers = await watchNewcomers(ctx.host, ctx.port, `${ctx.room}-doors`);
     const resets: Promise<void>[] = [];
     const started = performance.now();
     while (performance.now() - started < o.resetMs) {
@@ -498,6 +551,7 @@ const doorsReset: Attack = {
     const samples = await newcomers.stop();
     const during = samples.filter((s) => s.at < mark).map((s) => s.ms);
     const after = samples.filter((s) => s.at >= mark).map((s) => s.ms);
+    ctx.figures.served.push(...during);
     const seen = `${resets.length} resets in ${ms(mark - started)} ms; during: ${
       describeNewcomers(during)
     }; 2 s after: ${describeNewcomers(after)}`;
@@ -545,6 +599,7 @@ const doorsIdle: Attack = {
       for (let i = 0; i < 5; i++) {
         samples.push(await newcomerMs(ctx.host, ctx.port, `${ctx.room}-idle`, `legit${i}`));
       }
+      ctx.figures.served.push(...samples);
       const stillOpen = sockets.filter((s) => !s.destroyed && !s.closed).length;
       const seen = `${sockets.length} idle connections opened in ${
         ms(openMs)
@@ -654,7 +709,7 @@ const doorsChurn: Attack = {
       });
       const during: number[] = [];
       // A short suffix: room names are at most 32 bytes (attack-doors-churn-other is 24).
-      const newcomers = watchNewcomers(ctx.host, ctx.port, `${ctx.room}-other`);
+      await using newcomers = await watchNewcomers(ctx.host, ctx.port, `${ctx.room}-other`);
       const started = performance.now();
       while (performance.now() - started < o.churnMs) {
         during.push(await timed());
@@ -663,6 +718,7 @@ const doorsChurn: Attack = {
       running = false;
       await Promise.all(churners);
       const arrivals = (await newcomers.stop()).map((s) => s.ms);
+      ctx.figures.served.push(...arrivals);
       const seen =
         `room of ${listed}; ${churned} JOIN-and-close in ${o.churnMs} ms; keepalive p50 ${
           ms(percentile(quiet, 50))
@@ -706,6 +762,7 @@ const udp: Attack = {
   async run(ctx) {
     await using room = await startRoom(ctx);
     const [alice, bob] = room.peers as [RoomPeer, RoomPeer];
+    await using watch = await watchRoom(ctx, room, () => alice);
     const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     const to = { transport: "udp" as const, hostname: ctx.host, port: alice.port };
     const encoder = new TextEncoder();
@@ -754,8 +811,11 @@ const udp: Attack = {
     } finally {
       socket.close();
       await Promise.all(pending);
+      await watch.stop();
     }
+    seen.push(await watch.finish());
     if (problems.length > 0) fail(`${problems.join("; ")} (${seen.join("; ")})`);
+    watch.judge(ctx.options.servedMs, seen.join("; "));
     return seen.join("; ");
   },
 };
@@ -830,26 +890,33 @@ export interface AttackResult {
   passed: boolean;
   detail: string;
   ms: number;
+  /** What was measured beside the PASS condition (newcomers, VmRSS). */
+  figures: AttackFigures;
 }
 
 /** Runs one attack; never throws for what the target does. */
 export async function runAttack(attack: Attack, ctx: AttackContext): Promise<AttackResult> {
+  const figures = emptyFigures();
+  // The target's own VmRSS too, when this machine can tell its process (attack_figures.ts).
+  const pid = await listenerPid(ctx.port);
+  const target = attack.target === "peer" ? "peer" : "registry";
+  const rss = pid === null ? null : await watchRss(figures, () => [{ name: target, pid }]);
   const started = performance.now();
   let passed = true;
   let detail: string;
   try {
-    detail = await attack.run(ctx);
+    detail = await attack.run({ ...ctx, figures });
   } catch (error) {
     passed = false;
     detail = error instanceof Error && error.name === "AttackFailure"
       ? error.message
       : `error: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return {
-    name: attack.name,
-    expect: attack.expect,
-    passed,
-    detail,
-    ms: Math.round(performance.now() - started),
-  };
+  const took = Math.round(performance.now() - started);
+  if (rss !== null) {
+    await rss.stop();
+    await rss.after();
+    detail += `; VmRSS MiB before/during/after: ${describeRss(figures.rss.slice(-1))}`;
+  }
+  return { name: attack.name, expect: attack.expect, passed, detail, ms: took, figures };
 }
