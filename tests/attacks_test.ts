@@ -10,7 +10,7 @@
  * what it measured on main.
  */
 
-import { equal, ok, throws } from "node:assert/strict";
+import { equal, match, ok, throws } from "node:assert/strict";
 import { hashId } from "../lib/sdbm.ts";
 import {
   assertLoopback,
@@ -18,19 +18,26 @@ import {
   grindName,
   linkAs,
   membersOf,
+  newcomersServed,
   textFrame,
 } from "../tools/chaos/attack_kit.ts";
-import { ATTACK_DEFAULTS, type AttackOptions, ATTACKS, runAttack } from "../tools/chaos/attacks.ts";
+import {
+  ATTACK_DEFAULTS,
+  type AttackOptions,
+  type AttackResult,
+  ATTACKS,
+  runAttack,
+} from "../tools/chaos/attacks.ts";
 import { AttackRoom } from "../tools/chaos/attack_room.ts";
 import { formatFigures } from "../tools/chaos/attack_figures.ts";
 import { RegistryProcess, type RegistryProcessOptions } from "../tools/process/registry_process.ts";
 
-/** Runs the attack `name` with `options` against a new registry process; asserts it passed. */
-async function attack(
+/** Runs the attack `name` with `options` against a new registry process; prints what it saw. */
+async function tryAttack(
   name: string,
   options: Partial<AttackOptions> = {},
   registry: RegistryProcessOptions = {},
-): Promise<void> {
+): Promise<AttackResult> {
   const found = ATTACKS.find((a) => a.name === name);
   if (found === undefined) throw new RangeError(`No attack ${name}`);
   await using reg = await RegistryProcess.start({ logLevel: "error", ...registry });
@@ -42,11 +49,21 @@ async function attack(
   });
   console.log(`${result.passed ? "PASS" : "FAIL"} ${name} (${result.ms} ms): ${result.detail}`);
   console.log(formatFigures([result]));
+  return result;
+}
+
+/** Runs the attack `name` (see tryAttack); asserts it passed, with its figures measured. */
+async function attack(
+  name: string,
+  options: Partial<AttackOptions> = {},
+  registry: RegistryProcessOptions = {},
+): Promise<void> {
+  const result = await tryAttack(name, options, registry);
   ok(result.passed, `${name}: ${result.detail}`);
   const f = result.figures;
   // The registry process's VmRSS is read around every attack.
   ok(f.rss.some((r) => r.name === "registry" && Number.isFinite(r.after)), name);
-  if (found.target === "room") {
+  if (ATTACKS.find((a) => a.name === name)!.target === "room") {
     // Newcomers were measured while the attack ran, each linked to a peer of the room.
     ok(f.served.length >= 3 && f.linked.length === f.served.length, name);
     ok(f.linked.every(Number.isFinite), name);
@@ -89,6 +106,29 @@ Deno.test({
   // main before the defence: the forged P is answered S, and the T is shown as carol's by alice
   // and bob. Now bob's key is asked for instead of an S, and carol never signed the T.
   fn: () => attack("forge"),
+});
+
+Deno.test({
+  name: "attacks: a room attack fails when its newcomers wait longer than servedMs",
+  // The newcomers' bound is part of every room attack's PASS condition: with a bound no
+  // newcomer can meet, the forge attack (which the room defends) fails, and says why.
+  async fn() {
+    const result = await tryAttack("forge", { servedMs: 0.01 });
+    ok(!result.passed, result.detail);
+    match(result.detail, /^newcomers not served: .*newcomers during the attack: \d+ newcomers/);
+    ok(result.figures.served.length >= 3 && result.figures.served.every(Number.isFinite));
+  },
+});
+
+Deno.test("attacks: newcomers are served when all were and fewer than 5% took the bound or longer", () => {
+  ok(newcomersServed([1, 2, 3, 99], 100));
+  ok(!newcomersServed([1, 2, 3, 100], 100));
+  ok(!newcomersServed([1, 2, 3, Infinity], 100));
+  ok(!newcomersServed([], 100));
+  // Fewer than 5% may be slow: one in 40, not two; and not one in 20.
+  ok(newcomersServed([...Array(39).fill(5), 500], 100));
+  ok(!newcomersServed([...Array(38).fill(5), 500, 500], 100));
+  ok(!newcomersServed([...Array(19).fill(5), 500], 100));
 });
 
 Deno.test({

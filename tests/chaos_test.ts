@@ -1,4 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
+import config from "../deno.json" with { type: "json" };
 import { unstableFlags } from "../lib/flags.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { detectTarget } from "../tools/chaos/detect.ts";
@@ -12,6 +13,9 @@ import {
 import { testPeer } from "./support/peer_harness.ts";
 import { RegistryProcess } from "../tools/process/registry_process.ts";
 
+/** The permission flags of `deno task chaos` (deno.json). */
+const CHAOS_PERMISSIONS = config.tasks.chaos.split(" ").filter((a) => a.startsWith("--allow-"));
+
 /** Runs `deno task chaos` (tools/chaos.ts) with `args`; its exit code and stdout. */
 async function chaosCli(args: string[]): Promise<{ code: number; stdout: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -20,7 +24,7 @@ async function chaosCli(args: string[]): Promise<{ code: number; stdout: string 
       "--quiet",
       "--no-prompt",
       ...unstableFlags(),
-      "--allow-net",
+      ...CHAOS_PERMISSIONS,
       new URL("../tools/chaos.ts", import.meta.url).pathname,
       ...args,
     ],
@@ -254,6 +258,8 @@ Deno.test("chaos: --attacks prints PASS or FAIL with figures per attack and exit
   equal(run.code, line[1] === "PASS" ? 0 : 1, run.stdout);
   match(run.stdout, /^chaos: attacking the registry at 127\.0\.0\.1:\d+\n/);
   match(run.stdout, /[01]\/1 attacks passed/);
+  // The figures: no newcomers in this one, and the registry's VmRSS before/during/after.
+  match(run.stdout, /^doors-rooms +0 +- +- +- +- +registry \d+\/\d+\/\d+$/m);
   for (
     const bad of [
       ["--attacks", "--target", target, "--only", "nonsense"],
@@ -265,4 +271,32 @@ Deno.test("chaos: --attacks prints PASS or FAIL with figures per attack and exit
     equal(refused.code, 2, `${bad.join(" ")}: ${refused.stdout}`);
     ok(!refused.stdout.includes("attacks passed"), refused.stdout);
   }
+});
+
+Deno.test("chaos: --attacks --as room reports the newcomers served and linked during the attack, and VmRSS", async () => {
+  await using registry = await RegistryProcess.start({ logLevel: "error" });
+  const run = await chaosCli([
+    "--attacks",
+    "--as",
+    "room",
+    "--target",
+    `127.0.0.1:${registry.port}`,
+    "--only",
+    "forge",
+  ]);
+  const line = /^(PASS|FAIL) forge \(\d+ ms\): .*newcomers during the attack: \d+ newcomers/m
+    .exec(run.stdout);
+  ok(line !== null, run.stdout);
+  equal(run.code, line[1] === "PASS" ? 0 : 1, run.stdout);
+  const row = new RegExp(
+    "^forge +(\\d+) +([\\d.]+) +([\\d.]+) +([\\d.]+) +([\\d.]+) +" +
+      "alice \\d+/\\d+/\\d+, bob \\d+/\\d+/\\d+, carol \\d+/\\d+/\\d+, registry \\d+/\\d+/\\d+$",
+    "m",
+  ).exec(run.stdout);
+  ok(row !== null, run.stdout);
+  const [count, servedP50, servedMax, linkP50, linkMax] = row.slice(1).map(Number);
+  ok(count! >= 3, run.stdout);
+  ok(servedP50! <= servedMax! && linkP50! <= linkMax!, run.stdout);
+  // A newcomer links after it was served: its first link up cannot come sooner.
+  ok(linkP50! >= servedP50!, run.stdout);
 });
