@@ -161,6 +161,10 @@ export interface Attack {
   run(ctx: AttackRun): Promise<string>;
 }
 
+/** What every room attack asks besides its own condition (RoomWatch, attack_figures.ts). */
+const DURING =
+  "; while it runs, a newcomer every newcomerEveryMs JOINs the room and links to a peer: all served (95% < servedMs) and linked";
+
 const NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 const U64 = 1n << 64n;
 
@@ -218,7 +222,8 @@ const storm: Attack = {
   name: "storm",
   target: "room",
   expect:
-    "stormFrames T with new originHIDs in stormMs, then a disconnect: shown/forwarded counts stop growing within settleMs; real messages shown once",
+    "stormFrames T with new originHIDs in stormMs, then a disconnect: shown/forwarded counts stop growing within settleMs; real messages shown once" +
+    DURING,
   async run(ctx) {
     const o = ctx.options;
     await using room = await startRoom(ctx);
@@ -281,7 +286,8 @@ const silence: Attack = {
   name: "silence",
   target: "room",
   expect:
-    "silenceFrames forged under a member's originHID from msgID 2^64-1 over silenceMs: its later messages reach every peer, also after it restarts on the same name and port",
+    "silenceFrames forged under a member's originHID from msgID 2^64-1 over silenceMs: its later messages reach every peer, also after it restarts on the same name and port" +
+    DURING,
   async run(ctx) {
     const o = ctx.options;
     await using room = await startRoom(ctx);
@@ -321,7 +327,8 @@ const memoryAttack: Attack = {
   name: "memory",
   target: "room",
   expect:
-    "memoryOrigins forged origins × memoryMsgIds msgIDs on one link: the victim's VmRSS grows less than memoryBoundMiB (before, during, after)",
+    "memoryOrigins forged origins × memoryMsgIds msgIDs on one link: the victim's VmRSS grows less than memoryBoundMiB (before, during, after)" +
+    DURING,
   async run(ctx) {
     const o = ctx.options;
     await using room = await startRoom(ctx);
@@ -385,7 +392,8 @@ const forge: Attack = {
   name: "forge",
   target: "room",
   expect:
-    "a P claiming to be bob from another socket gets no S; a T with carol's originHID and name from another link is shown as carol by nobody (a seed room cannot defend this)",
+    "a P claiming to be bob from another socket gets no S; a T with carol's originHID and name from another link is shown as carol by nobody (a seed room cannot defend this)" +
+    DURING,
   async run(ctx) {
     await using room = await startRoom(ctx);
     const [alice, bob, carol] = room.peers as [RoomPeer, RoomPeer, RoomPeer];
@@ -487,7 +495,8 @@ const eclipse: Attack = {
   name: "eclipse",
   target: "room",
   expect:
-    "two fake members ground just before and after bob's HashID, on a listener that answers S and swallows: bob still hears the room (and is heard) within eclipseMs",
+    "two fake members ground just before and after bob's HashID, on a listener that answers S and swallows: bob still hears the room (and is heard) within eclipseMs" +
+    DURING,
   async run(ctx) {
     const o = ctx.options;
     await using room = await startRoom(ctx, 3, { skip: "bob" });
@@ -758,7 +767,8 @@ const udp: Attack = {
   name: "udp",
   target: "room",
   expect:
-    "a K naming bob from another socket is not shown as bob's poke; a K for another room is not answered; a forged A while a poke to a stopped bob is pending is not reported as an ACK",
+    "a K naming bob from another socket is not shown as bob's poke; a K for another room is not answered; a forged A while a poke to a stopped bob is pending is not reported as an ACK" +
+    DURING,
   async run(ctx) {
     await using room = await startRoom(ctx);
     const [alice, bob] = room.peers as [RoomPeer, RoomPeer];
