@@ -29,7 +29,12 @@ import {
   runAttack,
 } from "../tools/chaos/attacks.ts";
 import { AttackRoom } from "../tools/chaos/attack_room.ts";
-import { formatFigures } from "../tools/chaos/attack_figures.ts";
+import {
+  describeRss,
+  emptyFigures,
+  formatFigures,
+  watchRss,
+} from "../tools/chaos/attack_figures.ts";
 import { RegistryProcess, type RegistryProcessOptions } from "../tools/process/registry_process.ts";
 
 /** Runs the attack `name` with `options` against a new registry process; prints what it saw. */
@@ -233,4 +238,23 @@ Deno.test("attacks: the fake peer answers each P with S and swallows the rest", 
   equal(fake.handshakes, 2);
   second.close();
   wire.close();
+});
+
+Deno.test("attacks: VmRSS is read before, during (the most) and after; a process gone reads as -", async () => {
+  const figures = emptyFigures();
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const rss = await watchRss(figures, () => [
+    { name: "self", pid: Deno.pid },
+    { name: "gone", pid: gone.pid },
+  ], 10);
+  const held = new Uint8Array(64 * 1024 * 1024).fill(1); // 64 MiB resident while it runs
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await rss.stop();
+  held.fill(2);
+  await rss.after();
+  const [self, dead] = figures.rss;
+  ok(self!.before > 0 && self!.after > 0, JSON.stringify(self));
+  ok(self!.during >= self!.before + 60, JSON.stringify(self));
+  equal(describeRss([dead!]), "gone -/-/-");
 });

@@ -76,8 +76,10 @@ export async function watchRss(
       const row = rows.get(w.name) ?? { name: w.name, before: NaN, during: NaN, after: NaN };
       rows.set(w.name, row);
       if (field !== "during") row[field] = value;
-      // The most sampled: NaN (no reading) never wins over a number.
-      if (!(row.during >= value)) row.during = value;
+      // The most read from the start until the attack's end; no reading (NaN) changes nothing.
+      if (field !== "after" && !(row.during >= value) && !Number.isNaN(value)) {
+        row.during = value;
+      }
     }
   };
   await sample("before");
