@@ -268,6 +268,19 @@ export class Overlay {
     await Promise.allSettled(links.map((link) => link.done()));
   }
 
+  /**
+   * I left the room: closes every link (each writes what it has queued
+   * first) and stops retrying; dialling and accepting go on for the next
+   * room. Resolves when the links are done.
+   */
+  async leave(): Promise<void> {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const links = [...this.all(), ...this.#ending];
+    for (const link of this.all()) link.close("Left the room");
+    await Promise.allSettled(links.map((link) => link.done()));
+  }
+
   /** Clears a retry scheduled meanwhile (after every task ended). */
   stopRetrying(): void {
     clearTimeout(this.#retryTimer);
@@ -516,7 +529,7 @@ export class Overlay {
         this.#handshaken(auth);
       }
       const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
-      if (host.quitting()) {
+      if (host.quitting() || host.place()?.me !== me) {
         link.close("Quit");
         return;
       }

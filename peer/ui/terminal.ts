@@ -1,6 +1,6 @@
 /**
  * The peer for a person at a terminal: a prompt showing who and where I am
- * (`alice@lobby> `), chat lines (`<bob> hi`, names in colour) and system lines
+ * (`alice@lobby> `), chat lines (`23:15 <bob> hi`, names in colour) and system lines
  * (`-- ` in grey, pokes in yellow, errors in red), without colour when
  * `NO_COLOR` is set (`Deno.noColor`).
  *
@@ -228,7 +228,8 @@ export function stdio(): TerminalIo {
 /** One line with the style of its kind. */
 function styled(line: EventLine, color: boolean): string {
   if (line.kind !== "chat") return paint(line.text, STYLE[line.kind], color);
-  return `${paint(`<${line.from ?? ""}>`, line.self ? STYLE.self : STYLE.from, color)} ${
+  const time = line.time === undefined ? "" : `${line.time} `;
+  return `${time}${paint(`<${line.from ?? ""}>`, line.self ? STYLE.self : STYLE.from, color)} ${
     line.body ?? ""
   }`;
 }
