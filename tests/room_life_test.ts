@@ -7,11 +7,12 @@
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { PeerEvent } from "../peer/events.ts";
-import type { PeerHandle } from "../peer/peer.ts";
+import type { PeerHandle, PeerOptions } from "../peer/peer.ts";
 import { PLAIN_REGISTRY_NOTICE } from "../peer/registry_hello.ts";
 import { type LeftNotice, readLeft, RoomLife } from "../peer/room_life.ts";
 import { LEFT_KEPT, memberInfoFrames } from "../registry/member_push.ts";
 import { encodeFrame } from "../lib/frames.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { extension, helloClient, memberList, xFrame } from "./support/hello_client.ts";
 import { type TestPeer, testPeer } from "./support/peer_harness.ts";
@@ -67,6 +68,31 @@ function left(name: string, reason: LeftNotice["reason"], to?: string): (e: Peer
 
 function joinedLine(name: string): (e: PeerEvent) => boolean {
   return (e) => e.type === "member-joined" && e.name === name;
+}
+
+/**
+ * Runs `body` with a registry and one peer per `name@room` of `specs` (a 20 s
+ * keepalive unless `options` say otherwise), by name, quitting them all afterwards.
+ */
+async function inRooms<N extends string>(
+  specs: `${N}@${string}`[],
+  body: (peers: Record<N, TestPeer>, registryPort: number) => Promise<void>,
+  options: PeerOptions = SLOW_KEEPALIVE,
+): Promise<void> {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const started: TestPeer[] = [];
+  const peers = {} as Record<N, TestPeer>;
+  try {
+    for (const spec of specs) {
+      const [name, room] = spec.split("@") as [N, string];
+      const peer = await testPeer(registry.port, { ...options, name, room });
+      started.push(peer);
+      peers[name] = peer;
+    }
+    await body(peers, registry.port);
+  } finally {
+    for (const p of started.reverse()) await p.peer.quit();
+  }
 }
 
 // ---- the pure parts --------------------------------------------------------
@@ -189,11 +215,8 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   fn: async () => {
-    await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-    const alice = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "alice", room: "r" });
-    const bob = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "bob", room: "r" });
-    const delays: Record<string, number[]> = { joined: [], left: [], lost: [] };
-    try {
+    await inRooms(["alice@r", "bob@r"], async ({ alice, bob }, registryPort) => {
+      const delays: Record<string, number[]> = { joined: [], left: [], lost: [] };
       await alice.rec.waitFor(joinedLine("bob"), "bob joined, at alice");
       // No line for the members that were there before me.
       deepEqual(lifeLines(bob.rec.events), []);
@@ -204,7 +227,7 @@ Deno.test({
       const carolJoined = watchers.map((w) =>
         whenEvent(w.peer, joinedLine("carol"), "carol joined")
       );
-      const carol = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "carol", room: "r" });
+      const carol = await testPeer(registryPort, { ...SLOW_KEEPALIVE, name: "carol", room: "r" });
       for (const t of await Promise.all(carolJoined)) delays.joined!.push(t - t0);
       // The joiner's list comes with its member-info: one joined event, no members event after it.
       const carolJoinedEvent = carol.rec.of("joined")[0]!;
@@ -216,7 +239,7 @@ Deno.test({
       for (const t of await Promise.all(carolLeft)) delays.left!.push(t - t0);
 
       // A member whose connection drops: lost.
-      await using dave = await helloClient(registry.port);
+      await using dave = await helloClient(registryPort);
       const daveJoined = watchers.map((w) => whenEvent(w.peer, joinedLine("dave"), "dave joined"));
       await dave.client.request("J:r:dave:127.0.0.1:1::\r\n");
       await Promise.all(daveJoined);
@@ -246,10 +269,7 @@ Deno.test({
             .join("; ")
         }`,
       );
-    } finally {
-      await bob.peer.quit();
-      await alice.peer.quit();
-    }
+    });
   },
 });
 
@@ -283,10 +303,7 @@ Deno.test({
 // ---- timestamps -------------------------------------------------------------
 
 Deno.test("room life: every message carries at, ISO 8601 UTC with ms, when it was sent or received", async () => {
-  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-  const alice = await testPeer(registry.port, { name: "alice", room: "r" });
-  const bob = await testPeer(registry.port, { name: "bob", room: "r" });
-  try {
+  await inRooms(["alice@r", "bob@r"], async ({ alice, bob }) => {
     await alice.rec.until(() => alice.peer.state === "CONNECTED", "alice linked");
     await bob.rec.until(() => bob.peer.state === "CONNECTED", "bob linked");
     const before = Date.now();
@@ -303,10 +320,7 @@ Deno.test("room life: every message carries at, ISO 8601 UTC with ms, when it wa
       ok(at >= before && at <= after, `${m.at} not within the send`);
     }
     ok(Date.parse(mine.at) <= Date.parse(got.at));
-  } finally {
-    await bob.peer.quit();
-    await alice.peer.quit();
-  }
+  }, {});
 });
 
 // ---- leave and nick ----------------------------------------------------------
@@ -316,11 +330,7 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   fn: async () => {
-    await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-    const alice = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "alice", room: "r1" });
-    const bob = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "bob", room: "r1" });
-    const carol = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "carol", room: "r2" });
-    try {
+    await inRooms(["alice@r1", "bob@r1", "carol@r2"], async ({ alice, bob, carol }) => {
       await alice.rec.until(() => alice.peer.state === "CONNECTED", "alice linked");
       const bobSees = whenEvent(bob.peer, left("alice", "left"), "alice left, at bob");
       await alice.peer.leave();
@@ -348,11 +358,7 @@ Deno.test({
       equal(bob.rec.texts().includes("hi r2"), false);
       deepEqual(lifeLines(bob.rec.events), ["-alice left"]);
       deepEqual(r2.members.map((m) => m.name).sort(), ["alicia", "carol"]);
-    } finally {
-      await carol.peer.quit();
-      await bob.peer.quit();
-      await alice.peer.quit();
-    }
+    });
   },
 });
 
@@ -361,18 +367,15 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   fn: async () => {
-    await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-    const alice = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "alice", room: "r" });
-    const bob = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "bob", room: "r" });
-    const carol = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "carol", room: "r" });
-    // A seed client: no hello, never pushed; it sees the list when it re-JOINs.
-    await using seed = await RawClient.connect(registry.port);
-    const seedJoin = "J:r:sam:127.0.0.1:1::\r\n";
-    const names = (reply: string) => memberList(reply).map((m) => m.split(":")[0]);
-    ok(names(await seed.request(seedJoin)).includes("alice"));
-    const peers: TestPeer[] = [alice, bob, carol];
-    try {
-      for (const p of peers) await p.rec.until(() => p.peer.state === "CONNECTED", "linked");
+    await inRooms(["alice@r", "bob@r", "carol@r"], async ({ alice, bob, carol }, registryPort) => {
+      // A seed client: no hello, never pushed; it sees the list when it re-JOINs.
+      await using seed = await RawClient.connect(registryPort);
+      const seedJoin = "J:r:sam:127.0.0.1:1::\r\n";
+      const names = (reply: string) => memberList(reply).map((m) => m.split(":")[0]);
+      ok(names(await seed.request(seedJoin)).includes("alice"));
+      for (const p of [alice, bob, carol]) {
+        await p.rec.until(() => p.peer.state === "CONNECTED", "linked");
+      }
       const seen = [bob, carol].map((w) =>
         whenEvent(w.peer, left("alice", "renamed", "alicia"), "the nick")
       );
@@ -408,9 +411,7 @@ Deno.test({
         () => ok(false, "took carol's name"),
         (error) => ok(/carol|name/i.test(error.message), error.message),
       );
-    } finally {
-      for (const p of peers) await p.peer.quit();
-    }
+    });
   },
 });
 
@@ -548,3 +549,95 @@ async function answer(client: RawClient): Promise<ReturnType<typeof extension>> 
     if (x.op !== "member-info") return x;
   }
 }
+
+/**
+ * A TCP relay to the registry that writes what the registry sends one frame
+ * at a time, pausing `pauseMs` after each `M`: its member-info comes in a
+ * read of its own, as it may over a real network.
+ */
+class SplittingRelay implements AsyncDisposable {
+  readonly listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #conns = new Set<Deno.TcpConn>();
+  readonly #accepting: Promise<void>;
+
+  constructor(readonly registryPort: number, readonly pauseMs: number) {
+    this.#accepting = this.#accept();
+  }
+
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  async #accept(): Promise<void> {
+    for await (const peer of this.listener) {
+      const registry = await Deno.connect({ hostname: "127.0.0.1", port: this.registryPort });
+      this.#conns.add(peer).add(registry);
+      for (const task of [this.#pipe(peer, registry, false), this.#pipe(registry, peer, true)]) {
+        this.#tasks.add(task);
+        task.finally(() => this.#tasks.delete(task));
+      }
+    }
+  }
+
+  async #pipe(from: Deno.TcpConn, to: Deno.TcpConn, split: boolean): Promise<void> {
+    const reader = new FrameReader({ maxFrameBytes: 1 << 20 });
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        const chunks = split ? reader.push(buf.subarray(0, n)) : [buf.slice(0, n)];
+        for (const chunk of chunks) {
+          for (let off = 0; off < chunk.length;) off += await to.write(chunk.subarray(off));
+          if (split && chunk[0] === 0x4d) await new Promise((r) => setTimeout(r, this.pauseMs));
+        }
+      }
+    } catch {
+      // Closed.
+    }
+    for (const conn of [from, to]) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.listener.close();
+    await this.#accepting;
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    await Promise.allSettled([...this.#tasks]);
+  }
+}
+
+Deno.test({
+  name:
+    "room life: a JOIN's list is taken with its member-info: one joined event, no members after",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async () => {
+    await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+    await using relay = new SplittingRelay(registry.port, 50);
+    const alice = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "alice", room: "r" });
+    const bob = await testPeer(relay.port, { ...SLOW_KEEPALIVE, name: "bob", room: "r" });
+    try {
+      const joined = bob.rec.of("joined")[0]!;
+      deepEqual(joined.members.map((m) => [m.name, m.ringchat]), [["bob", true], ["alice", true]]);
+      await alice.rec.waitFor(joinedLine("bob"), "bob joined, at alice");
+      await bob.rec.until(() => bob.peer.state === "CONNECTED", "bob linked");
+      equal(bob.rec.of("members").length, 0, JSON.stringify(bob.rec.of("members")));
+    } finally {
+      await bob.peer.quit();
+      await alice.peer.quit();
+    }
+  },
+});
