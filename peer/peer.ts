@@ -353,16 +353,25 @@ class Peer implements PeerHandle {
     const problem = nameProblem(name, "User name");
     if (problem !== null) throw new PeerError("bad-name", problem);
     if (name === from) throw new PeerError("bad-name", `You are already ${name}`);
+    // The links of my old name close once I am listed under the new one: a
+    // member that relinks then finds the new list (a plain registry: one
+    // with neither name, for a moment).
+    const old = this.#parts.overlay.all();
     await this.#leave(name);
     stillRunning(this.#status);
     this.#status = { code: "NAMED", name };
     this.#emit({ type: "nick", from, to: name, at: new Date().toISOString(), self: true });
-    await this.join(room);
+    try {
+      await this.join(room);
+    } finally {
+      await this.#parts.overlay.leave(old);
+    }
   }
 
   /**
    * Back to NAMED from JOINED: departs (as renamed to `renameTo`, for a nick),
-   * closes every link, forgets the room's members and recent frames.
+   * forgets the room's members and recent frames, and closes every link
+   * (for a nick the caller closes them).
    */
   async #leave(renameTo?: string): Promise<void> {
     const { name } = need(this.#status, "leave");
@@ -371,7 +380,7 @@ class Peer implements PeerHandle {
     this.#parts.updates.stop();
     this.#parts.recent.clear();
     await this.#parts.registry.leave(renameTo);
-    await this.#parts.overlay.leave();
+    if (renameTo === undefined) await this.#parts.overlay.leave();
   }
 
   async send(text: string): Promise<void> {

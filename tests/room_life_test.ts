@@ -13,6 +13,7 @@ import { type LeftNotice, readLeft, RoomLife } from "../peer/room_life.ts";
 import { LEFT_KEPT, memberInfoFrames } from "../registry/member_push.ts";
 import { encodeFrame } from "../lib/frames.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
+import { commandLine, eventTime } from "../peer/web/assets/lines.js";
 import { startRegistry } from "../registry/registry.ts";
 import { extension, helloClient, memberList, xFrame } from "./support/hello_client.ts";
 import { type TestPeer, testPeer } from "./support/peer_harness.ts";
@@ -333,6 +334,7 @@ Deno.test({
     await inRooms(["alice@r1", "bob@r1", "carol@r2"], async ({ alice, bob, carol }) => {
       await alice.rec.until(() => alice.peer.state === "CONNECTED", "alice linked");
       const bobSees = whenEvent(bob.peer, left("alice", "left"), "alice left, at bob");
+      const leftAt = bob.rec.events.length;
       await alice.peer.leave();
       await bobSees;
       equal(alice.peer.state, "NAMED");
@@ -356,6 +358,11 @@ Deno.test({
       ok(r2?.type === "joined" && r2.room === "r2");
       // bob heard nothing of r2; alice's list is r2's.
       equal(bob.rec.texts().includes("hi r2"), false);
+      // bob relinked after alice's links closed, from the list without her: no failure reported.
+      const failures = bob.rec.events.slice(leftAt).filter((e) =>
+        e.type === "info" && e.message.startsWith("No forward link")
+      );
+      deepEqual(failures, []);
       deepEqual(lifeLines(bob.rec.events), ["-alice left"]);
       deepEqual(r2.members.map((m) => m.name).sort(), ["alicia", "carol"]);
     });
@@ -640,4 +647,16 @@ Deno.test({
       await alice.peer.quit();
     }
   },
+});
+
+Deno.test("room life: the web page shows joins, leaves and nicks in words, messages at their at", () => {
+  const at = "2026-12-01T23:15:02.123Z";
+  deepEqual(commandLine({ type: "member-joined", name: "carol", at }).text, "carol joined");
+  deepEqual(
+    commandLine({ type: "member-left", name: "carol", reason: "lost", at }).text,
+    "carol left (lost)",
+  );
+  deepEqual(commandLine({ type: "nick", from: "bob", to: "bobby", at }).text, "bob is now bobby");
+  deepEqual(commandLine({ type: "left", room: "r" }).text, "Left r");
+  equal(eventTime({ type: "message", at }).toISOString(), at);
 });
