@@ -232,8 +232,9 @@ export class RegistryClient {
    * Leaves the room: stops the keepalive and the re-registration, then
    * departs my member, if the connection is up: by DEPART, or with `renameTo`
    * on a ringchat registry by the `rename` op (docs/extensions.md), so the
-   * members hear of a nick. A failure is only logged: the registry drops the
-   * member on its own (its connection's close, or expiry).
+   * members hear of a nick. A plain registry's connection is closed after
+   * the DEPART. A failure is only logged: the registry drops the member on
+   * its own (its connection's close, or expiry).
    */
   async leave(renameTo?: string): Promise<void> {
     const join = this.#join;
@@ -245,7 +246,8 @@ export class RegistryClient {
     clearTimeout(this.#keepaliveTimer);
     clearTimeout(this.#reconnectTimer);
     if (this.#connection === null || this.#closed) return;
-    const frame: Frame = renameTo !== undefined && this.speaksRingchat
+    const connection = this.#connection;
+    const frame: Frame = renameTo !== undefined && connection.ringchat
       ? { type: "X", op: "rename", body: { to: renameTo } }
       : { type: "D", room: join.room, name: join.name, ip: join.ip, port: join.port };
     try {
@@ -256,6 +258,9 @@ export class RegistryClient {
     } catch (error) {
       logger.debug("Departing failed: {error}", { error });
     }
+    // DEPART is not in the seed: a plain registry may keep the member, but
+    // removes it with its connection (the next request opens another).
+    if (!connection.ringchat) this.#disconnect(connection, "Left the room");
   }
 
   /** Closes the connection, stops keepalive and reconnects, fails pending requests. */

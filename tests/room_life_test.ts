@@ -13,6 +13,7 @@ import { type LeftNotice, readLeft, RoomLife } from "../peer/room_life.ts";
 import { LEFT_KEPT, memberInfoFrames } from "../registry/member_push.ts";
 import { encodeFrame } from "../lib/frames.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
+import { sdbmHash } from "../lib/sdbm.ts";
 import { commandLine, eventTime } from "../peer/web/assets/lines.js";
 import { startRegistry } from "../registry/registry.ts";
 import { extension, helloClient, memberList, xFrame } from "./support/hello_client.ts";
@@ -659,4 +660,95 @@ Deno.test("room life: the web page shows joins, leaves and nicks in words, messa
   deepEqual(commandLine({ type: "nick", from: "bob", to: "bobby", at }).text, "bob is now bobby");
   deepEqual(commandLine({ type: "left", room: "r" }).text, "Left r");
   equal(eventTime({ type: "message", at }).toISOString(), at);
+});
+
+/**
+ * A registry double that answers as the reference: `J` with an `M` listing
+ * `others` and the joiner, `D` with `S::`, anything else `F`; it keeps each
+ * connection's frames, in order.
+ */
+class ReferenceDouble implements AsyncDisposable {
+  readonly listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly connections: string[][] = [];
+  /** Members listed before the joiner, as `name:ip:port`. */
+  others: string[] = [];
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+
+  constructor() {
+    this.#accepting = this.#accept();
+  }
+
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  async #accept(): Promise<void> {
+    for await (const conn of this.listener) {
+      const frames: string[] = [];
+      this.connections.push(frames);
+      const task = this.#serve(conn, frames);
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn, frames: string[]): Promise<void> {
+    const reader = new FrameReader({ maxFrameBytes: 1 << 16 });
+    const buf = new Uint8Array(1 << 16);
+    const write = (text: string) => conn.write(new TextEncoder().encode(text));
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (const raw of reader.push(buf.subarray(0, n))) {
+          const frame = new TextDecoder().decode(raw);
+          frames.push(frame);
+          if (frame.startsWith("J:")) {
+            const [, , name, ip, port] = frame.split(":");
+            const payload = [`${name}:${ip}:${port}`, ...this.others].join(":");
+            await write(`M:${sdbmHash(`${payload}:`)}:${payload}::\r\n`);
+          } else if (frame.startsWith("D:")) {
+            await write("S::\r\n");
+          } else {
+            await write("F:Unknown message - Unknown request!!::\r\n");
+          }
+        }
+      }
+    } catch {
+      // Closed.
+    }
+    conn.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.listener.close();
+    await this.#accepting;
+    await Promise.allSettled([...this.#tasks]);
+  }
+}
+
+Deno.test({
+  name:
+    "room life: on a plain registry /leave and /nick DEPART, then close the connection (the reference removes on close)",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async () => {
+    await using registry = new ReferenceDouble();
+    const alice = await testPeer(registry.port, { ...SLOW_KEEPALIVE, name: "alice", room: "r" });
+    try {
+      await alice.peer.nick("alicia");
+      equal(alice.peer.state, "JOINED");
+      await alice.peer.leave();
+      const kinds = registry.connections.map((frames) => frames.map((f) => f.split(":")[0]));
+      // Each connection: the hello (answered F), then the JOIN, then its DEPART; then closed.
+      deepEqual(kinds, [["X", "J", "D"], ["J", "D"]]);
+      ok(registry.connections[1]![0]!.startsWith("J:r:alicia:"));
+      ok(registry.connections[1]![1]!.startsWith("D:r:alicia:"));
+      // No rename op to a registry that did not answer the hello.
+      ok(registry.connections.flat().every((f) => !f.includes('"rename"')));
+    } finally {
+      await alice.peer.quit();
+    }
+  },
 });
