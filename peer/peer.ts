@@ -353,6 +353,9 @@ class Peer implements PeerHandle {
     const problem = nameProblem(name, "User name");
     if (problem !== null) throw new PeerError("bad-name", problem);
     if (name === from) throw new PeerError("bad-name", `You are already ${name}`);
+    if (this.#parts.members.named(name) !== undefined) {
+      throw new PeerError("bad-name", `${name} is already a member of room ${room}`);
+    }
     // The links of my old name close once I am listed under the new one: a
     // member that relinks then finds the new list (a plain registry: one
     // with neither name, for a moment).

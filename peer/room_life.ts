@@ -14,7 +14,8 @@
  *   came back before its leave was announced.
  * - A member that a list drops is `member-left` with the reason member-info
  *   gives for it (`left`, `lost`, `expired`), or `nick` when it was
- *   `renamed`. On a ringchat registry a member dropped with no reason given
+ *   `renamed` (and if no list brings the new name within
+ *   {@linkcode RENAME_EXPECTED_MS}, that name is `member-left` `lost`). On a ringchat registry a member dropped with no reason given
  *   (the registry restarted and members re-register one by one) is held for
  *   `graceMs`: back within it, nothing is said; else `member-left` `lost`
  *   with the first list after. Without member-info (a plain registry) the
@@ -79,7 +80,7 @@ export class RoomLife {
   #announced: Map<string, Member> | null = null;
   #me: Member | null = null;
   /** New names of renamed members (by key) expected until a time (ms). */
-  readonly #expected = new Map<string, number>();
+  readonly #expected = new Map<string, { name: string; until: number }>();
   /** Members dropped with no reason given (by key), and since when. */
   readonly #held = new Map<string, { member: Member; since: number }>();
 
@@ -115,7 +116,12 @@ export class RoomLife {
     const at = new Date(now).toISOString();
     const current = this.#others(members);
     const events: LifeEvent[] = [];
-    for (const [key, until] of this.#expected) if (until <= now) this.#expected.delete(key);
+    for (const [key, { name, until }] of this.#expected) {
+      if (until > now || current.has(key)) continue;
+      // The nick was announced, the new name never came: it left.
+      this.#expected.delete(key);
+      events.push({ type: "member-left", name, reason: "lost", at });
+    }
     for (const [key, member] of announced) {
       if (current.has(key)) continue;
       if (left === null) {
@@ -127,7 +133,10 @@ export class RoomLife {
         this.#held.set(key, { member, since: now });
       } else if (notice.reason === "renamed") {
         const to = notice.to!;
-        this.#expected.set(memberKey({ ...member, name: to }), now + RENAME_EXPECTED_MS);
+        this.#expected.set(memberKey({ ...member, name: to }), {
+          name: to,
+          until: now + RENAME_EXPECTED_MS,
+        });
         events.push({ type: "nick", from: member.name, to, at });
       } else {
         events.push({ type: "member-left", name: member.name, reason: notice.reason, at });

@@ -438,3 +438,41 @@ Deno.test("plain ui: a text whose signature did not verify says (unverified) aft
   // My own texts are mine, signed or not.
   assert.deepEqual(describeEvent({ ...message, self: true }).text, `${HHMM} <sam> hi`);
 });
+
+Deno.test("terminal ui: the prompt follows a nick and a leave", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "bob" });
+  ui.render({ type: "joined", room: "lobby", members: [BOB] });
+  assert(terminal.output.endsWith("\r\nbob@lobby> \r\x1b[11C"), JSON.stringify(terminal.output));
+  ui.render({ type: "nick", from: "bob", to: "robert", at: AT, self: true });
+  assert(
+    terminal.output.endsWith("\r\nrobert@lobby> \r\x1b[14C"),
+    JSON.stringify(terminal.output),
+  );
+  ui.render({ type: "left", room: "lobby" });
+  assert(terminal.output.endsWith("\r\nrobert> \r\x1b[8C"), JSON.stringify(terminal.output));
+  terminal.end();
+  await ui.done;
+});
+
+Deno.test("plain ui: join, leave and nick lines", () => {
+  assert.deepEqual(
+    describeEvent({ type: "member-joined", name: "carol", at: AT }).text,
+    "-- carol joined",
+  );
+  for (const reason of ["left", "lost", "expired"] as const) {
+    assert.deepEqual(
+      describeEvent({ type: "member-left", name: "carol", reason, at: AT }).text,
+      `-- carol left (${reason})`,
+    );
+  }
+  assert.deepEqual(
+    describeEvent({ type: "nick", from: "alice", to: "alicia", at: AT }).text,
+    "-- alice is now alicia",
+  );
+  assert.deepEqual(
+    describeEvent({ type: "nick", from: "alice", to: "al\x1bx", at: AT, self: true }).text,
+    "-- You are now al\\x1bx (were alice)",
+  );
+});

@@ -9,7 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import type { PeerEvent } from "../peer/events.ts";
 import type { PeerHandle, PeerOptions } from "../peer/peer.ts";
 import { PLAIN_REGISTRY_NOTICE } from "../peer/registry_hello.ts";
-import { type LeftNotice, readLeft, RoomLife } from "../peer/room_life.ts";
+import { type LeftNotice, readLeft, RENAME_EXPECTED_MS, RoomLife } from "../peer/room_life.ts";
 import { LEFT_KEPT, memberInfoFrames } from "../registry/member_push.ts";
 import { encodeFrame } from "../lib/frames.ts";
 import { FrameReader } from "../lib/frame_reader.ts";
@@ -133,6 +133,12 @@ Deno.test("room life: each reason the registry gives is the leave's reason; a re
     "bob>bobby",
   ]);
   deepEqual(life2.update([{ ...BOB, name: "bobby" }, ALICE], [], 2), []);
+  // A new name that never comes: after RENAME_EXPECTED_MS it is said to have left.
+  const life4 = new RoomLife(1000);
+  life4.start([BOB, ALICE], ALICE);
+  life4.update([ALICE], [{ ...BOB, reason: "renamed", to: "bobby" }], 0);
+  deepEqual(life4.update([ALICE], [], RENAME_EXPECTED_MS - 1), []);
+  deepEqual(lifeLines(life4.update([ALICE], [], RENAME_EXPECTED_MS)), ["-bobby lost"]);
   // Both in one list (pushes merged): one nick, no join.
   const life3 = new RoomLife(1000);
   life3.start([BOB, ALICE], ALICE);
@@ -417,8 +423,13 @@ Deno.test({
       // A name in use is refused as a JOIN would be; the peer stays named, not lost.
       await bob.peer.nick("carol").then(
         () => ok(false, "took carol's name"),
-        (error) => ok(/carol|name/i.test(error.message), error.message),
+        (error) =>
+          deepEqual([error.code, error.message], [
+            "bad-name",
+            "carol is already a member of room r",
+          ]),
       );
+      equal(bob.peer.state, "CONNECTED", "still in the room under its name");
     });
   },
 });

@@ -86,7 +86,7 @@ export class TerminalUi implements PeerUi {
 
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
-    if (event.type === "named" || event.type === "joined") this.#updatePrompt();
+    if (PROMPT_EVENTS.has(event.type)) this.#updatePrompt();
     this.#print([styled(describeEvent(event, this.#context), this.#io.color)]);
   }
 
@@ -224,6 +224,9 @@ export function stdio(): TerminalIo {
     color: !Deno.noColor,
   };
 }
+
+/** The events that change who or where I am, and so the prompt. */
+const PROMPT_EVENTS: ReadonlySet<PeerEvent["type"]> = new Set(["named", "joined", "left", "nick"]);
 
 /** One line with the style of its kind. */
 function styled(line: EventLine, color: boolean): string {
