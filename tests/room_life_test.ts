@@ -17,7 +17,7 @@ import { sdbmHash } from "../lib/sdbm.ts";
 import { commandLine, eventTime } from "../peer/web/assets/lines.js";
 import { startRegistry } from "../registry/registry.ts";
 import { extension, helloClient, memberList, xFrame } from "./support/hello_client.ts";
-import { type TestPeer, testPeer } from "./support/peer_harness.ts";
+import { type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { FakeRegistry } from "./support/raw_peer.ts";
 
@@ -760,6 +760,44 @@ Deno.test({
       ok(registry.connections.flat().every((f) => !f.includes('"rename"')));
     } finally {
       await alice.peer.quit();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "room life: a registry restart, members re-registering one by one, says no one left or joined",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async () => {
+    const first = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+    const port = first.port;
+    const peers: TestPeer[] = [];
+    try {
+      for (const name of ["alice", "bob", "carol"]) {
+        peers.push(await testPeer(port, { ...SLOW_KEEPALIVE, name, room: "r" }));
+      }
+      await peers[0]!.rec.until(
+        () => lifeLines(peers[0]!.rec.events).length === 2,
+        "alice saw bob and carol join",
+      );
+      const before = peers.map((p) => p.rec.events.length);
+      await first.close();
+      await using second = await startRegistry({ hostname: "127.0.0.1", port });
+      for (const p of peers) {
+        await p.rec.waitFor(
+          (e) => e.type === "info" && /Re-registered/.test(e.message),
+          "re-registered",
+        );
+      }
+      await untilAll(peers, () => second.stats().members === 3, "all three listed again");
+      for (const [i, p] of peers.entries()) {
+        await p.rec.until(() => p.peer.stats().links > 0, "linked");
+        deepEqual(lifeLines(p.rec.events.slice(before[i])), [], p.peer.port.toString());
+      }
+    } finally {
+      for (const p of peers.reverse()) await p.peer.quit();
+      await first.close();
     }
   },
 });
