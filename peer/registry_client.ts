@@ -40,6 +40,9 @@ const logger = getLogger(["ringchat", "peer", "registry_client"]);
 
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/** How long a JOIN's `M` from a ringchat registry waits for its member-info, in ms. */
+export const MEMBER_INFO_WAIT_MS = 500;
+
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
   hostname: string;
@@ -377,8 +380,16 @@ export class RegistryClient {
       return;
     }
     if (connection.ringchat && frame.type === "M" && request.frame.type === "J") {
-      // Its member-info follows (#unsolicited answers the request with both).
+      // Its member-info follows (#unsolicited answers the request with both);
+      // a registry that sends none is taken without it, after a moment.
       this.#heldReply = frame;
+      clearTimeout(this.#requestTimer);
+      this.#requestTimer = setTimeout(() => {
+        if (this.#inflight === request && this.#heldReply === frame) {
+          logger.debug("No member-info came with the JOIN's reply");
+          this.#answered(request, frame, connection);
+        }
+      }, MEMBER_INFO_WAIT_MS);
       return;
     }
     this.#answered(request, frame, connection);

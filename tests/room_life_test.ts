@@ -9,6 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import type { PeerEvent } from "../peer/events.ts";
 import type { PeerHandle, PeerOptions } from "../peer/peer.ts";
 import { PLAIN_REGISTRY_NOTICE } from "../peer/registry_hello.ts";
+import { MEMBER_INFO_WAIT_MS } from "../peer/registry_client.ts";
 import { type LeftNotice, readLeft, RENAME_EXPECTED_MS, RoomLife } from "../peer/room_life.ts";
 import { LEFT_KEPT, memberInfoFrames } from "../registry/member_push.ts";
 import { encodeFrame } from "../lib/frames.ts";
@@ -580,7 +581,11 @@ class SplittingRelay implements AsyncDisposable {
   readonly #conns = new Set<Deno.TcpConn>();
   readonly #accepting: Promise<void>;
 
-  constructor(readonly registryPort: number, readonly pauseMs: number) {
+  constructor(
+    readonly registryPort: number,
+    readonly pauseMs: number,
+    readonly drop: (frame: string) => boolean = () => false,
+  ) {
     this.#accepting = this.#accept();
   }
 
@@ -608,6 +613,7 @@ class SplittingRelay implements AsyncDisposable {
         if (n === null) break;
         const chunks = split ? reader.push(buf.subarray(0, n)) : [buf.slice(0, n)];
         for (const chunk of chunks) {
+          if (split && this.drop(new TextDecoder().decode(chunk))) continue;
           for (let off = 0; off < chunk.length;) off += await to.write(chunk.subarray(off));
           if (split && chunk[0] === 0x4d) await new Promise((r) => setTimeout(r, this.pauseMs));
         }
@@ -798,6 +804,32 @@ Deno.test({
     } finally {
       for (const p of peers.reverse()) await p.peer.quit();
       await first.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "room life: a JOIN's list is taken without member-info when none comes, after a moment",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async () => {
+    await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+    await using relay = new SplittingRelay(
+      registry.port,
+      0,
+      (frame) => frame.includes('"op":"member-info"'),
+    );
+    const t0 = performance.now();
+    // requestTimeoutMs 2000: waiting for the info that never comes would drop the connection.
+    const bob = await testPeer(relay.port, { ...SLOW_KEEPALIVE, name: "bob", room: "r" });
+    try {
+      const joined = await bob.rec.waitFor((e) => e.type === "joined", "joined");
+      const ms = performance.now() - t0;
+      ok(ms >= MEMBER_INFO_WAIT_MS && ms < 1500, `${ms} ms`);
+      ok(joined.type === "joined" && joined.members.every((m) => m.ringchat === undefined));
+      equal(bob.peer.state, "JOINED");
+    } finally {
+      await bob.peer.quit();
     }
   },
 });
