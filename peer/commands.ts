@@ -3,7 +3,7 @@
  * line per command, parsed into a typed {@linkcode Command}.
  *
  * Text lines: `/user NAME`, `/list`, `/join ROOM`, `/send TEXT`, `/poke [NAME]`,
- * `/who`, `/links`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
+ * `/who`, `/links`, `/leave`, `/nick NAME`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
  * sent as it is, and `//text` sends `/text`. The argument of a command is
  * everything after the single space that follows the command word, verbatim
  * (`:` and all spaces kept): the engine, not the parser, judges names and text.
@@ -45,6 +45,10 @@ export type Command =
   | { type: "who" }
   /** Show my forward and backward links. */
   | { type: "links" }
+  /** Leave the room, back to named. */
+  | { type: "leave" }
+  /** Take a new name in the room I am in. */
+  | { type: "nick"; name: string }
   /** Show what I have sent, shown, forwarded and dropped. */
   | { type: "stats" }
   /** Release everything and stop. */
@@ -76,6 +80,8 @@ export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/poke [NAME]", description: "poke a member; with no name, list the members" },
   { usage: "/who", description: "list the members, marking your forward and backward links" },
   { usage: "/links", description: "show your forward and backward links" },
+  { usage: "/leave", description: "leave the room (then /user and /join another)" },
+  { usage: "/nick NAME", description: "take a new name in the room you are in" },
   { usage: "/stats", description: "show messages sent, shown, forwarded, duplicates, links" },
   { usage: "/quit", description: "close every link and exit" },
   { usage: "/help", description: "show this help" },
@@ -89,7 +95,15 @@ export function helpText(): string {
   return lines.join("\n");
 }
 
-const NO_ARGUMENT = new Set<CommandType>(["list", "who", "links", "stats", "quit", "help"]);
+const NO_ARGUMENT = new Set<CommandType>([
+  "list",
+  "who",
+  "links",
+  "leave",
+  "stats",
+  "quit",
+  "help",
+]);
 
 /**
  * Parses one input line into a command. Returns null for an empty line (there
@@ -110,6 +124,8 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
       return { type: "join", room: argument ?? "" };
     case "send":
       return { type: "send", text: argument ?? "" };
+    case "nick":
+      return { type: "nick", name: argument ?? "" };
     case "poke":
       return argument === undefined || argument.trim() === ""
         ? { type: "poke" }
@@ -117,6 +133,7 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
     case "list":
     case "who":
     case "links":
+    case "leave":
     case "stats":
     case "quit":
     case "help":
@@ -156,12 +173,16 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
       return stringField(type, object, "room", (room) => ({ type, room }));
     case "send":
       return stringField(type, object, "text", (text) => ({ type, text }));
+    case "nick":
+      return stringField(type, object, "name", (name) => ({ type, name }));
     case "poke":
       if (object.name === undefined || object.name === null) return { type };
       return stringField(type, object, "name", (name) => ({ type, name }));
     default:
       if (typeof type === "string" && NO_ARGUMENT.has(type as CommandType)) {
-        return { type: type as "list" | "who" | "links" | "stats" | "quit" | "help" };
+        return {
+          type: type as "list" | "who" | "links" | "leave" | "stats" | "quit" | "help",
+        };
       }
       return {
         type: "invalid",
@@ -183,7 +204,18 @@ export function parseInputLine(line: string, json: boolean): Command | InvalidCo
 /** What {@linkcode executeCommand} drives: the command methods of a peer handle. */
 export type CommandTarget = Pick<
   PeerHandle,
-  "user" | "list" | "join" | "send" | "poke" | "who" | "links" | "showStats" | "showError" | "quit"
+  | "user"
+  | "list"
+  | "join"
+  | "send"
+  | "poke"
+  | "who"
+  | "links"
+  | "leave"
+  | "nick"
+  | "showStats"
+  | "showError"
+  | "quit"
 >;
 
 /**
@@ -221,6 +253,10 @@ async function dispatch(target: CommandTarget, command: Command, help: () => voi
       return target.who();
     case "links":
       return target.links();
+    case "leave":
+      return await target.leave();
+    case "nick":
+      return await target.nick(command.name);
     case "stats":
       return target.showStats();
     case "quit":
@@ -238,6 +274,8 @@ const COMMAND_TYPES: readonly CommandType[] = [
   "poke",
   "who",
   "links",
+  "leave",
+  "nick",
   "stats",
   "quit",
   "help",

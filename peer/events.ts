@@ -52,13 +52,29 @@ export type PeerEvent =
     forward?: string | null;
     backward?: string[];
   }
+  /**
+   * A member came into my room after me (`at`: when I learnt it, ISO 8601
+   * UTC with ms). Not said of the members listed when I joined.
+   */
+  | { type: "member-joined"; name: string; at: string }
+  /**
+   * A member left my room: by DEPART or quit (`left`), its connection dropped
+   * (`lost`), or the registry expired it (`expired`). On a registry that
+   * does not speak ringchat/2 the reason is not known and said as `lost`.
+   */
+  | { type: "member-left"; name: string; reason: "left" | "lost" | "expired"; at: string }
+  /** A member (or I, `self`) took a new name in my room: one event instead of a leave and a join. */
+  | { type: "nick"; from: string; to: string; at: string; self?: boolean }
+  /** I left `room` (`/leave`): in no room, named, free to rename and join another. */
+  | { type: "left"; room: string }
   /** A link came up or went down. */
   | { type: "link"; direction: "forward" | "backward"; state: "up" | "down"; peer: LinkPeer }
   /**
    * A chat message, delivered once; `self` for my own sends. `verified`: its
    * origin's signature verified with the key our registry gave for it (my
    * own: signed); false for seed clients' texts and any whose signature could
-   * not be had (docs/security.md).
+   * not be had (docs/security.md). `at`: when this peer first received it
+   * (for my own: when I sent it), ISO 8601 UTC with ms.
    */
   | {
     type: "message";
@@ -69,6 +85,7 @@ export type PeerEvent =
     text: string;
     self: boolean;
     verified: boolean;
+    at: string;
   }
   /**
    * Somebody poked me: `from` is the member's name. A poke that did not come

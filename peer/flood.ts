@@ -515,6 +515,12 @@ export class RecentFrames {
     return this.#frames.length;
   }
 
+  /** Drops every frame (I left the room: they are not for the next one). */
+  clear(): void {
+    this.#frames.length = 0;
+    this.#bytes = 0;
+  }
+
   /** Bytes held now. */
   get bytes(): number {
     return this.#bytes;

@@ -4,6 +4,9 @@
  * count and which to forget, links to members gone closed, the ring relinked
  * when the list changed) and a ringchat registry's `member-info` (who speaks
  * ringchat/2 with which key; links to members with a new key prove it).
+ * Each list also tells who came and went (`room_life.ts`): `member-joined`,
+ * `member-left` and `nick` events, with the reasons the list's member-info
+ * gives.
  *
  * @module
  */
@@ -14,10 +17,14 @@ import type { SeenWindow } from "./flood.ts";
 import type { Membership } from "./membership.ts";
 import type { Overlay, Place } from "./overlay.ts";
 import type { RegistryMemberInfo } from "./registry_hello.ts";
+import type { RoomLife } from "./room_life.ts";
+import type { RingMember } from "../lib/ring.ts";
 
 /** What {@linkcode MemberUpdates} works on. */
 export interface MemberUpdatesHost {
   members: Membership;
+  /** Who came and went. */
+  life: RoomLife;
   seen: Pick<SeenWindow, "setMembers" | "forget">;
   overlay: Pick<Overlay, "dropAbsent" | "reauthenticate" | "relink" | "membersEvent">;
   /** My place in the ring while joined. */
@@ -52,6 +59,18 @@ export class MemberUpdates {
     return changed;
   }
 
+  /** Takes the list I joined with, as `me`: its members are not announced. */
+  start(frame: MembersFrame, me: RingMember): void {
+    this.set(frame);
+    this.#host.life.start(this.#host.members.members, me);
+  }
+
+  /** I left the room: forgets its members. */
+  stop(): void {
+    this.#host.life.stop();
+    this.#host.members.reset();
+  }
+
   /** Emits the `members` event of the list I show. */
   emitMembers(): void {
     this.#host.emit(this.#host.overlay.membersEvent());
@@ -63,6 +82,10 @@ export class MemberUpdates {
     if (place === null) return;
     const { overlay } = this.#host;
     const changed = this.set(frame);
+    const { members, life, emit } = this.#host;
+    for (const event of life.update(members.members, members.leftNotices(), this.#now())) {
+      emit(event);
+    }
     overlay.dropAbsent(this.#now(), place.room);
     // Member info kept for this list applies now.
     overlay.reauthenticate();

@@ -22,6 +22,7 @@ import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts
 import { memberKey, type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
 import type { MemberInfo } from "./events.ts";
 import type { RegistryMemberInfo } from "./registry_hello.ts";
+import type { LeftNotice } from "./room_life.ts";
 
 /** Departed members remembered at most (the oldest are dropped first). */
 export const MAX_DEPARTED = 4096;
@@ -66,6 +67,9 @@ export class Membership {
   readonly #absentSince = new Map<string, number>();
   /** The member info of the current list (by member key: its key or null); null: none known. */
   #ringchat: Map<string, string | null> | null = null;
+  /** The MSID the member info applies to (null: none yet), and the removals it names. */
+  #infoMsid: bigint | null = null;
+  #left: readonly LeftNotice[] = [];
   /** Member info for a list not taken yet (its `M` is on its way), kept for {@linkcode set}. */
   #pendingInfo: RegistryMemberInfo | null = null;
   /** Listed members (by key) that a list after my first brought, and when. */
@@ -160,6 +164,8 @@ export class Membership {
       return false;
     }
     this.#pendingInfo = null;
+    this.#infoMsid = info.msid;
+    this.#left = info.left ?? [];
     const next = new Map<string, string | null>();
     for (const m of info.members) next.set(memberKey(m), m.key);
     const before = this.#ringchat;
@@ -168,6 +174,34 @@ export class Membership {
     if (before === null || before.size !== next.size) return true;
     for (const [key, value] of next) if (before.get(key) !== value) return true;
     return false;
+  }
+
+  /**
+   * The removals the member info of the current list names (newest first),
+   * or null when no member info applies to it (a plain registry).
+   */
+  leftNotices(): readonly LeftNotice[] | null {
+    return this.#msid !== null && this.#infoMsid === this.#msid ? this.#left : null;
+  }
+
+  /** Forgets everything: I left the room (the next list is a first one). */
+  reset(): void {
+    this.#members = [];
+    this.#payload = "";
+    this.#msid = null;
+    this.#originKeys = new Set();
+    this.#departed.clear();
+    this.#absentSince.clear();
+    this.#ringchat = null;
+    this.#infoMsid = null;
+    this.#left = [];
+    this.#pendingInfo = null;
+    this.#listedAt = new Map();
+    this.#byKey = new Map();
+    this.#listedHids = new Set();
+    this.#ring = null;
+    this.#lastRing = [];
+    this.#keysByHid = null;
   }
 
   /**

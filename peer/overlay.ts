@@ -268,6 +268,22 @@ export class Overlay {
     await Promise.allSettled(links.map((link) => link.done()));
   }
 
+  /**
+   * I left the room: closes every link (each writes what it has queued
+   * first) and stops retrying; dialling and accepting go on for the next
+   * room. With `only`, closes those links (of my name before a nick) and
+   * no other. Resolves when the links are done.
+   */
+  async leave(only?: readonly Link[]): Promise<void> {
+    if (only === undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    const links = only ?? [...this.all(), ...this.#ending];
+    for (const link of only ?? this.all()) link.close("Left the room");
+    await Promise.allSettled(links.map((link) => link.done()));
+  }
+
   /** Clears a retry scheduled meanwhile (after every task ended). */
   stopRetrying(): void {
     clearTimeout(this.#retryTimer);
@@ -470,6 +486,7 @@ export class Overlay {
     // grace lasts (`dropAbsent` ends it after): after a registry restart the
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
+    const listed = host.members.msid;
     let candidates = forwardCandidates(host.members.ring, me, (m) => this.#linksBack(m));
     if (this.#ringchatFirst) {
       const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
@@ -516,7 +533,7 @@ export class Overlay {
         this.#handshaken(auth);
       }
       const link = new Link(dialed, "forward", candidate, this.#linkHandlers, this.#linkOptions);
-      if (host.quitting()) {
+      if (host.quitting() || host.place()?.me !== me) {
         link.close("Quit");
         return;
       }
@@ -532,6 +549,11 @@ export class Overlay {
       this.#linkUp(link);
       if (old !== null) old.end("Replaced by a forward link closer on the ring");
       this.#breakTwoCycle();
+      return;
+    }
+    // The list changed while I dialled (a member left or took a new name): walk the new one.
+    if (failures.length > 0 && host.members.msid !== listed && host.place() !== null) {
+      this.#relinkAgain = true;
       return;
     }
     // Every candidate failed (not merely skipped): report it and try again later.

@@ -40,6 +40,7 @@
  */
 
 import type { MembersFrame } from "../lib/frames.ts";
+import type { RingMember } from "../lib/ring.ts";
 import { nameProblem } from "../lib/names.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { ECLIPSE_GRACE_MS } from "./eclipse.ts";
@@ -65,6 +66,16 @@ export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerState } from "./state.ts";
 export type { PeerStats } from "./stats.ts";
 export type { PeerHandle } from "./peer_handle.ts";
+
+/** How long a quit waits for the registry to answer its DEPART, in ms. */
+const QUIT_DEPART_MS = 1000;
+
+/** `departing`, waited for at most {@linkcode QUIT_DEPART_MS}. */
+function quitDepart(departing: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, QUIT_DEPART_MS));
+  return Promise.race([departing, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Starts a peer: binds the TCP listener and the UDP socket on one port, emits
@@ -181,16 +192,22 @@ class Peer implements PeerHandle {
 
   quit(): Promise<void> {
     if (this.#quitting()) return this.#closed.promise;
+    const joined = this.#status.code === "JOINED";
     this.#status = { code: "QUITTING", done: this.#closed.promise };
-    return this.#shutdown();
+    return this.#shutdown(joined);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.quit();
   }
 
-  async #shutdown(): Promise<void> {
+  /** Releases everything; `joined`: a ringchat registry is told I left (DEPART), as `/leave`. */
+  async #shutdown(joined: boolean): Promise<void> {
     clearInterval(this.#eclipseTimer);
+    // On a ringchat registry a DEPART makes my quit a `left`, not `lost` (a plain one is not sent it).
+    const departing = joined && this.#parts.registry.speaksRingchat
+      ? quitDepart(this.#parts.registry.leave())
+      : undefined;
     this.#parts.lookup.close();
     this.#abort.abort(new Error("Quit"));
     try {
@@ -199,6 +216,7 @@ class Peer implements PeerHandle {
       // Already closed.
     }
     const linksDone = this.#parts.overlay.close();
+    await departing;
     await this.#parts.registry.close();
     await this.#parts.poker.close();
     await this.#tasks.drain();
@@ -299,24 +317,21 @@ class Peer implements PeerHandle {
 
   async #join(name: string, room: string): Promise<void> {
     let frame: MembersFrame;
+    let me: RingMember;
     const port = this.port;
     try {
       await this.#parts.registry.connect();
       const ip = this.#opts.advertise ?? this.#parts.registry.localAddress ?? "127.0.0.1";
       frame = await this.#parts.registry.join({ type: "J", room, name, ip, port });
       stillRunning(this.#status);
-      this.#status = {
-        code: "JOINED",
-        name,
-        room,
-        me: { name, ip, port, hashId: hashId(name, ip, port) },
-      };
+      me = { name, ip, port, hashId: hashId(name, ip, port) };
+      this.#status = { code: "JOINED", name, room, me };
     } catch (error) {
       if (this.#status.code === "JOINING") this.#status = { code: "NAMED", name };
       stillRunning(this.#status);
       throw registryError(`join ${room}`, error);
     }
-    this.#parts.updates.set(frame);
+    this.#parts.updates.start(frame, me);
     this.#emit({ type: "joined", room, members: this.#parts.members.infos() });
     this.#parts.overlay.relink();
     if (!this.#opts.plain) {
@@ -325,6 +340,50 @@ class Peer implements PeerHandle {
         ECLIPSE_GRACE_MS / 2,
       );
     }
+  }
+
+  async leave(): Promise<void> {
+    const { room } = need(this.#status, "leave");
+    await this.#leave();
+    this.#emit({ type: "left", room });
+  }
+
+  async nick(name: string): Promise<void> {
+    const { room, name: from } = need(this.#status, "nick");
+    const problem = nameProblem(name, "User name");
+    if (problem !== null) throw new PeerError("bad-name", problem);
+    if (name === from) throw new PeerError("bad-name", `You are already ${name}`);
+    if (this.#parts.members.named(name) !== undefined) {
+      throw new PeerError("bad-name", `${name} is already a member of room ${room}`);
+    }
+    // The links of my old name close once I am listed under the new one: a
+    // member that relinks then finds the new list (a plain registry: one
+    // with neither name, for a moment).
+    const old = this.#parts.overlay.all();
+    await this.#leave(name);
+    stillRunning(this.#status);
+    this.#status = { code: "NAMED", name };
+    this.#emit({ type: "nick", from, to: name, at: new Date().toISOString(), self: true });
+    try {
+      await this.join(room);
+    } finally {
+      await this.#parts.overlay.leave(old);
+    }
+  }
+
+  /**
+   * Back to NAMED from JOINED: departs (as renamed to `renameTo`, for a nick),
+   * forgets the room's members and recent frames, and closes every link
+   * (for a nick the caller closes them).
+   */
+  async #leave(renameTo?: string): Promise<void> {
+    const { name } = need(this.#status, "leave");
+    clearInterval(this.#eclipseTimer);
+    this.#status = { code: "NAMED", name };
+    this.#parts.updates.stop();
+    this.#parts.recent.clear();
+    await this.#parts.registry.leave(renameTo);
+    if (renameTo === undefined) await this.#parts.overlay.leave();
   }
 
   async send(text: string): Promise<void> {

@@ -28,6 +28,17 @@ export interface PeerHandle extends AsyncDisposable {
   list(): Promise<void>;
   /** Joins a room; emits "joined", then links into the ring. @throws {PeerError} */
   join(room: string): Promise<void>;
+  /**
+   * Leaves the room: DEPART, every link closed, back to NAMED (the name may
+   * change, another room may be joined); emits "left". @throws {PeerError}
+   */
+  leave(): Promise<void>;
+  /**
+   * Takes the name `name` in the room I am in: rejoins under it; members of a
+   * ringchat registry see one "nick" event. Emits "nick" (self), then
+   * "joined". @throws {PeerError}
+   */
+  nick(name: string): Promise<void>;
   /** Floods a chat message to the room. @throws {PeerError} */
   send(text: string): Promise<void>;
   /**

@@ -13,7 +13,9 @@
  * (`peer/registry_hello.ts`) and proves its key, before any other request.
  * A ringchat registry then pushes the room's `M` when the membership changes
  * (delivered through `onMembers`, as a keepalive's) and follows every `M`
- * with member-info (`hello.onMemberInfo`). A registry that answers the hello
+ * with member-info (`hello.onMemberInfo`); a JOIN's `M` is taken as its
+ * answer only with its member-info, so a list is never shown without it. A
+ * registry that answers the hello
  * with `F` (the reference) is spoken to as plain P2PChat from then on, never
  * with `X` again, and `hello.onUnavailable` says so once.
  *
@@ -37,6 +39,9 @@ export type { RegistryHelloOptions } from "./registry_hello.ts";
 const logger = getLogger(["ringchat", "peer", "registry_client"]);
 
 const READ_BUFFER_BYTES = 64 * 1024;
+
+/** How long a JOIN's `M` from a ringchat registry waits for its member-info, in ms. */
+export const MEMBER_INFO_WAIT_MS = 500;
 
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -127,6 +132,8 @@ export class RegistryClient {
   #heldPush: MembersFrame | null = null;
   /** A pushed `M` that came while a JOIN's reply was being taken: newer than that reply. */
   #joinPush: MembersFrame | null = null;
+  /** A JOIN's `M` from a ringchat registry, waiting for the member-info that follows it. */
+  #heldReply: MembersFrame | null = null;
   readonly #tasks = new Set<Promise<unknown>>();
 
   /** Creates a client; it connects on the first request. */
@@ -138,6 +145,11 @@ export class RegistryClient {
   /** True while connected. */
   get connected(): boolean {
     return this.#connection !== null;
+  }
+
+  /** True while connected to a registry that answered the ringchat/2 hello. */
+  get speaksRingchat(): boolean {
+    return this.#connection?.ringchat ?? false;
   }
 
   /** The local address of the last connection (what a peer advertises by default). */
@@ -217,6 +229,41 @@ export class RegistryClient {
     if (reply.type !== "M" || this.#closed) return "failed";
     this.#options.onMembers(reply);
     return "members";
+  }
+
+  /**
+   * Leaves the room: stops the keepalive and the re-registration, then
+   * departs my member, if the connection is up: by DEPART, or with `renameTo`
+   * on a ringchat registry by the `rename` op (docs/extensions.md), so the
+   * members hear of a nick. A plain registry's connection is closed after
+   * the DEPART. A failure is only logged: the registry drops the member on
+   * its own (its connection's close, or expiry).
+   */
+  async leave(renameTo?: string): Promise<void> {
+    const join = this.#join;
+    if (join === null) return;
+    this.#join = null;
+    this.#lost = false;
+    this.#heldPush = null;
+    this.#joinPush = null;
+    clearTimeout(this.#keepaliveTimer);
+    clearTimeout(this.#reconnectTimer);
+    if (this.#connection === null || this.#closed) return;
+    const connection = this.#connection;
+    const frame: Frame = renameTo !== undefined && connection.ringchat
+      ? { type: "X", op: "rename", body: { to: renameTo } }
+      : { type: "D", room: join.room, name: join.name, ip: join.ip, port: join.port };
+    try {
+      const reply = await this.#request(frame);
+      if (reply.type === "X" && reply.op === "error") {
+        logger.info("The registry refused to rename us: {reply}", { reply: reply.body });
+      }
+    } catch (error) {
+      logger.debug("Departing failed: {error}", { error });
+    }
+    // DEPART is not in the seed: a plain registry may keep the member, but
+    // removes it with its connection (the next request opens another).
+    if (!connection.ringchat) this.#disconnect(connection, "Left the room");
   }
 
   /** Closes the connection, stops keepalive and reconnects, fails pending requests. */
@@ -332,7 +379,26 @@ export class RegistryClient {
       logger.debug("Ignored an unsolicited {type} frame from the registry", { type: frame.type });
       return;
     }
+    if (connection.ringchat && frame.type === "M" && request.frame.type === "J") {
+      // Its member-info follows (#unsolicited answers the request with both);
+      // a registry that sends none is taken without it, after a moment.
+      this.#heldReply = frame;
+      clearTimeout(this.#requestTimer);
+      this.#requestTimer = setTimeout(() => {
+        if (this.#inflight === request && this.#heldReply === frame) {
+          logger.debug("No member-info came with the JOIN's reply");
+          this.#answered(request, frame, connection);
+        }
+      }, MEMBER_INFO_WAIT_MS);
+      return;
+    }
+    this.#answered(request, frame, connection);
+  }
+
+  /** Settles the request in flight with `frame`, and sends the next one. */
+  #answered(request: Request, frame: Frame, connection: Connection): void {
     this.#inflight = null;
+    this.#heldReply = null;
     clearTimeout(this.#requestTimer);
     try {
       request.onReply?.(frame, connection);
@@ -351,7 +417,7 @@ export class RegistryClient {
   #unsolicited(frame: Frame): boolean {
     const waiting = this.#inflight?.frame;
     if (frame.type === "M") {
-      if (waiting?.type === "J") return false;
+      if (waiting?.type === "J" && this.#heldReply === null) return false;
       // Its member-info follows: deliver the two together (a push held before is let go).
       this.#deliverPush();
       this.#heldPush = frame;
@@ -364,6 +430,11 @@ export class RegistryClient {
       const info = this.#hello?.feed(frame) ?? null;
       if (info === null || this.#closed) return true;
       this.#hello?.memberInfo(info);
+      const reply = this.#heldReply;
+      const request = this.#inflight;
+      if (reply?.msid === info.msid && request?.frame.type === "J" && this.#connection !== null) {
+        this.#answered(request, reply, this.#connection);
+      }
       if (this.#heldPush?.msid === info.msid) this.#deliverPush();
     } else if (frame.op === "error" && frame.body.code === "taken-over") {
       logger.info("The registry says another connection of ours took our membership over");
@@ -426,6 +497,7 @@ export class RegistryClient {
             // A malformed reply still answers the request in flight.
             const request = this.#inflight;
             this.#inflight = null;
+            this.#heldReply = null;
             clearTimeout(this.#requestTimer);
             request?.reject(
               new Error(`The registry sent a malformed reply: ${(error as Error).message}`),
@@ -454,6 +526,7 @@ export class RegistryClient {
       // Already closed.
     }
     clearTimeout(this.#requestTimer);
+    this.#heldReply = null;
     const error = new Error(why);
     this.#inflight?.reject(error);
     this.#inflight = null;
@@ -480,6 +553,7 @@ export class RegistryClient {
       }
     }
     clearTimeout(this.#requestTimer);
+    this.#heldReply = null;
     this.#inflight?.reject(error);
     this.#inflight = null;
     for (const request of this.#queue.splice(0)) request.reject(error);

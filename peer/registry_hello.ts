@@ -17,6 +17,7 @@ import {
   registrySigningInput,
 } from "../lib/registry_proof.ts";
 import type { Identity } from "./identity.ts";
+import { type LeftNotice, readLeft } from "./room_life.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_hello"]);
 
@@ -27,7 +28,8 @@ export const HELLO_VERSION = "ringchat/2";
 export const PLAIN_REGISTRY_NOTICE =
   "The registry does not speak ringchat/2: running plain P2PChat, without pushed membership " +
   "(member changes show at the next keepalive), member information (which members speak " +
-  "ringchat/2) and announced keys";
+  "ringchat/2) and announced keys; join and leave lines come at the keepalive, a leave's " +
+  "reason is not known (shown as lost) and a nick shows as a leave and a join";
 
 /** Parts of one member-info, and members in all its parts, held at most. */
 const MAX_INFO_PARTS = 1024;
@@ -48,6 +50,8 @@ export interface RegistryMemberInfo {
   msid: bigint;
   /** The members that speak ringchat/2, newest join first; seed members are absent. */
   members: RingchatMember[];
+  /** The room's recent removals with their reasons, newest first (room_life.ts). */
+  left?: LeftNotice[];
 }
 
 /** The hello a peer opens a registry connection with. */
@@ -147,7 +151,10 @@ function readMemberInfo(frame: ExtensionFrame): RegistryMemberInfo | null {
     const proved = typeof key === "string" && PUBLIC_KEY.test(key) ? key : null;
     out.push({ name, ip, port: port as number, key: proved });
   }
-  return { room, msid: BigInt(msid), members: out };
+  const left = readLeft(frame.body.left);
+  const info: RegistryMemberInfo = { room, msid: BigInt(msid), members: out };
+  if (left.length > 0) info.left = left;
+  return info;
 }
 
 /** What the registry client needs for the ringchat/2 hello. */

@@ -335,6 +335,7 @@ export class Relay {
       text: frame.text,
       self,
       verified: this.#host.verified?.(raw) ?? false,
+      at: new Date().toISOString(),
     });
   }
 }

@@ -7,7 +7,8 @@
  * {@linkcode NEEDS} and cannot forget a check.
  *
  * START → NAMED (user) → JOINING (join) → JOINED (the registry answered);
- * JOINING falls back to NAMED when the JOIN fails; any state → QUITTING →
+ * JOINING falls back to NAMED when the JOIN fails; JOINED → NAMED (leave,
+ * and nick on its way to JOINING again); any state → QUITTING →
  * QUIT. CONNECTED is JOINED with a link up (see {@linkcode publicState}).
  *
  * @example
@@ -70,6 +71,8 @@ export const NEEDS = {
   send: ["JOINED"],
   poke: ["JOINED"],
   who: ["JOINED"],
+  leave: ["JOINED"],
+  nick: ["JOINED"],
   links: ALIVE,
   stats: [...ALIVE, "QUITTING", "QUIT"],
 } as const satisfies Record<string, readonly StatusCode[]>;
@@ -88,6 +91,8 @@ const NEEDS_A_ROOM: Partial<Record<CommandName, string>> = {
   send: "Join a room before sending",
   poke: "Join a room before poking",
   who: "Join a room to see its members",
+  leave: "Not in a room: nothing to leave",
+  nick: "Join a room before /nick (before joining, /user sets the name)",
 };
 
 /**

@@ -21,6 +21,7 @@ import { Overlay, type Place } from "./overlay.ts";
 import type { PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
 import { Relay } from "./relay.ts";
+import { RoomLife } from "./room_life.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
@@ -49,6 +50,8 @@ export interface PeerParts {
   members: Membership;
   updates: MemberUpdates;
   seen: SeenWindow;
+  /** The frames of the last moments, sent to each new link. */
+  recent: RecentFrames;
   lookup: MemberLookup<Refreshed>;
   relay: Relay;
   overlay: Overlay;
@@ -98,13 +101,14 @@ export function wirePeer(
     opts.refreshIntervalMs,
     () => host.track(registry.refreshMembers()),
   );
+  // Shorter than keepaliveMs: a departed origin is forgotten only after that.
+  const recent = new RecentFrames(Math.min(2000, opts.keepaliveMs / 2));
   const shared = {
     place: host.place,
     quitting: host.quitting,
     members,
     seen,
-    // Shorter than keepaliveMs: a departed origin is forgotten only after that.
-    recent: new RecentFrames(Math.min(2000, opts.keepaliveMs / 2)),
+    recent,
     lookUp: () => lookup.lookUp(),
     emit: host.emit,
     report: host.report,
@@ -148,12 +152,19 @@ export function wirePeer(
       host.track(own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null));
     },
   }, opts);
-  const updates = new MemberUpdates({ members, seen, overlay, place: host.place, emit: host.emit });
+  const updates = new MemberUpdates({
+    members,
+    life: new RoomLife(opts.keepaliveMs),
+    seen,
+    overlay,
+    place: host.place,
+    emit: host.emit,
+  });
   const [listener, poker] = bindPeerPort(opts, {
     emit: host.emit,
     report: host.report,
     room: host.room,
     members: () => members.members,
   });
-  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker };
+  return { registry, members, updates, seen, recent, lookup, relay, overlay, listener, poker };
 }

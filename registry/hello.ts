@@ -13,6 +13,7 @@
  */
 
 import { encodeFrame, type ExtensionFrame } from "../lib/frames.ts";
+import { nameProblem } from "../lib/names.ts";
 import {
   decodeBase64Url,
   encodeBase64Url,
@@ -40,6 +41,25 @@ export function helloError(code: HelloErrorCode, message: string): Uint8Array {
 }
 
 const PROVED = encodeFrame({ type: "X", op: "proved", body: {} });
+
+/** The op that departs a connection's member as renamed (`docs/extensions.md`: `rename`). */
+export const RENAME_OP = "rename";
+
+/**
+ * The new name a `rename` op asks for, or the `error` to answer: `to` must
+ * be a valid user name (1–32 printable ASCII, no `:`).
+ */
+export function renameTarget(body: Record<string, unknown>): string | Uint8Array {
+  const to = body.to;
+  if (typeof to !== "string") return helloError("bad-request", "rename needs a string to");
+  const problem = nameProblem(to, "User name");
+  return problem === null ? to : helloError("bad-request", problem);
+}
+
+/** The answer to a `rename` that departed the member. */
+export function renamedReply(to: string): Uint8Array {
+  return encodeFrame({ type: "X", op: "renamed", body: { to } });
+}
 
 /** What one connection said in its hello, and whether it proved its key. */
 export class HelloSession {

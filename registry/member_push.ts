@@ -17,6 +17,11 @@
  *   all its connections), and what changed meanwhile goes in one push. A push
  *   is a mark in each connection's {@linkcode Outbox}: its frames are made
  *   when written, so a slow reader gets the latest state, never a backlog.
+ * - **Who left and why**: {@linkcode MemberPush.removed} notes each removal
+ *   (DEPART, close, expiry, rename) and member-info carries the room's last
+ *   {@linkcode LEFT_KEPT} of them, none older than {@linkcode LEFT_KEPT_MS},
+ *   as `left`: state, not a stream, so a push that is skipped or merged with
+ *   the next loses no reason.
  *
  * @module
  */
@@ -34,6 +39,27 @@ const logger = getLogger(["ringchat", "registry", "member_push"]);
 export const PUSH_INTERVAL_MS = 20;
 /** Bytes a room's pushes may write per ms, over all its connections, before they are spaced out more. */
 export const PUSH_BYTES_PER_MS = 64 * 1024;
+
+/** Removals a member-info names at most (the newest). */
+export const LEFT_KEPT = 32;
+/** How long a removal stays in the member-info, in ms. */
+export const LEFT_KEPT_MS = 10_000;
+
+/**
+ * Why a member left its room: a DEPART (`left`), its connection's close
+ * (`lost`), the expiry sweep (`expired`), or a `rename` op (`renamed`).
+ */
+export type LeftReason = "left" | "lost" | "expired" | "renamed";
+
+/** One removal as member-info's `left` lists it. */
+export interface LeftEntry {
+  name: string;
+  ip: string;
+  port: number;
+  reason: LeftReason;
+  /** For `renamed`: the member's new name. */
+  to?: string;
+}
 
 /** One member as member-info lists it. */
 export interface MemberInfoEntry {
@@ -60,6 +86,14 @@ interface InfoCache {
   m: Uint8Array;
   version: number;
   frames: Uint8Array[];
+  /** The removals it names. */
+  left: number;
+}
+
+interface Removed {
+  entry: LeftEntry;
+  /** performance.now() of the removal. */
+  at: number;
 }
 
 /** The pushes of every room; see the module doc. */
@@ -71,6 +105,8 @@ export class MemberPush<C> {
   readonly #info = new Map<string, InfoCache>();
   /** Per room: bumped whenever a member's hello or proof changes what its member-info says. */
   readonly #versions = new Map<string, number>();
+  /** Per room: its last removals, newest first. */
+  readonly #left = new Map<string, Removed[]>();
   #closed = false;
 
   /** Pushes for `host`'s rooms. */
@@ -91,6 +127,25 @@ export class MemberPush<C> {
     this.changed(room);
   }
 
+  /**
+   * A member of `room` was removed for `reason` (`to`: its new name, for a
+   * rename); the room is pushed soon, its member-info naming the removal.
+   */
+  removed(
+    room: string,
+    member: { name: string; ip: string; port: number },
+    reason: LeftReason,
+    to?: string,
+  ): void {
+    const entry: LeftEntry = { name: member.name, ip: member.ip, port: member.port, reason };
+    if (to !== undefined) entry.to = to;
+    const log = this.#left.get(room) ?? [];
+    log.unshift({ entry, at: performance.now() });
+    if (log.length > LEFT_KEPT) log.length = LEFT_KEPT;
+    this.#left.set(room, log);
+    this.changed(room);
+  }
+
   /** `room` was destroyed: forget what is kept for it. */
   forget(room: string): void {
     clearTimeout(this.#timers.get(room));
@@ -98,6 +153,7 @@ export class MemberPush<C> {
     this.#next.delete(room);
     this.#info.delete(room);
     this.#versions.delete(room);
+    this.#left.delete(room);
   }
 
   /**
@@ -143,7 +199,11 @@ export class MemberPush<C> {
   #memberInfo(room: string, m: Uint8Array): Uint8Array[] {
     const cached = this.#info.get(room);
     const version = this.#versions.get(room) ?? 0;
-    if (cached !== undefined && cached.m === m && cached.version === version) {
+    const left = this.#recentLeft(room);
+    if (
+      cached !== undefined && cached.m === m && cached.version === version &&
+      cached.left === left.length
+    ) {
       return cached.frames;
     }
     const entries: MemberInfoEntry[] = [];
@@ -161,24 +221,39 @@ export class MemberPush<C> {
       entries.push(entry);
     }
     const msid = this.#host.rooms.msid(room)!.toString();
-    const frames = memberInfoFrames(room, msid, entries);
-    this.#info.set(room, { m, version, frames });
+    const frames = memberInfoFrames(room, msid, entries, MAX_EXTENSION_JSON_BYTES, left);
+    this.#info.set(room, { m, version, frames, left: left.length });
     return frames;
+  }
+
+  /** `room`'s removals of the last {@linkcode LEFT_KEPT_MS}, newest first (older ones dropped). */
+  #recentLeft(room: string): LeftEntry[] {
+    const log = this.#left.get(room);
+    if (log === undefined) return [];
+    const since = performance.now() - LEFT_KEPT_MS;
+    while (log.length > 0 && log.at(-1)!.at < since) log.pop();
+    if (log.length === 0) this.#left.delete(room);
+    return log.map((removed) => removed.entry);
   }
 }
 
 /**
  * The member-info frames of `room` at `msid` listing `entries` in order: one
  * frame, or parts (`"part"` from 0, `"parts"`) when one would pass
- * `MAX_EXTENSION_JSON_BYTES`.
+ * `MAX_EXTENSION_JSON_BYTES`. The room's recent removals (`left`, newest
+ * first) go in the first frame, when there are any.
  */
 export function memberInfoFrames(
   room: string,
   msid: string,
   entries: readonly MemberInfoEntry[],
   maxJsonBytes = MAX_EXTENSION_JSON_BYTES,
+  left: readonly LeftEntry[] = [],
 ): Uint8Array[] {
-  const head = escapedLength(JSON.stringify({ op: "member-info", room, msid, members: [] }));
+  const withLeft = left.length === 0 ? {} : { left };
+  const head = escapedLength(
+    JSON.stringify({ op: "member-info", room, msid, members: [], ...withLeft }),
+  );
   // Room for `,"part":N,"parts":N` with numbers of up to 10 digits.
   const budget = maxJsonBytes - head - 40;
   const chunks: MemberInfoEntry[][] = [[]];
@@ -192,15 +267,12 @@ export function memberInfoFrames(
     chunks.at(-1)!.push(entry);
     used += size;
   }
-  return chunks.map((members, part) =>
-    encodeFrame({
-      type: "X",
-      op: "member-info",
-      body: chunks.length === 1
-        ? { room, msid, members }
-        : { room, msid, members, part, parts: chunks.length },
-    })
-  );
+  return chunks.map((members, part) => {
+    const body: Record<string, unknown> = { room, msid, members };
+    if (part === 0) Object.assign(body, withLeft);
+    if (chunks.length > 1) Object.assign(body, { part, parts: chunks.length });
+    return encodeFrame({ type: "X", op: "member-info", body });
+  });
 }
 
 /** The length of `json` once every non-ASCII UTF-16 unit is escaped as `\uXXXX`. */

@@ -22,8 +22,15 @@ import type { DepartFrame, ExtensionFrame, Frame, JoinFrame } from "../lib/frame
 import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
-import { answerHello, helloError, type HelloSession } from "./hello.ts";
-import { MemberPush } from "./member_push.ts";
+import {
+  answerHello,
+  helloError,
+  type HelloSession,
+  RENAME_OP,
+  renamedReply,
+  renameTarget,
+} from "./hello.ts";
+import { type LeftReason, MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
 import { claim, JOIN_HELD } from "./ownership.ts";
@@ -420,6 +427,7 @@ class Registry implements RegistryHandle {
 
   /** The answer to an `X` frame: the hello ops (registry/hello.ts), or the reference's `F`. */
   #extension(client: Client, frame: ExtensionFrame): Reply {
+    if (client.hello !== null && frame.op === RENAME_OP) return this.#rename(client, frame);
     const answer = answerHello(client.hello, frame, () => {
       const room = this.#rooms.memberOf(client)?.room;
       logger.debug("{remote} proved its key", { remote: client.remote });
@@ -494,7 +502,7 @@ class Registry implements RegistryHandle {
     if (this.#clients.delete(client)) this.#sources.close(client.source);
     try {
       const removal = this.#rooms.release(client);
-      if (removal !== null) this.#removed(removal, "left (connection closed)");
+      if (removal !== null) this.#removed(removal, "left (connection closed)", "lost");
     } catch (error) {
       logger.error("Releasing {remote} failed: {error}", { remote: client.remote, error });
     }
@@ -629,12 +637,26 @@ class Registry implements RegistryHandle {
       });
       return DEPART_NOT_OWNER;
     }
-    if (removal !== null) this.#removed(removal, "departed");
+    if (removal !== null) this.#removed(removal, "departed", "left");
     return DEPARTED;
   }
 
-  /** Logs a removed member and forgets its owner's keepalive bytes. */
-  #removed(removal: Removal<Client>, why: string): void {
+  /** A hello'd connection's `rename` op: its member departs, as renamed to the op's `to`. */
+  #rename(client: Client, frame: ExtensionFrame): Uint8Array {
+    this.#valid(client);
+    const to = renameTarget(frame.body);
+    if (to instanceof Uint8Array) return to;
+    const member = this.#rooms.memberOf(client);
+    const removal = member === undefined ? null : this.#rooms.depart(member.room, member, client);
+    if (removal === null || removal === "not-owner") {
+      return helloError("bad-request", "This connection holds no member to rename");
+    }
+    this.#removed(removal, `renamed to ${to}`, "renamed", to);
+    return renamedReply(to);
+  }
+
+  /** Logs a removed member, forgets its owner's keepalive bytes, pushes the room with `reason`. */
+  #removed(removal: Removal<Client>, why: string, reason: LeftReason, to?: string): void {
     if (removal.owner !== null) removal.owner.lastJoin = null;
     this.#sources.removed(removal.member);
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
@@ -642,7 +664,7 @@ class Registry implements RegistryHandle {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
       this.#push.forget(removal.member.room);
     } else {
-      this.#push.changed(removal.member.room);
+      this.#push.removed(removal.member.room, removal.member, reason, to);
     }
   }
 
@@ -688,7 +710,7 @@ class Registry implements RegistryHandle {
   #sweep(): void {
     try {
       for (const removal of this.#rooms.sweep(Date.now(), this.#options.expiryMs)) {
-        this.#removed(removal, "expired");
+        this.#removed(removal, "expired", "expired");
       }
     } catch (error) {
       logger.error("Sweep failed: {error}", { error });

@@ -3,6 +3,7 @@ import type { Member, MembersFrame } from "../lib/frames.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { PeerEvent } from "../peer/events.ts";
 import { MemberUpdates } from "../peer/member_updates.ts";
+import { RoomLife } from "../peer/room_life.ts";
 import { Membership } from "../peer/membership.ts";
 import type { Place } from "../peer/overlay.ts";
 
@@ -25,6 +26,7 @@ function setUp(joined: Place | null = place) {
   const members = new Membership(1000);
   const updates = new MemberUpdates({
     members,
+    life: new RoomLife(1000),
     seen: {
       setMembers: (keys) => calls.push(`origins ${[...keys].join(",")}`),
       forget: (key) => calls.push(`forget ${key}`),

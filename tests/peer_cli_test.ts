@@ -270,14 +270,14 @@ Deno.test("peer cli: on a pipe without --json, one plain line per event", async 
   );
   assert.match(plain.join("\n"), /\n-- r: 1 member: bob 127\.0\.0\.1:\d+ \[you\]\n/);
   for (const line of plain) {
-    assert.match(line, /^(-- |!! |<bob> )/, line);
+    assert.match(line, /^(-- |!! |\d\d:\d\d <bob> )/, line);
     assert.throws(() => JSON.parse(line));
   }
   const text = plain.join("\n");
   assert.match(text, /^-- Listening on port \d+/);
   assert.match(text, /\n-- You are bob\n/);
   assert.match(text, /\n-- Joined r; 1 member: bob 127\.0\.0\.1:\d+ \[you\]\n/);
-  assert.match(text, /\n<bob> hello: there\n/);
+  assert.match(text, /\n\d\d:\d\d <bob> hello: there\n/);
   assert.match(text, /\n-- Links: forward none; backward none\n/);
   assert.match(text, /\n!! Unknown command \/nope: type \/help for the list\n/);
   assert.match(text, /\n-- Quit: every link and socket closed$/);

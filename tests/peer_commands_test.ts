@@ -70,9 +70,9 @@ Deno.test("commands: command words are case-insensitive", () => {
 });
 
 Deno.test("commands: an unknown command is an error that points to /help", () => {
-  const result = parseCommand("/nick bob");
+  const result = parseCommand("/frob bob");
   assert(result?.type === "invalid");
-  assert(result.message.includes("/nick"), result.message);
+  assert(result.message.includes("/frob"), result.message);
   assert(result.message.includes("/help"), result.message);
   const bare = parseCommand("/");
   assert(bare?.type === "invalid");
@@ -160,6 +160,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     poke: (name) => Promise.resolve(void calls.push(`poke ${name ?? "-"}`)),
     who: () => void calls.push("who"),
     links: () => void calls.push("links"),
+    leave: () => Promise.resolve(void calls.push("leave")),
+    nick: (name) => Promise.resolve(void calls.push(`nick ${name}`)),
     showStats: () => void calls.push("stats"),
     showError: (error) => void calls.push(`error ${(error as Error).message}`),
     quit: () => Promise.resolve(void calls.push("quit")),
@@ -173,6 +175,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     { type: "poke", name: "b" },
     { type: "who" },
     { type: "links" },
+    { type: "leave" },
+    { type: "nick", name: "c" },
     { type: "stats" },
     { type: "help" },
     { type: "quit" },
@@ -189,6 +193,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     "poke b",
     "who",
     "links",
+    "leave",
+    "nick c",
     "stats",
     "help",
     "quit",
@@ -208,6 +214,8 @@ Deno.test("commands: execute shows a command's PeerError through showError, and 
     poke: () => Promise.resolve(),
     who: () => {},
     links: () => {},
+    leave: () => Promise.resolve(),
+    nick: () => Promise.resolve(),
     showStats: () => {},
     showError: (error) => void shown.push(error),
     quit: () => Promise.resolve(),

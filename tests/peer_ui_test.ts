@@ -10,6 +10,11 @@ import { type TerminalIo, TerminalUi } from "../peer/ui/terminal.ts";
 const ALICE = { name: "alice", ip: "127.0.0.1", port: 4001, hashId: "11" };
 const BOB = { name: "bob", ip: "127.0.0.1", port: 4002, hashId: "22" };
 const CAROL = { name: "carol", ip: "127.0.0.1", port: 4003, hashId: "33" };
+/** When the messages of these tests came, and that time as chat lines show it (local time). */
+const AT = "2026-12-01T23:15:02.123Z";
+const HHMM = `${String(new Date(AT).getHours()).padStart(2, "0")}:${
+  String(new Date(AT).getMinutes()).padStart(2, "0")
+}`;
 
 /** One of every kind of event. */
 const EVERY_EVENT: PeerEvent[] = [
@@ -29,6 +34,7 @@ const EVERY_EVENT: PeerEvent[] = [
     text: "hi: there",
     self: false,
     verified: true,
+    at: AT,
   },
   { type: "poke", from: "bob" },
   { type: "poke-ack", to: "bob" },
@@ -36,6 +42,10 @@ const EVERY_EVENT: PeerEvent[] = [
   { type: "links", forward: BOB, backward: [CAROL] },
   { type: "info", message: "Retrying the forward link" },
   { type: "error", message: "Join needs a name" },
+  { type: "member-joined", name: "carol", at: AT },
+  { type: "member-left", name: "carol", reason: "lost", at: AT },
+  { type: "nick", from: "bob", to: "bobby", at: AT },
+  { type: "left", room: "lobby" },
   { type: "quit" },
 ];
 
@@ -66,6 +76,7 @@ Deno.test("json ui: a message with line breaks stays on one line", () => {
     text: "x::\r\ny",
     self: true,
     verified: true,
+    at: AT,
   };
   new JsonUi({ write: out.write }).render(event);
   assert.deepEqual(out.lines.length, 1);
@@ -90,14 +101,14 @@ Deno.test("plain ui: one line per event, every kind rendered", () => {
   assert.deepEqual(out.lines.length, EVERY_EVENT.length);
   for (const line of out.lines) {
     assert(line.length > 3 && !line.includes("\n"), line);
-    assert.match(line, /^(-- |!! |<)/);
+    assert.match(line, /^(-- |!! |\d\d:\d\d <)/);
   }
 });
 
 Deno.test("plain ui: chat lines and system lines look different", () => {
   const chat = describeEvent(EVERY_EVENT[7]!);
   assert.deepEqual(chat.kind, "chat");
-  assert.deepEqual(chat.text, "<bob> hi: there");
+  assert.deepEqual(chat.text, `${HHMM} <bob> hi: there`);
   assert.deepEqual(describeEvent({ type: "named", name: "alice" }).text, "-- You are alice");
   assert.deepEqual(describeEvent({ type: "error", message: "Nope" }), {
     kind: "error",
@@ -156,8 +167,9 @@ Deno.test("plain ui: control characters from the network are escaped", () => {
     text: "x::\r\n",
     self: false,
     verified: true,
+    at: AT,
   });
-  assert.deepEqual(line.text, "<ev\\x1bil> x::\\r\\n");
+  assert.deepEqual(line.text, `${HHMM} <ev\\x1bil> x::\\r\\n`);
 });
 
 Deno.test("plain ui: /help lists the commands on system lines", () => {
@@ -282,7 +294,10 @@ Deno.test("terminal ui: an event while typing is printed above, the input drawn 
   terminal.writes = [];
   ui.render(EVERY_EVENT[7]!);
   // Erase the input, print the line, draw the prompt and the input, cursor at its end.
-  assert.deepEqual(terminal.output, "\r\x1b[J<bob> hi: there\r\nbob> hello\r\x1b[10C");
+  assert.deepEqual(
+    terminal.output,
+    `\r\x1b[J${HHMM} <bob> hi: there\r\nbob> hello\r\x1b[10C`,
+  );
   terminal.end();
   await ui.done;
   assert.deepEqual(await nextLine(ui.lines()), undefined);
@@ -387,8 +402,9 @@ Deno.test("plain ui: a backslash is shown as typed, in my own echo too", () => {
       text: "C:\\Users\\bob \\n\r",
       self,
       verified: true,
+      at: AT,
     });
-    assert.deepEqual(line.text, "<bob> C:\\Users\\bob \\n\\r");
+    assert.deepEqual(line.text, `${HHMM} <bob> C:\\Users\\bob \\n\\r`);
     assert.deepEqual(line.body, "C:\\Users\\bob \\n\\r");
   }
 });
@@ -397,7 +413,10 @@ Deno.test("terminal ui: a backslash in a message is drawn once", async () => {
   const terminal = new FakeTerminal();
   const ui = new TerminalUi({ io: terminal });
   ui.render({ ...(EVERY_EVENT[7] as PeerEvent & { type: "message" }), text: "C:\\Users\\bob" });
-  assert(terminal.output.includes("<bob> C:\\Users\\bob\r\n"), JSON.stringify(terminal.output));
+  assert(
+    terminal.output.includes(`${HHMM} <bob> C:\\Users\\bob\r\n`),
+    JSON.stringify(terminal.output),
+  );
   terminal.end();
   await ui.done;
 });
@@ -412,9 +431,48 @@ Deno.test("plain ui: a text whose signature did not verify says (unverified) aft
     text: "hi",
     self: false,
     verified: false,
+    at: AT,
   } as const;
-  assert.deepEqual(describeEvent(message).text, "<sam (unverified)> hi");
-  assert.deepEqual(describeEvent({ ...message, verified: true }).text, "<sam> hi");
+  assert.deepEqual(describeEvent(message).text, `${HHMM} <sam (unverified)> hi`);
+  assert.deepEqual(describeEvent({ ...message, verified: true }).text, `${HHMM} <sam> hi`);
   // My own texts are mine, signed or not.
-  assert.deepEqual(describeEvent({ ...message, self: true }).text, "<sam> hi");
+  assert.deepEqual(describeEvent({ ...message, self: true }).text, `${HHMM} <sam> hi`);
+});
+
+Deno.test("terminal ui: the prompt follows a nick and a leave", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "bob" });
+  ui.render({ type: "joined", room: "lobby", members: [BOB] });
+  assert(terminal.output.endsWith("\r\nbob@lobby> \r\x1b[11C"), JSON.stringify(terminal.output));
+  ui.render({ type: "nick", from: "bob", to: "robert", at: AT, self: true });
+  assert(
+    terminal.output.endsWith("\r\nrobert@lobby> \r\x1b[14C"),
+    JSON.stringify(terminal.output),
+  );
+  ui.render({ type: "left", room: "lobby" });
+  assert(terminal.output.endsWith("\r\nrobert> \r\x1b[8C"), JSON.stringify(terminal.output));
+  terminal.end();
+  await ui.done;
+});
+
+Deno.test("plain ui: join, leave and nick lines", () => {
+  assert.deepEqual(
+    describeEvent({ type: "member-joined", name: "carol", at: AT }).text,
+    "-- carol joined",
+  );
+  for (const reason of ["left", "lost", "expired"] as const) {
+    assert.deepEqual(
+      describeEvent({ type: "member-left", name: "carol", reason, at: AT }).text,
+      `-- carol left (${reason})`,
+    );
+  }
+  assert.deepEqual(
+    describeEvent({ type: "nick", from: "alice", to: "alicia", at: AT }).text,
+    "-- alice is now alicia",
+  );
+  assert.deepEqual(
+    describeEvent({ type: "nick", from: "alice", to: "al\x1bx", at: AT, self: true }).text,
+    "-- You are now al\\x1bx (were alice)",
+  );
 });

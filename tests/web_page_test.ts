@@ -122,6 +122,7 @@ Deno.test({
       });
       await shows(pageA, "Members", "carol");
       await shows(pageB, "Members", "carol");
+      await shows(pageA, "Commands", "carol joined");
       await ringShows(pageA, ["alice", "bob", "carol"]);
       await ringShows(pageB, ["alice", "bob", "carol"]);
       ok((await ringNames(pageA)).length > before.length);
@@ -133,10 +134,20 @@ Deno.test({
       await ringShows(pageA, ["alice", "bob"]);
       await ringShows(pageB, ["alice", "bob"]);
       equal(await region(pageA, "Members").getByText("carol").count(), 0);
+      await shows(pageA, "Commands", "carol left (lost)");
     }
     // The ring is whole again: the two still chat.
     await click(pageB, "Send", "still here");
     await shows(pageA, "Messages", "still here");
+
+    // /leave typed on the page: bob is in no room, alice sees him leave; then he joins again.
+    await click(pageB, "Send", "/leave");
+    await shows(pageB, "Commands", "Left lobby");
+    await pageB.getByRole("status").getByText("in no room").waitFor(WAIT);
+    equal(await region(pageB, "Members").locator("li").count(), 0);
+    await shows(pageA, "Commands", "bob left (left)");
+    await click(pageB, "Join", "lobby");
+    await shows(pageA, "Commands", "bob joined");
 
     // Quit.
     await click(pageB, "Quit");

@@ -3,7 +3,8 @@
  * and flushed at once, no prompt, no colour. The terminal UI styles the same
  * lines ({@linkcode describeEvent}), so a person and a log read the same words.
  *
- * Chat lines read `<alice> text`; system lines start with `-- `, errors with
+ * Chat lines read `23:15 <alice> text` (the local time the message came);
+ * system lines start with `-- `, errors with
  * `!! `. Everything that came from the network is shown with its control
  * characters escaped (`\r`, `\n`, `\x1b`), so one event stays one line and a
  * peer cannot drive the reader's terminal.
@@ -29,6 +30,8 @@ export interface EventLine {
   self?: boolean;
   /** For chat lines: the message text (escaped). */
   body?: string;
+  /** For chat lines: when it came, `HH:MM` in local time. */
+  time?: string;
 }
 
 /** What a renderer knows besides the event: my name, to mark me in lists, and my room. */
@@ -92,7 +95,9 @@ export class PlainUi implements PeerUi {
 /** Keeps what later lines need to know (my name and room) from an event. */
 export function updateContext(context: DescribeContext, event: PeerEvent): void {
   if (event.type === "named") context.name = event.name;
+  if (event.type === "nick" && event.self === true) context.name = event.to;
   if (event.type === "joined") context.room = event.room;
+  if (event.type === "left") delete context.room;
 }
 
 /**
@@ -121,8 +126,28 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
       // A text whose origin's signature did not verify says so after the name (docs/security.md).
       const from = printable(event.from) + (event.verified || event.self ? "" : " (unverified)");
       const body = printable(event.text);
-      return { kind: "chat", text: `<${from}> ${body}`, from, body, self: event.self };
+      const time = clockTime(event.at);
+      return {
+        kind: "chat",
+        text: `${time} <${from}> ${body}`,
+        from,
+        body,
+        self: event.self,
+        time,
+      };
     }
+    case "member-joined":
+      return system(`${printable(event.name)} joined`);
+    case "member-left":
+      return system(`${printable(event.name)} left (${event.reason})`);
+    case "nick":
+      return system(
+        event.self === true
+          ? `You are now ${printable(event.to)} (were ${printable(event.from)})`
+          : `${printable(event.from)} is now ${printable(event.to)}`,
+      );
+    case "left":
+      return system(`Left ${printable(event.room)}: in no room; /join another (or /user first)`);
     case "ready":
       return system(`Listening on port ${event.port} (TCP and UDP); /help lists the commands`);
     case "named":
@@ -259,6 +284,14 @@ export function writeStdoutLine(line: string): void {
   const bytes = new TextEncoder().encode(line + "\n");
   let written = 0;
   while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+/** `HH:MM` in local time of the ISO 8601 instant `at` (`--:--` when it is not one). */
+export function clockTime(at: string): string {
+  const date = new Date(at);
+  if (Number.isNaN(date.getTime())) return "--:--";
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
 function system(text: string): EventLine {

@@ -1,6 +1,6 @@
 /**
  * The peer for a person at a terminal: a prompt showing who and where I am
- * (`alice@lobby> `), chat lines (`<bob> hi`, names in colour) and system lines
+ * (`alice@lobby> `), chat lines (`23:15 <bob> hi`, names in colour) and system lines
  * (`-- ` in grey, pokes in yellow, errors in red), without colour when
  * `NO_COLOR` is set (`Deno.noColor`).
  *
@@ -86,7 +86,7 @@ export class TerminalUi implements PeerUi {
 
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
-    if (event.type === "named" || event.type === "joined") this.#updatePrompt();
+    if (PROMPT_EVENTS.has(event.type)) this.#updatePrompt();
     this.#print([styled(describeEvent(event, this.#context), this.#io.color)]);
   }
 
@@ -225,10 +225,14 @@ export function stdio(): TerminalIo {
   };
 }
 
+/** The events that change who or where I am, and so the prompt. */
+const PROMPT_EVENTS: ReadonlySet<PeerEvent["type"]> = new Set(["named", "joined", "left", "nick"]);
+
 /** One line with the style of its kind. */
 function styled(line: EventLine, color: boolean): string {
   if (line.kind !== "chat") return paint(line.text, STYLE[line.kind], color);
-  return `${paint(`<${line.from ?? ""}>`, line.self ? STYLE.self : STYLE.from, color)} ${
+  const time = line.time === undefined ? "" : `${line.time} `;
+  return `${time}${paint(`<${line.from ?? ""}>`, line.self ? STYLE.self : STYLE.from, color)} ${
     line.body ?? ""
   }`;
 }

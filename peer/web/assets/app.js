@@ -56,6 +56,15 @@ function handle(event) {
       state.forward = null;
       state.backward.clear();
       break;
+    case "left":
+      state.room = null;
+      state.members = [];
+      state.forward = null;
+      state.backward.clear();
+      break;
+    case "nick":
+      if (event.self === true) state.name = event.to;
+      break;
     case "members":
       state.members = event.members;
       if (event.forward !== undefined) state.forward = event.forward;
@@ -86,7 +95,11 @@ function handle(event) {
     const line = commandLine(event);
     appendLine(commands, eventTime(event), line.kind, [line.text]);
   }
-  if (["ready", "named", "joined", "members", "link", "links", "quit"].includes(event.type)) {
+  if (
+    ["ready", "named", "joined", "left", "nick", "members", "link", "links", "quit"].includes(
+      event.type,
+    )
+  ) {
     redraw();
   }
 }

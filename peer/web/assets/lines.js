@@ -60,6 +60,14 @@ export function commandLine(event) {
           e.members.map((/** @type {any} */ m) => m.name).join(", ")
         }`,
       );
+    case "member-joined":
+      return system(`${e.name} joined`);
+    case "member-left":
+      return system(`${e.name} left (${e.reason})`);
+    case "nick":
+      return system(e.self === true ? `You are now ${e.to}` : `${e.from} is now ${e.to}`);
+    case "left":
+      return system(`Left ${e.room}`);
     case "link":
       return system(
         e.direction === "forward"
