@@ -51,6 +51,11 @@ export type PeerEvent =
     members: MemberInfo[];
     forward?: string | null;
     backward?: string[];
+    /**
+     * True for the answer to `/who` (or `/poke` with no name); absent for a
+     * change, which the terminal shows as join and leave lines instead.
+     */
+    asked?: true;
   }
   /**
    * A member came into my room after me (`at`: when I learnt it, ISO 8601

@@ -71,9 +71,10 @@ export class MemberUpdates {
     this.#host.members.reset();
   }
 
-  /** Emits the `members` event of the list I show. */
-  emitMembers(): void {
-    this.#host.emit(this.#host.overlay.membersEvent());
+  /** Emits the `members` event of the list I show; `asked` when it answers `/who`. */
+  emitMembers(asked = false): void {
+    const event = this.#host.overlay.membersEvent();
+    this.#host.emit(asked ? { ...event, asked } : event);
   }
 
   /** Takes a list the registry sent while I am joined (ignored otherwise). */

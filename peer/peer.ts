@@ -425,7 +425,7 @@ class Peer implements PeerHandle {
 
   who(): void {
     need(this.#status, "who");
-    this.#parts.updates.emitMembers();
+    this.#parts.updates.emitMembers(true);
   }
 
   links(): void {

@@ -22,7 +22,14 @@ const EVERY_EVENT: PeerEvent[] = [
   { type: "named", name: "alice" },
   { type: "rooms", rooms: ["lobby", "games"] },
   { type: "joined", room: "lobby", members: [ALICE, BOB] },
-  { type: "members", msid: "7", members: [ALICE, BOB, CAROL], forward: "bob", backward: ["carol"] },
+  {
+    type: "members",
+    msid: "7",
+    members: [ALICE, BOB, CAROL],
+    forward: "bob",
+    backward: ["carol"],
+    asked: true,
+  },
   { type: "link", direction: "forward", state: "up", peer: BOB },
   { type: "link", direction: "backward", state: "down", peer: CAROL },
   {
@@ -103,6 +110,18 @@ Deno.test("plain ui: one line per event, every kind rendered", () => {
     assert(line.length > 3 && !line.includes("\n"), line);
     assert.match(line, /^(-- |!! |\d\d:\d\d <)/);
   }
+});
+
+Deno.test("plain ui: a member list that changed is not a line, one asked for with /who is", () => {
+  const out = capture();
+  const ui = new PlainUi({ write: out.write });
+  const list: PeerEvent = { type: "members", msid: "7", members: [ALICE, BOB, CAROL] };
+  ui.render(list);
+  ui.render({ type: "member-joined", name: "carol", at: AT });
+  assert.deepEqual(out.lines, ["-- carol joined"]);
+  ui.render({ type: "members", msid: "7", members: [ALICE, BOB, CAROL], asked: true });
+  assert.deepEqual(out.lines.length, 2);
+  assert.match(out.lines[1]!, /3 members: /);
 });
 
 Deno.test("plain ui: chat lines and system lines look different", () => {

@@ -75,7 +75,7 @@ export class PlainUi implements PeerUi {
 
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
-    this.#write(describeEvent(event, this.#context).text);
+    if (shownAsLine(event)) this.#write(describeEvent(event, this.#context).text);
   }
 
   help(): void {
@@ -90,6 +90,14 @@ export class PlainUi implements PeerUi {
   close(): void {
     this.#input?.close();
   }
+}
+
+/**
+ * Whether a person sees `event` as a line: a member list that changed is not
+ * shown (its join and leave lines are), one asked for with `/who` is.
+ */
+export function shownAsLine(event: PeerEvent): boolean {
+  return event.type !== "members" || event.asked === true;
 }
 
 /** Keeps what later lines need to know (my name and room) from an event. */

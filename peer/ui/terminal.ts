@@ -26,6 +26,7 @@ import {
   LineQueue,
   type PeerUi,
   printable,
+  shownAsLine,
   SYSTEM_PREFIX,
   updateContext,
 } from "./plain.ts";
@@ -87,6 +88,7 @@ export class TerminalUi implements PeerUi {
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
     if (PROMPT_EVENTS.has(event.type)) this.#updatePrompt();
+    if (!shownAsLine(event)) return;
     this.#print([styled(describeEvent(event, this.#context), this.#io.color)]);
   }
 
