@@ -8,10 +8,11 @@
  * @module
  */
 
+import { DM_DEFAULTS } from "./dm.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
 import type { Identity } from "./identity.ts";
-import type { Link } from "./links.ts";
+import { type Link, linkMaxFrameBytes } from "./links.ts";
 import { MemberLookup } from "./member_lookup.ts";
 import { MemberUpdates } from "./member_updates.ts";
 import { Membership } from "./membership.ts";
@@ -21,6 +22,7 @@ import { Overlay, type Place } from "./overlay.ts";
 import type { PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
 import { Relay } from "./relay.ts";
+import { People, type PeopleHost } from "./people.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
@@ -41,6 +43,8 @@ export interface PeerHost {
   track<T>(promise: Promise<T>): Promise<T>;
   /** Aborted when the peer quits. */
   signal: AbortSignal;
+  /** What the people ops need of the peer's state (`peer/people.ts`). */
+  people: Pick<PeopleHost, "joinedName" | "loggedIn" | "kicked" | "switchRoom">;
 }
 
 /** A peer's parts; see the module doc. */
@@ -54,6 +58,7 @@ export interface PeerParts {
   overlay: Overlay;
   listener: Deno.TcpListener;
   poker: PokeSocket;
+  people: People;
 }
 
 /**
@@ -72,7 +77,20 @@ export function wirePeer(
   // only as they re-register.
   const seen = new SeenWindow({ departedMs: opts.keepaliveMs });
   const own = new OwnSignatures();
-  const registry = new RegistryClient({
+  const people = new People({
+    ...host.people,
+    op: (frame) => registry.op(frame),
+    emit: host.emit,
+    track: host.track,
+    signal: host.signal,
+    room: host.room,
+  }, {
+    ...DM_DEFAULTS,
+    maxTextBytes: opts.maxTextBytes,
+    connectTimeoutMs: opts.handshakeTimeoutMs,
+    link: { ...DM_DEFAULTS.link, maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes) },
+  });
+  const registry: RegistryClient = new RegistryClient({
     hostname: opts.registry.hostname,
     port: opts.registry.port,
     keepaliveMs: opts.keepaliveMs,
@@ -93,6 +111,7 @@ export function wirePeer(
       onMemberInfo: (info) => updates.onMemberInfo(info),
       onUnavailable: (message) => host.emit({ type: "info", message }),
     },
+    ops: opts.plain ? undefined : people.registryHooks,
   });
   const lookup = new MemberLookup<Refreshed>(
     opts.refreshIntervalMs,
@@ -106,7 +125,10 @@ export function wirePeer(
     // Shorter than keepaliveMs: a departed origin is forgotten only after that.
     recent: new RecentFrames(Math.min(2000, opts.keepaliveMs / 2)),
     lookUp: () => lookup.lookUp(),
-    emit: host.emit,
+    // A room message of a user I block is not shown (it is still forwarded).
+    emit: (event: PeerEvent) => {
+      if (people.shows(event)) host.emit(event);
+    },
     report: host.report,
     track: host.track,
   };
@@ -144,6 +166,7 @@ export function wirePeer(
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();
+      if (people.accept(probed)) return;
       const place = host.place();
       host.track(own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null));
     },
@@ -155,5 +178,5 @@ export function wirePeer(
     room: host.room,
     members: () => members.members,
   });
-  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker };
+  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker, people };
 }
