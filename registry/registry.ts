@@ -26,6 +26,7 @@ import { answerHello, helloError, type HelloSession } from "./hello.ts";
 import { MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
+import { type MemberView, People, type PeopleHost } from "./people_ops.ts";
 import { claim, JOIN_HELD } from "./ownership.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
@@ -63,11 +64,15 @@ export interface RegistryHandle extends AsyncDisposable {
  * @throws {Deno.errors.AddrInUse} and other listen errors
  * @throws {RangeError} on an option out of range
  */
-export function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+  const resolved = resolveRegistryOptions(options);
+  const host = new PeopleConnections();
+  const people = await People.open({ ...resolved, dataDir: resolved.dataDir ?? ":memory:" }, host);
   try {
-    return Promise.resolve(new Registry(resolveRegistryOptions(options)));
+    return new Registry(resolved, people, host);
   } catch (error) {
-    return Promise.reject(error);
+    people.close();
+    throw error;
   }
 }
 
@@ -190,10 +195,17 @@ class Registry implements RegistryHandle {
   };
   /** Pushed membership and member-info for hello'd connections. */
   readonly #push: MemberPush<Client>;
+  /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
+  readonly #people: People<Client>;
   #closing: Promise<void> | null = null;
 
-  constructor(options: Required<RegistryOptions>) {
+  constructor(
+    options: Required<RegistryOptions>,
+    people: People<Client>,
+    host: PeopleConnections,
+  ) {
     this.#options = options;
+    this.#people = people;
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
@@ -205,6 +217,7 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    host.bind(this.#clients, this.#rooms);
     const addr = this.#listener.addr;
     this.hostname = addr.hostname;
     this.port = addr.port;
@@ -259,6 +272,7 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    this.#people.close();
     logger.info(
       "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
       { ...this.#accepts },
@@ -420,6 +434,9 @@ class Registry implements RegistryHandle {
 
   /** The answer to an `X` frame: the hello ops (registry/hello.ts), or the reference's `F`. */
   #extension(client: Client, frame: ExtensionFrame): Reply {
+    if (client.hello !== null && this.#people.handles(frame.op)) {
+      return this.#people.answer(client, frame);
+    }
     const answer = answerHello(client.hello, frame, () => {
       const room = this.#rooms.memberOf(client)?.room;
       logger.debug("{remote} proved its key", { remote: client.remote });
@@ -495,6 +512,7 @@ class Registry implements RegistryHandle {
     try {
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)");
+      this.#people.closed(client);
     } catch (error) {
       logger.error("Releasing {remote} failed: {error}", { remote: client.remote, error });
     }
@@ -565,6 +583,15 @@ class Registry implements RegistryHandle {
       logger.debug("Rejected a JOIN from {remote}: field too long", { remote: client.remote });
       return tooLong;
     }
+    const nameRefused = this.#people.joinRefusal(join.name, client);
+    if (nameRefused !== null) {
+      logger.debug("Refused a JOIN of {name} from {remote}: {why}", {
+        name: join.name,
+        remote: client.remote,
+        why: nameRefused,
+      });
+      return failure(nameRefused);
+    }
     const mine = this.#rooms.memberOf(client);
     if (mine !== undefined) {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
@@ -615,6 +642,7 @@ class Registry implements RegistryHandle {
     if (outcome.added) {
       logger.info("{name}@{ip}:{port} joined {room}", memberFields(outcome.member));
       this.#push.changed(join.room);
+      this.#people.entered(join.name, join.room);
     }
     return this.#rooms.membersReply(join.room);
   }
@@ -638,6 +666,7 @@ class Registry implements RegistryHandle {
     if (removal.owner !== null) removal.owner.lastJoin = null;
     this.#sources.removed(removal.member);
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
+    this.#people.left(removal.member.name, removal.member.room);
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
       this.#push.forget(removal.member.room);
@@ -690,9 +719,50 @@ class Registry implements RegistryHandle {
       for (const removal of this.#rooms.sweep(Date.now(), this.#options.expiryMs)) {
         this.#removed(removal, "expired");
       }
+      this.#people.sweep(Date.now());
     } catch (error) {
       logger.error("Sweep failed: {error}", { error });
     }
+  }
+}
+
+/** The registry's connections as the people ops see them (./people_ops.ts). */
+class PeopleConnections implements PeopleHost<Client> {
+  #clients: ReadonlySet<Client> = new Set();
+  #rooms: Rooms<Client> | null = null;
+
+  /** Binds the registry's connections and rooms, once they exist. */
+  bind(clients: ReadonlySet<Client>, rooms: Rooms<Client>): void {
+    this.#clients = clients;
+    this.#rooms = rooms;
+  }
+
+  connections(): Iterable<Client> {
+    return this.#clients;
+  }
+
+  saidHello(c: Client): boolean {
+    return c.outbox !== null;
+  }
+
+  memberOf(c: Client): MemberView | undefined {
+    return this.#rooms?.memberOf(c);
+  }
+
+  source(c: Client): string {
+    return c.source;
+  }
+
+  write(c: Client, frame: Uint8Array): Promise<void> {
+    return c.outbox === null ? Promise.resolve() : c.outbox.reply(frame);
+  }
+
+  close(c: Client): void {
+    c.close();
+  }
+
+  isClosed(c: Client): boolean {
+    return c.closed;
   }
 }
 
