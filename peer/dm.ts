@@ -53,6 +53,8 @@ export interface DmHost {
   track<T>(promise: Promise<T>): Promise<T>;
   /** My name, as the registry knows this connection (logged in, or joined), or null. */
   me(): string | null;
+  /** My TCP port: where the other side connects after my consent. */
+  port(): number;
   /** Aborted when the peer quits. */
   signal: AbortSignal;
 }
@@ -216,7 +218,11 @@ export class DirectMessages {
    * @throws {PeerError} the registry's refusal
    */
   async answer(from: string, accept: boolean): Promise<void> {
-    const reply = await this.#host.request("dm-answer", { to: from, accept });
+    const reply = await this.#host.request("dm-answer", {
+      to: from,
+      accept,
+      port: this.#host.port(),
+    });
     this.#requests.delete(from);
     const token = reply.body.token;
     if (accept && typeof token === "string") this.#tokens.set(token, from);

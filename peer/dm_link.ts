@@ -84,7 +84,8 @@ export class DmLink {
     this.#reader = reader ?? new FrameReader({ maxFrameBytes: limits.maxFrameBytes });
     this.#bucket = new TokenBucket({ ratePerSecond: limits.ratePerSecond, burst: limits.burst });
     conn.setNoDelay(true);
-    this.#done = this.#read(pending);
+    // Reading starts on the next turn: what the owner writes at once (a `dm-welcome`) goes first.
+    this.#done = Promise.resolve().then(() => this.#read(pending));
   }
 
   /** True once closed. */

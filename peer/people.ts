@@ -46,7 +46,9 @@ export type PeopleErrorCode =
   | "mailbox-full"
   | "too-long"
   | "empty"
-  | "not-invited"
+  | "no-request"
+  | "not-online"
+  | "consent-required"
   | "not-supported"
   | "no-answer"
   | "no-address"
@@ -71,7 +73,9 @@ const KNOWN_CODES = new Set<string>([
   "mailbox-full",
   "too-long",
   "empty",
-  "not-invited",
+  "no-request",
+  "not-online",
+  "consent-required",
   "not-supported",
 ]);
 
@@ -95,6 +99,8 @@ export interface PeopleHost {
   joinedName(): string | null;
   /** The room I am in, if any. */
   room(): string | undefined;
+  /** My TCP port (where direct-message connections come). */
+  port(): number;
   /** A login as `name` succeeded: use it as my user name (before joining). */
   loggedIn(name: string): void;
   /** The registry ended my session (a login elsewhere): the peer stops. */
@@ -123,6 +129,7 @@ export class People {
       emit: (event) => this.#emit(event),
       track: host.track,
       me: () => this.me(),
+      port: host.port,
       signal: host.signal,
     }, dm);
   }
@@ -332,6 +339,9 @@ export class People {
       }
       throw registryError(op, error);
     }
+    if (reply.op === "error" && reply.body.code === "unknown-op") {
+      throw new PeerError("not-supported", NOT_SUPPORTED);
+    }
     if (reply.op === "error") throw refusal(op, reply.body);
     return reply;
   }
@@ -466,6 +476,8 @@ const MESSAGES: Partial<Record<string, string>> = {
   "weak-password": "the password is too short or too long",
   "rate-limited": "too many at once, try again later",
   "busy": "the registry is busy, try again",
-  "not-invited": "no invitation from that user into that room",
+  "no-request": "nothing from that user waits for your answer",
+  "not-online": "that user is offline",
+  "consent-required": "that user has not accepted to talk with you",
   "self": "not yourself",
 };

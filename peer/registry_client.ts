@@ -280,6 +280,8 @@ export class RegistryClient {
    */
   async op(frame: ExtensionFrame): Promise<ExtensionFrame> {
     const connection = await this.#connect();
+    // The hello waits in the queue of a connection just opened.
+    this.#pump();
     if (!(await connection.said.promise)) throw new NotRingchat();
     const reply = await this.#request(frame);
     if (reply.type !== "X") throw this.#unexpected(reply);

@@ -84,6 +84,7 @@ export function wirePeer(
     track: host.track,
     signal: host.signal,
     room: host.room,
+    port: () => listener.addr.port,
   }, {
     ...DM_DEFAULTS,
     maxTextBytes: opts.maxTextBytes,
