@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { PeerError } from "../peer/errors.ts";
 import type { PeerEvent } from "../peer/events.ts";
 import type { PeerHandle } from "../peer/peer_handle.ts";
