@@ -9,13 +9,22 @@
 
 import { equal } from "node:assert/strict";
 import { decodeFrame, type ExtensionFrame } from "../../lib/frames.ts";
-import { extension, type HelloClient, helloClient, xFrame } from "./hello_client.ts";
+import { extension, type HelloClient, helloClient } from "./hello_client.ts";
 import type { RawClient } from "./raw_client.ts";
 
 const encoder = new TextEncoder();
 
 /** An op as the test reads it: `op` and the body's fields together. */
 export type Op = Record<string, unknown> & { op: string };
+
+/** The `X` frame of `op` with `body`, its JSON ASCII as PROTOCOL.md §9 asks (`\uXXXX`). */
+export function asciiXFrame(op: string, body: Record<string, unknown>): string {
+  const json = JSON.stringify({ op, ...body }).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return `X:${json.length}:${json}::\r\n`;
+}
 
 function asOp(frame: ExtensionFrame): Op {
   return { op: frame.op, ...frame.body };
@@ -46,7 +55,7 @@ export class PeopleClient implements AsyncDisposable {
   /** Sends `op` with `body` and a fresh ref; returns the answer that carries it. */
   async request(op: string, body: Record<string, unknown> = {}): Promise<Op> {
     const ref = String(++this.#next);
-    await this.client.write(xFrame(op, { ref, ...body }));
+    await this.client.write(asciiXFrame(op, { ref, ...body }));
     return await this.answer(ref);
   }
 
@@ -93,6 +102,14 @@ export class PeopleClient implements AsyncDisposable {
         continue;
       }
       return text;
+    }
+  }
+
+  /** Registers each of `names` (without logging in); asserts each succeeds. */
+  async register(...names: string[]): Promise<void> {
+    for (const name of names) {
+      const registered = await this.request("register", { name, password: "correct horse" });
+      equal(registered.op, "registered", JSON.stringify(registered));
     }
   }
 
