@@ -123,10 +123,7 @@ Deno.test("people: a login from a second connection kicks the older one, which i
   await using watcher = await PeopleClient.connect(registry.port);
   ok((await watcher.join("room1", "carol", 4101)).startsWith("M:"));
   await using second = await PeopleClient.connect(registry.port);
-  equal(
-    (await second.request("login", { name: "bob", password: "correct horse" })).op,
-    "logged-in",
-  );
+  await second.login("bob");
   deepEqual(await first.pushOf("kicked"), { op: "kicked", reason: "logged-in-elsewhere" });
   await first.client.closedByPeer();
   // Its membership went with it: the room's pushed list no longer has bob.
@@ -180,7 +177,7 @@ Deno.test("people: online lists live and registered-offline names but mine, sort
   await using reg = await PeopleClient.connect(registry.port);
   await reg.register("dave", "bob", "mallory");
   await using bob = await PeopleClient.connect(registry.port);
-  equal((await bob.request("login", { name: "bob", password: "correct horse" })).op, "logged-in");
+  await bob.login("bob");
   await bob.join("room1", "bob", 4300);
   await using seed = await RawClient.connect(registry.port);
   ok((await seed.request("J:room2:zed:127.0.0.1:4301::\r\n")).startsWith("M:"));
@@ -389,7 +386,7 @@ Deno.test("people: mail to an offline account is stored, delivered at login olde
   equal((await alice.request("mail", { to: "bob", text: "now?" })).code, "not-offline");
   // Not acknowledged: delivered again at the next login, same ids.
   equal((await bob.request("logout")).op, "logged-out");
-  equal((await bob.request("login", { name: "bob", password: "correct horse" })).mail, 2);
+  equal((await bob.login("bob")).mail, 2);
   await bob.push();
   await bob.push();
   // One-way ack (no ref, no answer), then one with a ref.
@@ -400,7 +397,7 @@ Deno.test("people: mail to an offline account is stored, delivered at login olde
     count: 1,
   });
   equal((await bob.request("logout")).op, "logged-out");
-  equal((await bob.request("login", { name: "bob", password: "correct horse" })).mail, 0);
+  equal((await bob.login("bob")).mail, 0);
 });
 
 Deno.test("people: a mailbox is bounded, a blocked sender is refused, mail per sender is rate-limited", async () => {
@@ -416,7 +413,7 @@ Deno.test("people: a mailbox is bounded, a blocked sender is refused, mail per s
   equal(limited.code, "rate-limited");
   ok((limited.retryAfterMs as number) > 0);
   await using carol = await PeopleClient.connect(registry.port);
-  equal((await carol.request("login", { name: "carol", password: "correct horse" })).mail, 0);
+  equal((await carol.login("carol")).mail, 0);
   equal((await carol.request("block", { name: "alice" })).op, "blocked");
   equal((await carol.request("logout")).op, "logged-out");
   await using mallory = await PeopleClient.connect(registry.port);
@@ -426,10 +423,7 @@ Deno.test("people: a mailbox is bounded, a blocked sender is refused, mail per s
   await alice2.account("alice2");
   equal((await alice2.request("mail", { to: "carol", text: "hi" })).op, "mail-stored");
   await using blocked = await PeopleClient.connect(registry.port);
-  equal(
-    (await blocked.request("login", { name: "alice", password: "correct horse" })).op,
-    "logged-in",
-  );
+  await blocked.login("alice");
   equal((await blocked.request("mail", { to: "carol", text: "hi" })).code, "blocked");
   equal((await blocked.request("dm-request", { to: "carol" })).code, "blocked");
   equal((await blocked.request("dm-request", { to: "mallory" })).code, "blocked");

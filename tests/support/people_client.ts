@@ -113,13 +113,18 @@ export class PeopleClient implements AsyncDisposable {
     }
   }
 
+  /** Logs in as `name`; asserts it succeeds and returns the `logged-in` answer. */
+  async login(name: string, password = "correct horse"): Promise<Op> {
+    const loggedIn = await this.request("login", { name, password });
+    equal(loggedIn.op, "logged-in", JSON.stringify(loggedIn));
+    return loggedIn;
+  }
+
   /** Registers `name` and logs in as it; asserts both succeed. */
   async account(name: string, password = "correct horse"): Promise<Op> {
     const registered = await this.request("register", { name, password });
     equal(registered.op, "registered", JSON.stringify(registered));
-    const loggedIn = await this.request("login", { name, password });
-    equal(loggedIn.op, "logged-in", JSON.stringify(loggedIn));
-    return loggedIn;
+    return await this.login(name, password);
   }
 
   async #read(timeoutMs?: number): Promise<Op | null> {
