@@ -251,7 +251,7 @@ export class People<C> implements Disposable {
         requireLogin: options.requireLogin,
       });
       const blocks = await Blocks.open(store, { maxPerUser: options.maxBlocksPerUser });
-      logger.info("People database {path}: {accounts} accounts", {
+      logger.debug("People database {path}: {accounts} accounts", {
         path: options.dataDir,
         accounts: accounts.accountCount,
       });

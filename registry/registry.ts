@@ -510,9 +510,10 @@ class Registry implements RegistryHandle {
     client.close();
     if (this.#clients.delete(client)) this.#sources.close(client.source);
     try {
+      // Logged out first, then out of its room: one presence change, not two.
+      this.#people.closed(client);
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)");
-      this.#people.closed(client);
     } catch (error) {
       logger.error("Releasing {remote} failed: {error}", { remote: client.remote, error });
     }

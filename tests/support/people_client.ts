@@ -9,13 +9,22 @@
 
 import { equal } from "node:assert/strict";
 import { decodeFrame, type ExtensionFrame } from "../../lib/frames.ts";
-import { extension, type HelloClient, helloClient, xFrame } from "./hello_client.ts";
+import { extension, type HelloClient, helloClient } from "./hello_client.ts";
 import type { RawClient } from "./raw_client.ts";
 
 const encoder = new TextEncoder();
 
 /** An op as the test reads it: `op` and the body's fields together. */
 export type Op = Record<string, unknown> & { op: string };
+
+/** The `X` frame of `op` with `body`, its JSON ASCII as PROTOCOL.md §9 asks (`\uXXXX`). */
+export function asciiXFrame(op: string, body: Record<string, unknown>): string {
+  const json = JSON.stringify({ op, ...body }).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return `X:${json.length}:${json}::\r\n`;
+}
 
 function asOp(frame: ExtensionFrame): Op {
   return { op: frame.op, ...frame.body };
@@ -46,7 +55,7 @@ export class PeopleClient implements AsyncDisposable {
   /** Sends `op` with `body` and a fresh ref; returns the answer that carries it. */
   async request(op: string, body: Record<string, unknown> = {}): Promise<Op> {
     const ref = String(++this.#next);
-    await this.client.write(xFrame(op, { ref, ...body }));
+    await this.client.write(asciiXFrame(op, { ref, ...body }));
     return await this.answer(ref);
   }
 
@@ -96,13 +105,26 @@ export class PeopleClient implements AsyncDisposable {
     }
   }
 
+  /** Registers each of `names` (without logging in); asserts each succeeds. */
+  async register(...names: string[]): Promise<void> {
+    for (const name of names) {
+      const registered = await this.request("register", { name, password: "correct horse" });
+      equal(registered.op, "registered", JSON.stringify(registered));
+    }
+  }
+
+  /** Logs in as `name`; asserts it succeeds and returns the `logged-in` answer. */
+  async login(name: string, password = "correct horse"): Promise<Op> {
+    const loggedIn = await this.request("login", { name, password });
+    equal(loggedIn.op, "logged-in", JSON.stringify(loggedIn));
+    return loggedIn;
+  }
+
   /** Registers `name` and logs in as it; asserts both succeed. */
   async account(name: string, password = "correct horse"): Promise<Op> {
     const registered = await this.request("register", { name, password });
     equal(registered.op, "registered", JSON.stringify(registered));
-    const loggedIn = await this.request("login", { name, password });
-    equal(loggedIn.op, "logged-in", JSON.stringify(loggedIn));
-    return loggedIn;
+    return await this.login(name, password);
   }
 
   async #read(timeoutMs?: number): Promise<Op | null> {
