@@ -5,6 +5,7 @@ import type { PeerHandle } from "../peer/peer_handle.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { Recorder, type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import { FakeRegistry, RawLink, RawPeer } from "./support/raw_peer.ts";
+import { tempDbPath } from "./support/temp_db.ts";
 
 /** Cheap hashes: the peer's side is under test, not PBKDF2. */
 const REGISTRY: RegistryOptions = {
@@ -417,5 +418,34 @@ Deno.test("people peer: broadcast reaches every online user once, and the blocke
     }
   } finally {
     await Promise.all(peers.map((p) => p.peer.quit()));
+  }
+});
+
+Deno.test("people peer: after a registry restart the peer logs in again before its re-JOIN", async () => {
+  await using db = await tempDbPath();
+  const first = await startRegistry({ ...REGISTRY, dataDir: db.dir });
+  const port = first.port;
+  const alice = await account(port, "alice", "room1");
+  try {
+    await first.close();
+    await alice.rec.waitFor(on("info", (e) => e.message.startsWith("Lost the registry")), "lost");
+    await using second = await startRegistry({ ...REGISTRY, port, dataDir: db.dir });
+    await alice.rec.waitFor(on("info", (e) => e.message.startsWith("Re-registered")), "restored");
+    equal(alice.rec.of("error").length, 0, JSON.stringify(alice.rec.of("error")));
+    const bob = await testPeer(second.port);
+    try {
+      await bob.peer.search("alice");
+      deepEqual(bob.rec.of("search")[0], {
+        type: "search",
+        name: "alice",
+        result: "found",
+        state: "online",
+        room: "room1",
+      });
+    } finally {
+      await bob.peer.quit();
+    }
+  } finally {
+    await alice.peer.quit();
   }
 });
