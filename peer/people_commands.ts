@@ -85,7 +85,11 @@ export function parsePeopleCommand(
   switch (word) {
     case "register":
     case "login":
-      return { type: word, name: arg.trim() };
+      // The password is never typed on this line: it would stay on the screen.
+      if (name === "" || rest.length > 0) {
+        return { type: "invalid", message: `Usage: /${word} NAME` };
+      }
+      return { type: word, name };
     case "online":
       if (arg.trim() !== "") return { type: "invalid", message: "/online takes no argument" };
       return { type: "online" };

@@ -248,6 +248,8 @@ Deno.test("commands: through the dispatcher, a failed command of a real peer is 
 Deno.test("commands: the people commands as typed", () => {
   assert.deepEqual(parseCommand("/register alice"), { type: "register", name: "alice" });
   assert.deepEqual(parseCommand("/login alice"), { type: "login", name: "alice" });
+  assert.deepEqual(parseCommand("/login")?.type, "invalid");
+  assert.deepEqual(parseCommand("/login alice hunter2")?.type, "invalid");
   assert.deepEqual(parseCommand("/online"), { type: "online" });
   assert.deepEqual(parseCommand("/search bob"), { type: "search", name: "bob" });
   assert.deepEqual(parseCommand("/msg bob hi: there  a"), {
