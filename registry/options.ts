@@ -156,6 +156,10 @@ export interface RegistryOptions {
   maxQueuedPushes?: number;
   /** Names one account may block. */
   maxBlocksPerUser?: number;
+  /** Presence changes are pushed this long after the first, coalesced, in ms. */
+  presenceFlushMs?: number;
+  /** Names whose presence changes one push round carries at most; more wait for the next. */
+  maxPresenceBatch?: number;
 }
 
 /**
@@ -572,6 +576,30 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       help: "Names one account may block.",
       docs: { limit: "Blocks per account", details: "`too-many-blocks`" },
     },
+    presenceFlushMs: {
+      kind: positiveKind(),
+      flag: "--presence-flush-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 100,
+      help: "Push presence changes this long after the first one, coalesced per name.",
+      docs: {
+        limit: "Delay of presence pushes",
+        details:
+          "Changes within it are pushed together, the latest state per name: a name that joins and leaves 1,000 times a second costs each listener one push per round",
+      },
+    },
+    maxPresenceBatch: {
+      kind: atLeastKind(1),
+      flag: "--max-presence-batch",
+      default: 64,
+      help: "Names one round of presence pushes carries at most; more wait for the next round.",
+      docs: {
+        limit: "Presence pushes per round",
+        details:
+          "The rest wait for the next round (oldest first): however many connections churn, each listener gets at most this many `presence` frames per `presenceFlushMs`",
+      },
+    },
   } as const,
 );
 
@@ -685,6 +713,8 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       "maxPendingRequests",
       "requestTtlMs",
       "maxQueuedPushes",
+      "presenceFlushMs",
+      "maxPresenceBatch",
       "maxBlocksPerUser",
     ],
   },

@@ -89,6 +89,8 @@ export type PeopleOptions = Pick<
   | "requestTtlMs"
   | "maxQueuedPushes"
   | "maxBlocksPerUser"
+  | "presenceFlushMs"
+  | "maxPresenceBatch"
 >;
 
 /** A room member as the registry holds it (what this module reads of it). */
@@ -113,6 +115,8 @@ export interface PeopleHost<C> {
   write(c: C, frame: Uint8Array): Promise<void>;
   /** Closes `c` (its membership and login go with it). */
   close(c: C): void;
+  /** Removes the room member `c` owns, if any, as a depart would. */
+  release(c: C): void;
   /** True once `c` is closed. */
   isClosed(c: C): boolean;
 }
@@ -196,6 +200,12 @@ export class People<C> implements Disposable {
    * people op (a peer that never asks about people is not sent them).
    */
   readonly #listeners = new Set<C>();
+  /** The name of each connection's room member, and back (so a name is found without a scan). */
+  readonly #memberName = new Map<C, string>();
+  readonly #membersNamed = new Map<string, Set<C>>();
+  /** Presence changes not yet pushed, the latest per name, oldest first. */
+  readonly #changes = new Map<string, PresenceEntry>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Pushes queued and not yet written, per connection. */
   readonly #queued = new Map<C, number>();
 
@@ -262,6 +272,11 @@ export class People<C> implements Disposable {
     }
   }
 
+  /** True when `c` is logged in. */
+  isLoggedIn(c: C): boolean {
+    return this.#accounts.nameOf(c) !== undefined;
+  }
+
   /** True when `op` is one of {@linkcode PEOPLE_OPS}. */
   handles(op: string): boolean {
     return PEOPLE_OPS.has(op);
@@ -276,13 +291,22 @@ export class People<C> implements Disposable {
     return use.ok ? null : NAME_USE_REFUSALS[use.reason];
   }
 
-  /** A member named `name` joined `room`. */
-  entered(name: string, room: string): void {
-    this.#announce(this.#presence.enterRoom(name, room));
+  /**
+   * `c` now owns a member named `name` in `room`: a new member when `added`
+   * (a presence change), else one taken over from another connection.
+   */
+  entered(c: C, name: string, room: string, added: boolean): void {
+    this.#forgetMember(c);
+    this.#memberName.set(c, name);
+    let named = this.#membersNamed.get(name);
+    if (named === undefined) this.#membersNamed.set(name, named = new Set());
+    named.add(c);
+    if (added) this.#announce(this.#presence.enterRoom(name, room));
   }
 
-  /** A member named `name` left `room` (departed, expired, or its connection closed). */
-  left(name: string, room: string): void {
+  /** A member named `name` left `room` (departed, expired, or its connection closed); `c` owned it. */
+  left(c: C | null, name: string, room: string): void {
+    if (c !== null && this.#memberName.get(c) === name) this.#forgetMember(c);
     this.#announce(this.#presence.leaveRoom(name, room));
   }
 
@@ -291,6 +315,7 @@ export class People<C> implements Disposable {
     this.#buckets.delete(c);
     this.#queued.delete(c);
     this.#listeners.delete(c);
+    this.#forgetMember(c);
     this.#pending.forgetRequester(c);
     const name = this.#accounts.logout(c);
     if (name !== undefined) this.#loggedOut(name);
@@ -311,6 +336,8 @@ export class People<C> implements Disposable {
 
   /** Closes the store. */
   close(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.#store.close();
   }
 
@@ -377,7 +404,7 @@ export class People<C> implements Disposable {
         return this.#login(c, ref, body);
       case "logout": {
         const name = this.#accounts.logout(c);
-        if (name !== undefined) this.#loggedOut(name);
+        if (name !== undefined) this.#loggedOutOf(c, name);
         return frame("logged-out", { ref });
       }
       case "online":
@@ -452,7 +479,7 @@ export class People<C> implements Disposable {
       this.closed(c);
       return NO_REPLY;
     }
-    if (result.previousName !== null) this.#loggedOut(result.previousName);
+    if (result.previousName !== null) this.#loggedOutOf(c, result.previousName);
     if (result.kicked !== null) this.#kick(result.kicked.session, name);
     this.#announce(this.#presence.login(name));
     const mail = await this.#mailbox.pending(name);
@@ -713,8 +740,8 @@ export class People<C> implements Disposable {
   #reach(name: string): C | undefined {
     const session = this.#accounts.sessionOf(name);
     if (session !== undefined) return session;
-    for (const c of this.#host.connections()) {
-      if (this.#host.saidHello(c) && this.#nameOf(c) === name) return c;
+    for (const c of this.#membersNamed.get(name) ?? []) {
+      if (this.#host.saidHello(c) && this.#accounts.nameOf(c) === undefined) return c;
     }
     return undefined;
   }
@@ -724,11 +751,29 @@ export class People<C> implements Disposable {
     const session = this.#accounts.sessionOf(name);
     const own = session === undefined ? undefined : this.#host.memberOf(session);
     if (own !== undefined) return own;
-    for (const c of this.#host.connections()) {
+    for (const c of this.#membersNamed.get(name) ?? []) {
       const member = this.#host.memberOf(c);
       if (member?.name === name) return member;
     }
     return undefined;
+  }
+
+  #forgetMember(c: C): void {
+    const name = this.#memberName.get(c);
+    if (name === undefined) return;
+    this.#memberName.delete(c);
+    const named = this.#membersNamed.get(name);
+    named?.delete(c);
+    if (named?.size === 0) this.#membersNamed.delete(name);
+  }
+
+  /**
+   * `c` logged out of `name`: a member of that name it holds leaves its room
+   * (a registered name is only for a connection logged in as it).
+   */
+  #loggedOutOf(c: C, name: string): void {
+    if (this.#host.memberOf(c)?.name === name) this.#host.release(c);
+    this.#loggedOut(name);
   }
 
   #loggedOut(name: string): void {
@@ -749,16 +794,45 @@ export class People<C> implements Disposable {
       });
   }
 
-  /** Pushes a presence change to every hello'd connection with a name that may see it. */
+  /**
+   * Records a presence change; pushed within `presenceFlushMs`, coalesced
+   * (the latest state per name), at most `maxPresenceBatch` names per flush.
+   */
   #announce(change: PresenceEntry | null): void {
     if (change === null) return;
     if (change.state === "offline") this.#pending.forgetName(change.name);
-    const push = frame("presence", { ...change });
+    this.#changes.delete(change.name);
+    this.#changes.set(change.name, change);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), this.#options.presenceFlushMs);
+  }
+
+  /**
+   * Pushes the oldest `maxPresenceBatch` changes to every listening
+   * connection with a name that may see them (not the subject's own, not
+   * those the subject blocks); the rest at the next flush. So a churn of
+   * changes costs each listener at most `maxPresenceBatch` frames per
+   * `presenceFlushMs`, however many connections churn.
+   */
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const batch: PresenceEntry[] = [];
+    for (const [name, change] of this.#changes) {
+      if (batch.length === this.#options.maxPresenceBatch) break;
+      batch.push(change);
+      this.#changes.delete(name);
+    }
+    const pushes = batch.map((change) => frame("presence", { ...change }));
     for (const c of this.#listeners) {
       const viewer = this.#nameOf(c);
-      if (viewer === undefined || viewer === change.name) continue;
-      if (!permits(this.#blocks, "see-presence", viewer, change.name)) continue;
-      this.#push(c, push);
+      if (viewer === undefined) continue;
+      batch.forEach((change, i) => {
+        if (viewer === change.name) return;
+        if (!permits(this.#blocks, "see-presence", viewer, change.name)) return;
+        this.#push(c, pushes[i]!);
+      });
+    }
+    if (this.#changes.size > 0) {
+      this.#flushTimer = setTimeout(() => this.#flush(), this.#options.presenceFlushMs);
     }
   }
 

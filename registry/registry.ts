@@ -217,7 +217,10 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
-    host.bind(this.#clients, this.#rooms);
+    host.bind(this.#clients, this.#rooms, (client) => {
+      const removal = this.#rooms.release(client);
+      if (removal !== null) this.#removed(removal, "left (logged out)");
+    });
     const addr = this.#listener.addr;
     this.hostname = addr.hostname;
     this.port = addr.port;
@@ -639,11 +642,12 @@ class Registry implements RegistryHandle {
       });
       this.#takenOver(outcome.takenFrom);
       this.#push.infoChanged(join.room);
+      this.#people.entered(client, join.name, join.room, false);
     }
     if (outcome.added) {
       logger.info("{name}@{ip}:{port} joined {room}", memberFields(outcome.member));
       this.#push.changed(join.room);
-      this.#people.entered(join.name, join.room);
+      this.#people.entered(client, join.name, join.room, true);
     }
     return this.#rooms.membersReply(join.room);
   }
@@ -667,7 +671,7 @@ class Registry implements RegistryHandle {
     if (removal.owner !== null) removal.owner.lastJoin = null;
     this.#sources.removed(removal.member);
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
-    this.#people.left(removal.member.name, removal.member.room);
+    this.#people.left(removal.owner, removal.member.name, removal.member.room);
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
       this.#push.forget(removal.member.room);
@@ -699,7 +703,11 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) {
       if (client.firstFrameTimer !== undefined || client.closed) continue;
       const inRoom = this.#rooms.memberOf(client) !== undefined;
-      if (!isIdle(client.lastHeard, now, inRoom, this.#options.idleTimeoutMs)) continue;
+      // A logged-in session in no room may be silent for as long as a member.
+      const timeoutMs = !inRoom && this.#people.isLoggedIn(client)
+        ? Math.max(this.#options.expiryMs, this.#options.idleTimeoutMs)
+        : this.#options.idleTimeoutMs;
+      if (!isIdle(client.lastHeard, now, inRoom, timeoutMs)) continue;
       logger.info("Closing {remote}: in no room and silent for {ms} ms", {
         remote: client.remote,
         ms: Math.round(now - client.lastHeard),
@@ -731,11 +739,21 @@ class Registry implements RegistryHandle {
 class PeopleConnections implements PeopleHost<Client> {
   #clients: ReadonlySet<Client> = new Set();
   #rooms: Rooms<Client> | null = null;
+  #release: (c: Client) => void = () => {};
 
-  /** Binds the registry's connections and rooms, once they exist. */
-  bind(clients: ReadonlySet<Client>, rooms: Rooms<Client>): void {
+  /** Binds the registry's connections, rooms and member release, once they exist. */
+  bind(
+    clients: ReadonlySet<Client>,
+    rooms: Rooms<Client>,
+    release: (c: Client) => void,
+  ): void {
     this.#clients = clients;
     this.#rooms = rooms;
+    this.#release = release;
+  }
+
+  release(c: Client): void {
+    this.#release(c);
   }
 
   connections(): Iterable<Client> {

@@ -85,6 +85,8 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     requestTtlMs: 60_000,
     maxQueuedPushes: 256,
     maxBlocksPerUser: 1_000,
+    presenceFlushMs: 100,
+    maxPresenceBatch: 64,
   });
   const peer = resolvePeerOptions({});
   assert.deepEqual(peer.registry, { hostname: "127.0.0.1", port: 32340 });

@@ -10,6 +10,7 @@ const FAST: RegistryOptions = {
   port: 0,
   passwordIterations: 1000,
   maxRegistrationsPerSource: 1000,
+  presenceFlushMs: 5,
 };
 
 Deno.test("people: register, then login, then logout; errors carry their fields", async () => {
@@ -162,11 +163,16 @@ Deno.test("people: presence changes are pushed to listening connections, never t
   });
   await bob.client.close();
   deepEqual(await alice.pushOf("presence"), { op: "presence", name: "bob", state: "offline" });
-  // Before the block mallory saw bob log in; after it, nothing of bob: her next is carol's.
-  deepEqual(await mallory.pushOf("presence"), { op: "presence", name: "bob", state: "online" });
+  // Mallory is told of everyone but bob: of his login, room, away and close, nothing.
   await using carol = await PeopleClient.connect(registry.port);
   await carol.account("carol");
-  deepEqual(await mallory.pushOf("presence"), { op: "presence", name: "carol", state: "online" });
+  const told: unknown[] = [];
+  for (;;) {
+    const push = await mallory.pushOf("presence");
+    told.push(push.name);
+    if (push.name === "carol") break;
+  }
+  ok(!told.includes("bob"), JSON.stringify(told));
   ok(!mallory.keptPushes.some((p) => p.name === "bob"));
 });
 
@@ -550,6 +556,48 @@ Deno.test("people: a connection that lets its pushes pile past maxQueuedPushes i
   ok(frames.length <= 3, `closed before all were written: ${frames.length}`);
 });
 
+Deno.test("people: presence changes are coalesced per name and pushed at most maxPresenceBatch per round", async () => {
+  const flushMs = 500;
+  await using registry = await startRegistry({
+    ...FAST,
+    presenceFlushMs: flushMs,
+    maxPresenceBatch: 2,
+  });
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.account("alice");
+  await using seed = await RawClient.connect(registry.port);
+  // One name joins and leaves 20 times within a round, then three others join.
+  for (let i = 0; i < 20; i++) {
+    ok((await seed.request("J:room1:zed:127.0.0.1:4800::\r\n")).startsWith("M:"));
+    equal(await seed.request("D:room1:zed:127.0.0.1:4800::\r\n"), "S::\r\n");
+  }
+  const others: RawClient[] = [];
+  try {
+    for (const name of ["n1", "n2", "n3"]) {
+      const c = await RawClient.connect(registry.port);
+      others.push(c);
+      ok((await c.request(`J:room1:${name}:127.0.0.1:4801::\r\n`)).startsWith("M:"));
+    }
+    const pushes: { name: unknown; state: unknown; at: number }[] = [];
+    while (pushes.length < 4) {
+      const push = await alice.pushOf("presence");
+      pushes.push({ name: push.name, state: push.state, at: performance.now() });
+    }
+    // zed's 40 changes: one push, its latest state.
+    deepEqual(pushes.filter((p) => p.name === "zed").map((p) => p.state), ["offline"]);
+    deepEqual(pushes.map((p) => p.name).filter((n) => n !== "zed").sort(), ["n1", "n2", "n3"]);
+    // Rounds are flushMs apart; none carried more than 2.
+    const rounds: number[] = [1];
+    for (let i = 1; i < pushes.length; i++) {
+      if (pushes[i]!.at - pushes[i - 1]!.at > flushMs / 2) rounds.push(1);
+      else rounds[rounds.length - 1]!++;
+    }
+    ok(rounds.length >= 2 && rounds.every((n) => n <= 2), JSON.stringify(rounds));
+  } finally {
+    for (const c of others) c.close();
+  }
+});
+
 Deno.test("people: a seed client in the room keeps the reference's exact replies while people ops flow", async () => {
   await using registry = await startRegistry(FAST);
   await using seed = await RawClient.connect(registry.port);
@@ -567,4 +615,34 @@ Deno.test("people: a seed client in the room keeps the reference's exact replies
   equal(await seed.request("L::\r\n"), "G:room1::\r\n");
   equal(await seed.request(xFrame("online", { ref: "1" })), UNKNOWN_REQUEST);
   equal(await seed.request("D:room1:zed:127.0.0.1:4700::\r\n"), "S::\r\n");
+});
+
+Deno.test("people: logging out takes a member of the registered name out of its room, so the name is free for its next login", async () => {
+  await using registry = await startRegistry(FAST);
+  await using first = await PeopleClient.connect(registry.port);
+  await first.account("bob");
+  ok((await first.join("room1", "bob", 4900)).startsWith("M:"));
+  equal(registry.stats().members, 1);
+  equal((await first.request("logout")).op, "logged-out");
+  equal(registry.stats().members, 0);
+  // Its keepalive is a JOIN again now, and refused.
+  equal(
+    await first.client.request("J:room1:bob:127.0.0.1:4900::\r\n"),
+    "F:JOIN message - Name registered, log in first!!::\r\n",
+  );
+  await using second = await PeopleClient.connect(registry.port);
+  await second.login("bob");
+  ok((await second.join("room1", "bob", 4901)).includes(":bob:127.0.0.1:4901:"));
+});
+
+Deno.test("people: a logged-in session in no room outlives idleTimeoutMs; a hello'd connection that is neither does not", async () => {
+  await using registry = await startRegistry({ ...FAST, idleTimeoutMs: 100, expiryMs: 60_000 });
+  await using idle = await PeopleClient.connect(registry.port);
+  equal((await idle.request("online")).op, "online");
+  await using bob = await PeopleClient.connect(registry.port);
+  await bob.account("bob");
+  await idle.client.closedByPeer();
+  // bob, logged in, is still served well after the idle connection was closed.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  equal((await bob.request("search", { name: "bob" })).result, "self");
 });
