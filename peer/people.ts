@@ -101,6 +101,13 @@ export interface PeopleHost {
   room(): string | undefined;
   /** My TCP port (where direct-message connections come). */
   port(): number;
+  /**
+   * A request that keeps the registry connection of a session in no room
+   * alive (and opens it again, logging in, when it dropped): an `L`.
+   */
+  ping(): Promise<unknown>;
+  /** How often to ping while logged in and in no room, in ms. */
+  keepaliveMs: number;
   /** A login as `name` succeeded: use it as my user name (before joining). */
   loggedIn(name: string): void;
   /** The registry ended my session (a login elsewhere): the peer stops. */
@@ -121,6 +128,8 @@ export class People {
   readonly #invites = new Set<string>();
   /** Pushes that came while a login's answer was on its way: shown after `logged-in`. */
   #held: PeerEvent[] | null = null;
+  /** The ping of a logged-in session in no room (the registry closes a silent one). */
+  #pinger: ReturnType<typeof setInterval> | undefined;
 
   constructor(host: PeopleHost, dm: DmOptions) {
     this.#host = host;
@@ -197,6 +206,7 @@ export class People {
     const mail = Number.isSafeInteger(reply.body.mail) ? reply.body.mail as number : 0;
     this.#host.emit({ type: "logged-in", name, mail });
     this.#release();
+    this.#keepAlive();
     await this.#loadBlocks();
   }
 
@@ -323,9 +333,22 @@ export class People {
     });
   }
 
-  /** Closes the direct connections. */
+  /** Closes the direct connections and stops the ping. */
   close(): Promise<void> {
+    clearInterval(this.#pinger);
     return this.#dms.close();
+  }
+
+  /** Pings while logged in and in no room (a member's keepalive JOIN does it otherwise). */
+  #keepAlive(): void {
+    if (this.#pinger !== undefined) return;
+    this.#pinger = setInterval(() => {
+      if (this.#account === null || this.#host.signal.aborted) return;
+      if (this.#host.joinedName() !== null) return;
+      this.#host.track(
+        this.#host.ping().catch((error) => logger.debug("Ping failed: {error}", { error })),
+      );
+    }, this.#host.keepaliveMs);
   }
 
   async #request(op: string, body: Record<string, unknown>): Promise<ExtensionFrame> {
@@ -412,6 +435,8 @@ export class People {
         return;
       case "kicked":
         this.#account = null;
+        clearInterval(this.#pinger);
+        this.#pinger = undefined;
         this.#dms.reset();
         this.#host.emit({
           type: "kicked",

@@ -85,6 +85,8 @@ export function wirePeer(
     signal: host.signal,
     room: host.room,
     port: () => listener.addr.port,
+    ping: () => registry.list(),
+    keepaliveMs: opts.keepaliveMs,
   }, {
     ...DM_DEFAULTS,
     maxTextBytes: opts.maxTextBytes,

@@ -449,3 +449,27 @@ Deno.test("people peer: after a registry restart the peer logs in again before i
     await alice.peer.quit();
   }
 });
+
+Deno.test("people peer: a logged-in peer in no room keeps its session alive with pings", async () => {
+  // The registry closes a silent connection in no room after max(expiryMs, idleTimeoutMs).
+  await using registry = await startRegistry({ ...REGISTRY, idleTimeoutMs: 200, expiryMs: 200 });
+  const alice = await testPeer(registry.port, { keepaliveMs: 50 });
+  const bob = await account(registry.port, "bob", "room1");
+  try {
+    await alice.peer.register("alice", PASSWORD);
+    await alice.peer.login("alice", PASSWORD);
+    // Several idle timeouts go by (time is what is under test here).
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await bob.peer.search("alice");
+    deepEqual(bob.rec.of("search")[0], {
+      type: "search",
+      name: "alice",
+      result: "found",
+      state: "online",
+    });
+    await bob.peer.dm("alice", "still there?");
+    await alice.rec.waitFor(on("dm-request", (e) => e.from === "bob"), "dm-request");
+  } finally {
+    await Promise.all([alice.peer.quit(), bob.peer.quit()]);
+  }
+});
