@@ -413,6 +413,11 @@ Deno.test("people peer: broadcast reaches every online user once, and the blocke
     await ben.peer.broadcast("second");
     await dan.rec.waitFor(on("broadcast", (e) => e.text === "second"), "ben's broadcast");
     equal(dan.rec.of("broadcast").length, 1, "ann's did not reach dan");
+    // Nor can ann reach dan otherwise, or find him.
+    equal(await code(ann.peer.dm("dan", "hi")), "blocked");
+    equal(await code(ann.peer.invite("dan", "room9")), "blocked");
+    await ann.peer.search("dan");
+    equal(ann.rec.of("search").at(-1)?.result, "not-found");
     for (const p of [ben, cat]) {
       equal(p.rec.of("broadcast").filter((e) => e.text === "hi all").length, 1);
     }
