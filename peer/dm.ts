@@ -163,52 +163,66 @@ export class DirectMessages {
       throw new PeerError("self", "Cannot send a direct message to yourself");
     }
     const message: Outgoing = { id: `${this.#prefix}-${++this.#next}`, text, at: Date.now() };
-    const talk = this.#conversations.get(to);
+    let talk = this.#conversations.get(to);
     if (talk !== undefined) {
       if (talk.queue.length + talk.unacked.size >= MAX_QUEUED) {
         throw new PeerError("busy", `${MAX_QUEUED} messages to ${to} are already waiting`);
       }
       talk.queue.push(message);
-      if (talk.state === "open") this.#flush(talk);
-      return message.id;
+      if (talk.state === "asking") return message.id;
+      const reachable = (talk.link !== null && !talk.link.closed) || talk.address !== null ||
+        talk.dialing !== null;
+      if (reachable) {
+        this.#flush(talk);
+        return message.id;
+      }
+      // Its connection to me is gone and I have no address: ask again (it accepts at once).
+      talk.state = "asking";
+    } else {
+      talk = {
+        name: to,
+        state: "asking",
+        queue: [message],
+        unacked: new Map(),
+        address: null,
+        link: null,
+        dialing: null,
+      };
+      this.#conversations.set(to, talk);
     }
-    const asking: Conversation = {
-      name: to,
-      state: "asking",
-      queue: [message],
-      unacked: new Map(),
-      address: null,
-      link: null,
-      dialing: null,
-    };
-    this.#conversations.set(to, asking);
+    await this.#ask(talk);
+    return message.id;
+  }
+
+  /** Asks `talk`'s user for consent; its messages go as mail when it is offline. */
+  async #ask(talk: Conversation): Promise<void> {
+    const to = talk.name;
     let route;
     try {
       const reply = await this.#host.request("dm-request", { to });
       route = reply.body.route;
     } catch (error) {
-      this.#forget(asking);
+      this.#forget(talk);
       throw seedClient(error, to);
     }
     if (route === "mailbox") {
-      this.#forget(asking);
-      for (const queued of asking.queue) await this.#mail(to, queued);
-      return message.id;
+      this.#forget(talk);
+      for (const queued of talk.queue.splice(0)) await this.#mail(to, queued);
+      return;
     }
-    if (this.#conversations.get(to) === asking && asking.state === "asking") {
-      asking.timer = setTimeout(() => {
-        if (this.#conversations.get(to) !== asking || asking.state !== "asking") return;
-        this.#forget(asking);
-        this.#host.emit({
-          type: "error",
-          code: "no-answer",
-          message: `${to} did not answer your request to talk within ${
-            Math.round(this.#opts.consentTimeoutMs / 1000)
-          } s`,
-        });
-      }, this.#opts.consentTimeoutMs);
-    }
-    return message.id;
+    if (this.#conversations.get(to) !== talk || talk.state !== "asking") return;
+    clearTimeout(talk.timer);
+    talk.timer = setTimeout(() => {
+      if (this.#conversations.get(to) !== talk || talk.state !== "asking") return;
+      this.#forget(talk);
+      this.#host.emit({
+        type: "error",
+        code: "no-answer",
+        message: `${to} did not answer your request to talk within ${
+          Math.round(this.#opts.consentTimeoutMs / 1000)
+        } s`,
+      });
+    }, this.#opts.consentTimeoutMs);
   }
 
   /**
@@ -503,8 +517,8 @@ export class DirectMessages {
   }
 
   async #mail(to: string, message: Outgoing): Promise<void> {
-    this.#host.emit({ type: "dm-receipt", id: message.id, to, state: "sent" });
     const reply = await this.#host.request("mail", { to, text: message.text });
+    this.#host.emit({ type: "dm-receipt", id: message.id, to, state: "sent" });
     this.#host.emit({
       type: "dm-receipt",
       id: message.id,

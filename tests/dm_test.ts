@@ -99,3 +99,35 @@ Deno.test("dm: a consent's token opens at most two connections, only for its use
     await close();
   }
 });
+
+Deno.test("dm: when the connection the other side opened is gone, my next message asks again", async () => {
+  const asked: string[] = [];
+  const { dm, close } = dms((op, body) => {
+    asked.push(`${op} ${body.to}`);
+    return op === "dm-answer" ? { token: "tok1" } : { route: "direct" };
+  });
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await dm.answer("alice", true);
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const conn = await listener.accept();
+    const probe: ExtensionFrame = {
+      type: "X",
+      op: "dm-hello",
+      body: { from: "alice", token: "tok1" },
+    };
+    dm.accept({ conn, reader: new FrameReader({ maxFrameBytes: 4096 }), frames: [], probe });
+    // Alice's side reads the welcome, then goes away.
+    const buf = new Uint8Array(256);
+    const n = await client.read(buf);
+    assert.match(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /"op":"dm-welcome"/);
+    client.close();
+    const deadline = Date.now() + 2000;
+    while (dm.links > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(dm.links, 0);
+    await dm.send("alice", "are you back?");
+    assert.deepEqual(asked, ["dm-answer alice", "dm-request alice"]);
+  } finally {
+    await close();
+  }
+});
