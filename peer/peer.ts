@@ -456,6 +456,9 @@ class Peer implements PeerHandle {
     if (this.#status.code === "JOINING") await this.#status.done;
     if (this.#status.code === "JOINED") {
       if (this.#status.room === room) return;
+      // The minimal leave (room_leave.ts) until issue 11's `leave` is merged; then its `#leave()`
+      // replaces these lines (it also resets the membership: without that, the first link in the
+      // new room waits up to handshakeTimeoutMs, as both sides take the other for the newcomer).
       const { name } = this.#status;
       clearInterval(this.#eclipseTimer);
       await leaveRoom(this.#parts, this.#status);
