@@ -171,9 +171,13 @@ Deno.test("people peer: online, search, away and presence pushes", async () => {
       state: "away",
       room: "room1",
     });
-    const pushed = await bob.rec.waitFor(on("presence", (e) => e.name === "alice"), "presence", {
-      from,
-    });
+    const pushed = await bob.rec.waitFor(
+      on("presence", (e) => e.name === "alice" && e.state === "away"),
+      "presence",
+      {
+        from,
+      },
+    );
     deepEqual(pushed, { type: "presence", name: "alice", state: "away", room: "room1" });
   } finally {
     await Promise.all([alice.peer.quit(), bob.peer.quit(), dave.peer.quit()]);
@@ -338,6 +342,7 @@ Deno.test("people peer: a blocked author's room messages are hidden, still forwa
     equal(after.delivered - before.delivered, 2);
     ok(after.forwarded > before.forwarded);
     await bob.peer.unblock("carol");
+    deepEqual(bob.rec.of("unblocked"), [{ type: "unblocked", name: "carol" }]);
     await carol.peer.send("carol again");
     await bob.rec.waitFor(on("message", (e) => e.text === "carol again"), "unblocked");
   } finally {
