@@ -1,4 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
+import { PEOPLE_OPS } from "../registry/people_ops.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { UNKNOWN_REQUEST, xFrame } from "./support/hello_client.ts";
 import { PeopleClient } from "./support/people_client.ts";
@@ -645,4 +646,10 @@ Deno.test("people: a logged-in session in no room outlives idleTimeoutMs; a hell
   // bob, logged in, is still served well after the idle connection was closed.
   await new Promise((resolve) => setTimeout(resolve, 200));
   equal((await bob.request("search", { name: "bob" })).result, "self");
+});
+
+Deno.test("people: docs/extensions.md shows every people op the registry answers", () => {
+  const doc = Deno.readTextFileSync(new URL("../docs/extensions.md", import.meta.url));
+  const people = doc.slice(doc.indexOf("## People:"));
+  for (const op of PEOPLE_OPS) ok(people.includes(`{"op":"${op}"`), `${op} has an example`);
 });
