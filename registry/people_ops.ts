@@ -159,6 +159,16 @@ function mailPush(mail: MailRecord): Uint8Array {
   return frame("mail", { id: mail.id, from: mail.from, text: mail.text, at: mail.at });
 }
 
+function concat(frames: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
+}
+
 function randomToken(): string {
   let hex = "";
   for (const b of crypto.getRandomValues(new Uint8Array(16))) {
@@ -825,11 +835,13 @@ export class People<C> implements Disposable {
     for (const c of this.#listeners) {
       const viewer = this.#nameOf(c);
       if (viewer === undefined) continue;
-      batch.forEach((change, i) => {
-        if (viewer === change.name) return;
-        if (!permits(this.#blocks, "see-presence", viewer, change.name)) return;
-        this.#push(c, pushes[i]!);
+      const told = pushes.filter((_, i) => {
+        const name = batch[i]!.name;
+        return viewer !== name && permits(this.#blocks, "see-presence", viewer, name);
       });
+      // One write for the round: a hello'd peer frames what it reads (PROTOCOL.md §9),
+      // and a write per frame per listener is what stalled JOINs in `bench:logins`.
+      if (told.length > 0) this.#push(c, told.length === 1 ? told[0]! : concat(told));
     }
     if (this.#changes.size > 0) {
       this.#flushTimer = setTimeout(() => this.#flush(), this.#options.presenceFlushMs);

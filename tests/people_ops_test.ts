@@ -1,4 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
+import { PEOPLE_OPS } from "../registry/people_ops.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { UNKNOWN_REQUEST, xFrame } from "./support/hello_client.ts";
 import { PeopleClient } from "./support/people_client.ts";
@@ -645,4 +646,87 @@ Deno.test("people: a logged-in session in no room outlives idleTimeoutMs; a hell
   // bob, logged in, is still served well after the idle connection was closed.
   await new Promise((resolve) => setTimeout(resolve, 200));
   equal((await bob.request("search", { name: "bob" })).result, "self");
+});
+
+Deno.test("people: docs/extensions.md shows every people op the registry answers", () => {
+  const doc = Deno.readTextFileSync(new URL("../docs/extensions.md", import.meta.url));
+  const people = doc.slice(doc.indexOf("## People:"));
+  for (const op of PEOPLE_OPS) ok(people.includes(`{"op":"${op}"`), `${op} has an example`);
+});
+
+Deno.test("people: the account limits reach the wire: accounts, registrations per source, hashes queued", async () => {
+  await using registry = await startRegistry({
+    ...FAST,
+    maxAccounts: 2,
+    maxRegistrationsPerSource: 1,
+    registrationWindowMs: 60_000,
+  });
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.register("alice");
+  const limited = await alice.request("register", { name: "bob", password: "correct horse" });
+  equal(limited.code, "rate-limited");
+  ok((limited.retryAfterMs as number) > 0 && (limited.retryAfterMs as number) <= 60_000);
+
+  await using full = await startRegistry({ ...FAST, maxAccounts: 1 });
+  await using carol = await PeopleClient.connect(full.port);
+  await carol.register("carol");
+  equal(
+    (await carol.request("register", { name: "dave", password: "correct horse" })).code,
+    "too-many-accounts",
+  );
+
+  // One hash at a time and none queued: of parallel logins from several connections, those that
+  // find the hasher taken are answered busy at once.
+  await using busy = await startRegistry({
+    ...FAST,
+    passwordIterations: 200_000,
+    hashConcurrency: 1,
+    maxQueuedHashes: 0,
+  });
+  await using reg = await PeopleClient.connect(busy.port);
+  const names = ["u1", "u2", "u3", "u4"];
+  await reg.register(...names);
+  const clients = await Promise.all(names.map(() => PeopleClient.connect(busy.port)));
+  try {
+    const answers = await Promise.all(
+      clients.map((c, i) => c.request("login", { name: names[i]!, password: "correct horse" })),
+    );
+    const codes = answers.map((a) => a.op === "logged-in" ? "ok" : a.code);
+    ok(codes.includes("ok") && codes.includes("busy"), JSON.stringify(codes));
+  } finally {
+    for (const c of clients) await c[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("people: an unanswered request is forgotten after requestTtlMs; a mailbox is bounded in bytes too", async () => {
+  await using registry = await startRegistry({ ...FAST, requestTtlMs: 50, maxMailBytes: 10 });
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.account("alice");
+  await using bob = await PeopleClient.connect(registry.port);
+  await bob.account("bob");
+  equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+  await bob.pushOf("dm-request");
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  equal((await bob.request("dm-answer", { to: "alice", accept: false })).code, "no-request");
+  await using reg = await PeopleClient.connect(registry.port);
+  await reg.register("carol");
+  equal((await alice.request("mail", { to: "carol", text: "0123456789" })).op, "mail-stored");
+  equal((await alice.request("mail", { to: "carol", text: "x" })).code, "mailbox-full");
+});
+
+Deno.test("people: a member that expires goes offline for those who listen", async () => {
+  await using registry = await startRegistry({ ...FAST, expiryMs: 50, sweepMs: 20 });
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.account("alice");
+  await using seed = await RawClient.connect(registry.port);
+  ok((await seed.request("J:room1:zed:127.0.0.1:4950::\r\n")).startsWith("M:"));
+  deepEqual(await alice.pushOf("presence"), {
+    op: "presence",
+    name: "zed",
+    state: "online",
+    room: "room1",
+  });
+  // zed sends no keepalive: expired by the monitor, pushed as offline (unregistered: gone).
+  deepEqual(await alice.pushOf("presence"), { op: "presence", name: "zed", state: "offline" });
+  equal(registry.stats().members, 0);
 });

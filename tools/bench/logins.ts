@@ -2,9 +2,11 @@
  * What logins cost the registry program, over the wire: ms per login (one
  * PBKDF2 hash at the registry's default cost, through the `login` op), and
  * the round trip of a JOIN (a seed client's keepalive) while `--rate` logins
- * a second arrive from `--rate` hello'd connections, each logging in once a
- * second as its own account (their presence pushes included), against no
- * logins at all.
+ * a second arrive from `--connections` hello'd connections, in turn, each
+ * as its own account (their presence pushes included), against no logins
+ * at all. A connection answers one request at a time and a queued login
+ * waits seconds for its hash, so the default is eight connections per login
+ * a second: enough that a turn seldom finds its connection still waiting.
  *
  * The accounts are written into the people database before the registry
  * starts (one stored hash shared by all: the storm's cost is the logins, not
@@ -158,6 +160,18 @@ const args = run(
       message`Logins per second in the storm.`,
       100,
     ),
+    connections: integerOption(
+      "--connections",
+      { min: 0, metavar: "N" },
+      message`Logging-in connections (0: eight per login a second).`,
+      0,
+    ),
+    presenceBatch: integerOption(
+      "--max-presence-batch",
+      { min: 0, metavar: "N" },
+      message`The registry's --max-presence-batch (0: its default).`,
+      0,
+    ),
     seconds: integerOption(
       "--seconds",
       { min: 1, metavar: "S" },
@@ -171,22 +185,27 @@ const args = run(
 
 const began = performance.now();
 const host = await machine();
+const connections = args.connections === 0 ? args.rate * 8 : args.connections;
 const dir = await Deno.makeTempDir({ prefix: "ringchat-bench-logins-" });
 try {
   {
     using store = SqlitePeopleStore.open(join(dir, PEOPLE_DB_FILE));
     const password = await new PasswordHasher().hash(PASSWORD);
-    for (let i = 0; i < args.rate; i++) {
+    for (let i = 0; i < connections; i++) {
       await store.createAccount({ name: `user${i}`, password, createdAt: 0 });
     }
   }
   await using registry = await RegistryProcess.start({
     logLevel: "warning",
-    args: ["--data-dir", dir],
+    args: [
+      "--data-dir",
+      dir,
+      ...(args.presenceBatch === 0 ? [] : ["--max-presence-batch", String(args.presenceBatch)]),
+    ],
   });
   const clients: LoginClient[] = [];
   try {
-    for (let i = 0; i < args.rate; i++) clients.push(await LoginClient.connect(registry.port));
+    for (let i = 0; i < connections; i++) clients.push(await LoginClient.connect(registry.port));
     // ms per login, one at a time, nothing else running.
     const single: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -203,9 +222,15 @@ try {
     const result: BenchResult = {
       name: "logins",
       title: "Logins: cost of a login and JOINs during a login storm (registry process)",
-      command: `deno task bench:logins --rate ${args.rate} --seconds ${args.seconds}`,
+      command:
+        `deno task bench:logins --rate ${args.rate} --connections ${connections} --seconds ${args.seconds}`,
       machine: host,
-      params: { rate: args.rate, seconds: args.seconds, iterations: DEFAULT_PASSWORD_ITERATIONS },
+      params: {
+        rate: args.rate,
+        connections,
+        seconds: args.seconds,
+        iterations: DEFAULT_PASSWORD_ITERATIONS,
+      },
       tables: [{
         title: `One login at a time (PBKDF2-HMAC-SHA-256, ${
           DEFAULT_PASSWORD_ITERATIONS.toLocaleString("en-US")
