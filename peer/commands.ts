@@ -28,6 +28,15 @@
 import { parseJson } from "../lib/json_parse.ts";
 import { PeerError } from "./errors.ts";
 import type { PeerHandle } from "./peer.ts";
+import {
+  parsePeopleCommand,
+  parsePeopleJson,
+  PEOPLE_COMMAND_TYPES,
+  PEOPLE_HELP,
+  type PeopleCommand,
+  type PeopleTarget,
+  runPeopleCommand,
+} from "./people_commands.ts";
 
 /** A command for the peer. */
 export type Command =
@@ -54,7 +63,9 @@ export type Command =
   /** Release everything and stop. */
   | { type: "quit" }
   /** Show the commands. */
-  | { type: "help" };
+  | { type: "help" }
+  /** Accounts, people and direct messages (issue 12): `./people_commands.ts`. */
+  | PeopleCommand;
 
 /** A line that is not a command, and why. */
 export interface InvalidCommand {
@@ -83,6 +94,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/leave", description: "leave the room (then /user and /join another)" },
   { usage: "/nick NAME", description: "take a new name in the room you are in" },
   { usage: "/stats", description: "show messages sent, shown, forwarded, duplicates, links" },
+  ...PEOPLE_HELP,
   { usage: "/quit", description: "close every link and exit" },
   { usage: "/help", description: "show this help" },
 ];
@@ -142,7 +154,7 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
       }
       return { type: word };
     default:
-      return {
+      return parsePeopleCommand(word, argument) ?? {
         type: "invalid",
         message: `Unknown command ${printableWord(line, space)}: type /help for the list`,
       };
@@ -178,7 +190,9 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
     case "poke":
       if (object.name === undefined || object.name === null) return { type };
       return stringField(type, object, "name", (name) => ({ type, name }));
-    default:
+    default: {
+      const people = parsePeopleJson(type, object);
+      if (people !== undefined) return people;
       if (typeof type === "string" && NO_ARGUMENT.has(type as CommandType)) {
         return {
           type: type as "list" | "who" | "links" | "leave" | "stats" | "quit" | "help",
@@ -189,6 +203,7 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
         message: `Invalid JSON command: unknown command ${JSON.stringify(type) ?? "undefined"}, ` +
           `expected one of ${COMMAND_TYPES.join(", ")}`,
       };
+    }
   }
 }
 
@@ -202,21 +217,23 @@ export function parseInputLine(line: string, json: boolean): Command | InvalidCo
 }
 
 /** What {@linkcode executeCommand} drives: the command methods of a peer handle. */
-export type CommandTarget = Pick<
-  PeerHandle,
-  | "user"
-  | "list"
-  | "join"
-  | "send"
-  | "poke"
-  | "who"
-  | "links"
-  | "leave"
-  | "nick"
-  | "showStats"
-  | "showError"
-  | "quit"
->;
+export type CommandTarget =
+  & Pick<
+    PeerHandle,
+    | "user"
+    | "list"
+    | "join"
+    | "send"
+    | "poke"
+    | "who"
+    | "links"
+    | "leave"
+    | "nick"
+    | "showStats"
+    | "showError"
+    | "quit"
+  >
+  & Partial<PeopleTarget>;
 
 /**
  * Runs a command on a peer, as the CLIs do: a command that fails with a
@@ -263,6 +280,8 @@ async function dispatch(target: CommandTarget, command: Command, help: () => voi
       return await target.quit();
     case "help":
       return help();
+    default:
+      return await runPeopleCommand(target, command);
   }
 }
 
@@ -279,6 +298,7 @@ const COMMAND_TYPES: readonly CommandType[] = [
   "stats",
   "quit",
   "help",
+  ...PEOPLE_COMMAND_TYPES,
 ];
 
 function stringField(

@@ -16,6 +16,7 @@
  */
 
 import type { PeerEvent } from "./events.ts";
+import type { PeopleErrorCode } from "./people.ts";
 import { RegistryFailure } from "./registry_client.ts";
 
 /** Why a command could not run. */
@@ -47,18 +48,27 @@ export type PeerErrorCode =
   /** The registry answered `F`. */
   | "registry-refused"
   /** The peer has quit (or is quitting). */
-  | "quit";
+  | "quit"
+  /** A people op refused (docs/people.md), or a direct message that could not go (`peer/people.ts`). */
+  | PeopleErrorCode;
 
 /** A command of the peer failed; see the module doc. */
 export class PeerError extends Error {
   /** Why, for programs. */
   readonly code: PeerErrorCode;
+  /** What the code adds (`remaining`, `retryAfterMs`), shown in the `error` event. */
+  readonly fields: Record<string, unknown>;
 
   /** An error with its code and its message (upper case first, no period). */
-  constructor(code: PeerErrorCode, message: string, options?: ErrorOptions) {
+  constructor(
+    code: PeerErrorCode,
+    message: string,
+    options?: ErrorOptions & { fields?: Record<string, unknown> },
+  ) {
     super(message, options);
     this.name = "PeerError";
     this.code = code;
+    this.fields = options?.fields ?? {};
   }
 }
 
@@ -89,5 +99,5 @@ export function registryError(what: string, error: unknown): PeerError {
 export function errorEvent(error: unknown): Extract<PeerEvent, { type: "error" }> | null {
   if (!(error instanceof PeerError)) return { type: "error", message: describe(error) };
   if (error.code === "poke-timeout") return null;
-  return { type: "error", code: error.code, message: error.message };
+  return { type: "error", code: error.code, message: error.message, ...error.fields };
 }

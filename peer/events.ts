@@ -31,6 +31,13 @@ export interface LinkPeer {
   port: number;
 }
 
+/** A user as `online` lists it (docs/people.md). */
+export interface OnlineUser {
+  name: string;
+  state: "online" | "away" | "offline";
+  room?: string;
+}
+
 /** Every event a peer emits. */
 export type PeerEvent =
   /** Listening on TCP and UDP `port`. */
@@ -111,13 +118,74 @@ export type PeerEvent =
    * Something the user asked for failed (with the {@linkcode PeerErrorCode}
    * of the command's `PeerError`), or a peer misbehaved (no code).
    */
-  | { type: "error"; message: string; code?: PeerErrorCode }
+  | {
+    type: "error";
+    message: string;
+    code?: PeerErrorCode;
+    /** `bad-password`: tries left before the lock. */
+    remaining?: number;
+    /** `locked`, `rate-limited`: when to try again. */
+    retryAfterMs?: number;
+  }
+  | PeopleEvent
   /** Answer to `/stats`: the figures of `peer.stats()`. */
   | ({ type: "stats" } & PeerStats)
   /** The peer's web page is served at `url` (its token included): the `web` option. */
   | { type: "web"; url: string }
   /** The peer has released everything and stopped. */
   | { type: "quit" };
+
+/**
+ * The people events (issue 12's JSON contract; `peer/people.ts`, `peer/dm.ts`).
+ * Times (`at`) are ISO 8601 UTC strings.
+ */
+export type PeopleEvent =
+  /** An account was registered (not logged in). */
+  | { type: "registered"; name: string }
+  /** Logged in; `mail` messages that waited follow as `dm` events with `offline`. */
+  | { type: "logged-in"; name: string; mail?: number }
+  /** The registry ended this session (`logged-in-elsewhere`); the peer quits. */
+  | { type: "kicked"; reason: string }
+  /** Answer to `/online`. */
+  | { type: "online"; users: OnlineUser[]; truncated?: boolean }
+  /** Answer to `/search`. */
+  | {
+    type: "search";
+    name: string;
+    result: "found" | "not-found" | "self";
+    room?: string;
+    state?: OnlineUser["state"];
+  }
+  /** `from` asks to talk with me in direct messages (`/accept`, `/reject`). */
+  | { type: "dm-request"; from: string }
+  /** My request to talk was accepted; the messages waiting go. */
+  | { type: "dm-accepted"; by: string }
+  /** My request to talk was declined; the messages waiting are dropped. */
+  | { type: "dm-rejected"; by: string }
+  /** A direct message; `offline` when it waited in my mailbox. */
+  | { type: "dm"; id: string; from: string; text: string; at: string; offline?: boolean }
+  /** What became of my direct message `id`; `mailId` is the mailbox's id when `stored`. */
+  | {
+    type: "dm-receipt";
+    id: string;
+    to: string;
+    state: "sent" | "delivered" | "stored";
+    mailId?: number;
+  }
+  /** I block `name` now: its room messages are hidden. */
+  | { type: "blocked"; name: string }
+  /** I no longer block `name`. */
+  | { type: "unblocked"; name: string }
+  /** A broadcast; `self` and `count` (how many it reached) for my own. */
+  | { type: "broadcast"; from: string; text: string; at: string; self?: boolean; count?: number }
+  /** `from` invites me into `room` (`/invite-answer`, or `/accept`-like commands). */
+  | { type: "invite"; from: string; room: string }
+  /** My invitation was accepted. */
+  | { type: "invite-accepted"; by: string; room: string }
+  /** My invitation was declined. */
+  | { type: "invite-declined"; by: string; room: string }
+  /** A user's presence changed (mine after `/away`). */
+  | { type: "presence"; name: string; state: OnlineUser["state"]; room?: string };
 
 /** The `type` of every event. */
 export type PeerEventType = PeerEvent["type"];

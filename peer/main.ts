@@ -24,6 +24,7 @@ import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tableParser } from "../lib/option_table.ts";
 import { executeCommand, parseInputLine } from "./commands.ts";
+import { needsPassword } from "./people_commands.ts";
 import { defaultDataDir } from "./data_dir.ts";
 import type { PeerEvent } from "./events.ts";
 import { type PeerHandle, startPeer } from "./peer.ts";
@@ -61,7 +62,7 @@ const args = runCli(
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],
     footer:
-      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help.",
+      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help; people: /register NAME, /login NAME (password on the next line), /online, /search NAME, /msg NAME TEXT, /accept NAME, /reject NAME, /block NAME, /unblock NAME, /broadcast TEXT, /invite NAME [ROOM], /away [off].",
   },
 );
 const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;
@@ -134,12 +135,22 @@ if (quitRequested) void peer.quit();
 
 /** Runs the command lines until end of input or `/quit`. */
 async function readCommands(peer: PeerHandle): Promise<void> {
-  for await (const line of ui.lines()) {
-    const command = parseInputLine(line, json);
+  const lines = ui.lines()[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await lines.next();
+    if (next.done) return;
+    const command = parseInputLine(next.value, json);
     if (command === null) continue;
     if (command.type === "invalid") {
       render({ type: "error", message: command.message });
       continue;
+    }
+    if (needsPassword(command)) {
+      // The password is the next line (not echoed on a terminal).
+      ui.secret?.(`Password for ${command.name}: `);
+      const password = await lines.next();
+      if (password.done) return;
+      Object.assign(command, { password: password.value });
     }
     try {
       await executeCommand(peer, command, () => ui.help());

@@ -32,7 +32,15 @@ export {
   type PeerState,
   startPeer,
 } from "./peer.ts";
-export type { LinkPeer, MemberInfo, PeerEvent, PeerEventType } from "./events.ts";
+export type {
+  LinkPeer,
+  MemberInfo,
+  OnlineUser,
+  PeerEvent,
+  PeerEventType,
+  PeopleEvent,
+} from "./events.ts";
+export type { PeopleErrorCode } from "./people.ts";
 export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerStats } from "./stats.ts";
 export { recordHistory, serveWeb, type WebOptions, type WebServer } from "./web/server.ts";

@@ -132,6 +132,12 @@ class Peer implements PeerHandle {
       report: (key, type, message) => this.#report(key, type, message),
       track: (promise) => this.#tasks.track(promise),
       signal: this.#abort.signal,
+      people: {
+        joinedName: () => "room" in this.#status ? this.#status.name : null,
+        loggedIn: (name) => this.#renamed(name),
+        kicked: () => void this.quit(),
+        switchRoom: (room) => this.#switchRoom(room),
+      },
     });
   }
 
@@ -217,6 +223,7 @@ class Peer implements PeerHandle {
     }
     const linksDone = this.#parts.overlay.close();
     await departing;
+    await this.#parts.people.close();
     await this.#parts.registry.close();
     await this.#parts.poker.close();
     await this.#tasks.drain();
@@ -431,5 +438,85 @@ class Peer implements PeerHandle {
   links(): void {
     need(this.#status, "links");
     this.#emit(this.#parts.overlay.linksEvent());
+  }
+
+  // ---- people (issue 12): peer/people.ts ----------------------------------
+
+  register(name: string, password: string): Promise<void> {
+    return this.#people((people) => people.register(name, password));
+  }
+
+  login(name: string, password: string): Promise<void> {
+    return this.#people((people) => people.login(name, password));
+  }
+
+  online(): Promise<void> {
+    return this.#people((people) => people.online());
+  }
+
+  search(name: string): Promise<void> {
+    return this.#people((people) => people.search(name));
+  }
+
+  dm(to: string, text: string): Promise<string> {
+    return this.#people((people) => people.dm(to, text));
+  }
+
+  dmAnswer(to: string, accept: boolean): Promise<void> {
+    return this.#people((people) => people.dmAnswer(to, accept));
+  }
+
+  block(name: string): Promise<void> {
+    return this.#people((people) => people.block(name));
+  }
+
+  unblock(name: string): Promise<void> {
+    return this.#people((people) => people.unblock(name));
+  }
+
+  broadcast(text: string): Promise<void> {
+    return this.#people((people) => people.broadcast(text));
+  }
+
+  invite(to: string, room?: string): Promise<void> {
+    return this.#people((people) => people.invite(to, room));
+  }
+
+  inviteAnswer(to: string, room: string, accept: boolean): Promise<void> {
+    return this.#people((people) => people.inviteAnswer(to, room, accept));
+  }
+
+  answer(from: string, accept: boolean, room?: string): Promise<void> {
+    return this.#people((people) => people.answer(from, accept, room));
+  }
+
+  away(on: boolean): Promise<void> {
+    return this.#people((people) => people.away(on));
+  }
+
+  /** Runs a people command while the peer runs. */
+  async #people<T>(run: (people: PeerParts["people"]) => Promise<T>): Promise<T> {
+    stillRunning(this.#status);
+    const result = await run(this.#parts.people);
+    stillRunning(this.#status);
+    return result;
+  }
+
+  /** A login as `name`: my user name before joining. */
+  #renamed(name: string): void {
+    if (this.#status.code !== "START" && this.#status.code !== "NAMED") return;
+    if (this.#status.code === "NAMED" && this.#status.name === name) return;
+    this.user(name);
+  }
+
+  /** Joins `room` for an accepted invitation, leaving the room I am in. */
+  async #switchRoom(room: string): Promise<void> {
+    if (this.#status.code === "JOINING") await this.#status.done;
+    if (this.#status.code === "JOINED") {
+      if (this.#status.room === room) return;
+      await this.leave();
+      stillRunning(this.#status);
+    }
+    await this.join(room);
   }
 }

@@ -51,6 +51,42 @@ export interface PeerHandle extends AsyncDisposable {
   who(): void;
   /** Emits "links". @throws {PeerError} */
   links(): void;
+  /** Registers an account (issue 12); emits "registered". @throws {PeerError} */
+  register(name: string, password: string): Promise<void>;
+  /**
+   * Logs in (before joining, or as the joined name); the name becomes my user
+   * name. Emits "logged-in", then mail as "dm" events with `offline`. @throws {PeerError}
+   */
+  login(name: string, password: string): Promise<void>;
+  /** Emits "online": who is online, away and offline. @throws {PeerError} */
+  online(): Promise<void>;
+  /** Emits "search" for `name`. @throws {PeerError} */
+  search(name: string): Promise<void>;
+  /**
+   * Sends a direct message; the first to a user asks for consent. Resolves
+   * with the id its "dm-receipt" events carry. @throws {PeerError}
+   */
+  dm(to: string, text: string): Promise<string>;
+  /** Accepts or declines `to`'s request to talk ("dm-request"). @throws {PeerError} */
+  dmAnswer(to: string, accept: boolean): Promise<void>;
+  /** Blocks `name` (its room messages are hidden); emits "blocked". @throws {PeerError} */
+  block(name: string): Promise<void>;
+  /** Unblocks `name`; emits "unblocked". @throws {PeerError} */
+  unblock(name: string): Promise<void>;
+  /** Sends `text` to every online user; emits my own "broadcast". @throws {PeerError} */
+  broadcast(text: string): Promise<void>;
+  /** Invites `to` into `room` (default: mine). @throws {PeerError} */
+  invite(to: string, room?: string): Promise<void>;
+  /** Answers an invitation; accepting joins `room`, leaving mine. @throws {PeerError} */
+  inviteAnswer(to: string, room: string, accept: boolean): Promise<void>;
+  /**
+   * `/accept` and `/reject`: answers `from`'s request to talk, or (with
+   * `room`, or when only an invitation from `from` waits) its invitation.
+   * @throws {PeerError}
+   */
+  answer(from: string, accept: boolean, room?: string): Promise<void>;
+  /** Says I am away (`on`) or back; emits my "presence". @throws {PeerError} */
+  away(on: boolean): Promise<void>;
   /** What the peer has sent, shown, forwarded and dropped, and its links now. */
   stats(): PeerStats;
   /** Emits "stats" with {@linkcode PeerHandle.stats} (the `/stats` command). */

@@ -63,6 +63,28 @@ export interface RegistryClientOptions {
   onStatus(status: "lost" | "restored", detail: string): void;
   /** Say the ringchat/2 hello on every connection; absent: plain P2PChat only. */
   hello?: RegistryHelloOptions;
+  /** Registry ops with `ref` and pushes (docs/people.md; `peer/people.ts`). */
+  ops?: RegistryOpsHost;
+}
+
+/** What the registry's people ops need of the client's owner (docs/people.md). */
+export interface RegistryOpsHost {
+  /** A push of a ringchat registry: an `X` without `ref` the client does not handle itself. */
+  onPush(frame: ExtensionFrame): void;
+  /**
+   * Ops to send first on every new ringchat/2 connection, right after the
+   * hello and proof and before any other request (a re-login before the
+   * re-JOIN); each reply goes to its `onReply`.
+   */
+  onConnection?(): { frame: ExtensionFrame; onReply(reply: Frame): void }[];
+}
+
+/** The registry does not speak ringchat/2 (the reference, or a plain peer): no `X` ops. */
+export class NotRingchat extends Error {
+  constructor() {
+    super("The registry does not speak ringchat/2");
+    this.name = "NotRingchat";
+  }
 }
 
 /** How a {@linkcode RegistryClient.refreshMembers} ended. */
@@ -109,6 +131,23 @@ interface Connection {
   reading: Promise<void>;
   /** The registry answered this connection's hello: it speaks ringchat/2. */
   ringchat: boolean;
+  /** Settles once the hello is answered (or not said): whether the registry speaks ringchat/2. */
+  said: PromiseWithResolvers<boolean>;
+}
+
+/**
+ * Whether `frame` answers the `X` request `waiting`: a ref'd request takes
+ * the frame with its `ref` (or an `error` without one, from a registry that
+ * forgets refs); the hello and proof take `hello`, `proved` and `error`.
+ * Anything else is a push.
+ */
+function answers(waiting: ExtensionFrame, frame: ExtensionFrame): boolean {
+  const ref = waiting.body.ref;
+  if (typeof ref === "string") {
+    return frame.body.ref === ref ||
+      (frame.op === "error" && frame.body.ref === undefined && frame.body.code !== "taken-over");
+  }
+  return frame.op === "hello" || frame.op === "proved" || frame.op === "error";
 }
 
 /** The registry connection; see the module doc. */
@@ -266,6 +305,23 @@ export class RegistryClient {
     if (!connection.ringchat) this.#disconnect(connection, "Left the room");
   }
 
+  /**
+   * Sends an `X` op with a `ref` (docs/people.md) after the connection's
+   * hello, and returns the registry's `X` reply (an `error` op included).
+   *
+   * @throws {NotRingchat} when the registry does not speak ringchat/2; like
+   * {@linkcode list} when it cannot be reached or the reply is late
+   */
+  async op(frame: ExtensionFrame): Promise<ExtensionFrame> {
+    const connection = await this.#connect();
+    // The hello waits in the queue of a connection just opened.
+    this.#pump();
+    if (!(await connection.said.promise)) throw new NotRingchat();
+    const reply = await this.#request(frame);
+    if (reply.type !== "X") throw this.#unexpected(reply);
+    return reply;
+  }
+
   /** Closes the connection, stops keepalive and reconnects, fails pending requests. */
   async close(): Promise<void> {
     if (!this.#closed) {
@@ -339,11 +395,17 @@ export class RegistryClient {
     }
     conn.setNoDelay(true);
     this.#localAddress = (conn.localAddr as Deno.NetAddr).hostname;
-    const connection: Connection = { conn, reading: Promise.resolve(), ringchat: false };
+    const connection: Connection = {
+      conn,
+      reading: Promise.resolve(),
+      ringchat: false,
+      said: Promise.withResolvers<boolean>(),
+    };
     connection.reading = this.#track(this.#read(connection));
     this.#connection = connection;
     const hello = this.#hello;
     if (hello !== null && hello.wanted) this.#queue.unshift(this.#helloRequest(hello));
+    else connection.said.resolve(false);
     logger.debug("Connected to the registry at {address}", { address: this.address });
     return connection;
   }
@@ -423,7 +485,8 @@ export class RegistryClient {
       this.#heldPush = frame;
       return true;
     }
-    if (frame.type !== "X" || (waiting?.type === "X" && frame.op !== "member-info")) {
+    if (frame.type !== "X") return false;
+    if (waiting?.type === "X" && frame.op !== "member-info" && answers(waiting, frame)) {
       return false;
     }
     if (frame.op === "member-info") {
@@ -438,6 +501,8 @@ export class RegistryClient {
       if (this.#heldPush?.msid === info.msid) this.#deliverPush();
     } else if (frame.op === "error" && frame.body.code === "taken-over") {
       logger.info("The registry says another connection of ours took our membership over");
+    } else if (this.#options.ops !== undefined && !this.#closed) {
+      this.#options.ops.onPush(frame);
     } else {
       logger.debug("Ignored an unsolicited {op} op from the registry", { op: frame.op });
     }
@@ -458,8 +523,15 @@ export class RegistryClient {
     const request = this.#internal(hello.hello());
     request.onReply = (reply, connection) => {
       const said = hello.answer(reply);
+      connection.said.resolve(said.ringchat);
       if (!said.ringchat) return;
       connection.ringchat = true;
+      // A re-login goes before anything queued (a re-JOIN with a registered name needs it).
+      for (const { frame, onReply } of (this.#options.ops?.onConnection?.() ?? []).reverse()) {
+        const op = this.#internal(frame);
+        op.onReply = (answer) => onReply(answer);
+        this.#queue.unshift(op);
+      }
       logger.debug("The registry speaks ringchat/2 ({features})", {
         features: said.features.join(", "),
       });
@@ -520,6 +592,7 @@ export class RegistryClient {
   #disconnect(connection: Connection, why: string): void {
     if (this.#connection !== connection) return;
     this.#connection = null;
+    connection.said.resolve(false);
     try {
       connection.conn.close();
     } catch {
@@ -546,6 +619,7 @@ export class RegistryClient {
     const connection = this.#connection;
     this.#connection = null;
     if (connection !== null) {
+      connection.said.resolve(false);
       try {
         connection.conn.close();
       } catch {

@@ -8,10 +8,11 @@
  * @module
  */
 
+import { DM_DEFAULTS } from "./dm.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow } from "./flood.ts";
 import type { Identity } from "./identity.ts";
-import type { Link } from "./links.ts";
+import { type Link, linkMaxFrameBytes } from "./links.ts";
 import { MemberLookup } from "./member_lookup.ts";
 import { MemberUpdates } from "./member_updates.ts";
 import { Membership } from "./membership.ts";
@@ -22,6 +23,7 @@ import type { PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
 import { Relay } from "./relay.ts";
 import { RoomLife } from "./room_life.ts";
+import { People, type PeopleHost } from "./people.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
@@ -42,6 +44,8 @@ export interface PeerHost {
   track<T>(promise: Promise<T>): Promise<T>;
   /** Aborted when the peer quits. */
   signal: AbortSignal;
+  /** What the people ops need of the peer's state (`peer/people.ts`). */
+  people: Pick<PeopleHost, "joinedName" | "loggedIn" | "kicked" | "switchRoom">;
 }
 
 /** A peer's parts; see the module doc. */
@@ -57,6 +61,7 @@ export interface PeerParts {
   overlay: Overlay;
   listener: Deno.TcpListener;
   poker: PokeSocket;
+  people: People;
 }
 
 /**
@@ -75,7 +80,23 @@ export function wirePeer(
   // only as they re-register.
   const seen = new SeenWindow({ departedMs: opts.keepaliveMs });
   const own = new OwnSignatures();
-  const registry = new RegistryClient({
+  const people = new People({
+    ...host.people,
+    op: (frame) => registry.op(frame),
+    emit: host.emit,
+    track: host.track,
+    signal: host.signal,
+    room: host.room,
+    port: () => listener.addr.port,
+    ping: () => registry.list(),
+    keepaliveMs: opts.keepaliveMs,
+  }, {
+    ...DM_DEFAULTS,
+    maxTextBytes: opts.maxTextBytes,
+    connectTimeoutMs: opts.handshakeTimeoutMs,
+    link: { ...DM_DEFAULTS.link, maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes) },
+  });
+  const registry: RegistryClient = new RegistryClient({
     hostname: opts.registry.hostname,
     port: opts.registry.port,
     keepaliveMs: opts.keepaliveMs,
@@ -96,6 +117,7 @@ export function wirePeer(
       onMemberInfo: (info) => updates.onMemberInfo(info),
       onUnavailable: (message) => host.emit({ type: "info", message }),
     },
+    ops: opts.plain ? undefined : people.registryHooks,
   });
   const lookup = new MemberLookup<Refreshed>(
     opts.refreshIntervalMs,
@@ -110,7 +132,10 @@ export function wirePeer(
     seen,
     recent,
     lookUp: () => lookup.lookUp(),
-    emit: host.emit,
+    // A room message of a user I block is not shown (it is still forwarded).
+    emit: (event: PeerEvent) => {
+      if (people.shows(event)) host.emit(event);
+    },
     report: host.report,
     track: host.track,
   };
@@ -148,6 +173,7 @@ export function wirePeer(
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();
+      if (people.accept(probed)) return;
       const place = host.place();
       host.track(own.answer(probed, place?.room ?? null, place?.me.hashId.toString() ?? null));
     },
@@ -166,5 +192,17 @@ export function wirePeer(
     room: host.room,
     members: () => members.members,
   });
-  return { registry, members, updates, seen, recent, lookup, relay, overlay, listener, poker };
+  return {
+    registry,
+    members,
+    updates,
+    seen,
+    recent,
+    lookup,
+    relay,
+    overlay,
+    listener,
+    poker,
+    people,
+  };
 }

@@ -53,6 +53,7 @@
 import { nameProblem } from "../lib/names.ts";
 import { HasherBusyError, type PasswordHasher } from "./passwords.ts";
 import type { PeopleStore } from "./people_store.ts";
+import { insertionPoint } from "./people_sorted.ts";
 
 const encoder = new TextEncoder();
 
@@ -173,18 +174,6 @@ interface Failures {
   /** Attempts being verified now. */
   pending: number;
   lockedUntil: number;
-}
-
-/** Where `name` goes in the sorted `names`. */
-function insertionPoint(names: readonly string[], name: string): number {
-  let lo = 0;
-  let hi = names.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (names[mid]! < name) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function checkOption(key: string, value: number, min: number): void {

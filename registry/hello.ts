@@ -30,6 +30,7 @@ export const REGISTRY_FEATURES: readonly string[] = Object.freeze([
   "members-push",
   "member-info",
   "keys",
+  "people",
 ]);
 
 /** The codes of the registry's `error` op. */

@@ -17,6 +17,8 @@ import { argument, integer, merge, message, object, optional } from "@optique/co
 import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
 import { configureLogging } from "../lib/logging.ts";
+import { join } from "node:path";
+import { defaultDataDir } from "../peer/data_dir.ts";
 import { tableParser } from "../lib/option_table.ts";
 import { REGISTRY_OPTION_TABLE, REGISTRY_PROGRAM_FLAGS } from "./options.ts";
 import { type RegistryHandle, startRegistry } from "./registry.ts";
@@ -52,9 +54,10 @@ await configureLogging({ level: logLevel, json });
 
 const { positionalPort, logLevel: _logLevel, json: _json, ...options } = args;
 const port = options.port ?? positionalPort;
+const dataDir = options.dataDir ?? registryDataDir();
 let registry: RegistryHandle;
 try {
-  registry = await startRegistry({ ...options, ...(port === undefined ? {} : { port }) });
+  registry = await startRegistry({ ...options, dataDir, ...(port === undefined ? {} : { port }) });
 } catch (error) {
   console.error(`registry: ${listenProblem(error, options.hostname, port)}`);
   Deno.exit(1);
@@ -74,6 +77,20 @@ function onSignal(): void {
 
 Deno.addSignalListener("SIGINT", onSignal);
 Deno.addSignalListener("SIGTERM", onSignal);
+
+/**
+ * The registry's default data directory: `registry` in the per-user data
+ * directory (peer/data_dir.ts); in memory, said on stderr, when the
+ * environment names none.
+ */
+function registryDataDir(): string {
+  const base = defaultDataDir(Deno.build.os, (name) => Deno.env.get(name));
+  if (base === null) {
+    console.error("registry: no HOME or data directory set: accounts and mail are kept in memory");
+    return ":memory:";
+  }
+  return join(base, "registry");
+}
 
 /** One line saying why the registry could not start. */
 function listenProblem(error: unknown, hostname?: string, port?: number): string {

@@ -107,6 +107,59 @@ export interface RegistryOptions {
    * `F:JOIN message - IP address is not this connection's address!!`.
    */
   allowAnyIp?: boolean;
+  /**
+   * Where the people database (`people.db`: accounts, blocks, mail) is
+   * kept; `":memory:"` keeps it in memory (lost at exit). Default for
+   * {@linkcode startRegistry}: `":memory:"`; the `registry` program's
+   * default is the per-user data directory's `registry` folder.
+   */
+  dataDir?: string;
+  /** Every name in a JOIN needs an account the connection is logged in as. */
+  requireLogin?: boolean;
+  /** Wrong passwords in a row that lock an account. */
+  maxLoginFailures?: number;
+  /** How long a locked account takes no password, in ms. */
+  lockoutMs?: number;
+  /** What wrong passwords count against: the account, or the account and the source address. */
+  lockoutScope?: "account" | "account-and-source";
+  /** Accounts at most. */
+  maxAccounts?: number;
+  /** Registrations one source address may make per `registrationWindowMs`. */
+  maxRegistrationsPerSource?: number;
+  /** The window of `maxRegistrationsPerSource`, in ms. */
+  registrationWindowMs?: number;
+  /** PBKDF2-HMAC-SHA-256 iterations of new password hashes. */
+  passwordIterations?: number;
+  /** Password hashes computed at once; default: cores − 1, at least 1. */
+  hashConcurrency?: number;
+  /** Password hashes waiting for a slot; one more login or register is answered `busy`. */
+  maxQueuedHashes?: number;
+  /** Mail messages kept for one recipient. */
+  maxMailMessages?: number;
+  /** UTF-8 bytes of mail text kept for one recipient. */
+  maxMailBytes?: number;
+  /** Mail messages one account may send per minute (burst: the same number). */
+  mailPerMinute?: number;
+  /** Broadcasts one sender (and one source address) may make per minute, sustained. */
+  broadcastPerMinute?: number;
+  /** Broadcasts one sender may make at once. */
+  broadcastBurst?: number;
+  /** People ops (`register`, `login`, `online`, `search`, …) per connection per second. */
+  peopleRequestsPerSecond?: number;
+  /** People ops a connection may make at once above that rate. */
+  peopleRequestBurst?: number;
+  /** DM requests and invitations one sender may have waiting for an answer. */
+  maxPendingRequests?: number;
+  /** A DM request or invitation not answered within this, in ms, is forgotten. */
+  requestTtlMs?: number;
+  /** Pushes (presence, mail, broadcast, …) queued for one connection; past it the connection is closed. */
+  maxQueuedPushes?: number;
+  /** Names one account may block. */
+  maxBlocksPerUser?: number;
+  /** Presence changes are pushed this long after the first, coalesced, in ms. */
+  presenceFlushMs?: number;
+  /** Names whose presence changes one push round carries at most; more wait for the next. */
+  maxPresenceBatch?: number;
 }
 
 /**
@@ -309,6 +362,244 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
           "Must be the connection's source address (from a loopback source: any loopback address or `localhost`), else `F:JOIN message - IP address is not this connection's address!!`. `--allow-any-ip` turns the check off (members behind NAT); `trustedSources` are not checked",
       },
     },
+    dataDir: {
+      kind: stringKind("DIR"),
+      flag: "--data-dir",
+      default: undefined,
+      defaultText: "the per-user data directory's `registry` folder (startRegistry: `:memory:`)",
+      help:
+        "Where to keep the people database (accounts, blocks, mail); :memory: keeps it in memory.",
+    },
+    requireLogin: {
+      kind: switchKind(),
+      flag: "--require-login",
+      default: false,
+      help: "Every name in a JOIN needs an account the connection is logged in as.",
+      docs: {
+        limit: "Names in a JOIN",
+        details:
+          "A registered name needs a login as it: `F:JOIN message - Name registered, log in first!!`; with `--require-login` every name does: `F:JOIN message - Log in first!!`. A name nobody registered stays free, so seed clients see no difference unless the operator asks",
+      },
+    },
+    maxLoginFailures: {
+      kind: atLeastKind(1),
+      flag: "--max-login-failures",
+      default: 3,
+      help: "Wrong passwords in a row that lock an account.",
+      docs: {
+        limit: "Wrong passwords in a row",
+        details:
+          "The account is locked for `lockoutMs` (the last wrong answer is already `locked`); no hash is spent on it meanwhile; tries being checked count, so 100 parallel guesses get 3 tries",
+      },
+    },
+    lockoutMs: {
+      kind: positiveKind(),
+      flag: "--lockout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 60_000,
+      help: "How long a locked account takes no password.",
+      docs: { limit: "Lockout", details: "`locked` with `retryAfterMs`; then fresh tries" },
+    },
+    lockoutScope: {
+      kind: choiceKind(["account", "account-and-source"] as const, "SCOPE"),
+      flag: "--lockout-scope",
+      default: "account",
+      help:
+        "What wrong passwords count against: the account, or the account and the source address.",
+      docs: {
+        limit: "What a lockout locks",
+        details:
+          "`account` (the issue's rule: anyone can keep an account locked by guessing); `account-and-source`: the owner's address keeps its tries",
+      },
+    },
+    maxAccounts: {
+      kind: integerKind(0),
+      flag: "--max-accounts",
+      default: 100_000,
+      help: "Accounts at most; one more registration is refused.",
+      docs: { limit: "Accounts", details: "`too-many-accounts`" },
+    },
+    maxRegistrationsPerSource: {
+      kind: atLeastKind(1),
+      flag: "--max-registrations-per-source",
+      default: 5,
+      help: "Registrations one source address may make per registrationWindowMs.",
+      docs: {
+        limit: "Registrations per source address",
+        short: "Registrations per source",
+        details:
+          "`rate-limited` with `retryAfterMs`; registrations in flight count, a refused one costs no storage. Applies to `trustedSources` too",
+      },
+    },
+    registrationWindowMs: {
+      kind: positiveKind(),
+      flag: "--registration-window-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 3_600_000,
+      help: "The window of maxRegistrationsPerSource.",
+      docs: { limit: "Window of the registrations per source", details: "As above" },
+    },
+    passwordIterations: {
+      kind: integerKind(1),
+      flag: "--password-iterations",
+      default: 600_000,
+      help: "PBKDF2-HMAC-SHA-256 iterations of new password hashes (OWASP 2023: 600000).",
+      docs: {
+        limit: "Cost of a password hash",
+        details:
+          "90–340 ms of one core per login on the 2-core test machine (`docs/people.md`); a login with an older, lower count stores a new hash",
+      },
+    },
+    hashConcurrency: {
+      kind: atLeastKind(1),
+      flag: "--hash-concurrency",
+      default: undefined,
+      defaultText: "cores − 1, at least 1",
+      help: "Password hashes computed at once (off the event loop).",
+      docs: {
+        limit: "Password hashes at once",
+        details: "One core is left to JOINs and the rest; more wait in the queue",
+      },
+    },
+    maxQueuedHashes: {
+      kind: integerKind(0),
+      flag: "--max-queued-hashes",
+      default: 64,
+      help: "Password hashes waiting for a slot; one more login or register is answered busy.",
+      docs: {
+        limit: "Password hashes waiting",
+        details: "`busy` at once: a login storm cannot queue unbounded work",
+      },
+    },
+    maxMailMessages: {
+      kind: atLeastKind(1),
+      flag: "--max-mail-messages",
+      default: 100,
+      help: "Mail messages kept for one recipient.",
+      docs: { limit: "Mail per recipient", details: "`mailbox-full`" },
+    },
+    maxMailBytes: {
+      kind: atLeastKind(1),
+      flag: "--max-mail-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: 65_536,
+      help: "UTF-8 bytes of mail text kept for one recipient.",
+      docs: {
+        limit: "Mail bytes per recipient",
+        details: "`mailbox-full`; one text is at most 1,024 bytes (`too-long`)",
+      },
+    },
+    mailPerMinute: {
+      kind: atLeastKind(1),
+      flag: "--mail-per-minute",
+      default: 10,
+      help: "Mail messages one account may send per minute.",
+      docs: {
+        limit: "Mail sent per account",
+        details:
+          "`rate-limited` with `retryAfterMs`; the disk one account can fill is this per minute, each mailbox still bounded",
+      },
+    },
+    broadcastPerMinute: {
+      kind: atLeastKind(1),
+      flag: "--broadcast-per-minute",
+      default: 6,
+      help: "Broadcasts one sender (and one source address) may make per minute.",
+      docs: {
+        limit: "Broadcasts per sender",
+        details:
+          "`rate-limited` with `retryAfterMs`; counted per name and per source address, so fresh names do not buy more",
+      },
+    },
+    broadcastBurst: {
+      kind: atLeastKind(1),
+      flag: "--broadcast-burst",
+      default: 3,
+      help: "Broadcasts one sender may make at once.",
+      docs: { limit: "Broadcasts at once", details: "As above" },
+    },
+    peopleRequestsPerSecond: {
+      kind: positiveKind(),
+      flag: "--people-request-rate",
+      default: 20,
+      help: "People ops (login, online, search, mail, …) per connection per second.",
+      docs: {
+        limit: "People ops per connection",
+        details:
+          "`rate-limited` with `retryAfterMs` (beside the request rate, which slows every frame): a search or online list costs more than a JOIN",
+      },
+    },
+    peopleRequestBurst: {
+      kind: atLeastKind(1),
+      flag: "--people-request-burst",
+      default: 40,
+      help: "People ops a connection may make at once above that rate.",
+      docs: { limit: "People ops at once", details: "As above" },
+    },
+    maxPendingRequests: {
+      kind: atLeastKind(1),
+      flag: "--max-pending-requests",
+      default: 16,
+      help: "DM requests and invitations one sender may have waiting for an answer.",
+      docs: {
+        limit: "Requests waiting per sender",
+        details: "`rate-limited` until the oldest is answered or forgotten",
+      },
+    },
+    requestTtlMs: {
+      kind: positiveKind(),
+      flag: "--request-ttl-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 60_000,
+      help: "Forget a DM request or invitation not answered within this.",
+      docs: { limit: "Unanswered requests", details: "Forgotten; an answer then is `no-request`" },
+    },
+    maxQueuedPushes: {
+      kind: atLeastKind(1),
+      flag: "--max-queued-pushes",
+      default: 256,
+      help: "Pushes queued for one connection that is not reading them; past it, it is closed.",
+      docs: {
+        limit: "Pushes waiting for one connection",
+        details:
+          "The connection is closed (a slow reader cannot make the registry hold its presence, mail and broadcast pushes without end); 100 mails at login fit",
+      },
+    },
+    maxBlocksPerUser: {
+      kind: atLeastKind(1),
+      flag: "--max-blocks",
+      default: 1_000,
+      help: "Names one account may block.",
+      docs: { limit: "Blocks per account", details: "`too-many-blocks`" },
+    },
+    presenceFlushMs: {
+      kind: positiveKind(),
+      flag: "--presence-flush-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 100,
+      help: "Push presence changes this long after the first one, coalesced per name.",
+      docs: {
+        limit: "Delay of presence pushes",
+        details:
+          "Changes within it are pushed together, the latest state per name: a name that joins and leaves 1,000 times a second costs each listener one push per round",
+      },
+    },
+    maxPresenceBatch: {
+      kind: atLeastKind(1),
+      flag: "--max-presence-batch",
+      default: 64,
+      help: "Names one round of presence pushes carries at most; more wait for the next round.",
+      docs: {
+        limit: "Presence pushes per round",
+        details:
+          "The rest wait for the next round (oldest first): however many connections churn, each listener gets at most this many `presence` frames per `presenceFlushMs`",
+      },
+    },
   } as const,
 );
 
@@ -396,6 +687,35 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       "requestBurst",
       "expiryMs",
       "sweepMs",
+    ],
+  },
+  {
+    marker: "registry-people",
+    header: ["Limit", "Option", "Flag", "Default", "Past it"],
+    rows: [
+      "requireLogin",
+      "maxLoginFailures",
+      "lockoutMs",
+      "lockoutScope",
+      "maxAccounts",
+      "maxRegistrationsPerSource",
+      "registrationWindowMs",
+      "passwordIterations",
+      "hashConcurrency",
+      "maxQueuedHashes",
+      "peopleRequestsPerSecond",
+      "peopleRequestBurst",
+      "maxMailMessages",
+      "maxMailBytes",
+      "mailPerMinute",
+      "broadcastPerMinute",
+      "broadcastBurst",
+      "maxPendingRequests",
+      "requestTtlMs",
+      "maxQueuedPushes",
+      "presenceFlushMs",
+      "maxPresenceBatch",
+      "maxBlocksPerUser",
     ],
   },
 ];

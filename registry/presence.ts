@@ -25,6 +25,7 @@
  */
 
 import { type BlockLookup, permits } from "./blocks.ts";
+import { insertionPoint } from "./people_sorted.ts";
 
 /** A user's state. */
 export type PresenceState = "online" | "away" | "offline";
@@ -81,6 +82,8 @@ function sameEntry(a: PresenceEntry, b: PresenceEntry): boolean {
 /** Who is online where; see the module doc. */
 export class Presence {
   readonly #live = new Map<string, Live>();
+  /** The live names, kept sorted (an `online` request then costs its page, not a sort). */
+  readonly #sorted: string[] = [];
 
   /** How many names are online or away. */
   get liveCount(): number {
@@ -150,7 +153,7 @@ export class Presence {
     // Merge the live names (few, sorted here) with the registered ones
     // (many, kept sorted), stopping at `limit`: a request costs the live
     // names and the page, not a sort of every account.
-    const live = [...this.#live.keys()].sort();
+    const live = this.#sorted;
     const all = registered.registeredNames();
     const users: PresenceEntry[] = [];
     let i = 0;
@@ -196,8 +199,12 @@ export class Presence {
     const before = this.entry(name) ?? { name, state: "offline" as const };
     const live = this.#live.get(name) ?? { loggedIn: false, away: false, rooms: new Map() };
     update(live);
-    if (live.loggedIn || live.rooms.size > 0) this.#live.set(name, live);
-    else this.#live.delete(name);
+    if (live.loggedIn || live.rooms.size > 0) {
+      if (!this.#live.has(name)) this.#sorted.splice(insertionPoint(this.#sorted, name), 0, name);
+      this.#live.set(name, live);
+    } else if (this.#live.delete(name)) {
+      this.#sorted.splice(insertionPoint(this.#sorted, name), 1);
+    }
     const after = this.entry(name) ?? { name, state: "offline" as const };
     return sameEntry(before, after) ? null : after;
   }

@@ -33,6 +33,7 @@ import {
 import { type LeftReason, MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
+import { type MemberView, People, type PeopleHost } from "./people_ops.ts";
 import { claim, JOIN_HELD } from "./ownership.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
@@ -70,11 +71,15 @@ export interface RegistryHandle extends AsyncDisposable {
  * @throws {Deno.errors.AddrInUse} and other listen errors
  * @throws {RangeError} on an option out of range
  */
-export function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+  const resolved = resolveRegistryOptions(options);
+  const host = new PeopleConnections();
+  const people = await People.open({ ...resolved, dataDir: resolved.dataDir ?? ":memory:" }, host);
   try {
-    return Promise.resolve(new Registry(resolveRegistryOptions(options)));
+    return new Registry(resolved, people, host);
   } catch (error) {
-    return Promise.reject(error);
+    people.close();
+    throw error;
   }
 }
 
@@ -197,10 +202,17 @@ class Registry implements RegistryHandle {
   };
   /** Pushed membership and member-info for hello'd connections. */
   readonly #push: MemberPush<Client>;
+  /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
+  readonly #people: People<Client>;
   #closing: Promise<void> | null = null;
 
-  constructor(options: Required<RegistryOptions>) {
+  constructor(
+    options: Required<RegistryOptions>,
+    people: People<Client>,
+    host: PeopleConnections,
+  ) {
     this.#options = options;
+    this.#people = people;
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
@@ -212,6 +224,10 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    host.bind(this.#clients, this.#rooms, (client) => {
+      const removal = this.#rooms.release(client);
+      if (removal !== null) this.#removed(removal, "left (logged out)", "lost");
+    });
     const addr = this.#listener.addr;
     this.hostname = addr.hostname;
     this.port = addr.port;
@@ -266,6 +282,7 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    this.#people.close();
     logger.info(
       "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
       { ...this.#accepts },
@@ -428,6 +445,9 @@ class Registry implements RegistryHandle {
   /** The answer to an `X` frame: the hello ops (registry/hello.ts), or the reference's `F`. */
   #extension(client: Client, frame: ExtensionFrame): Reply {
     if (client.hello !== null && frame.op === RENAME_OP) return this.#rename(client, frame);
+    if (client.hello !== null && this.#people.handles(frame.op)) {
+      return this.#people.answer(client, frame);
+    }
     const answer = answerHello(client.hello, frame, () => {
       const room = this.#rooms.memberOf(client)?.room;
       logger.debug("{remote} proved its key", { remote: client.remote });
@@ -501,6 +521,8 @@ class Registry implements RegistryHandle {
     client.close();
     if (this.#clients.delete(client)) this.#sources.close(client.source);
     try {
+      // Logged out first, then out of its room: one presence change, not two.
+      this.#people.closed(client);
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)", "lost");
     } catch (error) {
@@ -573,6 +595,15 @@ class Registry implements RegistryHandle {
       logger.debug("Rejected a JOIN from {remote}: field too long", { remote: client.remote });
       return tooLong;
     }
+    const nameRefused = this.#people.joinRefusal(join.name, client);
+    if (nameRefused !== null) {
+      logger.debug("Refused a JOIN of {name} from {remote}: {why}", {
+        name: join.name,
+        remote: client.remote,
+        why: nameRefused,
+      });
+      return failure(nameRefused);
+    }
     const mine = this.#rooms.memberOf(client);
     if (mine !== undefined) {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
@@ -619,10 +650,12 @@ class Registry implements RegistryHandle {
       });
       this.#takenOver(outcome.takenFrom);
       this.#push.infoChanged(join.room);
+      this.#people.entered(client, join.name, join.room, false);
     }
     if (outcome.added) {
       logger.info("{name}@{ip}:{port} joined {room}", memberFields(outcome.member));
       this.#push.changed(join.room);
+      this.#people.entered(client, join.name, join.room, true);
     }
     return this.#rooms.membersReply(join.room);
   }
@@ -660,6 +693,7 @@ class Registry implements RegistryHandle {
     if (removal.owner !== null) removal.owner.lastJoin = null;
     this.#sources.removed(removal.member);
     logger.info(`{name}@{ip}:{port} ${why} from {room}`, memberFields(removal.member));
+    this.#people.left(removal.owner, removal.member.name, removal.member.room);
     if (removal.roomDestroyed) {
       logger.info("Room {room} is empty and destroyed", { room: removal.member.room });
       this.#push.forget(removal.member.room);
@@ -691,7 +725,11 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) {
       if (client.firstFrameTimer !== undefined || client.closed) continue;
       const inRoom = this.#rooms.memberOf(client) !== undefined;
-      if (!isIdle(client.lastHeard, now, inRoom, this.#options.idleTimeoutMs)) continue;
+      // A logged-in session in no room may be silent for as long as a member.
+      const timeoutMs = !inRoom && this.#people.isLoggedIn(client)
+        ? Math.max(this.#options.expiryMs, this.#options.idleTimeoutMs)
+        : this.#options.idleTimeoutMs;
+      if (!isIdle(client.lastHeard, now, inRoom, timeoutMs)) continue;
       logger.info("Closing {remote}: in no room and silent for {ms} ms", {
         remote: client.remote,
         ms: Math.round(now - client.lastHeard),
@@ -712,9 +750,60 @@ class Registry implements RegistryHandle {
       for (const removal of this.#rooms.sweep(Date.now(), this.#options.expiryMs)) {
         this.#removed(removal, "expired", "expired");
       }
+      this.#people.sweep(Date.now());
     } catch (error) {
       logger.error("Sweep failed: {error}", { error });
     }
+  }
+}
+
+/** The registry's connections as the people ops see them (./people_ops.ts). */
+class PeopleConnections implements PeopleHost<Client> {
+  #clients: ReadonlySet<Client> = new Set();
+  #rooms: Rooms<Client> | null = null;
+  #release: (c: Client) => void = () => {};
+
+  /** Binds the registry's connections, rooms and member release, once they exist. */
+  bind(
+    clients: ReadonlySet<Client>,
+    rooms: Rooms<Client>,
+    release: (c: Client) => void,
+  ): void {
+    this.#clients = clients;
+    this.#rooms = rooms;
+    this.#release = release;
+  }
+
+  release(c: Client): void {
+    this.#release(c);
+  }
+
+  connections(): Iterable<Client> {
+    return this.#clients;
+  }
+
+  saidHello(c: Client): boolean {
+    return c.outbox !== null;
+  }
+
+  memberOf(c: Client): MemberView | undefined {
+    return this.#rooms?.memberOf(c);
+  }
+
+  source(c: Client): string {
+    return c.source;
+  }
+
+  write(c: Client, frame: Uint8Array): Promise<void> {
+    return c.outbox === null ? Promise.resolve() : c.outbox.reply(frame);
+  }
+
+  close(c: Client): void {
+    c.close();
+  }
+
+  isClosed(c: Client): boolean {
+    return c.closed;
   }
 }
 

@@ -252,3 +252,67 @@ Deno.test("commands: through the dispatcher, a failed command of a real peer is 
     await peer.quit();
   }
 });
+
+Deno.test("commands: the people commands as typed", () => {
+  assert.deepEqual(parseCommand("/register alice"), { type: "register", name: "alice" });
+  assert.deepEqual(parseCommand("/login alice"), { type: "login", name: "alice" });
+  assert.deepEqual(parseCommand("/login")?.type, "invalid");
+  assert.deepEqual(parseCommand("/login alice hunter2")?.type, "invalid");
+  assert.deepEqual(parseCommand("/online"), { type: "online" });
+  assert.deepEqual(parseCommand("/search bob"), { type: "search", name: "bob" });
+  assert.deepEqual(parseCommand("/msg bob hi: there  a"), {
+    type: "dm",
+    to: "bob",
+    text: "hi: there  a",
+  });
+  assert.deepEqual(parseCommand("/msg bob")?.type, "invalid");
+  assert.deepEqual(parseCommand("/accept bob"), { type: "answer", name: "bob", accept: true });
+  assert.deepEqual(parseCommand("/reject bob room2"), {
+    type: "answer",
+    name: "bob",
+    accept: false,
+    room: "room2",
+  });
+  assert.deepEqual(parseCommand("/block mallory"), { type: "block", name: "mallory" });
+  assert.deepEqual(parseCommand("/unblock mallory"), { type: "unblock", name: "mallory" });
+  assert.deepEqual(parseCommand("/broadcast hi all"), { type: "broadcast", text: "hi all" });
+  assert.deepEqual(parseCommand("/invite bob"), { type: "invite", to: "bob" });
+  assert.deepEqual(parseCommand("/invite bob room2"), { type: "invite", to: "bob", room: "room2" });
+  assert.deepEqual(parseCommand("/away"), { type: "away", on: true });
+  assert.deepEqual(parseCommand("/away off"), { type: "away", on: false });
+  assert.deepEqual(parseCommand("/away maybe")?.type, "invalid");
+});
+
+Deno.test("commands: the people commands of the JSON contract", () => {
+  const cases: [Record<string, unknown>, unknown][] = [
+    [{ command: "register", name: "a", password: "p" }, {
+      type: "register",
+      name: "a",
+      password: "p",
+    }],
+    [{ command: "login", name: "a", password: "p" }, { type: "login", name: "a", password: "p" }],
+    [{ command: "online" }, { type: "online" }],
+    [{ command: "search", name: "b" }, { type: "search", name: "b" }],
+    [{ command: "dm", to: "b", text: "x\ny" }, { type: "dm", to: "b", text: "x\ny" }],
+    [{ command: "dm-answer", to: "b", accept: false }, {
+      type: "dm-answer",
+      to: "b",
+      accept: false,
+    }],
+    [{ command: "block", name: "m" }, { type: "block", name: "m" }],
+    [{ command: "unblock", name: "m" }, { type: "unblock", name: "m" }],
+    [{ command: "broadcast", text: "hi" }, { type: "broadcast", text: "hi" }],
+    [{ command: "invite", to: "b", room: "r" }, { type: "invite", to: "b", room: "r" }],
+    [
+      { command: "invite-answer", to: "b", room: "r", accept: true },
+      { type: "invite-answer", to: "b", room: "r", accept: true },
+    ],
+    [{ command: "away", on: true }, { type: "away", on: true }],
+  ];
+  for (const [json, command] of cases) {
+    assert.deepEqual(parseJsonCommand(JSON.stringify(json)), command);
+  }
+  assert.equal(parseJsonCommand('{"command":"login","name":"a"}').type, "invalid");
+  assert.equal(parseJsonCommand('{"command":"dm-answer","to":"a","accept":"yes"}').type, "invalid");
+  assert.equal(parseJsonCommand('{"command":"away"}').type, "invalid");
+});

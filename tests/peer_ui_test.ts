@@ -495,3 +495,49 @@ Deno.test("plain ui: join, leave and nick lines", () => {
     "-- You are now al\\x1bx (were alice)",
   );
 });
+
+Deno.test("terminal: a secret line (a password) is neither echoed nor kept for up", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  const lines = ui.lines()[Symbol.asyncIterator]();
+  terminal.type("/login alice\r");
+  assert.deepEqual((await lines.next()).value, "/login alice");
+  ui.secret("Password for alice: ");
+  await terminal.drawn((output) => output.includes("Password for alice: "));
+  terminal.type("hunter2 horse\r");
+  assert.deepEqual((await lines.next()).value, "hunter2 horse");
+  // Up recalls the line before the password, not the password.
+  terminal.type("\x1b[A\r");
+  assert.deepEqual((await lines.next()).value, "/login alice");
+  ui.close();
+  await ui.done;
+  assert(!terminal.output.includes("hunter2"), "the password was drawn");
+  assert(terminal.output.includes("Password for alice: \r\n"));
+});
+
+Deno.test("lines: the people events read as one line each, network text escaped", () => {
+  const lines = [
+    describeEvent({ type: "dm-request", from: "bob" }),
+    describeEvent({
+      type: "dm",
+      id: "1",
+      from: "bob",
+      text: "hi\x1b[2J",
+      at: "2026-12-01T23:00:00.000Z",
+    }),
+    describeEvent({ type: "dm-receipt", id: "a-1", to: "bob", state: "delivered" }),
+    describeEvent({ type: "online", users: [{ name: "bob", state: "away", room: "r" }] }),
+    describeEvent({ type: "search", name: "zed", result: "not-found" }),
+    describeEvent({ type: "invite", from: "bob", room: "r2" }),
+    describeEvent({ type: "kicked", reason: "logged-in-elsewhere" }),
+  ].map((line) => line.text);
+  assert.deepEqual(lines, [
+    "-- bob asks to talk with you: /accept bob or /reject bob",
+    "[bob → you] hi\\x1b[2J",
+    "-- Message a-1 to bob: delivered",
+    "-- Users (1): bob (away in r)",
+    "-- zed was not found",
+    "-- bob invites you to r2: /accept bob r2 or /reject bob r2",
+    "-- Your session ended: logged-in-elsewhere",
+  ]);
+});

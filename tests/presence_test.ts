@@ -128,3 +128,20 @@ Deno.test("presence: the online list of many accounts is the first page, merged 
   equal(list.users.at(-1)?.name, "u0999");
   equal(presence.online("u0000", registeredOf(...names), NO_BLOCKS, 5000).users.length, 2000);
 });
+
+Deno.test("presence: the online list stays sorted through joins, leaves and logins in any order", () => {
+  const presence = new Presence();
+  const none = { isRegistered: () => false, registeredNames: () => [] };
+  for (const name of ["m", "c", "x", "a", "q"]) presence.enterRoom(name, "r");
+  presence.leaveRoom("x", "r");
+  presence.login("b");
+  presence.enterRoom("x", "r");
+  presence.leaveRoom("a", "r");
+  deepEqual(presence.online("", none, NO_BLOCKS).users.map((u) => u.name), [
+    "b",
+    "c",
+    "m",
+    "q",
+    "x",
+  ]);
+});

@@ -41,6 +41,13 @@ export class LineEditor {
     return this.#cursor;
   }
 
+  /** Takes `line` (just submitted: a password) out of the history, if it is the last one there. */
+  forgetLast(line: string): void {
+    if (this.#history.at(-1) !== line) return;
+    this.#history.pop();
+    this.#recall = this.#history.length;
+  }
+
   /** Applies one key. */
   apply(key: Key): EditResult {
     if (key.type === "text") {

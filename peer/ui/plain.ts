@@ -16,6 +16,7 @@ import process from "node:process";
 import { createInterface, type Interface } from "node:readline";
 import type { LinkPeer, MemberInfo, PeerEvent } from "../events.ts";
 import { helpText } from "../commands.ts";
+import { describePeopleEvent } from "./people_lines.ts";
 
 /** How a line looks: chat, a system notice, something calling for attention, an error. */
 export type LineKind = "chat" | "system" | "alert" | "error";
@@ -55,6 +56,11 @@ export interface PeerUi {
   lines(): AsyncIterable<string>;
   /** Stops reading input. */
   close(): void;
+  /**
+   * The next line is a secret (a password): prompt for it with `prompt`, do
+   * not echo it nor keep it in the history. Line UIs read it as any line.
+   */
+  secret?(prompt: string): void;
 }
 
 /** Options of the plain and JSON UIs. */
@@ -214,6 +220,8 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
       return system(`web on ${event.url}`);
     case "quit":
       return system("Quit: every link and socket closed");
+    default:
+      return describePeopleEvent(event);
   }
 }
 

@@ -70,6 +70,8 @@ export class TerminalUi implements PeerUi {
   #keys = new KeyDecoder();
   #lines = new LineQueue();
   #prompt = "> ";
+  /** The prompt of a secret line being typed (not echoed, not kept); null otherwise. */
+  #secret: string | null = null;
   /** The row the cursor is on, counted from the prompt's row, while the input is drawn. */
   #cursorRow = 0;
   #closed = false;
@@ -102,6 +104,11 @@ export class TerminalUi implements PeerUi {
 
   lines(): AsyncIterable<string> {
     return this.#lines;
+  }
+
+  secret(prompt: string): void {
+    this.#secret = prompt;
+    this.#print([]);
   }
 
   /** Takes the prompt off the screen, stops reading and leaves raw mode; what follows prints on plain lines. */
@@ -143,7 +150,16 @@ export class TerminalUi implements PeerUi {
       if (this.#closed) return;
       const result = this.#editor.apply(key);
       if (result.type === "changed") changed = true;
-      if (result.type === "submit") {
+      if (result.type === "submit" && this.#secret !== null) {
+        // A password: neither shown nor kept for up and down.
+        out += `${this.#eraseInput()}${this.#secret}\r\n`;
+        this.#secret = null;
+        this.#editor.forgetLast(result.line);
+        this.#io.write(out);
+        out = "";
+        changed = true;
+        this.#lines.push(result.line);
+      } else if (result.type === "submit") {
         // The line stays on the screen whole; a new prompt follows it.
         out += `${this.#eraseInput()}${this.#prompt}${result.line}\r\n`;
         this.#io.write(out);
@@ -186,10 +202,11 @@ export class TerminalUi implements PeerUi {
   /** The prompt and the input, from the prompt's row, leaving the cursor where it is in the line. */
   #inputText(): string {
     const { columns, rows } = this.#io.size();
+    const secret = this.#secret !== null;
     const view = inputView(
-      this.#prompt,
-      this.#editor.line,
-      this.#editor.cursor,
+      this.#secret ?? this.#prompt,
+      secret ? "" : this.#editor.line,
+      secret ? 0 : this.#editor.cursor,
       columns,
       Math.max(1, rows - 1),
     );

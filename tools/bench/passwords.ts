@@ -27,6 +27,7 @@ import { SqlitePeopleStore } from "../../registry/people_db.ts";
 import { startRegistry } from "../../registry/registry.ts";
 import { jsonOption } from "../tool_options.ts";
 import { Wire } from "../wire.ts";
+import { timedJoins } from "./join_probe.ts";
 import { machine } from "./machine.ts";
 import { type BenchResult, printResult } from "./report.ts";
 import { round, summarize, type Summary } from "./stats.ts";
@@ -114,19 +115,9 @@ async function joinDuringStorm(
     pending.push(login);
   }, 1000 / rate);
   const join = "J:room1:probe:127.0.0.1:50001::\r\n";
-  // One JOIN every 5 ms on a fixed schedule, each timed from when it was
-  // due (not from when the loop got round to sending it): a stalled loop
-  // shows as latency instead of as fewer samples.
-  const rtt: number[] = [];
-  const start = performance.now();
+  let rtt: number[];
   try {
-    for (let i = 0; i < seconds * 200; i++) {
-      const due = start + i * 5;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await wire.request(join);
-      rtt.push(performance.now() - due);
-    }
+    rtt = await timedJoins(wire, join, seconds);
   } finally {
     clearInterval(timer);
     await Promise.all(pending);

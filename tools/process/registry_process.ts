@@ -52,6 +52,8 @@ export class RegistryProcess implements AsyncDisposable {
     const args = ["--host", "127.0.0.1", "--port", String(port)];
     if (maxConnections !== undefined) args.push("--max-connections", String(maxConnections));
     if (logLevel !== undefined) args.push("--log-level", logLevel);
+    // The people database in memory unless a test gives a directory (none written to $HOME).
+    if (!(spawn.args ?? []).includes("--data-dir")) args.push("--data-dir", ":memory:");
     const process = ProgramProcess.spawn("registry", {
       ...spawn,
       args: [...args, ...(spawn.args ?? [])],
