@@ -61,7 +61,7 @@ const args = runCli(
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],
     footer:
-      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help.",
+      "Commands on stdin: /user NAME, /list, /join ROOM [--password], /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help.",
   },
 );
 const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;
@@ -134,12 +134,22 @@ if (quitRequested) void peer.quit();
 
 /** Runs the command lines until end of input or `/quit`. */
 async function readCommands(peer: PeerHandle): Promise<void> {
-  for await (const line of ui.lines()) {
-    const command = parseInputLine(line, json);
+  const lines = ui.lines()[Symbol.asyncIterator]();
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    let command = parseInputLine(next.value, json);
     if (command === null) continue;
     if (command.type === "invalid") {
       render({ type: "error", message: command.message });
       continue;
+    }
+    if (command.type === "join" && command.askPassword && command.password === undefined) {
+      // `/join ROOM --password`: the next line is the password (not echoed at a terminal).
+      const prompt = `Password for ${command.room}: `;
+      if (ui.askSecret === undefined) render({ type: "info", message: `${prompt}the next line` });
+      else ui.askSecret(prompt);
+      const secret = await lines.next();
+      if (secret.done) return;
+      command = { ...command, password: secret.value };
     }
     try {
       await executeCommand(peer, command, () => ui.help());

@@ -52,6 +52,11 @@ export interface PeerUi {
   lines(): AsyncIterable<string>;
   /** Stops reading input. */
   close(): void;
+  /**
+   * The next line read is a secret (a password): asked with `prompt`, not
+   * echoed, not kept. Without it, the next line is the secret as it comes.
+   */
+  askSecret?(prompt: string): void;
 }
 
 /** Options of the plain and JSON UIs. */

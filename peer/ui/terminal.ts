@@ -69,6 +69,8 @@ export class TerminalUi implements PeerUi {
   #keys = new KeyDecoder();
   #lines = new LineQueue();
   #prompt = "> ";
+  /** The prompt of a secret being typed (a password). */
+  #secretPrompt = "";
   /** The row the cursor is on, counted from the prompt's row, while the input is drawn. */
   #cursorRow = 0;
   #closed = false;
@@ -100,6 +102,13 @@ export class TerminalUi implements PeerUi {
 
   lines(): AsyncIterable<string> {
     return this.#lines;
+  }
+
+  /** The next line is a secret: asked with `prompt`, never shown as typed nor kept for up and down. */
+  askSecret(prompt: string): void {
+    this.#editor.askSecret();
+    this.#secretPrompt = prompt;
+    this.#io.write(this.#eraseInput() + this.#inputText());
   }
 
   /** Takes the prompt off the screen, stops reading and leaves raw mode; what follows prints on plain lines. */
@@ -142,8 +151,10 @@ export class TerminalUi implements PeerUi {
       const result = this.#editor.apply(key);
       if (result.type === "changed") changed = true;
       if (result.type === "submit") {
-        // The line stays on the screen whole; a new prompt follows it.
-        out += `${this.#eraseInput()}${this.#prompt}${result.line}\r\n`;
+        // The line stays on the screen whole (a secret does not); a new prompt follows it.
+        out += result.secret
+          ? `${this.#eraseInput()}${this.#secretPrompt}\r\n`
+          : `${this.#eraseInput()}${this.#prompt}${result.line}\r\n`;
         this.#io.write(out);
         out = "";
         changed = true;
@@ -184,10 +195,12 @@ export class TerminalUi implements PeerUi {
   /** The prompt and the input, from the prompt's row, leaving the cursor where it is in the line. */
   #inputText(): string {
     const { columns, rows } = this.#io.size();
+    // A secret is not echoed: its prompt alone, the cursor after it.
+    const secret = this.#editor.secret;
     const view = inputView(
-      this.#prompt,
-      this.#editor.line,
-      this.#editor.cursor,
+      secret ? this.#secretPrompt : this.#prompt,
+      secret ? "" : this.#editor.line,
+      secret ? 0 : this.#editor.cursor,
       columns,
       Math.max(1, rows - 1),
     );
