@@ -418,3 +418,24 @@ Deno.test("plain ui: a text whose signature did not verify says (unverified) aft
   // My own texts are mine, signed or not.
   assert.deepEqual(describeEvent({ ...message, self: true }).text, "<sam> hi");
 });
+
+Deno.test("terminal ui: a password asked for is not echoed, nor kept for up and down", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "bob" });
+  const lines = ui.lines()[Symbol.asyncIterator]();
+  terminal.type("/join plans --password\r");
+  assert.deepEqual((await lines.next()).value, "/join plans --password");
+  ui.askSecret("Password for plans: ");
+  await terminal.drawn((output) => output.endsWith("Password for plans: \r\x1b[20C"));
+  terminal.type("hunter2");
+  terminal.type("\x7f2\r");
+  assert.deepEqual((await lines.next()).value, "hunter2");
+  // Up recalls the command before it, never the password.
+  terminal.type("\x1b[A");
+  await terminal.drawn((output) => output.endsWith("bob> /join plans --password\r\x1b[27C"));
+  terminal.end();
+  await ui.done;
+  assert(!terminal.output.includes("hunter"), terminal.output);
+  assert.match(terminal.output, /Password for plans: \r\n/);
+});
