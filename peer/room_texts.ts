@@ -45,7 +45,6 @@ import { getLogger } from "@logtape/logtape";
 import { encodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { PeerError } from "./errors.ts";
-import type { PeerEvent } from "./events.ts";
 import type { Link } from "./links.ts";
 import {
   type Delivery,
@@ -57,10 +56,9 @@ import {
   splitText,
   type TextPart,
 } from "./long_text.ts";
-import type { Membership } from "./membership.ts";
 import { encryptedTextLength, maxPlaintextBytes } from "./private_room.ts";
 import type { PrivateSession } from "./private_session.ts";
-import type { MessageEvent, Relay } from "./relay.ts";
+import type { MessageEvent, Relay, RelayHost } from "./relay.ts";
 import type { Place } from "./state.ts";
 
 const logger = getLogger(["ringchat", "peer", "room_texts"]);
@@ -97,21 +95,15 @@ export interface WireTexts {
   announce(origin: string, group: PartsGroup): boolean;
 }
 
-/** What the room's texts need from their peer. */
-export interface RoomTextsHost {
-  place(): Place | null;
-  readonly members: Membership;
+/** What the room's texts need from their peer (the relay's own host gives most of it). */
+export interface RoomTextsHost
+  extends Pick<RelayHost, "place" | "members" | "links" | "emit" | "report" | "track"> {
   readonly privacy: PrivateSession;
   /** True for a peer that speaks plain P2PChat only (it sends no `X`). */
   readonly plain: boolean;
-  /** Every open link. */
-  links(): Link[];
   /** True when `link`'s other side speaks ringchat/2. */
   speaksRingchat(link: Link): boolean;
   readonly relay: Pick<Relay, "takeMsgIds" | "sendOwn">;
-  emit(event: PeerEvent): void;
-  report(key: string, type: "info" | "error", message: string): void;
-  track<T>(promise: Promise<T>): Promise<T>;
   /** Aborted when the peer quits. */
   signal: AbortSignal;
 }
