@@ -83,6 +83,7 @@ Deno.test("private room: members see its name and texts; the registry and a raw 
     const parts = splitText(long, 319);
     await bob.rec.until(() => messages(bob, long).length === 1, "the long text at bob, whole");
     await eve.until(() => seedTexts(eve!).length === 1 + parts.length, "every part at eve");
+    deepEqual(otherFrames(eve), [], "no X reaches the seed client");
     for (const part of seedTexts(eve).slice(1)) {
       ok(part.content.length <= 500, `${part.content.length} bytes`);
       ok(!part.frame.text.includes("word"));

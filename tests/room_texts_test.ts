@@ -13,7 +13,6 @@ import { startRegistry } from "../registry/registry.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { meshConnected, type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import { dialSeed, otherFrames, seedTexts } from "./support/seed_link.ts";
-import type { RawLink } from "./support/raw_peer.ts";
 
 const encoder = new TextEncoder();
 const strict = new TextDecoder("utf-8", { fatal: true });
