@@ -20,8 +20,9 @@
  * text whose wire form would pass `maxTextBytes` (one frame, or all parts
  * together) or 256 parts is refused as `text-too-long`. Sends go out in the
  * order they were asked for, and a long text waits, if need be, until my
- * own texts are within `maxTextRate` and `textBurst` again, so that members
- * with the same limits never drop its parts.
+ * own texts are within `maxTextRate` and `textBurst` (and the link limits,
+ * when lower) again, so that members with the same limits never drop its
+ * parts.
  *
  * **Receiving.** A `parts` op ({@linkcode RoomTexts.onPartsOp}) of my room
  * from a current member is forwarded at once to every other ringchat/2 link
@@ -115,6 +116,8 @@ export interface RoomTextsOptions {
   maxTextBytes: number;
   maxTextRate: number;
   textBurst: number;
+  maxLinkTextRate: number;
+  linkTextBurst: number;
 }
 
 /** A part as the reassembler holds it: with the event the relay made for it. */
@@ -127,8 +130,10 @@ export class RoomTexts implements WireTexts {
   readonly #host: RoomTextsHost;
   readonly #opts: RoomTextsOptions;
   readonly #reassembler: Reassembler<Piece>;
-  /** My own texts' pace (the members' `maxTextRate`); null: no limit. */
+  /** My own texts' pace (the members' `maxTextRate`, `maxLinkTextRate`); null: no limit. */
   readonly #pace: TokenBucket | null;
+  readonly #rate: number;
+  readonly #burst: number;
   /** `parts` ops already taken, by origin, first msgID and digest. */
   readonly #ops = new Set<string>();
   /** Announced groups, oldest first, for {@linkcode RoomTexts.groupOf}. */
@@ -147,8 +152,12 @@ export class RoomTexts implements WireTexts {
     this.#host = host;
     this.#opts = options;
     this.#reassembler = new Reassembler({ maxMessageBytes: options.maxTextBytes });
-    this.#pace = Number.isFinite(options.maxTextRate)
-      ? new TokenBucket({ ratePerSecond: options.maxTextRate, burst: options.textBurst })
+    // My texts cross links too: the lower of the two limits paces them.
+    const rate = Math.min(options.maxTextRate, options.maxLinkTextRate);
+    this.#burst = Math.min(options.textBurst, options.linkTextBurst);
+    this.#rate = rate;
+    this.#pace = Number.isFinite(rate)
+      ? new TokenBucket({ ratePerSecond: rate, burst: this.#burst })
       : null;
     host.signal.addEventListener("abort", () => clearTimeout(this.#timer), { once: true });
   }
@@ -247,10 +256,10 @@ export class RoomTexts implements WireTexts {
   async #paced(count: number): Promise<void> {
     const pace = this.#pace;
     if (pace === null) return;
-    const want = Math.min(count, this.#opts.textBurst);
+    const want = Math.min(count, this.#burst);
     const tokens = pace.tokens(performance.now());
     if (count > 1 && tokens < want) {
-      const ms = Math.ceil((want - tokens) * 1000 / this.#opts.maxTextRate);
+      const ms = Math.ceil((want - tokens) * 1000 / this.#rate);
       logger.debug("A long text of {count} parts waits {ms} ms for my text rate", { count, ms });
       if (!(await sleep(ms, this.#host.signal))) throw new PeerError("quit", "The peer has quit");
     }

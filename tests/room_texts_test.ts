@@ -141,20 +141,26 @@ Deno.test("long text: plain peers (seed-style) send parts and show them in order
   }
 });
 
-Deno.test("long text: long texts in a row wait for the sender's rate, so members drop none of their parts", async () => {
-  // 20 parts each; members take 20 texts a second with a burst of 30 from one origin.
-  const rates = { maxTextRate: 20, textBurst: 30 };
-  await using room = await mixedRoom(["alice", "bob"], rates);
-  const [alice, bob] = room.peers as [TestPeer, TestPeer];
-  const texts = ["x", "y"].map((c) => (c.repeat(499) + " ").repeat(20));
-  equal(splitText(texts[0]!).length, 20);
-  const started = performance.now();
-  for (const text of texts) await alice.peer.send(text);
-  const waited = performance.now() - started;
-  for (const text of texts) {
-    await bob.rec.until(() => messages(bob, text).length === 1, "each long text whole");
-  }
-  equal(bob.peer.stats().refused, 0, "no part refused for the rate");
-  ok(waited >= 400, `the second text waited for the rate (${waited.toFixed(0)} ms)`);
-  await room.sam.until(() => seedTexts(room.sam).length === 40, "all 40 parts at sam");
-});
+for (
+  const [limit, rates] of [
+    ["origin", { maxTextRate: 20, textBurst: 30 }],
+    ["link", { maxLinkTextRate: 20, linkTextBurst: 30 }],
+  ] as const
+) {
+  Deno.test(`long text: long texts in a row wait for the sender's rate, so members drop none of their parts (${limit} rate)`, async () => {
+    // 20 parts each; members take 20 texts a second with a burst of 30 (per origin, or per link).
+    await using room = await mixedRoom(["alice", "bob"], rates);
+    const [alice, bob] = room.peers as [TestPeer, TestPeer];
+    const texts = ["x", "y"].map((c) => (c.repeat(499) + " ").repeat(20));
+    equal(splitText(texts[0]!).length, 20);
+    const started = performance.now();
+    for (const text of texts) await alice.peer.send(text);
+    const waited = performance.now() - started;
+    for (const text of texts) {
+      await bob.rec.until(() => messages(bob, text).length === 1, "each long text whole");
+    }
+    equal(bob.peer.stats().refused, 0, "no part refused for the rate");
+    ok(waited >= 400, `the second text waited for the rate (${waited.toFixed(0)} ms)`);
+    await room.sam.until(() => seedTexts(room.sam).length === 40, "all 40 parts at sam");
+  });
+}
