@@ -317,13 +317,13 @@ class Peer implements PeerHandle {
         me: { name, ip, port, hashId: hashId(name, ip, port) },
       };
     } catch (error) {
-      this.#parts.privacy.leave();
       if (this.#status.code === "JOINING") this.#status = { code: "NAMED", name };
       stillRunning(this.#status);
       throw registryError(`join ${shown}`, error);
     }
     this.#parts.updates.set(frame);
-    this.#emit({ type: "joined", room: shown, members: this.#parts.members.infos() });
+    const members = this.#parts.members.infos();
+    this.#emit({ type: "joined", room: this.#parts.privacy.shown(room), members });
     this.#parts.overlay.relink();
     if (!this.#opts.plain) {
       this.#eclipseTimer = setInterval(

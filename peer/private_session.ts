@@ -48,12 +48,14 @@ export class PrivateSession {
   /**
    * The name to JOIN for room `name`: with a password, its derived wire name
    * (and texts are encrypted from now on); without, `name` itself (no private
-   * room).
+   * room), unless `name` is my private room's wire name (a rejoin of it, as
+   * after a rename): then it stays my private room.
    *
    * @throws {PeerError} `bad-room-password` when the password is empty or
    * longer than 1,024 bytes
    */
   async enter(name: string, password?: string): Promise<string> {
+    if (password === undefined && this.#room?.wireName === name) return name;
     this.#room = null;
     if (password === undefined) return name;
     let room: PrivateRoom;

@@ -13,6 +13,7 @@ import { hashId } from "../lib/sdbm.ts";
 import { parseCommand, parseJsonCommand } from "../peer/commands.ts";
 import { splitText } from "../peer/long_text.ts";
 import { decryptText, derivePrivateRoom } from "../peer/private_room.ts";
+import { PrivateSession } from "../peer/private_session.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { meshConnected, type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
@@ -189,5 +190,19 @@ Deno.test("private room: /join ROOM --password asks for the password; JSON takes
     (parseJsonCommand('{"command":"join","room":"plans","password":1}') as { message: string })
       .message,
     /password/,
+  );
+});
+
+Deno.test("private room: a rejoin under the wire name stays private; a join without a password is an open room", async () => {
+  const session = new PrivateSession();
+  const wire = await session.enter("plans", PASSWORD);
+  equal(session.shown(wire), "plans");
+  equal(await session.enter(wire), wire, "a rejoin (a rename) keeps it");
+  ok(session.roomOf(wire) !== null);
+  equal(await session.enter("plans"), "plans", "no password: the open room");
+  equal(session.room, null);
+  equal(
+    await session.decrypt("plans", "hello", { originHid: "1", originName: "a", msgId: 1n }),
+    "hello",
   );
 });
