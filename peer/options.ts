@@ -323,7 +323,8 @@ export const PEER_OPTION_TABLE = Object.freeze(
       unit: "bytes",
       default: SEED_TEXT_BYTES,
       group: LIMITS,
-      help: "Longest text part sent while the room may hold a seed client; longer texts are cut.",
+      help: "Longest text in one frame while the room may hold plain P2PChat clients; " +
+        "longer ones go in parts.",
       docs: {
         limit: "Longest `T` content sent while the room may hold a seed client",
         short: "Text part for seed clients",
