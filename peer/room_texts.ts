@@ -74,6 +74,9 @@ export const MAX_PARTS = 256;
 /** `parts` ops remembered to forward each only once, and groups remembered for history. */
 const REMEMBERED = 1024;
 
+/** How much longer than my own bucket says a long text waits for my rate, in ms. */
+const PACE_SLACK_MS = 100;
+
 /** Origins whose undecryptable texts were reported, remembered at most. */
 const REPORTED_ORIGINS = 1024;
 
@@ -214,8 +217,9 @@ export class RoomTexts implements WireTexts {
     }));
     if (frames.length === 1) return await this.#host.relay.sendOwn(frames);
     const group = partsGroup(frames.map((f) => f.text), first);
-    // I show my own long text as one message too.
+    // I show my own long text as one message too, and do not pass my op on when it comes back.
     this.announce(originHid, group);
+    this.#taken(originHid, group);
     const op = this.#host.plain ? null : encodeFrame({
       type: "X",
       op: PARTS_OP,
@@ -259,7 +263,9 @@ export class RoomTexts implements WireTexts {
     const want = Math.min(count, this.#burst);
     const tokens = pace.tokens(performance.now());
     if (count > 1 && tokens < want) {
-      const ms = Math.ceil((want - tokens) * 1000 / this.#rate);
+      // And a little more: the parts of my texts before may reach a member later than
+      // these will, so its bucket may have had less time to fill than mine.
+      const ms = Math.ceil((want - tokens) * 1000 / this.#rate) + PACE_SLACK_MS;
       logger.debug("A long text of {count} parts waits {ms} ms for my text rate", { count, ms });
       if (!(await sleep(ms, this.#host.signal))) throw new PeerError("quit", "The peer has quit");
     }
@@ -283,16 +289,22 @@ export class RoomTexts implements WireTexts {
     }
     const { room, originHid, group } = announced;
     if (room !== place.room || !host.members.knownOrigin(originHid)) return;
-    const key = `${originHid}:${group.first}:${group.digest}`;
-    if (this.#ops.has(key)) return;
-    this.#ops.add(key);
-    if (this.#ops.size > REMEMBERED) this.#ops.delete(this.#ops.values().next().value!);
+    if (!this.#taken(originHid, group)) return;
     const bytes = encodeFrame(frame);
     for (const link of host.links()) {
       if (link === from || link.peer.hashId.toString() === originHid) continue;
       if (host.speaksRingchat(link)) link.send(bytes);
     }
     this.announce(originHid, group);
+  }
+
+  /** Notes the `parts` op of `origin`'s `group`; false when it was noted already. */
+  #taken(origin: string, group: PartsGroup): boolean {
+    const key = `${origin}:${group.first}:${group.digest}`;
+    if (this.#ops.has(key)) return false;
+    this.#ops.add(key);
+    if (this.#ops.size > REMEMBERED) this.#ops.delete(this.#ops.values().next().value!);
+    return true;
   }
 
   announce(origin: string, group: PartsGroup): boolean {

@@ -7,7 +7,13 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { splitText } from "../peer/long_text.ts";
+import type { ExtensionFrame } from "../lib/frames.ts";
+import type { RingMember } from "../lib/ring.ts";
+import type { Link } from "../peer/links.ts";
+import { partsGroup, partsOpBody, splitText } from "../peer/long_text.ts";
+import { Membership } from "../peer/membership.ts";
+import { PrivateSession } from "../peer/private_session.ts";
+import { PARTS_OP, RoomTexts } from "../peer/room_texts.ts";
 import type { PeerOptions } from "../peer/peer.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { RawClient } from "./support/raw_client.ts";
@@ -164,3 +170,72 @@ for (
     await room.sam.until(() => seedTexts(room.sam).length === 40, "all 40 parts at sam");
   });
 }
+
+Deno.test("long text: a parts op is passed on once, to ringchat links only, and only of my room and members", () => {
+  const members = new Membership(60_000);
+  const list = [
+    { name: "alice", ip: "127.0.0.1", port: 50001 },
+    { name: "bob", ip: "127.0.0.1", port: 50002 },
+    { name: "carol", ip: "127.0.0.1", port: 50003 },
+    { name: "sam", ip: "127.0.0.1", port: 50004 },
+  ];
+  members.set({ type: "M", msid: 7n, members: list }, 0);
+  const [me, bob, carol, sam] = members.members as RingMember[];
+  const sent = new Map<string, Uint8Array[]>();
+  const link = (peer: RingMember) => {
+    sent.set(peer.name, []);
+    const fake = { peer, send: (bytes: Uint8Array) => void sent.get(peer.name)!.push(bytes) };
+    return fake as unknown as Link;
+  };
+  const links = [link(bob!), link(carol!), link(sam!)];
+  const abort = new AbortController();
+  const texts = new RoomTexts({
+    place: () => ({ room: "room1", me: me! }),
+    members,
+    privacy: new PrivateSession(),
+    plain: false,
+    links: () => links,
+    speaksRingchat: (l) => l.peer.name !== "sam",
+    relay: { takeMsgIds: () => 1n, sendOwn: () => Promise.resolve() },
+    emit: () => {},
+    report: () => {},
+    track: (p) => p,
+    signal: abort.signal,
+  }, {
+    partBytes: 500,
+    maxTextBytes: 65_536,
+    maxTextRate: 200,
+    textBurst: 400,
+    maxLinkTextRate: 1000,
+    linkTextBurst: 2000,
+  });
+  const op = (room: string, origin: RingMember | string, first: bigint): ExtensionFrame => ({
+    type: "X",
+    op: PARTS_OP,
+    body: partsOpBody({
+      room,
+      originHid: typeof origin === "string" ? origin : origin.hashId.toString(),
+      group: partsGroup(["x".repeat(500), "y"], first),
+    }),
+  });
+  try {
+    texts.onPartsOp(links[0]!, op("room1", bob!, 10n));
+    // From bob: to carol (ringchat), not back to bob, not to sam (a seed client).
+    deepEqual([...sent].map(([name, frames]) => [name, frames.length]), [
+      ["bob", 0],
+      ["carol", 1],
+      ["sam", 0],
+    ]);
+    equal(texts.pending, 1);
+    deepEqual(texts.groupOf(bob!.hashId.toString(), 11n)?.count, 2);
+    equal(texts.groupOf(bob!.hashId.toString(), 12n), null);
+    // The same op again (another path), another room's, a stranger's: not passed on.
+    texts.onPartsOp(links[1]!, op("room1", bob!, 10n));
+    texts.onPartsOp(links[1]!, op("room2", bob!, 20n));
+    texts.onPartsOp(links[1]!, op("room1", "12345", 30n));
+    equal(sent.get("bob")!.length + sent.get("carol")!.length, 1);
+    equal(texts.pending, 1);
+  } finally {
+    abort.abort();
+  }
+});
