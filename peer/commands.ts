@@ -2,8 +2,9 @@
  * The peer's commands: what a person types or a program writes on stdin, one
  * line per command, parsed into a typed {@linkcode Command}.
  *
- * Text lines: `/user NAME`, `/list`, `/join ROOM`, `/send TEXT`, `/poke [NAME]`,
- * `/who`, `/links`, `/leave`, `/nick NAME`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
+ * Text lines: `/user NAME`, `/list`, `/join ROOM [--password]`, `/send TEXT`, `/poke [NAME]`,
+ * `/who`, `/links`, `/leave`, `/nick NAME`, `/stats`, `/quit`, `/help` (and the people
+ * commands of `people_commands.ts`). A line that does not start with `/` is
  * sent as it is, and `//text` sends `/text`. The argument of a command is
  * everything after the single space that follows the command word, verbatim
  * (`:` and all spaces kept): the engine, not the parser, judges names and text.
@@ -44,8 +45,11 @@ export type Command =
   | { type: "user"; name: string }
   /** List the registry's rooms. */
   | { type: "list" }
-  /** Join a room. */
-  | { type: "join"; room: string }
+  /**
+   * Join a room; with `password`, a private room. `askPassword`: the UI asks
+   * for the password (`/join ROOM --password`) and puts it in `password`.
+   */
+  | { type: "join"; room: string; password?: string; askPassword?: true }
   /** Send a chat message. */
   | { type: "send"; text: string }
   /** Poke a member by UDP; with no name, show the members. */
@@ -86,7 +90,10 @@ export interface CommandHelp {
 export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/user NAME", description: "set your name (1-32 printable ASCII, no ':')" },
   { usage: "/list", description: "list the rooms" },
-  { usage: "/join ROOM", description: "join a room (needs a name)" },
+  {
+    usage: "/join ROOM [--password]",
+    description: "join a room (needs a name); --password: a private room, asks its password",
+  },
   { usage: "/send TEXT", description: "send TEXT (a line without a leading / also sends)" },
   { usage: "/poke [NAME]", description: "poke a member; with no name, list the members" },
   { usage: "/who", description: "list the members, marking your forward and backward links" },
@@ -106,6 +113,9 @@ export function helpText(): string {
   lines.push(`${"//TEXT".padEnd(width)}  send /TEXT (a line starting with /)`);
   return lines.join("\n");
 }
+
+/** What `/join ROOM` ends with to join a private room. */
+const PASSWORD_FLAG = " --password";
 
 const NO_ARGUMENT = new Set<CommandType>([
   "list",
@@ -132,8 +142,12 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
   switch (word) {
     case "user":
       return { type: "user", name: argument ?? "" };
-    case "join":
-      return { type: "join", room: argument ?? "" };
+    case "join": {
+      const room = argument ?? "";
+      return room.endsWith(PASSWORD_FLAG)
+        ? { type: "join", room: room.slice(0, -PASSWORD_FLAG.length), askPassword: true }
+        : { type: "join", room };
+    }
     case "send":
       return { type: "send", text: argument ?? "" };
     case "nick":
@@ -182,7 +196,18 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
     case "user":
       return stringField(type, object, "name", (name) => ({ type, name }));
     case "join":
-      return stringField(type, object, "room", (room) => ({ type, room }));
+      if (object.password !== undefined && typeof object.password !== "string") {
+        return { type: "invalid", message: 'Invalid JSON command: join needs a string "password"' };
+      }
+      return stringField(
+        type,
+        object,
+        "room",
+        (room) =>
+          typeof object.password === "string"
+            ? { type, room, password: object.password }
+            : { type, room },
+      );
     case "send":
       return stringField(type, object, "text", (text) => ({ type, text }));
     case "nick":
@@ -261,6 +286,12 @@ async function dispatch(target: CommandTarget, command: Command, help: () => voi
     case "list":
       return await target.list();
     case "join":
+      if (command.password !== undefined) {
+        return await target.join(command.room, { password: command.password });
+      }
+      if (command.askPassword) {
+        throw new PeerError("bad-room-password", `No password given for room ${command.room}`);
+      }
       return await target.join(command.room);
     case "send":
       return await target.send(command.text);

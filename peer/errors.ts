@@ -33,8 +33,10 @@ export type PeerErrorCode =
   | "not-connected"
   /** A message of no text, or only spaces and tabs. */
   | "empty-text"
-  /** A message longer than `maxTextBytes`. */
+  /** A message longer than `maxTextBytes` (or than its wire form allows: parts, encryption). */
   | "text-too-long"
+  /** A private room's password is missing, empty or longer than 1,024 bytes. */
+  | "bad-room-password"
   /** No member of the room has that name. */
   | "unknown-member"
   /** A poke to myself. */

@@ -23,7 +23,7 @@ import { VERSION } from "../lib/flags.ts";
 import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tableParser } from "../lib/option_table.ts";
-import { executeCommand, parseInputLine } from "./commands.ts";
+import { type Command, executeCommand, parseInputLine } from "./commands.ts";
 import { needsPassword } from "./people_commands.ts";
 import { defaultDataDir } from "./data_dir.ts";
 import type { PeerEvent } from "./events.ts";
@@ -62,7 +62,7 @@ const args = runCli(
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],
     footer:
-      "Commands on stdin: /user NAME, /list, /join ROOM, /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /stats, /quit, /help; people: /register NAME, /login NAME (password on the next line), /online, /search NAME, /msg NAME TEXT, /accept NAME, /reject NAME, /block NAME, /unblock NAME, /broadcast TEXT, /invite NAME [ROOM], /away [off].",
+      "Commands on stdin: /user NAME, /list, /join ROOM [--password], /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /leave, /nick NAME, /stats, /quit, /help; people: /register NAME, /login NAME (password on the next line), /online, /search NAME, /msg NAME TEXT, /accept NAME, /reject NAME, /block NAME, /unblock NAME, /broadcast TEXT, /invite NAME [ROOM], /away [off].",
   },
 );
 const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;
@@ -133,24 +133,37 @@ try {
 }
 if (quitRequested) void peer.quit();
 
+/**
+ * Whose password the line after `command` is: the account's for `/login` and
+ * `/register`, the room's for `/join ROOM --password`; null when none.
+ */
+function passwordPrompt(command: Command): string | null {
+  if (needsPassword(command)) return command.name;
+  if (command.type === "join" && command.askPassword && command.password === undefined) {
+    return command.room;
+  }
+  return null;
+}
+
 /** Runs the command lines until end of input or `/quit`. */
 async function readCommands(peer: PeerHandle): Promise<void> {
   const lines = ui.lines()[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await lines.next();
-    if (next.done) return;
-    const command = parseInputLine(next.value, json);
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    let command = parseInputLine(next.value, json);
     if (command === null) continue;
     if (command.type === "invalid") {
       render({ type: "error", message: command.message });
       continue;
     }
-    if (needsPassword(command)) {
-      // The password is the next line (not echoed on a terminal).
-      ui.secret?.(`Password for ${command.name}: `);
-      const password = await lines.next();
-      if (password.done) return;
-      Object.assign(command, { password: password.value });
+    const asked = passwordPrompt(command);
+    if (asked !== null) {
+      // The password is the next line (not echoed at a terminal).
+      const prompt = `Password for ${asked}: `;
+      if (ui.askSecret === undefined) render({ type: "info", message: `${prompt}the next line` });
+      else ui.askSecret(prompt);
+      const secret = await lines.next();
+      if (secret.done) return;
+      command = { ...command, password: secret.value } as Command;
     }
     try {
       await executeCommand(peer, command, () => ui.help());

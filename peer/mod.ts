@@ -26,6 +26,7 @@
  */
 
 export {
+  type JoinOptions,
   PEER_DEFAULTS,
   type PeerHandle,
   type PeerOptions,

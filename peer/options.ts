@@ -29,6 +29,7 @@ import {
 import type { PeerEvent } from "./events.ts";
 import { listenAddressKind } from "./web/flag.ts";
 import { FRAME_TIMEOUT_MS, MAX_QUEUED_BYTES } from "./links.ts";
+import { SEED_TEXT_BYTES } from "./long_text.ts";
 
 /**
  * Options of {@linkcode startPeer}. Each one's default, bounds and flag:
@@ -47,6 +48,8 @@ export interface PeerOptions {
   name?: string;
   /** With `name`: joins this room at start. */
   room?: string;
+  /** With `room`: joins it as a private room with this password (docs/extensions.md). */
+  password?: string;
   /** Interval of the keepalive JOIN, in ms. */
   keepaliveMs?: number;
   /** Retry interval for the forward link and the registry reconnect, in ms. */
@@ -63,6 +66,11 @@ export interface PeerOptions {
    * a shorter frame is dropped and reported.
    */
   maxTextBytes?: number;
+  /**
+   * Most content bytes of one `T` while the room may hold a seed client: a
+   * longer text goes out as parts of at most this many bytes (room_texts.ts).
+   */
+  partBytes?: number;
   /**
    * How long a frame on a link may take from its first byte to its last, in
    * ms; a link stalled mid-frame is dropped after it.
@@ -308,6 +316,22 @@ export const PEER_OPTION_TABLE = Object.freeze(
           "Far above any chat line (the reference clients use buffers of about 1 KiB), small enough that a frame is read whole into memory. A longer text in a well-formed frame is dropped and reported (`Dropped a message of N bytes …`), the link stays; `/send` refuses it.",
       },
     },
+    partBytes: {
+      kind: integerKind(128),
+      flag: "--part-bytes",
+      metavar: "BYTES",
+      unit: "bytes",
+      default: SEED_TEXT_BYTES,
+      group: LIMITS,
+      help: "Longest text in one frame while the room may hold plain P2PChat clients; " +
+        "longer ones go in parts.",
+      docs: {
+        limit: "Longest `T` content sent while the room may hold a seed client",
+        short: "Text part for seed clients",
+        details:
+          "A seed client reads one frame per `recv()` of 1,024 bytes, so a longer text goes out as parts of at most 500 content bytes, cut at UTF-8 character boundaries; ringchat peers show them as one message (`parts`, docs/extensions.md). In a private room each part holds what fits once encrypted (319 bytes of text for 500). When every member speaks ringchat/2 a text is one frame of up to `maxTextBytes`.",
+      },
+    },
     maxHandshakes: {
       kind: integerKind(1),
       flag: "--max-handshakes",
@@ -463,7 +487,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent" | "plain">>
+  Required<Omit<PeerOptions, "onEvent" | "plain" | "password">>
 > = true;
 
 type Limit = {
@@ -489,9 +513,12 @@ export const PEER_DEFAULTS: Readonly<{ [K in Limit]: number }> = Object.freeze(
 /** Options with every default applied. */
 export type ResolvedOptions =
   & Required<
-    Omit<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "onEvent" | "plain">
+    Omit<
+      PeerOptions,
+      "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "onEvent" | "plain"
+    >
   >
-  & Pick<PeerOptions, "advertise" | "name" | "room" | "web" | "dataDir" | "plain">;
+  & Pick<PeerOptions, "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "plain">;
 
 /**
  * Applies the defaults to `options` and checks them.
@@ -526,6 +553,7 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
     header: HEADER,
     rows: [
       "maxTextBytes",
+      "partBytes",
       [
         "Largest frame read on a link",
         "(derived)",

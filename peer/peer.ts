@@ -51,7 +51,7 @@ import { type Identity, loadIdentity } from "./identity.ts";
 import { joinBackoff, joinRetrying } from "./join_retry.ts";
 import { type PeerOptions, type ResolvedOptions, resolvePeerOptions } from "./options.ts";
 import type { Place } from "./overlay.ts";
-import type { PeerHandle } from "./peer_handle.ts";
+import type { JoinOptions, PeerHandle } from "./peer_handle.ts";
 import { textError } from "./relay.ts";
 import { Reports } from "./reports.ts";
 import { need, type PeerState, type PeerStatus, publicState, stillRunning } from "./state.ts";
@@ -65,7 +65,7 @@ export { PEER_DEFAULTS, type PeerOptions } from "./options.ts";
 export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerState } from "./state.ts";
 export type { PeerStats } from "./stats.ts";
-export type { PeerHandle } from "./peer_handle.ts";
+export type { JoinOptions, PeerHandle } from "./peer_handle.ts";
 
 /** How long a quit waits for the registry to answer its DEPART, in ms. */
 const QUIT_DEPART_MS = 1000;
@@ -163,8 +163,9 @@ class Peer implements PeerHandle {
     if (this.#status.code === "START") {
       return this.showError(new PeerError("no-name", "A room to join at start needs a user name"));
     }
+    const password = this.#opts.password;
     await joinRetrying({
-      join: () => this.join(room),
+      join: () => this.join(room, password === undefined ? {} : { password }),
       stillWanted: () => this.#status.code === "NAMED",
       info: (message) => this.#emit({ type: "info", message }),
       fail: (error) => this.showError(error),
@@ -308,7 +309,7 @@ class Peer implements PeerHandle {
     this.#emit({ type: "rooms", rooms });
   }
 
-  join(room: string): Promise<void> {
+  join(room: string, options: JoinOptions = {}): Promise<void> {
     let name;
     try {
       ({ name } = need(this.#status, "join"));
@@ -317,16 +318,20 @@ class Peer implements PeerHandle {
     } catch (error) {
       return Promise.reject(error);
     }
-    const joining = this.#join(name, room);
+    const joining = this.#join(name, room, options.password);
     this.#status = { code: "JOINING", name, room, done: joining.catch(() => {}) };
     return joining;
   }
 
-  async #join(name: string, room: string): Promise<void> {
+  async #join(name: string, shown: string, password?: string): Promise<void> {
     let frame: MembersFrame;
     let me: RingMember;
     const port = this.port;
+    let room = shown;
     try {
+      // A private room is joined under its derived name (private_session.ts).
+      room = await this.#parts.privacy.enter(shown, password);
+      stillRunning(this.#status);
       await this.#parts.registry.connect();
       const ip = this.#opts.advertise ?? this.#parts.registry.localAddress ?? "127.0.0.1";
       frame = await this.#parts.registry.join({ type: "J", room, name, ip, port });
@@ -336,10 +341,11 @@ class Peer implements PeerHandle {
     } catch (error) {
       if (this.#status.code === "JOINING") this.#status = { code: "NAMED", name };
       stillRunning(this.#status);
-      throw registryError(`join ${room}`, error);
+      throw registryError(`join ${shown}`, error);
     }
     this.#parts.updates.start(frame, me);
-    this.#emit({ type: "joined", room, members: this.#parts.members.infos() });
+    const members = this.#parts.members.infos();
+    this.#emit({ type: "joined", room: this.#parts.privacy.shown(room), members });
     this.#parts.overlay.relink();
     if (!this.#opts.plain) {
       this.#eclipseTimer = setInterval(
@@ -351,8 +357,9 @@ class Peer implements PeerHandle {
 
   async leave(): Promise<void> {
     const { room } = need(this.#status, "leave");
+    const shown = this.#parts.privacy.shown(room);
     await this.#leave();
-    this.#emit({ type: "left", room });
+    this.#emit({ type: "left", room: shown });
   }
 
   async nick(name: string): Promise<void> {
@@ -389,6 +396,9 @@ class Peer implements PeerHandle {
     this.#status = { code: "NAMED", name };
     this.#parts.updates.stop();
     this.#parts.recent.clear();
+    // Long texts still held are shown as their parts; a nick stays in the private room.
+    this.#parts.texts.flush();
+    if (renameTo === undefined) this.#parts.privacy.leave();
     await this.#parts.registry.leave(renameTo);
     if (renameTo === undefined) await this.#parts.overlay.leave();
   }
@@ -402,7 +412,7 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
       throw new PeerError("not-connected", "Not connected to the other members yet");
     }
-    await this.#parts.relay.originate(need(this.#status, "send"), text);
+    await this.#parts.texts.send(need(this.#status, "send"), text);
   }
 
   async poke(name?: string): Promise<void> {

@@ -10,6 +10,12 @@ import type { PeerEvent } from "./events.ts";
 import type { PeerState } from "./state.ts";
 import type { PeerStats } from "./stats.ts";
 
+/** How to join a room. */
+export interface JoinOptions {
+  /** The private room's password; absent: an open room. */
+  password?: string;
+}
+
 /** A running peer; see `startPeer`. */
 export interface PeerHandle extends AsyncDisposable {
   /** The TCP and UDP listening port. */
@@ -26,8 +32,13 @@ export interface PeerHandle extends AsyncDisposable {
   user(name: string): void;
   /** Asks the registry for the rooms; emits "rooms". @throws {PeerError} */
   list(): Promise<void>;
-  /** Joins a room; emits "joined", then links into the ring. @throws {PeerError} */
-  join(room: string): Promise<void>;
+  /**
+   * Joins a room; emits "joined", then links into the ring. With a
+   * `password`, a private room: its name on the wire is derived from both and
+   * its texts are encrypted (docs/extensions.md, Private rooms).
+   * @throws {PeerError}
+   */
+  join(room: string, options?: JoinOptions): Promise<void>;
   /**
    * Leaves the room: DEPART, every link closed, back to NAMED (the name may
    * change, another room may be joined); emits "left". @throws {PeerError}

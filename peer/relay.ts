@@ -72,7 +72,16 @@ export interface RelayHost {
   verified?(raw: Uint8Array): boolean;
   /** Signs my text before it is sent. */
   sign?(frame: TextFrame, raw: Uint8Array, content: Uint8Array): Promise<void>;
+  /**
+   * Shows a message in place of the relay (room_texts.ts: long texts put
+   * back together, private rooms' texts decrypted): `event` is what the
+   * relay would have emitted for `frame`.
+   */
+  deliver?(event: MessageEvent, frame: TextFrame): void;
 }
+
+/** The `message` event. */
+export type MessageEvent = Extract<PeerEvent, { type: "message" }>;
 
 /** The rate limits on each origin's and each link's messages. */
 export interface RelayOptions {
@@ -125,23 +134,49 @@ export class Relay {
   /** Sends my message `text` to every link (signed when I have a key) and shows it. */
   originate(place: Place, text: string): Promise<void> {
     const { me, room } = place;
-    const msgId = this.#counter.next();
     const frame: TextFrame = {
       type: "T",
       room,
       originHid: me.hashId.toString(),
       originName: me.name,
-      msgId,
+      msgId: this.takeMsgIds(1),
       text,
     };
+    return this.sendOwn([frame]);
+  }
+
+  /** Takes `count` consecutive msgIDs for my next frames; returns the first. */
+  takeMsgIds(count: number): bigint {
+    const first = this.#counter.next();
+    for (let i = 1; i < count; i++) this.#counter.next();
+    return first;
+  }
+
+  /**
+   * Sends my frames (msgIDs from {@linkcode Relay.takeMsgIds}), each signed
+   * when I have a key, to every link in order, and shows each; `before`
+   * gives the bytes a link gets ahead of them (the `parts` op), if any.
+   */
+  sendOwn(frames: TextFrame[], before?: (link: Link) => Uint8Array | null): Promise<void> {
     const host = this.#host;
-    const bytes = encodeFrame(frame);
-    const content = textContent(bytes);
-    host.seen.admit(frame.originHid, frame.originName, msgId, content);
+    const own = frames.map((frame) => {
+      const bytes = encodeFrame(frame);
+      const content = textContent(bytes);
+      host.seen.admit(frame.originHid, frame.originName, frame.msgId, content);
+      return { frame, bytes, content };
+    });
+    const send = () => {
+      if (before !== undefined) {
+        for (const link of host.links()) {
+          const bytes = before(link);
+          if (bytes !== null) link.send(bytes);
+        }
+      }
+      for (const { frame, bytes } of own) this.#sendOwn(frame, bytes);
+    };
     // Without a key to sign with, it is sent at once (synchronously).
-    const signing = host.sign?.(frame, bytes, content);
-    if (signing === undefined) return Promise.resolve(this.#sendOwn(frame, bytes));
-    return signing.then(() => this.#sendOwn(frame, bytes));
+    if (host.sign === undefined) return Promise.resolve(send());
+    return Promise.all(own.map((o) => host.sign!(o.frame, o.bytes, o.content))).then(send);
   }
 
   #sendOwn(frame: TextFrame, bytes: Uint8Array): void {
@@ -326,7 +361,7 @@ export class Relay {
 
   #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
     this.counts.delivered++;
-    this.#host.emit({
+    const event: MessageEvent = {
       type: "message",
       room: frame.room,
       from: frame.originName,
@@ -336,7 +371,9 @@ export class Relay {
       self,
       verified: this.#host.verified?.(raw) ?? false,
       at: new Date().toISOString(),
-    });
+    };
+    if (this.#host.deliver !== undefined) return this.#host.deliver(event, frame);
+    this.#host.emit(event);
   }
 }
 

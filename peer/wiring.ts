@@ -21,9 +21,11 @@ import type { ResolvedOptions } from "./options.ts";
 import { Overlay, type Place } from "./overlay.ts";
 import type { PokeSocket } from "./poke.ts";
 import { type Refreshed, RegistryClient } from "./registry_client.ts";
+import { PrivateSession } from "./private_session.ts";
 import { Relay } from "./relay.ts";
 import { RoomLife } from "./room_life.ts";
 import { People, type PeopleHost } from "./people.ts";
+import { PARTS_OP, RoomTexts } from "./room_texts.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
@@ -59,6 +61,9 @@ export interface PeerParts {
   lookup: MemberLookup<Refreshed>;
   relay: Relay;
   overlay: Overlay;
+  /** Long texts and private rooms (room_texts.ts). */
+  texts: RoomTexts;
+  privacy: PrivateSession;
   listener: Deno.TcpListener;
   poker: PokeSocket;
   people: People;
@@ -158,6 +163,17 @@ export function wirePeer(
     links: () => overlay.all(),
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
+    deliver: (event, frame) => texts.deliver(event, frame),
+  }, opts);
+  const privacy = new PrivateSession();
+  const texts: RoomTexts = new RoomTexts({
+    ...shared,
+    privacy,
+    plain: opts.plain ?? false,
+    links: () => overlay.all(),
+    speaksRingchat: (link) => guard.speaksRingchat(link),
+    relay,
+    signal: host.signal,
   }, opts);
   const overlay: Overlay = new Overlay({
     ...shared,
@@ -169,6 +185,7 @@ export function wirePeer(
     onText: (link, frame, raw, content) => guard.onT(link, frame, raw, content),
     onExtension: (link, frame) => {
       if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
+      else if (frame.op === PARTS_OP) texts.onPartsOp(link, frame);
     },
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
@@ -201,6 +218,8 @@ export function wirePeer(
     lookup,
     relay,
     overlay,
+    texts,
+    privacy,
     listener,
     poker,
     people,

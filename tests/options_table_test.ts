@@ -33,6 +33,7 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     handshakeTimeoutMs: 3_000,
     requestTimeoutMs: 10_000,
     maxTextBytes: 65_536,
+    partBytes: 500,
     frameTimeoutMs: 10_000,
     maxHandshakes: 64,
     maxQueuedBytes: 16 * 1024 * 1024,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { runArgs, VERSION } from "../lib/flags.ts";
 import { ProgramProcess } from "../tools/process/program_process.ts";
 import type { PeerEvent } from "../peer/events.ts";
+import { derivePrivateRoom } from "../peer/private_room.ts";
 import { startRegistry } from "../registry/registry.ts";
 
 /** Longest wait for one expected event: generous, the machine is shared. */
@@ -311,4 +312,32 @@ Deno.test("peer cli: `deno task peer --port 0 --name x --json` works", async () 
   await peer.closeStdin();
   assert.equal((await peer.exited()).code, 0, await peer.stderr);
   assert.equal(peer.events.at(-1)?.type, "quit");
+});
+
+Deno.test("peer cli: /join ROOM --password takes the next line as the password; --json takes it in the command", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const password = "s3cret horse";
+  const wire = (await derivePrivateRoom("plans", password)).wireName;
+  await using plain = new PeerProcess(["--registry", `127.0.0.1:${registry.port}`, "--port", "0"]);
+  await plain.waitForLine(() => true);
+  for (const line of ["/user bob", "/join plans --password", password, "hi", "/list"]) {
+    await plain.write(line);
+  }
+  await plain.waitForLine((line) => line.startsWith("-- Rooms"));
+  await plain.closeStdin();
+  assert.equal((await plain.exited()).code, 0, await plain.stderr);
+  const text = plain.lines.join("\n");
+  assert.match(text, /\n-- Password for plans: the next line\n/);
+  assert.match(text, /\n-- Joined plans; 1 member: bob /);
+  assert.match(text, /\n\d\d:\d\d <bob> hi\n/);
+  assert.match(text, new RegExp(`\\n-- Rooms \\(1\\): ${wire}\\n`));
+  assert.ok(!text.includes(password), "the password is never printed");
+  await using json = PeerProcess.json(registry.port, "--name", "carol");
+  await json.waitFor("named");
+  const joined = await json.ask(
+    JSON.stringify({ command: "join", room: "plans", password }),
+    "joined",
+  );
+  assert.equal(joined.room, "plans");
+  assert.deepEqual(joined.members.map((m) => m.name), ["carol"], "bob has quit");
 });

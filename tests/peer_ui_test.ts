@@ -502,7 +502,7 @@ Deno.test("terminal: a secret line (a password) is neither echoed nor kept for u
   const lines = ui.lines()[Symbol.asyncIterator]();
   terminal.type("/login alice\r");
   assert.deepEqual((await lines.next()).value, "/login alice");
-  ui.secret("Password for alice: ");
+  ui.askSecret("Password for alice: ");
   await terminal.drawn((output) => output.includes("Password for alice: "));
   terminal.type("hunter2 horse\r");
   assert.deepEqual((await lines.next()).value, "hunter2 horse");
@@ -540,4 +540,25 @@ Deno.test("lines: the people events read as one line each, network text escaped"
     "-- bob invites you to r2: /accept bob r2 or /reject bob r2",
     "-- Your session ended: logged-in-elsewhere",
   ]);
+});
+
+Deno.test("terminal ui: a password asked for is not echoed, nor kept for up and down", async () => {
+  const terminal = new FakeTerminal();
+  const ui = new TerminalUi({ io: terminal });
+  ui.render({ type: "named", name: "bob" });
+  const lines = ui.lines()[Symbol.asyncIterator]();
+  terminal.type("/join plans --password\r");
+  assert.deepEqual((await lines.next()).value, "/join plans --password");
+  ui.askSecret("Password for plans: ");
+  await terminal.drawn((output) => output.endsWith("Password for plans: \r\x1b[20C"));
+  terminal.type("hunter2");
+  terminal.type("\x7f2\r");
+  assert.deepEqual((await lines.next()).value, "hunter2");
+  // Up recalls the command before it, never the password.
+  terminal.type("\x1b[A");
+  await terminal.drawn((output) => output.endsWith("bob> /join plans --password\r\x1b[27C"));
+  terminal.end();
+  await ui.done;
+  assert(!terminal.output.includes("hunter"), terminal.output);
+  assert.match(terminal.output, /Password for plans: \r\n/);
 });

@@ -98,7 +98,12 @@ Deno.test("stats: counts sent, delivered, forwarded and duplicates, and the link
 
 Deno.test("stats: queuedBytes counts what waits for a link that does not read", async () => {
   await using reg = await startRegistry({ hostname: "127.0.0.1", port: 0 });
-  const { peer, rec } = await testPeer(reg.port, { name: "alice", room: "room1" });
+  // Whole 60,000-byte texts, not parts for the seed member (room_texts.ts).
+  const { peer, rec } = await testPeer(reg.port, {
+    name: "alice",
+    room: "room1",
+    partBytes: 65_536,
+  });
   const slow = new RawPeer("slow", "room1", "127.0.0.1");
   // A member whose link never reads: connect, say P, then read nothing.
   await slow.join(reg.port);

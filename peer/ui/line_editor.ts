@@ -12,7 +12,7 @@ import type { Key } from "./keys.ts";
 /** What a key did: changed the line or cursor, submitted a line, asked to end, or nothing. */
 export type EditResult =
   | { type: "changed" }
-  | { type: "submit"; line: string }
+  | { type: "submit"; line: string; secret?: true }
   | { type: "end" }
   | { type: "none" };
 
@@ -25,6 +25,7 @@ export class LineEditor {
   /** Where up/down is in the history: its length means the draft. */
   #recall = 0;
   #draft = "";
+  #secret = false;
 
   /** Keeps the last `historySize` submitted lines for up and down. */
   constructor(historySize = 100) {
@@ -36,16 +37,22 @@ export class LineEditor {
     return this.#line;
   }
 
+  /**
+   * True while the line is a secret (a password): it is kept out of the
+   * history, up and down recall nothing, and it ends with the line submitted.
+   */
+  get secret(): boolean {
+    return this.#secret;
+  }
+
+  /** Makes the next line a secret (see {@linkcode LineEditor.secret}). */
+  askSecret(): void {
+    this.#secret = true;
+  }
+
   /** The cursor, as an index into {@linkcode LineEditor.line}. */
   get cursor(): number {
     return this.#cursor;
-  }
-
-  /** Takes `line` (just submitted: a password) out of the history, if it is the last one there. */
-  forgetLast(line: string): void {
-    if (this.#history.at(-1) !== line) return;
-    this.#history.pop();
-    this.#recall = this.#history.length;
   }
 
   /** Applies one key. */
@@ -87,9 +94,9 @@ export class LineEditor {
       case "word-right":
         return this.#move(wordEnd(line, cursor));
       case "up":
-        return this.#recallLine(this.#recall - 1);
+        return this.#secret ? NONE : this.#recallLine(this.#recall - 1);
       case "down":
-        return this.#recallLine(this.#recall + 1);
+        return this.#secret ? NONE : this.#recallLine(this.#recall + 1);
     }
   }
 
@@ -113,6 +120,12 @@ export class LineEditor {
 
   #submit(): EditResult {
     const line = this.#line;
+    if (this.#secret) {
+      this.#secret = false;
+      this.#line = "";
+      this.#cursor = 0;
+      return { type: "submit", line, secret: true };
+    }
     if (line !== "" && this.#history.at(-1) !== line) {
       this.#history.push(line);
       if (this.#history.length > this.#historySize) this.#history.shift();

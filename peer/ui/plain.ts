@@ -57,10 +57,10 @@ export interface PeerUi {
   /** Stops reading input. */
   close(): void;
   /**
-   * The next line is a secret (a password): prompt for it with `prompt`, do
-   * not echo it nor keep it in the history. Line UIs read it as any line.
+   * The next line read is a secret (a password): asked with `prompt`, not
+   * echoed, not kept. Without it, the next line is the secret as it comes.
    */
-  secret?(prompt: string): void;
+  askSecret?(prompt: string): void;
 }
 
 /** Options of the plain and JSON UIs. */

@@ -70,8 +70,8 @@ export class TerminalUi implements PeerUi {
   #keys = new KeyDecoder();
   #lines = new LineQueue();
   #prompt = "> ";
-  /** The prompt of a secret line being typed (not echoed, not kept); null otherwise. */
-  #secret: string | null = null;
+  /** The prompt of a secret being typed (a password). */
+  #secretPrompt = "";
   /** The row the cursor is on, counted from the prompt's row, while the input is drawn. */
   #cursorRow = 0;
   #closed = false;
@@ -106,9 +106,11 @@ export class TerminalUi implements PeerUi {
     return this.#lines;
   }
 
-  secret(prompt: string): void {
-    this.#secret = prompt;
-    this.#print([]);
+  /** The next line is a secret: asked with `prompt`, never shown as typed nor kept for up and down. */
+  askSecret(prompt: string): void {
+    this.#editor.askSecret();
+    this.#secretPrompt = prompt;
+    this.#io.write(this.#eraseInput() + this.#inputText());
   }
 
   /** Takes the prompt off the screen, stops reading and leaves raw mode; what follows prints on plain lines. */
@@ -150,18 +152,11 @@ export class TerminalUi implements PeerUi {
       if (this.#closed) return;
       const result = this.#editor.apply(key);
       if (result.type === "changed") changed = true;
-      if (result.type === "submit" && this.#secret !== null) {
-        // A password: neither shown nor kept for up and down.
-        out += `${this.#eraseInput()}${this.#secret}\r\n`;
-        this.#secret = null;
-        this.#editor.forgetLast(result.line);
-        this.#io.write(out);
-        out = "";
-        changed = true;
-        this.#lines.push(result.line);
-      } else if (result.type === "submit") {
-        // The line stays on the screen whole; a new prompt follows it.
-        out += `${this.#eraseInput()}${this.#prompt}${result.line}\r\n`;
+      if (result.type === "submit") {
+        // The line stays on the screen whole (a secret does not); a new prompt follows it.
+        out += result.secret
+          ? `${this.#eraseInput()}${this.#secretPrompt}\r\n`
+          : `${this.#eraseInput()}${this.#prompt}${result.line}\r\n`;
         this.#io.write(out);
         out = "";
         changed = true;
@@ -202,9 +197,10 @@ export class TerminalUi implements PeerUi {
   /** The prompt and the input, from the prompt's row, leaving the cursor where it is in the line. */
   #inputText(): string {
     const { columns, rows } = this.#io.size();
-    const secret = this.#secret !== null;
+    // A secret is not echoed: its prompt alone, the cursor after it.
+    const secret = this.#editor.secret;
     const view = inputView(
-      this.#secret ?? this.#prompt,
+      secret ? this.#secretPrompt : this.#prompt,
       secret ? "" : this.#editor.line,
       secret ? 0 : this.#editor.cursor,
       columns,

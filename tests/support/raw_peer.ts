@@ -25,20 +25,25 @@ export class RawLink {
   readonly conn: Deno.TcpConn;
   /** Every whole frame received, as text. */
   readonly frames: string[] = [];
+  /** Every whole frame received, as its bytes. */
+  readonly raw: Uint8Array[] = [];
+  /** The most bytes one read takes (a seed client's `recv(1024)`: 1024). */
+  readonly #readBytes: number;
   #eof = false;
   #wake: (() => void) | null = null;
   readonly #reading: Promise<void>;
 
-  constructor(conn: Deno.TcpConn, initial: string[] = []) {
+  constructor(conn: Deno.TcpConn, initial: string[] = [], readBytes = 64 * 1024) {
     this.conn = conn;
+    this.#readBytes = readBytes;
     conn.setNoDelay(true);
     this.frames.push(...initial);
     this.#reading = this.#read();
   }
 
   /** Connects to a peer on 127.0.0.1. */
-  static async connect(port: number): Promise<RawLink> {
-    return new RawLink(await Deno.connect({ hostname: "127.0.0.1", port }));
+  static async connect(port: number, readBytes?: number): Promise<RawLink> {
+    return new RawLink(await Deno.connect({ hostname: "127.0.0.1", port }), [], readBytes);
   }
 
   /** True once the other side closed. */
@@ -98,13 +103,14 @@ export class RawLink {
 
   async #read(): Promise<void> {
     const reader = new FrameReader({ maxFrameBytes: LINK_MAX_FRAME_BYTES });
-    const buf = new Uint8Array(64 * 1024);
+    const buf = new Uint8Array(this.#readBytes);
     try {
       for (;;) {
         const n = await this.conn.read(buf);
         if (n === null) break;
         for (const frame of reader.push(buf.subarray(0, n))) {
           this.frames.push(decoder.decode(frame));
+          this.raw.push(frame.slice());
         }
         this.#wake?.();
       }
