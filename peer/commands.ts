@@ -3,7 +3,7 @@
  * line per command, parsed into a typed {@linkcode Command}.
  *
  * Text lines: `/user NAME`, `/list`, `/join ROOM`, `/send TEXT`, `/poke [NAME]`,
- * `/who`, `/links`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
+ * `/who`, `/links`, `/history [N]`, `/stats`, `/quit`, `/help`. A line that does not start with `/` is
  * sent as it is, and `//text` sends `/text`. The argument of a command is
  * everything after the single space that follows the command word, verbatim
  * (`:` and all spaces kept): the engine, not the parser, judges names and text.
@@ -45,6 +45,8 @@ export type Command =
   | { type: "who" }
   /** Show my forward and backward links. */
   | { type: "links" }
+  /** Show the room's last `count` messages (default 50). */
+  | { type: "history"; count?: number }
   /** Show what I have sent, shown, forwarded and dropped. */
   | { type: "stats" }
   /** Release everything and stop. */
@@ -76,6 +78,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/poke [NAME]", description: "poke a member; with no name, list the members" },
   { usage: "/who", description: "list the members, marking your forward and backward links" },
   { usage: "/links", description: "show your forward and backward links" },
+  { usage: "/history [N]", description: "show the room's last N messages (default 50)" },
   { usage: "/stats", description: "show messages sent, shown, forwarded, duplicates, links" },
   { usage: "/quit", description: "close every link and exit" },
   { usage: "/help", description: "show this help" },
@@ -114,6 +117,13 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
       return argument === undefined || argument.trim() === ""
         ? { type: "poke" }
         : { type: "poke", name: argument };
+    case "history": {
+      if (argument === undefined || argument.trim() === "") return { type: "history" };
+      const count = Number(argument.trim());
+      return /^[0-9]{1,9}$/.test(argument.trim()) && count >= 1
+        ? { type: "history", count }
+        : { type: "invalid", message: "/history takes a positive count of messages" };
+    }
     case "list":
     case "who":
     case "links":
@@ -159,6 +169,11 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
     case "poke":
       if (object.name === undefined || object.name === null) return { type };
       return stringField(type, object, "name", (name) => ({ type, name }));
+    case "history":
+      if (object.count === undefined || object.count === null) return { type };
+      return Number.isSafeInteger(object.count) && (object.count as number) >= 1
+        ? { type, count: object.count as number }
+        : { type: "invalid", message: 'Invalid JSON command: history needs a positive "count"' };
     default:
       if (typeof type === "string" && NO_ARGUMENT.has(type as CommandType)) {
         return { type: type as "list" | "who" | "links" | "stats" | "quit" | "help" };
@@ -183,7 +198,17 @@ export function parseInputLine(line: string, json: boolean): Command | InvalidCo
 /** What {@linkcode executeCommand} drives: the command methods of a peer handle. */
 export type CommandTarget = Pick<
   PeerHandle,
-  "user" | "list" | "join" | "send" | "poke" | "who" | "links" | "showStats" | "showError" | "quit"
+  | "user"
+  | "list"
+  | "join"
+  | "send"
+  | "poke"
+  | "who"
+  | "links"
+  | "history"
+  | "showStats"
+  | "showError"
+  | "quit"
 >;
 
 /**
@@ -221,6 +246,8 @@ async function dispatch(target: CommandTarget, command: Command, help: () => voi
       return target.who();
     case "links":
       return target.links();
+    case "history":
+      return target.history(command.count);
     case "stats":
       return target.showStats();
     case "quit":
@@ -238,6 +265,7 @@ const COMMAND_TYPES: readonly CommandType[] = [
   "poke",
   "who",
   "links",
+  "history",
   "stats",
   "quit",
   "help",

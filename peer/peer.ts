@@ -204,6 +204,7 @@ class Peer implements PeerHandle {
     await this.#tasks.drain();
     await linksDone;
     this.#parts.overlay.stopRetrying();
+    this.#parts.history.close();
     this.#status = { code: "QUIT" };
     this.#emit({ type: "quit" });
     // After "quit", so the pages see it before their sockets close.
@@ -318,6 +319,7 @@ class Peer implements PeerHandle {
     }
     this.#parts.updates.set(frame);
     this.#emit({ type: "joined", room, members: this.#parts.members.infos() });
+    this.#parts.history.joined(room);
     this.#parts.overlay.relink();
     if (!this.#opts.plain) {
       this.#eclipseTimer = setInterval(
@@ -372,5 +374,13 @@ class Peer implements PeerHandle {
   links(): void {
     need(this.#status, "links");
     this.#emit(this.#parts.overlay.linksEvent());
+  }
+
+  history(count = 50): void {
+    const { room, me } = need(this.#status, "history");
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new PeerError("bad-count", "The count of /history must be a positive integer");
+    }
+    this.#emit(this.#parts.history.historyEvent(room, count, me.hashId.toString()));
   }
 }

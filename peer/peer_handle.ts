@@ -40,6 +40,8 @@ export interface PeerHandle extends AsyncDisposable {
   who(): void;
   /** Emits "links". @throws {PeerError} */
   links(): void;
+  /** Emits "history": my room's last `count` (default 50) messages. @throws {PeerError} */
+  history(count?: number): void;
   /** What the peer has sent, shown, forwarded and dropped, and its links now. */
   stats(): PeerStats;
   /** Emits "stats" with {@linkcode PeerHandle.stats} (the `/stats` command). */

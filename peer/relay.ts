@@ -72,6 +72,8 @@ export interface RelayHost {
   verified?(raw: Uint8Array): boolean;
   /** Signs my text before it is sent. */
   sign?(frame: TextFrame, raw: Uint8Array, content: Uint8Array): Promise<void>;
+  /** A text was shown (mine or a member's): `raw` its `T` bytes as on the wire (history_sync.ts). */
+  delivered?(frame: TextFrame, raw: Uint8Array): void;
 }
 
 /** The rate limits on each origin's and each link's messages. */
@@ -326,6 +328,7 @@ export class Relay {
 
   #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
     this.counts.delivered++;
+    this.#host.delivered?.(frame, raw);
     this.#host.emit({
       type: "message",
       room: frame.room,

@@ -70,6 +70,7 @@ export const NEEDS = {
   send: ["JOINED"],
   poke: ["JOINED"],
   who: ["JOINED"],
+  history: ["JOINED"],
   links: ALIVE,
   stats: [...ALIVE, "QUITTING", "QUIT"],
 } as const satisfies Record<string, readonly StatusCode[]>;
@@ -88,6 +89,7 @@ const NEEDS_A_ROOM: Partial<Record<CommandName, string>> = {
   send: "Join a room before sending",
   poke: "Join a room before poking",
   who: "Join a room to see its members",
+  history: "Join a room to see its history",
 };
 
 /**

@@ -9,7 +9,7 @@
  */
 
 import type { PeerEvent } from "./events.ts";
-import { RecentFrames, SeenWindow } from "./flood.ts";
+import { RecentFrames, SeenWindow, textContent } from "./flood.ts";
 import type { Identity } from "./identity.ts";
 import type { Link } from "./links.ts";
 import { MemberLookup } from "./member_lookup.ts";
@@ -24,6 +24,8 @@ import { Relay } from "./relay.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
+import { openPeerHistory } from "./history_wiring.ts";
+import type { HistorySync } from "./history_sync.ts";
 
 /** What the parts ask of the peer that owns them. */
 export interface PeerHost {
@@ -54,6 +56,8 @@ export interface PeerParts {
   overlay: Overlay;
   listener: Deno.TcpListener;
   poker: PokeSocket;
+  /** The room history: store, `/history`, answers and catch-up. */
+  history: HistorySync;
 }
 
 /**
@@ -90,7 +94,10 @@ export function wirePeer(
       }),
     hello: opts.plain ? undefined : {
       identity,
-      onMemberInfo: (info) => updates.onMemberInfo(info),
+      onMemberInfo: (info) => {
+        updates.onMemberInfo(info);
+        history.membersChanged();
+      },
       onUnavailable: (message) => host.emit({ type: "info", message }),
     },
   });
@@ -120,6 +127,12 @@ export function wirePeer(
     refused: () => void relay.counts.refused++,
     maxTextBytes: opts.maxTextBytes,
   });
+  const history: HistorySync = openPeerHistory(opts, {
+    ...shared,
+    links: () => overlay.all(),
+    speaksRingchat: (link) => guard.speaksRingchat(link),
+    signal: host.signal,
+  });
   const encodings = {
     bytesFor: (link: Link, raw: Uint8Array) => guard.bytesFor(link, raw),
   };
@@ -129,6 +142,8 @@ export function wirePeer(
     links: () => overlay.all(),
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
+    delivered: (frame, raw) => history.record(frame, textContent(raw)),
+    emit: (event) => history.emitLive(event),
   }, opts);
   const overlay: Overlay = new Overlay({
     ...shared,
@@ -140,7 +155,9 @@ export function wirePeer(
     onText: (link, frame, raw, content) => guard.onT(link, frame, raw, content),
     onExtension: (link, frame) => {
       if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
+      else history.onOp(link, frame);
     },
+    linkChanged: (link, down) => down ? history.linkDown(link) : history.linkUp(),
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();
@@ -155,5 +172,5 @@ export function wirePeer(
     room: host.room,
     members: () => members.members,
   });
-  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker };
+  return { registry, members, updates, seen, lookup, relay, overlay, listener, poker, history };
 }

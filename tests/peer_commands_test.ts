@@ -160,6 +160,7 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     poke: (name) => Promise.resolve(void calls.push(`poke ${name ?? "-"}`)),
     who: () => void calls.push("who"),
     links: () => void calls.push("links"),
+    history: (count) => void calls.push(`history ${count ?? "-"}`),
     showStats: () => void calls.push("stats"),
     showError: (error) => void calls.push(`error ${(error as Error).message}`),
     quit: () => Promise.resolve(void calls.push("quit")),
@@ -173,6 +174,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     { type: "poke", name: "b" },
     { type: "who" },
     { type: "links" },
+    { type: "history" },
+    { type: "history", count: 20 },
     { type: "stats" },
     { type: "help" },
     { type: "quit" },
@@ -189,6 +192,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     "poke b",
     "who",
     "links",
+    "history -",
+    "history 20",
     "stats",
     "help",
     "quit",
@@ -208,6 +213,7 @@ Deno.test("commands: execute shows a command's PeerError through showError, and 
     poke: () => Promise.resolve(),
     who: () => {},
     links: () => {},
+    history: () => {},
     showStats: () => {},
     showError: (error) => void shown.push(error),
     quit: () => Promise.resolve(),
@@ -243,4 +249,18 @@ Deno.test("commands: through the dispatcher, a failed command of a real peer is 
   } finally {
     await peer.quit();
   }
+});
+
+Deno.test("commands: /history takes an optional positive count, as text or JSON", () => {
+  assert.deepEqual(parseCommand("/history"), { type: "history" });
+  assert.deepEqual(parseCommand("/history 20"), { type: "history", count: 20 });
+  for (const bad of ["/history 0", "/history -3", "/history two", "/history 1.5"]) {
+    assert.equal(parseCommand(bad)?.type, "invalid", bad);
+  }
+  assert.deepEqual(parseJsonCommand('{"command":"history","count":7}'), {
+    type: "history",
+    count: 7,
+  });
+  assert.deepEqual(parseJsonCommand('{"command":"history"}'), { type: "history" });
+  assert.equal(parseJsonCommand('{"command":"history","count":"7"}').type, "invalid");
 });
