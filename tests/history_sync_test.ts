@@ -39,7 +39,9 @@ function pastReplay(): Promise<void> {
 }
 
 function messages(peer: TestPeer, history?: boolean): Message[] {
-  return peer.rec.of("message").filter((m) => history === undefined || (m.history === true) === history);
+  return peer.rec.of("message").filter((m) =>
+    history === undefined || (m.history === true) === history
+  );
 }
 
 /** Sends `count` numbered texts from `peer` and waits until each of `receivers` shows them all. */
