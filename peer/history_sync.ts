@@ -151,6 +151,9 @@ export class HistorySync {
   /** Links an answer is being written on. */
   readonly #answering = new Set<Link>();
   readonly #answerBuckets = new WeakMap<Link, TokenBucket>();
+  /** Aborted by {@linkcode HistorySync.close}, with the peer's signal. */
+  readonly #stop = new AbortController();
+  readonly #signal: AbortSignal;
   /** What answers and catch-ups did (stats and tests). */
   readonly counts = { answered: 0, refused: 0, asked: 0, shown: 0, dropped: 0 };
 
@@ -162,6 +165,7 @@ export class HistorySync {
     this.#limit = options.limit ?? 1000;
     this.#maxTextBytes = options.maxTextBytes;
     this.#now = host.now ?? Date.now;
+    this.#signal = AbortSignal.any([host.signal, this.#stop.signal]);
   }
 
   /** The store (for the stats and tests). */
@@ -252,6 +256,7 @@ export class HistorySync {
   /** Closes the store; held messages are shown. */
   close(): void {
     this.left();
+    this.#stop.abort();
     this.#store.close();
   }
 
@@ -422,10 +427,10 @@ export class HistorySync {
 
   /** Writes an answer's frames, each once the link has drained below the pace. */
   async #write(link: Link, bodies: Record<string, unknown>[]): Promise<void> {
-    const signal = this.#host.signal;
+    const signal = this.#signal;
     for (const body of bodies) {
       while (link.open && link.queuedBytes > ANSWER_PACE_BYTES && !signal.aborted) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await delay(5, signal);
       }
       if (!link.open || signal.aborted) return;
       if (!link.send(encodeFrame({ type: "X", op: HISTORY_OP, body }))) return;
@@ -576,5 +581,18 @@ function inOriginOrder(events: MessageEvent[]): MessageEvent[] {
     const index = next.get(slot.originHid) ?? 0;
     next.set(slot.originHid, index + 1);
     return byOrigin.get(slot.originHid)![index]!;
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (its timer cleared). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
   });
 }

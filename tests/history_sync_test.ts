@@ -85,3 +85,100 @@ Deno.test("history: a newcomer is shown the room's last 50 messages once, in ord
     ["late #0", "late #1", "late #2"],
   );
 });
+
+Deno.test("history: a peer restarted with its data dir is shown what it missed since, once, in order", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const dataDir = await Deno.makeTempDir({ prefix: "ringchat-history-" });
+  try {
+    await using peers = new Peers(registry.port);
+    const alice = await peers.start("alice", SHORT_REPLAY);
+    let bob = await peers.start("bob", { ...SHORT_REPLAY, dataDir });
+    await meshConnected([alice, bob]);
+    await sendAll(alice, "before", 5, [bob]);
+    const port = bob.peer.port;
+    await bob.peer.quit();
+    await alice.rec.until(
+      () => alice.rec.of("members").at(-1)?.members.every((m) => m.name !== "bob") === true,
+      "bob gone from alice's list",
+    );
+    await sendAll(alice, "away", 20, []);
+    await pastReplay();
+    bob = await peers.start("bob", { ...SHORT_REPLAY, dataDir, port });
+    await bob.rec.until(() => messages(bob, true).length >= 20, "20 missed messages");
+    await meshConnected([alice, bob]);
+    await sendAll(alice, "after", 2, [bob]);
+    assert.deepEqual(
+      messages(bob).map((m) => [m.text, m.history ?? false]),
+      [
+        ...Array.from({ length: 20 }, (_, i) => [`away #${i}`, true]),
+        ["after #0", false],
+        ["after #1", false],
+      ],
+    );
+    // What it kept before and after the restart, oldest first.
+    const shown = bob.rec.of("history");
+    bob.peer.history(24);
+    const [history] = bob.rec.of("history").slice(shown.length);
+    assert.deepEqual(
+      history!.messages.map((m) => m.text),
+      [
+        ...Array.from({ length: 2 }, (_, i) => `before #${i + 3}`),
+        ...Array.from({ length: 20 }, (_, i) => `away #${i}`),
+        "after #0",
+        "after #1",
+      ],
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("history: a newcomer that joins while texts flow shows each once, in each origin's order", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  await using peers = new Peers(registry.port);
+  const alice = await peers.start("alice");
+  const bob = await peers.start("bob");
+  await meshConnected([alice, bob]);
+  await sendAll(alice, "old", 30, [bob]);
+  const flowing = (async () => {
+    for (let i = 0; i < 40; i++) {
+      await alice.peer.send(`flow a #${i}`);
+      await bob.peer.send(`flow b #${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  })();
+  const carol = await peers.start("carol");
+  await flowing;
+  await carol.rec.until(
+    () => messages(carol).filter((m) => m.text.startsWith("flow")).length >= 80,
+    "every flowing text",
+  );
+  const texts = messages(carol).map((m) => m.text);
+  assert.equal(new Set(texts).size, texts.length, "each shown once");
+  for (const tag of ["old", "flow a", "flow b"]) {
+    const numbers = texts.filter((t) => t.startsWith(`${tag} #`)).map((t) =>
+      Number(t.split("#")[1])
+    );
+    assert.deepEqual(numbers, [...numbers].sort((x, y) => x - y), `${tag} in order`);
+  }
+  assert.equal(texts.filter((t) => t.startsWith("flow")).length, 80);
+});
+
+Deno.test("history: /history shows my room's last messages, mine too, with ISO times", async () => {
+  await using registry = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  await using peers = new Peers(registry.port);
+  const alice = await peers.start("alice");
+  const bob = await peers.start("bob");
+  await meshConnected([alice, bob]);
+  await sendAll(alice, "a", 3, [bob]);
+  await bob.peer.send("mine");
+  bob.peer.history(2);
+  const [event] = bob.rec.of("history");
+  assert.equal(event!.room, "room1");
+  assert.deepEqual(event!.messages.map((m) => [m.from, m.text, m.self]), [
+    ["alice", "a #2", false],
+    ["bob", "mine", true],
+  ]);
+  for (const m of event!.messages) assert.ok(!Number.isNaN(Date.parse(m.at)));
+  assert.throws(() => bob.peer.history(0), /positive integer/);
+});
