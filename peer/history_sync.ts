@@ -72,6 +72,8 @@ export const MAX_HELD = 2048;
 const WINDOW_MS = 120_000;
 /** Longest time one answer may take, however its frames come, in ms. */
 export const ANSWER_TOTAL_MS = 60_000;
+/** How long a lost link's catch-up waits for a new link before asking any, in ms. */
+export const NEW_LINK_WAIT_MS = 2_000;
 /** Rounds of one catch-up when answers come truncated. */
 const MAX_ROUNDS = 4;
 
@@ -145,6 +147,8 @@ export class HistorySync {
   /** Links asked in this catch-up: a failed one is not asked again. */
   #tried = new WeakSet<Link>();
   #nextRef = 1;
+  /** Set while a lost link's catch-up waits for the next link to come up. */
+  #waitingForLink: ReturnType<typeof setTimeout> | undefined;
   /** Messages held back while an answer is awaited (live and history), or null when not holding. */
   #held: MessageEvent[] | null = null;
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -227,18 +231,26 @@ export class HistorySync {
     this.#ask();
   }
 
-  /** A link came up, or proved its key: maybe one to ask. */
-  linkUp(): void {
-    this.#ask();
+  /** A link came up, or proved its key: the one to ask first. */
+  linkUp(link: Link): void {
+    this.#ask(link);
   }
 
-  /** A link went down: what I missed meanwhile is asked for on the next link. */
+  /**
+   * A link went down: what I missed meanwhile (since what I had then) is
+   * asked for on the next link that comes up, which reaches the part of the
+   * room the lost link did (the repair); on any link if none comes within
+   * {@linkcode NEW_LINK_WAIT_MS}.
+   */
   linkDown(link: Link): void {
     if (this.#open?.link === link) this.#failed("the link dropped");
     const place = this.#host.place();
-    if (place === null) return;
-    if (this.#want === null) this.#begin({ since: this.#store.lastSeen(place.room) });
-    this.#ask();
+    if (place === null || this.#want !== null) return;
+    this.#begin({ since: this.#store.lastSeen(place.room) });
+    this.#waitingForLink = setTimeout(() => {
+      this.#waitingForLink = undefined;
+      this.#ask();
+    }, NEW_LINK_WAIT_MS);
   }
 
   /** The member information changed: a link may speak ringchat/2 now. */
@@ -249,6 +261,8 @@ export class HistorySync {
   /** I left the room (or quit): nothing more to ask; held messages are shown. */
   left(): void {
     if (this.#open !== null) this.#close(this.#open);
+    clearTimeout(this.#waitingForLink);
+    this.#waitingForLink = undefined;
     this.#want = null;
     this.#release();
   }
@@ -261,17 +275,29 @@ export class HistorySync {
   }
 
   #begin(want: Want): void {
+    clearTimeout(this.#waitingForLink);
+    this.#waitingForLink = undefined;
     this.#want = want;
     this.#rounds = 0;
     this.#tried = new WeakSet();
   }
 
-  /** Asks a ringchat link for what I want, if there is one to ask and nothing is open. */
-  #ask(): void {
+  /**
+   * Asks a ringchat link for what I want (`first` if it can be asked), if
+   * there is one to ask and nothing is open.
+   */
+  #ask(first?: Link): void {
     const place = this.#host.place();
     if (place === null || this.#want === null || this.#open !== null) return;
     const links = this.#host.links().filter((l) => !this.#tried.has(l));
-    const link = links.find((l) => this.#askable(l));
+    if (first !== undefined) {
+      if (this.#waitingForLink !== undefined && !this.#askable(first)) return;
+      clearTimeout(this.#waitingForLink);
+      this.#waitingForLink = undefined;
+    } else if (this.#waitingForLink !== undefined) return;
+    const link = first !== undefined && this.#askable(first) && !this.#tried.has(first)
+      ? first
+      : links.find((l) => this.#askable(l));
     if (link === undefined) {
       // A link whose key proof is awaited will be asked: hold live messages for its answer;
       // nobody to ask: do not hold them for an answer that may never come.

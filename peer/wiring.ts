@@ -157,7 +157,7 @@ export function wirePeer(
       if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
       else history.onOp(link, frame);
     },
-    linkChanged: (link, down) => down ? history.linkDown(link) : history.linkUp(),
+    linkChanged: (link, down) => down ? history.linkDown(link) : history.linkUp(link),
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();

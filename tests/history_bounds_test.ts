@@ -181,6 +181,7 @@ Deno.test("history bounds: the store stays within its bytes whatever answers bri
   // Each round a new catch-up (a link lost and back) with an answer of 1,000 texts of 8 KB.
   for (let round = 0; round < 2; round++) {
     room.sync.linkDown(new FakeLink(ALICE) as unknown as Link);
+    room.sync.linkUp(link as unknown as Link);
     const request = link.sent.filter((f) => f.op === "history-request").at(-1)!;
     const ref = request.body.ref as string;
     const big = Array.from(
