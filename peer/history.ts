@@ -166,6 +166,7 @@ export class History {
   readonly #all: StatementSync;
   readonly #lastSeen: StatementSync;
   readonly #stats: StatementSync;
+  readonly #find: StatementSync;
   #open = true;
 
   /** Opens the database at `options.path`; prefer {@linkcode openHistory}. */
@@ -225,6 +226,9 @@ export class History {
         "SELECT origin, MAX(msg_id) AS msg_id FROM messages WHERE room = ? GROUP BY origin",
       );
       this.#stats = this.#db.prepare("SELECT count, bytes FROM rooms WHERE room = ?");
+      this.#find = this.#db.prepare(
+        "SELECT at FROM messages WHERE room = ? AND origin = ? AND msg_id = ? AND digest = ?",
+      );
     } catch (error) {
       this.#db.close();
       throw error;
@@ -324,6 +328,28 @@ export class History {
       seen.set(String(row.origin), BigInt(String(row.msg_id)));
     }
     return seen;
+  }
+
+  /**
+   * When the same message (room, origin, msgID, digest) was stored, in ms
+   * since the epoch; null when it is not stored.
+   */
+  storedAt(
+    room: string,
+    originHid: string,
+    originName: string,
+    msgId: bigint,
+    content: Uint8Array,
+  ): number | null {
+    this.#checkOpen();
+    if (msgId < 0n || msgId > MAX_MSG_ID) return null;
+    const row = this.#find.get(
+      room,
+      originHid,
+      msgId.toString().padStart(MSG_ID_DIGITS, "0"),
+      messageDigest(originName, content).toString(),
+    );
+    return row === undefined ? null : Number(row.at);
   }
 
   /** How many messages and content bytes a room holds now. */

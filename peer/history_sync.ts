@@ -184,8 +184,22 @@ export class HistorySync {
 
   // ---- the live path ---------------------------------------------------
 
-  /** The relay showed `frame` (its `T` content `content`, as on the wire): keep it. */
-  record(frame: TextFrame, content: Uint8Array): void {
+  /**
+   * The relay is about to show `frame` (its `T` content `content`, as on the
+   * wire): keeps it, and says whether to show it. False for a message this
+   * history stored less than the dedup window's lifetime ago: shown before a
+   * restart, it comes again in a new link's replay of the last moments (the
+   * seed's rule), and the window, new with the process, does not know it.
+   */
+  record(frame: TextFrame, content: Uint8Array): boolean {
+    const at = this.#store.storedAt(
+      frame.room,
+      frame.originHid,
+      frame.originName,
+      frame.msgId,
+      content,
+    );
+    if (at !== null && this.#now() - at < WINDOW_MS) return false;
     this.#store.add({
       room: frame.room,
       originHid: frame.originHid,
@@ -194,6 +208,7 @@ export class HistorySync {
       content,
       at: this.#now(),
     });
+    return true;
   }
 
   /** Emits a live event, holding others' messages back while an answer is awaited. */

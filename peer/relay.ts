@@ -72,8 +72,12 @@ export interface RelayHost {
   verified?(raw: Uint8Array): boolean;
   /** Signs my text before it is sent. */
   sign?(frame: TextFrame, raw: Uint8Array, content: Uint8Array): Promise<void>;
-  /** A text was shown (mine or a member's): `raw` its `T` bytes as on the wire (history_sync.ts). */
-  delivered?(frame: TextFrame, raw: Uint8Array): void;
+  /**
+   * A text is to be shown (mine or a member's), `raw` its `T` bytes as on the
+   * wire: kept in the history (history_sync.ts); false: shown before a
+   * restart, not again.
+   */
+  delivered?(frame: TextFrame, raw: Uint8Array): boolean;
 }
 
 /** The rate limits on each origin's and each link's messages. */
@@ -327,8 +331,8 @@ export class Relay {
   }
 
   #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
+    if (this.#host.delivered?.(frame, raw) === false) return void this.counts.duplicates++;
     this.counts.delivered++;
-    this.#host.delivered?.(frame, raw);
     this.#host.emit({
       type: "message",
       room: frame.room,

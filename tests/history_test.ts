@@ -282,3 +282,22 @@ Deno.test("history: refuses bad bounds and use after close", () => {
   history.close();
   throws(() => history.recent("room1", 1), TypeError);
 });
+
+Deno.test("history: storedAt finds a message by room, origin, msgID and digest", () => {
+  using history = openHistory({ path: ":memory:", now: () => 5000 });
+  const bytes = new TextEncoder().encode("hi");
+  history.add({
+    room: "r",
+    originHid: "1",
+    originName: "alice",
+    msgId: 7n,
+    content: bytes,
+    at: 4000,
+  });
+  equal(history.storedAt("r", "1", "alice", 7n, bytes), 4000);
+  equal(history.storedAt("r", "1", "alice", 7n, new TextEncoder().encode("ho")), null);
+  equal(history.storedAt("r", "1", "mallory", 7n, bytes), null);
+  equal(history.storedAt("r", "2", "alice", 7n, bytes), null);
+  equal(history.storedAt("q", "1", "alice", 7n, bytes), null);
+  equal(history.storedAt("r", "1", "alice", 1n << 64n, bytes), null);
+});
