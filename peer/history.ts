@@ -245,6 +245,21 @@ export class History {
    */
   add(message: NewMessage): boolean {
     this.#checkOpen();
+    return this.#transaction(() => this.#add(message));
+  }
+
+  /**
+   * {@linkcode History.add} for each of `messages`, in order, in one
+   * transaction (a catch-up answer's frame: one write of the file, not one
+   * per message). Returns what `add` would have returned for each.
+   */
+  addAll(messages: readonly NewMessage[]): boolean[] {
+    this.#checkOpen();
+    if (messages.length === 0) return [];
+    return this.#transaction(() => messages.map((message) => this.#add(message)));
+  }
+
+  #add(message: NewMessage): boolean {
     const content = typeof message.content === "string"
       ? encoder.encode(message.content)
       : message.content;
@@ -266,29 +281,27 @@ export class History {
       return false;
     }
     const digest = messageDigest(message.originName, content);
-    return this.#transaction(() => {
-      const newRoom = this.#hasRoom.get(message.room) === undefined;
-      const { changes } = this.#insert.run(
-        message.room,
-        message.originHid,
-        message.originName,
-        message.msgId.toString().padStart(MSG_ID_DIGITS, "0"),
-        digest.toString(),
-        content,
-        at,
-        born,
-        message.verified ? 1 : 0,
-        message.group === undefined ? null : encodeGroup(message.group),
-      );
-      if (changes === 0) return false;
-      this.#pruneAge.run(now - this.#maxAgeMs);
-      this.#pruneCount.run(message.room, this.#maxMessages);
-      while (this.#pruneBytes.run(message.room, this.#maxBytes).changes > 0) {
-        // One more of the oldest gone; the added message alone fits the bound.
-      }
-      if (newRoom) this.#pruneRooms.run(this.#maxRooms);
-      return true;
-    });
+    const newRoom = this.#hasRoom.get(message.room) === undefined;
+    const { changes } = this.#insert.run(
+      message.room,
+      message.originHid,
+      message.originName,
+      message.msgId.toString().padStart(MSG_ID_DIGITS, "0"),
+      digest.toString(),
+      content,
+      at,
+      born,
+      message.verified ? 1 : 0,
+      message.group === undefined ? null : encodeGroup(message.group),
+    );
+    if (changes === 0) return false;
+    this.#pruneAge.run(now - this.#maxAgeMs);
+    this.#pruneCount.run(message.room, this.#maxMessages);
+    while (this.#pruneBytes.run(message.room, this.#maxBytes).changes > 0) {
+      // One more of the oldest gone; the added message alone fits the bound.
+    }
+    if (newRoom) this.#pruneRooms.run(this.#maxRooms);
+    return true;
   }
 
   /**

@@ -42,7 +42,7 @@ import {
 } from "./catch_up.ts";
 import type { PeerEvent } from "./events.ts";
 import type { SeenWindow } from "./flood.ts";
-import type { History, StoredMessage } from "./history.ts";
+import type { History, NewMessage, StoredMessage } from "./history.ts";
 import type { Link } from "./links.ts";
 import type { Membership } from "./membership.ts";
 import type { Place } from "./state.ts";
@@ -127,6 +127,13 @@ interface OpenRequest {
   timer: ReturnType<typeof setTimeout>;
   /** When the answer must be over, whatever comes (performance.now). */
   deadline: number;
+}
+
+/** A checked message of an answer: what to store, its bytes, and the text to show. */
+interface Taken {
+  message: NewMessage;
+  content: Uint8Array;
+  text: string;
 }
 
 /** What to ask for: what was missed since a cursor, or a newcomer's newest. */
@@ -505,60 +512,74 @@ export class HistorySync {
     clearTimeout(open.timer);
     const idle = Math.min(ANSWER_IDLE_MS, open.deadline - performance.now());
     open.timer = setTimeout(() => this.#failed("no answer in time"), Math.max(0, idle));
+    const taken: Taken[] = [];
     for (const entry of response.messages) {
       if (open.taken >= open.limit) break;
       const whole = open.chunks.accept(entry);
       if (whole === null) continue;
       open.taken++;
-      this.#takeEntry(place, whole, open);
+      const checked = this.#check(place, whole, open);
+      if (checked !== null) taken.push(checked);
     }
+    // The frame's messages stored in one transaction, then shown if new.
+    const stored = this.#store.addAll(taken.map((t) => t.message));
+    taken.forEach((t, i) => {
+      if (stored[i]) this.#showIfNew(place, t);
+    });
     // An answer that passed its limit is over, whatever else it sends.
     if (response.end || open.taken >= open.limit) this.#ended(open, response.truncated);
   }
 
-  /** One whole message of an answer: checked, stored, shown if new. */
-  #takeEntry(place: Place, entry: HistoryEntry, open: OpenRequest): void {
-    const host = this.#host;
+  /** One whole message of an answer, checked: what to store and show, or null (dropped). */
+  #check(place: Place, entry: HistoryEntry, open: OpenRequest): Taken | null {
     const content = encoder.encode(entry.text);
-    const member = host.members.members.find((m) => m.hashId.toString() === entry.originHid);
+    const member = this.#host.members.members.find((m) => m.hashId.toString() === entry.originHid);
     if (
       content.length > this.#maxTextBytes || content.length === 0 ||
       encoder.encode(entry.originName).length > MAX_NAME_BYTES || entry.originName.length === 0 ||
       (member !== undefined && member.name !== entry.originName)
     ) {
       this.counts.dropped++;
-      return;
+      return null;
     }
     const seen = open.got.get(entry.originHid);
     if (seen === undefined || entry.msgId > seen) open.got.set(entry.originHid, entry.msgId);
     const text = this.#decode(entry.originHid, entry.originName, entry.msgId, entry.text);
-    if (text === null) return void this.counts.dropped++;
-    const now = this.#now();
-    const at = Math.min(entry.at, now);
-    const stored = this.#store.add({
+    if (text === null) {
+      this.counts.dropped++;
+      return null;
+    }
+    const message: NewMessage = {
       room: place.room,
       originHid: entry.originHid,
       originName: entry.originName,
       msgId: entry.msgId,
       content,
-      at,
-      ...(entry.group === undefined ? {} : { group: entry.group }),
-    });
-    if (!stored) return;
-    const verdict = host.seen.check(entry.originHid, entry.originName, entry.msgId, content);
+      at: Math.min(entry.at, this.#now()),
+    };
+    if (entry.group !== undefined) message.group = entry.group;
+    return { message, content, text };
+  }
+
+  /** A message new to the history: shown unless the live window saw it. */
+  #showIfNew(place: Place, { message, content, text }: Taken): void {
+    const seen = this.#host.seen;
+    const { originHid, originName, msgId } = message;
+    const at = message.at!;
+    const verdict = seen.check(originHid, originName, msgId, content);
     if (verdict === "seen" || verdict === "full") return;
-    if (verdict === "new" && now - at < WINDOW_MS) {
-      host.seen.admit(entry.originHid, entry.originName, entry.msgId, content);
+    if (verdict === "new" && this.#now() - at < WINDOW_MS) {
+      seen.admit(originHid, originName, msgId, content);
     }
     this.counts.shown++;
     this.#show({
       type: "message",
       room: place.room,
-      from: entry.originName,
-      originHid: entry.originHid,
-      msgId: entry.msgId.toString(),
+      from: originName,
+      originHid,
+      msgId: msgId.toString(),
       text,
-      self: entry.originHid === place.me.hashId.toString(),
+      self: originHid === place.me.hashId.toString(),
       verified: false,
       history: true,
       at: new Date(at).toISOString(),

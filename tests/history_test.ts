@@ -301,3 +301,23 @@ Deno.test("history: storedAt finds a message by room, origin, msgID and digest",
   equal(history.storedAt("q", "1", "alice", 7n, bytes), null);
   equal(history.storedAt("r", "1", "alice", 1n << 64n, bytes), null);
 });
+
+Deno.test("history: addAll stores in one transaction what add would, duplicates and bounds alike", () => {
+  using history = openHistory({ path: ":memory:", maxMessages: 2 });
+  const m = (msgId: bigint, content: string) => ({
+    room: "r",
+    originHid: "1",
+    originName: "alice",
+    msgId,
+    content,
+  });
+  deepEqual(history.addAll([m(1n, "a"), m(1n, "a"), m(2n, "b"), m(3n, "c"), m(1n << 64n, "d")]), [
+    true,
+    false,
+    true,
+    true,
+    false,
+  ]);
+  deepEqual(history.recent("r", 10).map((s) => s.msgId), [2n, 3n]);
+  deepEqual(history.addAll([]), []);
+});
