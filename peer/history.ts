@@ -313,7 +313,7 @@ export class History {
     this.#checkOpen();
     if (count <= 0) return [];
     const rows = this.#recent.all(room, Math.floor(count)).reverse();
-    return inOriginOrder(rows.map(toMessage));
+    return inOriginOrder(rows.map(toMessage), (m) => m.msgId);
   }
 
   /**
@@ -330,7 +330,7 @@ export class History {
       const seen = cursor.get(m.originHid);
       return seen === undefined || m.msgId > seen;
     });
-    return inOriginOrder(missed).slice(0, Math.max(0, limit));
+    return inOriginOrder(missed, (m) => m.msgId).slice(0, Math.max(0, limit));
   }
 
   /** The highest msgID stored per origin of a room: what to ask after since a restart. */
@@ -473,19 +473,26 @@ function decodeGroup(text: string): PartsGroup {
 
 /**
  * Keeps the interleaving of origins as it is and puts each origin's own
- * messages, within the places they hold, in msgID order. A prefix of the
- * result so holds, per origin, the lowest msgIDs: what makes paging by
- * cursor in {@linkcode History.since} lose nothing.
+ * messages, within the places they hold, in msgID order (`msgId` reads a
+ * message's, as a bigint). A prefix of the result so holds, per origin, the
+ * lowest msgIDs: what makes paging by cursor in {@linkcode History.since}
+ * lose nothing.
  */
-function inOriginOrder(messages: StoredMessage[]): StoredMessage[] {
-  const byOrigin = new Map<string, StoredMessage[]>();
+export function inOriginOrder<M extends { originHid: string }>(
+  messages: readonly M[],
+  msgId: (message: M) => bigint,
+): M[] {
+  const byOrigin = new Map<string, M[]>();
   for (const message of messages) {
     const list = byOrigin.get(message.originHid);
     if (list === undefined) byOrigin.set(message.originHid, [message]);
     else list.push(message);
   }
   for (const list of byOrigin.values()) {
-    list.sort((a, b) => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0));
+    list.sort((a, b) => {
+      const x = msgId(a), y = msgId(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
   }
   const next = new Map<string, number>();
   return messages.map((slot) => {

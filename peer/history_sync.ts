@@ -42,7 +42,7 @@ import {
 } from "./catch_up.ts";
 import type { PeerEvent } from "./events.ts";
 import type { SeenWindow } from "./flood.ts";
-import type { History, NewMessage, StoredMessage } from "./history.ts";
+import { type History, inOriginOrder, type NewMessage, type StoredMessage } from "./history.ts";
 import type { Link } from "./links.ts";
 import type { Membership } from "./membership.ts";
 import type { Place } from "./state.ts";
@@ -403,7 +403,7 @@ export class HistorySync {
     this.#holdTimer = undefined;
     const held = this.#held;
     this.#held = null;
-    for (const event of inOriginOrder(held ?? [])) this.#host.emit(event);
+    for (const event of inOriginOrder(held ?? [], (e) => BigInt(e.msgId))) this.#host.emit(event);
   }
 
   #failed(why: string): void {
@@ -622,28 +622,6 @@ function toEntry(message: StoredMessage): HistoryEntry {
   };
   if (message.group !== undefined) entry.group = message.group;
   return entry;
-}
-
-/** `events` with each origin's messages put in msgID order within the places they hold. */
-function inOriginOrder(events: MessageEvent[]): MessageEvent[] {
-  const byOrigin = new Map<string, MessageEvent[]>();
-  for (const event of events) {
-    const list = byOrigin.get(event.originHid);
-    if (list === undefined) byOrigin.set(event.originHid, [event]);
-    else list.push(event);
-  }
-  for (const list of byOrigin.values()) {
-    list.sort((a, b) => {
-      const x = BigInt(a.msgId), y = BigInt(b.msgId);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
-  }
-  const next = new Map<string, number>();
-  return events.map((slot) => {
-    const index = next.get(slot.originHid) ?? 0;
-    next.set(slot.originHid, index + 1);
-    return byOrigin.get(slot.originHid)![index]!;
-  });
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (its timer cleared). */
