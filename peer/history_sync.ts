@@ -199,6 +199,7 @@ export class HistorySync {
    * seed's rule), and the window, new with the process, does not know it.
    */
   record(frame: TextFrame, content: Uint8Array): boolean {
+    if (this.#stop.signal.aborted) return true;
     const at = this.#store.storedAt(
       frame.room,
       frame.originHid,
@@ -291,6 +292,7 @@ export class HistorySync {
 
   /** Closes the store; held messages are shown. */
   close(): void {
+    if (this.#stop.signal.aborted) return;
     this.left();
     this.#stop.abort();
     this.#store.close();
@@ -425,6 +427,7 @@ export class HistorySync {
 
   /** An `X` frame on a link: true when it was a history op (handled here). */
   onOp(link: Link, frame: ExtensionFrame): boolean {
+    if (this.#stop.signal.aborted) return frame.op === HISTORY_REQUEST_OP || frame.op === HISTORY_OP;
     if (frame.op === HISTORY_REQUEST_OP) this.#answer(link, frame.body);
     else if (frame.op === HISTORY_OP) this.#take(link, frame.body);
     else return false;

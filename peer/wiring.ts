@@ -166,11 +166,18 @@ export function wirePeer(
     },
   }, opts);
   const updates = new MemberUpdates({ members, seen, overlay, place: host.place, emit: host.emit });
-  const [listener, poker] = bindPeerPort(opts, {
-    emit: host.emit,
-    report: host.report,
-    room: host.room,
-    members: () => members.members,
-  });
+  let bound;
+  try {
+    bound = bindPeerPort(opts, {
+      emit: host.emit,
+      report: host.report,
+      room: host.room,
+      members: () => members.members,
+    });
+  } catch (error) {
+    history.close();
+    throw error;
+  }
+  const [listener, poker] = bound;
   return { registry, members, updates, seen, lookup, relay, overlay, listener, poker, history };
 }

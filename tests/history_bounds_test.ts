@@ -197,3 +197,28 @@ Deno.test("history bounds: the store stays within its bytes whatever answers bri
   assert.ok(bytes <= 4 * 1024 * 1024, `${bytes} bytes`);
   assert.ok(count <= 525, `${count} messages`);
 });
+
+Deno.test("history bounds: the database file stays near its 4 MiB of text however much comes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ringchat-history-" });
+  try {
+    const path = `${dir}/history.sqlite`;
+    using store = openHistory({ path });
+    // 18 MB of texts of 60 KB from a member at its rate: the store keeps its last 4 MiB.
+    const text = "z".repeat(60_000);
+    for (let i = 0; i < 300; i++) {
+      store.add({
+        room: "room1",
+        originHid: "1",
+        originName: "x",
+        msgId: BigInt(i),
+        content: `${text}${i}`,
+      });
+    }
+    const size = (file: string) => Deno.statSync(file).size;
+    const onDisk = size(path) + size(`${path}-wal`);
+    assert.ok(store.size("room1").bytes <= 4 * 1024 * 1024);
+    assert.ok(onDisk < 10 * 1024 * 1024, `${onDisk} bytes on disk`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
