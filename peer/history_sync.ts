@@ -427,7 +427,9 @@ export class HistorySync {
 
   /** An `X` frame on a link: true when it was a history op (handled here). */
   onOp(link: Link, frame: ExtensionFrame): boolean {
-    if (this.#stop.signal.aborted) return frame.op === HISTORY_REQUEST_OP || frame.op === HISTORY_OP;
+    if (this.#stop.signal.aborted) {
+      return frame.op === HISTORY_REQUEST_OP || frame.op === HISTORY_OP;
+    }
     if (frame.op === HISTORY_REQUEST_OP) this.#answer(link, frame.body);
     else if (frame.op === HISTORY_OP) this.#take(link, frame.body);
     else return false;
