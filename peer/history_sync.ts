@@ -165,6 +165,8 @@ export class HistorySync {
   /** Aborted by {@linkcode HistorySync.close}, with the peer's signal. */
   readonly #stop = new AbortController();
   readonly #signal: AbortSignal;
+  /** When this peer started (ms since the epoch): what the history held before, it showed before. */
+  readonly #startedAt: number;
   /** What answers and catch-ups did (stats and tests). */
   readonly counts = { answered: 0, refused: 0, asked: 0, shown: 0, dropped: 0 };
 
@@ -177,6 +179,7 @@ export class HistorySync {
     this.#maxTextBytes = options.maxTextBytes;
     this.#now = host.now ?? Date.now;
     this.#signal = AbortSignal.any([host.signal, this.#stop.signal]);
+    this.#startedAt = this.#now();
   }
 
   /** The store (for the stats and tests). */
@@ -194,9 +197,11 @@ export class HistorySync {
   /**
    * The relay is about to show `frame` (its `T` content `content`, as on the
    * wire): keeps it, and says whether to show it. False for a message this
-   * history stored less than the dedup window's lifetime ago: shown before a
-   * restart, it comes again in a new link's replay of the last moments (the
-   * seed's rule), and the window, new with the process, does not know it.
+   * history stored before this peer started, less than the dedup window's
+   * lifetime ago: shown before a restart, it comes again in a new link's
+   * replay of the last moments (the seed's rule), and the window, new with
+   * the process, does not know it. (Since the start, the window alone
+   * judges: it forgets, for one, the texts of a seed client that restarted.)
    */
   record(frame: TextFrame, content: Uint8Array): boolean {
     if (this.#stop.signal.aborted) return true;
@@ -207,7 +212,7 @@ export class HistorySync {
       frame.msgId,
       content,
     );
-    if (at !== null && this.#now() - at < WINDOW_MS) return false;
+    if (at !== null && at < this.#startedAt && this.#now() - at < WINDOW_MS) return false;
     this.#store.add({
       room: frame.room,
       originHid: frame.originHid,
