@@ -236,16 +236,18 @@ export class HistorySync {
 
   /** The `history` event of my room's last `count` messages. */
   historyEvent(room: string, count: number, me: string): Extract<PeerEvent, { type: "history" }> {
-    const messages = this.#store.recent(room, count).map((m) => {
+    const messages = this.#store.recent(room, count).flatMap((m) => {
       const text = this.#decode(m.originHid, m.originName, m.msgId, decoder.decode(m.content));
-      return {
+      // A text that does not decode (a private room's, under another password) is not shown.
+      if (text === null) return [];
+      return [{
         from: m.originName,
         originHid: m.originHid,
         msgId: m.msgId.toString(),
-        text: text ?? "",
+        text,
         at: new Date(m.at).toISOString(),
         self: m.originHid === me,
-      };
+      }];
     });
     return { type: "history", room, messages };
   }
@@ -273,7 +275,7 @@ export class HistorySync {
   linkDown(link: Link): void {
     if (this.#open?.link === link) this.#failed("the link dropped");
     const place = this.#host.place();
-    if (place === null || this.#want !== null) return;
+    if (place === null || this.#want !== null || this.#stop.signal.aborted) return;
     this.#begin({ since: this.#store.lastSeen(place.room) });
     this.#waitingForLink = setTimeout(() => {
       this.#waitingForLink = undefined;
