@@ -42,7 +42,7 @@ const encoder = new TextEncoder();
 
 /** A message as {@linkcode History.add} takes it. */
 export interface NewMessage {
-  /** The room as its members see it (a private room's real name). */
+  /** The room (the peer keeps it under its wire name: a private room's derived one). */
   room: string;
   /** The origin's HashID, decimal (or whatever a liberal client sent there). */
   originHid: string;
