@@ -74,6 +74,8 @@ const WINDOW_MS = 120_000;
 export const ANSWER_TOTAL_MS = 60_000;
 /** How long a lost link's catch-up waits for a new link before asking any, in ms. */
 export const NEW_LINK_WAIT_MS = 2_000;
+/** Messages shown from answers that the live window did not take, remembered at most. */
+export const MAX_UNWINDOWED = 4096;
 /** Rounds of one catch-up when answers come truncated. */
 const MAX_ROUNDS = 4;
 
@@ -167,6 +169,13 @@ export class HistorySync {
   readonly #signal: AbortSignal;
   /** When this peer started (ms since the epoch): what the history held before, it showed before. */
   readonly #startedAt: number;
+  /**
+   * Messages shown from answers that the live window did not take (their
+   * origin not a member now, or older than the window), by key, with when:
+   * a live copy of one is not shown again. At most {@linkcode MAX_UNWINDOWED}
+   * for at most the window's lifetime.
+   */
+  readonly #unwindowed = new Map<string, number>();
   /** What answers and catch-ups did (stats and tests). */
   readonly counts = { answered: 0, refused: 0, asked: 0, shown: 0, dropped: 0 };
 
@@ -212,7 +221,9 @@ export class HistorySync {
       frame.msgId,
       content,
     );
-    if (at !== null && at < this.#startedAt && this.#now() - at < WINDOW_MS) return false;
+    if (at !== null && this.#shownBefore(at, unwindowedKey(frame.originHid, frame.msgId, at))) {
+      return false;
+    }
     this.#store.add({
       room: frame.room,
       originHid: frame.originHid,
@@ -222,6 +233,18 @@ export class HistorySync {
       at: this.#now(),
     });
     return true;
+  }
+
+  /**
+   * Whether a live text the history holds (stored with `at`) was shown
+   * already: before this peer started, or from an answer, out of the
+   * window's reach, within the window's lifetime.
+   */
+  #shownBefore(at: number, key: string): boolean {
+    const now = this.#now();
+    if (at < this.#startedAt && now - at < WINDOW_MS) return true;
+    const since = this.#unwindowed.get(key);
+    return since !== undefined && now - since < WINDOW_MS;
   }
 
   /** Emits a live event, holding others' messages back while an answer is awaited. */
@@ -582,7 +605,7 @@ export class HistorySync {
     if (verdict === "seen" || verdict === "full") return;
     if (verdict === "new" && this.#now() - at < WINDOW_MS) {
       seen.admit(originHid, originName, msgId, content);
-    }
+    } else this.#remember(unwindowedKey(originHid, msgId, at));
     this.counts.shown++;
     this.#show({
       type: "message",
@@ -596,6 +619,16 @@ export class HistorySync {
       history: true,
       at: new Date(at).toISOString(),
     });
+  }
+
+  #remember(key: string): void {
+    const now = this.#now();
+    this.#unwindowed.delete(key);
+    this.#unwindowed.set(key, now);
+    for (const [old, since] of this.#unwindowed) {
+      if (this.#unwindowed.size <= MAX_UNWINDOWED && now - since < WINDOW_MS) break;
+      this.#unwindowed.delete(old);
+    }
   }
 
   /** An answer's last frame: done, or the next round when it was cut at its limit. */
@@ -647,4 +680,13 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done);
   });
+}
+
+/**
+ * The key of a stored message among those shown from answers: its origin,
+ * msgID and stored time (the store's own record of it, so a different text
+ * under the same msgID, stored apart, has another).
+ */
+function unwindowedKey(originHid: string, msgId: bigint, at: number): string {
+  return `${originHid}\n${msgId}\n${at}`;
 }

@@ -222,3 +222,25 @@ Deno.test("history bounds: the database file stays near its 4 MiB of text howeve
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("history bounds: a text shown from an answer out of the window's reach is not shown again live", () => {
+  const link = new FakeLink(ALICE);
+  using room = setUp([link]);
+  room.sync.joined("room1");
+  const ref = link.sent[0]!.body.ref as string;
+  // An origin that is not a member now (it may have left): shown, but the window keeps nothing.
+  const [body] = historyResponseBodies("room1", ref, [entry("77", "carol", 3n, "from carol")]);
+  room.sync.onOp(link as unknown as Link, link.frame("history", body!));
+  assert.equal(room.events.filter((e) => e.type === "message").length, 1);
+  const frame = {
+    type: "T" as const,
+    room: "room1",
+    originHid: "77",
+    originName: "carol",
+    msgId: 3n,
+    text: "from carol",
+  };
+  const content = new TextEncoder().encode(frame.text);
+  assert.equal(room.sync.record(frame, content), false, "its live copy");
+  assert.equal(room.sync.record({ ...frame, msgId: 4n }, content), true, "a new text");
+});
