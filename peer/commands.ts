@@ -3,7 +3,7 @@
  * line per command, parsed into a typed {@linkcode Command}.
  *
  * Text lines: `/user NAME`, `/list`, `/join ROOM [--password]`, `/send TEXT`, `/poke [NAME]`,
- * `/who`, `/links`, `/leave`, `/nick NAME`, `/stats`, `/quit`, `/help` (and the people
+ * `/who`, `/links`, `/leave`, `/nick NAME`, `/history [N]`, `/stats`, `/quit`, `/help` (and the people
  * commands of `people_commands.ts`). A line that does not start with `/` is
  * sent as it is, and `//text` sends `/text`. The argument of a command is
  * everything after the single space that follows the command word, verbatim
@@ -62,6 +62,8 @@ export type Command =
   | { type: "leave" }
   /** Take a new name in the room I am in. */
   | { type: "nick"; name: string }
+  /** Show the room's last `count` messages (default 50). */
+  | { type: "history"; count?: number }
   /** Show what I have sent, shown, forwarded and dropped. */
   | { type: "stats" }
   /** Release everything and stop. */
@@ -100,6 +102,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { usage: "/links", description: "show your forward and backward links" },
   { usage: "/leave", description: "leave the room (then /user and /join another)" },
   { usage: "/nick NAME", description: "take a new name in the room you are in" },
+  { usage: "/history [N]", description: "show the room's last N messages (default 50)" },
   { usage: "/stats", description: "show messages sent, shown, forwarded, duplicates, links" },
   ...PEOPLE_HELP,
   { usage: "/quit", description: "close every link and exit" },
@@ -156,6 +159,13 @@ export function parseCommand(line: string): Command | InvalidCommand | null {
       return argument === undefined || argument.trim() === ""
         ? { type: "poke" }
         : { type: "poke", name: argument };
+    case "history": {
+      if (argument === undefined || argument.trim() === "") return { type: "history" };
+      const count = Number(argument.trim());
+      return /^[0-9]{1,9}$/.test(argument.trim()) && count >= 1
+        ? { type: "history", count }
+        : { type: "invalid", message: "/history takes a positive count of messages" };
+    }
     case "list":
     case "who":
     case "links":
@@ -215,6 +225,11 @@ export function parseJsonCommand(line: string): Command | InvalidCommand {
     case "poke":
       if (object.name === undefined || object.name === null) return { type };
       return stringField(type, object, "name", (name) => ({ type, name }));
+    case "history":
+      if (object.count === undefined || object.count === null) return { type };
+      return Number.isSafeInteger(object.count) && (object.count as number) >= 1
+        ? { type, count: object.count as number }
+        : { type: "invalid", message: 'Invalid JSON command: history needs a positive "count"' };
     default: {
       const people = parsePeopleJson(type, object);
       if (people !== undefined) return people;
@@ -254,6 +269,7 @@ export type CommandTarget =
     | "links"
     | "leave"
     | "nick"
+    | "history"
     | "showStats"
     | "showError"
     | "quit"
@@ -305,6 +321,8 @@ async function dispatch(target: CommandTarget, command: Command, help: () => voi
       return await target.leave();
     case "nick":
       return await target.nick(command.name);
+    case "history":
+      return target.history(command.count);
     case "stats":
       return target.showStats();
     case "quit":
@@ -326,6 +344,7 @@ const COMMAND_TYPES: readonly CommandType[] = [
   "links",
   "leave",
   "nick",
+  "history",
   "stats",
   "quit",
   "help",

@@ -31,6 +31,8 @@ export type PeerErrorCode =
   | "not-joined"
   /** Other members are listed, but no link is up to reach them. */
   | "not-connected"
+  /** A count that is not a positive integer (`/history`). */
+  | "bad-count"
   /** A message of no text, or only spaces and tabs. */
   | "empty-text"
   /** A message longer than `maxTextBytes` (or than its wire form allows: parts, encryption). */

@@ -24,6 +24,17 @@ export interface MemberInfo {
   ringchat?: boolean;
 }
 
+/** A message as `/history` shows it. */
+export interface HistoryMessage {
+  from: string;
+  originHid: string;
+  msgId: string;
+  text: string;
+  /** When it was said or first received, ISO 8601 UTC with ms. */
+  at: string;
+  self: boolean;
+}
+
 /** The other end of a link. */
 export interface LinkPeer {
   name: string;
@@ -97,8 +108,16 @@ export type PeerEvent =
     text: string;
     self: boolean;
     verified: boolean;
+    /** When it was said or first received, ISO 8601 UTC with ms (always on history messages). */
     at: string;
+    /**
+     * True on a message that came in a catch-up answer (`docs/extensions.md`,
+     * `history`): missed while away, shown once, never forwarded; absent otherwise.
+     */
+    history?: true;
   }
+  /** Answer to `/history`: my room's last messages, oldest first. */
+  | { type: "history"; room: string; messages: HistoryMessage[] }
   /**
    * Somebody poked me: `from` is the member's name. A poke that did not come
    * from the address of a member with the name it carries has `from` set to

@@ -42,7 +42,7 @@ const encoder = new TextEncoder();
 
 /** A message as {@linkcode History.add} takes it. */
 export interface NewMessage {
-  /** The room as its members see it (a private room's real name). */
+  /** The room (the peer keeps it under its wire name: a private room's derived one). */
   room: string;
   /** The origin's HashID, decimal (or whatever a liberal client sent there). */
   originHid: string;
@@ -166,6 +166,7 @@ export class History {
   readonly #all: StatementSync;
   readonly #lastSeen: StatementSync;
   readonly #stats: StatementSync;
+  readonly #find: StatementSync;
   #open = true;
 
   /** Opens the database at `options.path`; prefer {@linkcode openHistory}. */
@@ -225,6 +226,9 @@ export class History {
         "SELECT origin, MAX(msg_id) AS msg_id FROM messages WHERE room = ? GROUP BY origin",
       );
       this.#stats = this.#db.prepare("SELECT count, bytes FROM rooms WHERE room = ?");
+      this.#find = this.#db.prepare(
+        "SELECT at FROM messages WHERE room = ? AND origin = ? AND msg_id = ? AND digest = ?",
+      );
     } catch (error) {
       this.#db.close();
       throw error;
@@ -241,6 +245,21 @@ export class History {
    */
   add(message: NewMessage): boolean {
     this.#checkOpen();
+    return this.#transaction(() => this.#add(message));
+  }
+
+  /**
+   * {@linkcode History.add} for each of `messages`, in order, in one
+   * transaction (a catch-up answer's frame: one write of the file, not one
+   * per message). Returns what `add` would have returned for each.
+   */
+  addAll(messages: readonly NewMessage[]): boolean[] {
+    this.#checkOpen();
+    if (messages.length === 0) return [];
+    return this.#transaction(() => messages.map((message) => this.#add(message)));
+  }
+
+  #add(message: NewMessage): boolean {
     const content = typeof message.content === "string"
       ? encoder.encode(message.content)
       : message.content;
@@ -262,29 +281,27 @@ export class History {
       return false;
     }
     const digest = messageDigest(message.originName, content);
-    return this.#transaction(() => {
-      const newRoom = this.#hasRoom.get(message.room) === undefined;
-      const { changes } = this.#insert.run(
-        message.room,
-        message.originHid,
-        message.originName,
-        message.msgId.toString().padStart(MSG_ID_DIGITS, "0"),
-        digest.toString(),
-        content,
-        at,
-        born,
-        message.verified ? 1 : 0,
-        message.group === undefined ? null : encodeGroup(message.group),
-      );
-      if (changes === 0) return false;
-      this.#pruneAge.run(now - this.#maxAgeMs);
-      this.#pruneCount.run(message.room, this.#maxMessages);
-      while (this.#pruneBytes.run(message.room, this.#maxBytes).changes > 0) {
-        // One more of the oldest gone; the added message alone fits the bound.
-      }
-      if (newRoom) this.#pruneRooms.run(this.#maxRooms);
-      return true;
-    });
+    const newRoom = this.#hasRoom.get(message.room) === undefined;
+    const { changes } = this.#insert.run(
+      message.room,
+      message.originHid,
+      message.originName,
+      message.msgId.toString().padStart(MSG_ID_DIGITS, "0"),
+      digest.toString(),
+      content,
+      at,
+      born,
+      message.verified ? 1 : 0,
+      message.group === undefined ? null : encodeGroup(message.group),
+    );
+    if (changes === 0) return false;
+    this.#pruneAge.run(now - this.#maxAgeMs);
+    this.#pruneCount.run(message.room, this.#maxMessages);
+    while (this.#pruneBytes.run(message.room, this.#maxBytes).changes > 0) {
+      // One more of the oldest gone; the added message alone fits the bound.
+    }
+    if (newRoom) this.#pruneRooms.run(this.#maxRooms);
+    return true;
   }
 
   /**
@@ -296,7 +313,7 @@ export class History {
     this.#checkOpen();
     if (count <= 0) return [];
     const rows = this.#recent.all(room, Math.floor(count)).reverse();
-    return inOriginOrder(rows.map(toMessage));
+    return inOriginOrder(rows.map(toMessage), (m) => m.msgId);
   }
 
   /**
@@ -313,7 +330,7 @@ export class History {
       const seen = cursor.get(m.originHid);
       return seen === undefined || m.msgId > seen;
     });
-    return inOriginOrder(missed).slice(0, Math.max(0, limit));
+    return inOriginOrder(missed, (m) => m.msgId).slice(0, Math.max(0, limit));
   }
 
   /** The highest msgID stored per origin of a room: what to ask after since a restart. */
@@ -324,6 +341,28 @@ export class History {
       seen.set(String(row.origin), BigInt(String(row.msg_id)));
     }
     return seen;
+  }
+
+  /**
+   * When the same message (room, origin, msgID, digest) was stored, in ms
+   * since the epoch; null when it is not stored.
+   */
+  storedAt(
+    room: string,
+    originHid: string,
+    originName: string,
+    msgId: bigint,
+    content: Uint8Array,
+  ): number | null {
+    this.#checkOpen();
+    if (msgId < 0n || msgId > MAX_MSG_ID) return null;
+    const row = this.#find.get(
+      room,
+      originHid,
+      msgId.toString().padStart(MSG_ID_DIGITS, "0"),
+      messageDigest(originName, content).toString(),
+    );
+    return row === undefined ? null : Number(row.at);
   }
 
   /** How many messages and content bytes a room holds now. */
@@ -434,19 +473,26 @@ function decodeGroup(text: string): PartsGroup {
 
 /**
  * Keeps the interleaving of origins as it is and puts each origin's own
- * messages, within the places they hold, in msgID order. A prefix of the
- * result so holds, per origin, the lowest msgIDs: what makes paging by
- * cursor in {@linkcode History.since} lose nothing.
+ * messages, within the places they hold, in msgID order (`msgId` reads a
+ * message's, as a bigint). A prefix of the result so holds, per origin, the
+ * lowest msgIDs: what makes paging by cursor in {@linkcode History.since}
+ * lose nothing.
  */
-function inOriginOrder(messages: StoredMessage[]): StoredMessage[] {
-  const byOrigin = new Map<string, StoredMessage[]>();
+export function inOriginOrder<M extends { originHid: string }>(
+  messages: readonly M[],
+  msgId: (message: M) => bigint,
+): M[] {
+  const byOrigin = new Map<string, M[]>();
   for (const message of messages) {
     const list = byOrigin.get(message.originHid);
     if (list === undefined) byOrigin.set(message.originHid, [message]);
     else list.push(message);
   }
   for (const list of byOrigin.values()) {
-    list.sort((a, b) => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0));
+    list.sort((a, b) => {
+      const x = msgId(a), y = msgId(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
   }
   const next = new Map<string, number>();
   return messages.map((slot) => {

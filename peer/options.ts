@@ -127,6 +127,10 @@ export interface PeerOptions {
    * directory of peer/data_dir.ts.
    */
   dataDir?: string | null;
+  /** Messages of the room history kept (per room; peer/history.ts). */
+  historyMaxMessages?: number;
+  /** How long a message of the room history is kept, in ms. */
+  historyMaxAgeMs?: number;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
   /**
@@ -201,7 +205,8 @@ export const PEER_OPTION_TABLE = Object.freeze(
       flag: "--data-dir",
       default: undefined,
       defaultText: "the per-user data directory (startPeer: none)",
-      help: "Where to keep the identity key; none: a new key in memory at each start.",
+      help:
+        "Where to keep the identity key and the room history; none: a new key and the history in memory.",
     },
     keepaliveMs: {
       kind: integerKind(1),
@@ -357,6 +362,35 @@ export const PEER_OPTION_TABLE = Object.freeze(
         short: "Bytes queued to one link",
         details:
           "256 largest texts. A link whose other side stops reading is dropped rather than letting the queue grow without end.",
+      },
+    },
+    historyMaxMessages: {
+      kind: integerKind(1, 100_000),
+      flag: "--history-max-messages",
+      metavar: "N",
+      default: 1000,
+      group: LIMITS,
+      help: "Messages of the room history kept (shown by /history, answered to members).",
+      docs: {
+        limit: "Messages kept in the room history",
+        short: "History messages",
+        details:
+          "Issue 11: the last 1,000 messages of the room, in `<data dir>/history.sqlite` (in memory with `--data-dir none`), at most 4 MiB of text per room and 16 rooms; pruned on every write, so the file stays small (about 1 MB for 1,000 messages of 100 bytes) whatever others send. A newcomer is sent the last 50, a member coming back what it missed, at most 1,000 per answer.",
+      },
+    },
+    historyMaxAgeMs: {
+      kind: integerKind(1),
+      flag: "--history-max-age-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 24 * 60 * 60_000,
+      group: LIMITS,
+      help: "How long a message of the room history is kept.",
+      docs: {
+        limit: "Age of the room history",
+        short: "History age",
+        details:
+          "Issue 11: a member away for up to 24 h that comes back sees what it missed, as long as one member that saw it is online. Counted from the earlier of the message's time and its arrival, so a message passed around again does not live longer.",
       },
     },
     maxRegistryFrameBytes: {
@@ -619,6 +653,28 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
         "",
         "2048 bytes",
         "The longest `K` is under 80 bytes; a longer datagram is cut and ignored as junk. Junk datagrams (anything but a well-formed `K` or an awaited `A`) are ignored and reported like every other abuse: a few at once, then one every 5 s.",
+      ],
+    ],
+  },
+  {
+    marker: "peer-history",
+    header: HEADER,
+    rows: [
+      "historyMaxMessages",
+      "historyMaxAgeMs",
+      [
+        "Catch-up answers",
+        "(fixed)",
+        "",
+        "1 per link at a time, 4 per link then 1 per 15 s, 4 at once, written as the link drains",
+        "A member that asks again and again gets `busy`; a requester that does not read is dropped by the link's queue bound, never by the answer (each frame waits until fewer than 256 KiB are queued). So a million requests cost a million small refusals, not a million answers.",
+      ],
+      [
+        "Catch-up answers taken",
+        "(fixed)",
+        "",
+        "the open request's, up to its limit (1,000), 10 s idle and 60 s in all",
+        "Only the frames of the request open on that link are read; entries over the text limit, with empty or over-long names, or with a current member's HashID under another name are dropped; what is left passes the store's bounds. Live messages held back while an answer is awaited: at most 2,048, at most an idle time without a request.",
       ],
     ],
   },

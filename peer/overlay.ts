@@ -75,6 +75,8 @@ export interface OverlayHost {
   onExtension?(link: Link, frame: ExtensionFrame): void;
   /** A connection opened with an `X` frame (a probe). */
   probe?(probed: Probed): void;
+  /** A link came up or its other side proved its key (`down`: it went down) (history_sync.ts). */
+  linkChanged?(link: Link, down: boolean): void;
   /** The bytes of the frame `raw` for `link` (text_guard.ts). */
   bytesFor?(link: Link, raw: Uint8Array): Uint8Array;
   emit(event: PeerEvent): void;
@@ -407,6 +409,7 @@ export class Overlay {
         clearTimeout(this.#proofTimers.get(link));
         this.#proofTimers.delete(link);
         logger.debug("{name} proved its key", { name: link.peer.name });
+        this.#host.linkChanged?.(link, false);
       } else if (outcome.reply !== undefined) link.send(outcome.reply);
     });
   }
@@ -626,6 +629,7 @@ export class Overlay {
       this.#host.track(this.#host.refresh());
     }
     this.#host.emit({ type: "link", direction: link.direction, state: "down", peer });
+    this.#host.linkChanged?.(link, true);
   }
 
   /**
@@ -645,6 +649,7 @@ export class Overlay {
     for (const bytes of this.#host.recent.frames()) {
       link.send(this.#host.bytesFor?.(link, bytes) ?? bytes);
     }
+    this.#host.linkChanged?.(link, false);
     for (const wake of [...this.#linkWaiters]) wake();
   }
 }

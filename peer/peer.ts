@@ -230,6 +230,7 @@ class Peer implements PeerHandle {
     await this.#tasks.drain();
     await linksDone;
     this.#parts.overlay.stopRetrying();
+    this.#parts.history.close();
     this.#status = { code: "QUIT" };
     this.#emit({ type: "quit" });
     // After "quit", so the pages see it before their sockets close.
@@ -346,6 +347,7 @@ class Peer implements PeerHandle {
     this.#parts.updates.start(frame, me);
     const members = this.#parts.members.infos();
     this.#emit({ type: "joined", room: this.#parts.privacy.shown(room), members });
+    this.#parts.history.joined(room);
     this.#parts.overlay.relink();
     if (!this.#opts.plain) {
       this.#eclipseTimer = setInterval(
@@ -399,6 +401,7 @@ class Peer implements PeerHandle {
     // Long texts still held are shown as their parts; a nick stays in the private room.
     this.#parts.texts.flush();
     if (renameTo === undefined) this.#parts.privacy.leave();
+    this.#parts.history.left();
     await this.#parts.registry.leave(renameTo);
     if (renameTo === undefined) await this.#parts.overlay.leave();
   }
@@ -528,5 +531,13 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
     }
     await this.join(room);
+  }
+
+  history(count = 50): void {
+    const { room, me } = need(this.#status, "history");
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new PeerError("bad-count", "The count of /history must be a positive integer");
+    }
+    this.#emit(this.#parts.history.historyEvent(room, count, me.hashId.toString()));
   }
 }

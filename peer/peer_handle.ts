@@ -98,6 +98,8 @@ export interface PeerHandle extends AsyncDisposable {
   answer(from: string, accept: boolean, room?: string): Promise<void>;
   /** Says I am away (`on`) or back; emits my "presence". @throws {PeerError} */
   away(on: boolean): Promise<void>;
+  /** Emits "history": my room's last `count` (default 50) messages. @throws {PeerError} */
+  history(count?: number): void;
   /** What the peer has sent, shown, forwarded and dropped, and its links now. */
   stats(): PeerStats;
   /** Emits "stats" with {@linkcode PeerHandle.stats} (the `/stats` command). */

@@ -50,6 +50,7 @@
  * @module
  */
 
+import { createDecipheriv } from "node:crypto";
 import { ProtocolError } from "../lib/errors.ts";
 import { nameProblem } from "../lib/names.ts";
 
@@ -83,6 +84,11 @@ export interface PrivateRoom {
   wireName: string;
   /** The AES-256-GCM key of the room's texts (not extractable). */
   key: CryptoKey;
+  /**
+   * The same key's 32 bytes, for {@linkcode decryptTextSync} (the history's
+   * catch-up decrypts in its own synchronous order); kept in memory only.
+   */
+  rawKey: Uint8Array;
 }
 
 /** Options of {@linkcode derivePrivateRoom}. */
@@ -137,15 +143,15 @@ export async function derivePrivateRoom(
     master,
     WIRE_NAME_BYTES * 8,
   );
-  const key = await crypto.subtle.deriveKey(
-    hkdf("ringchat/2 text key"),
-    master,
-    { name: "AES-GCM", length: 256 },
-    false,
-    ["encrypt", "decrypt"],
+  const rawKey = new Uint8Array(
+    await crypto.subtle.deriveBits(hkdf("ringchat/2 text key"), master, 256),
   );
+  const key = await crypto.subtle.importKey("raw", rawKey, { name: "AES-GCM" }, false, [
+    "encrypt",
+    "decrypt",
+  ]);
   const wireName = PRIVATE_ROOM_PREFIX + base64url(new Uint8Array(nameBits));
-  return { name, wireName, key };
+  return { name, wireName, key, rawKey };
 }
 
 /** What an encrypted text is bound to: a ciphertext decrypts only under the same. */
@@ -198,14 +204,7 @@ export async function decryptText(
   content: string,
   binding: TextBinding,
 ): Promise<Uint8Array> {
-  if (!isEncryptedText(content)) {
-    throw new ProtocolError("Text in a private room is not encrypted", { frameType: "T" });
-  }
-  const encoded = content.slice(ENCRYPTED_TEXT_PREFIX.length);
-  const body = fromBase64url(encoded);
-  if (body === null || body.length < NONCE_BYTES + TAG_BYTES + PAD_BYTES) {
-    throw new ProtocolError("Encrypted text is malformed", { frameType: "T" });
-  }
+  const body = encryptedBody(content);
   let padded: Uint8Array;
   try {
     padded = new Uint8Array(
@@ -222,6 +221,54 @@ export async function decryptText(
   } catch {
     throw new ProtocolError("Encrypted text does not authenticate", { frameType: "T" });
   }
+  return unpadded(padded);
+}
+
+/**
+ * {@linkcode decryptText} done synchronously (node:crypto) with the key's
+ * bytes ({@linkcode PrivateRoom.rawKey}): the same plaintext, the same errors.
+ *
+ * @throws {ProtocolError} as {@linkcode decryptText}
+ */
+export function decryptTextSync(
+  rawKey: Uint8Array,
+  content: string,
+  binding: TextBinding,
+): Uint8Array {
+  const body = encryptedBody(content);
+  let padded: Uint8Array;
+  try {
+    const tagAt = body.length - TAG_BYTES;
+    const decipher = createDecipheriv("aes-256-gcm", rawKey, body.subarray(0, NONCE_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAAD(additionalData(binding));
+    decipher.setAuthTag(body.subarray(tagAt));
+    const head = decipher.update(body.subarray(NONCE_BYTES, tagAt));
+    const tail = decipher.final();
+    padded = new Uint8Array(head.length + tail.length);
+    padded.set(head);
+    padded.set(tail, head.length);
+  } catch {
+    throw new ProtocolError("Encrypted text does not authenticate", { frameType: "T" });
+  }
+  return unpadded(padded);
+}
+
+/** The nonce, ciphertext and tag of an encrypted text. @throws {ProtocolError} */
+function encryptedBody(content: string): Uint8Array<ArrayBuffer> {
+  if (!isEncryptedText(content)) {
+    throw new ProtocolError("Text in a private room is not encrypted", { frameType: "T" });
+  }
+  const body = fromBase64url(content.slice(ENCRYPTED_TEXT_PREFIX.length));
+  if (body === null || body.length < NONCE_BYTES + TAG_BYTES + PAD_BYTES) {
+    throw new ProtocolError("Encrypted text is malformed", { frameType: "T" });
+  }
+  return body;
+}
+
+/** The plaintext of a decrypted, padded text. @throws {ProtocolError} on bad padding */
+function unpadded(padded: Uint8Array): Uint8Array {
   let end = padded.length - 1;
   while (end >= 0 && padded[end] === 0) end--;
   if (end < 0 || padded[end] !== 0x80) {

@@ -20,6 +20,7 @@
 import { PeerError } from "./errors.ts";
 import {
   decryptText,
+  decryptTextSync,
   type DeriveOptions,
   derivePrivateRoom,
   encryptText,
@@ -98,6 +99,21 @@ export class PrivateSession {
    * or null when it does not decrypt. A room that is not my private room
    * passes its texts as they are.
    */
+  /** {@linkcode PrivateSession.decrypt} done synchronously (the history's catch-up). */
+  decryptSync(
+    wireRoom: string,
+    content: string,
+    binding: Omit<TextBinding, "wireRoom">,
+  ): string | null {
+    const room = this.roomOf(wireRoom);
+    if (room === null) return content;
+    try {
+      return strictDecoder.decode(decryptTextSync(room.rawKey, content, { ...binding, wireRoom }));
+    } catch {
+      return null;
+    }
+  }
+
   async decrypt(
     wireRoom: string,
     content: string,

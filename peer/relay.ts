@@ -78,6 +78,12 @@ export interface RelayHost {
    * relay would have emitted for `frame`.
    */
   deliver?(event: MessageEvent, frame: TextFrame): void;
+  /**
+   * A text is to be shown (mine or a member's), `raw` its `T` bytes as on the
+   * wire: kept in the history (history_sync.ts); false: shown before a
+   * restart, not again.
+   */
+  delivered?(frame: TextFrame, raw: Uint8Array): boolean;
 }
 
 /** The `message` event. */
@@ -360,6 +366,7 @@ export class Relay {
   }
 
   #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
+    if (this.#host.delivered?.(frame, raw) === false) return void this.counts.duplicates++;
     this.counts.delivered++;
     const event: MessageEvent = {
       type: "message",

@@ -73,6 +73,7 @@ export const NEEDS = {
   who: ["JOINED"],
   leave: ["JOINED"],
   nick: ["JOINED"],
+  history: ["JOINED"],
   links: ALIVE,
   stats: [...ALIVE, "QUITTING", "QUIT"],
 } as const satisfies Record<string, readonly StatusCode[]>;
@@ -93,6 +94,7 @@ const NEEDS_A_ROOM: Partial<Record<CommandName, string>> = {
   who: "Join a room to see its members",
   leave: "Not in a room: nothing to leave",
   nick: "Join a room before /nick (before joining, /user sets the name)",
+  history: "Join a room to see its history",
 };
 
 /**

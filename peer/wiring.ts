@@ -10,7 +10,7 @@
 
 import { DM_DEFAULTS } from "./dm.ts";
 import type { PeerEvent } from "./events.ts";
-import { RecentFrames, SeenWindow } from "./flood.ts";
+import { RecentFrames, SeenWindow, textContent } from "./flood.ts";
 import type { Identity } from "./identity.ts";
 import { type Link, linkMaxFrameBytes } from "./links.ts";
 import { MemberLookup } from "./member_lookup.ts";
@@ -29,6 +29,8 @@ import { PARTS_OP, RoomTexts } from "./room_texts.ts";
 import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
+import { openPeerHistory } from "./history_wiring.ts";
+import type { HistorySync } from "./history_sync.ts";
 
 /** What the parts ask of the peer that owns them. */
 export interface PeerHost {
@@ -67,6 +69,8 @@ export interface PeerParts {
   listener: Deno.TcpListener;
   poker: PokeSocket;
   people: People;
+  /** The room history: store, `/history`, answers and catch-up. */
+  history: HistorySync;
 }
 
 /**
@@ -119,7 +123,10 @@ export function wirePeer(
       }),
     hello: opts.plain ? undefined : {
       identity,
-      onMemberInfo: (info) => updates.onMemberInfo(info),
+      onMemberInfo: (info) => {
+        updates.onMemberInfo(info);
+        history.membersChanged();
+      },
       onUnavailable: (message) => host.emit({ type: "info", message }),
     },
     ops: opts.plain ? undefined : people.registryHooks,
@@ -144,6 +151,7 @@ export function wirePeer(
     report: host.report,
     track: host.track,
   };
+  const privacy = new PrivateSession();
   const guard: TextGuard = new TextGuard({
     ...shared,
     identity,
@@ -153,6 +161,19 @@ export function wirePeer(
     relay: (from, frame, raw) => relay.receive(from, frame, raw),
     refused: () => void relay.counts.refused++,
     maxTextBytes: opts.maxTextBytes,
+  });
+  const history: HistorySync = openPeerHistory(opts, {
+    ...shared,
+    links: () => overlay.all(),
+    speaksRingchat: (link) => guard.speaksRingchat(link),
+    signal: host.signal,
+    // A private room's stored and caught-up texts are its ciphertexts (private_session.ts).
+    decodeText: (originHid, originName, msgId, wireText) => {
+      const room = host.place()?.room;
+      if (room === undefined) return null;
+      return privacy.decryptSync(room, wireText, { originHid, originName, msgId });
+    },
+    shownRoom: (wireRoom) => privacy.shown(wireRoom),
   });
   const encodings = {
     bytesFor: (link: Link, raw: Uint8Array) => guard.bytesFor(link, raw),
@@ -164,8 +185,8 @@ export function wirePeer(
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
     deliver: (event, frame) => texts.deliver(event, frame),
+    delivered: (frame, raw) => history.record(frame, textContent(raw)),
   }, opts);
-  const privacy = new PrivateSession();
   const texts: RoomTexts = new RoomTexts({
     ...shared,
     privacy,
@@ -174,6 +195,8 @@ export function wirePeer(
     speaksRingchat: (link) => guard.speaksRingchat(link),
     relay,
     signal: host.signal,
+    // Shown through the history: held back while a catch-up answer is awaited.
+    emit: (event) => history.emitLive(event),
   }, opts);
   const overlay: Overlay = new Overlay({
     ...shared,
@@ -186,7 +209,9 @@ export function wirePeer(
     onExtension: (link, frame) => {
       if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
       else if (frame.op === PARTS_OP) texts.onPartsOp(link, frame);
+      else history.onOp(link, frame);
     },
+    linkChanged: (link, down) => down ? history.linkDown(link) : history.linkUp(link),
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();
@@ -203,12 +228,19 @@ export function wirePeer(
     place: host.place,
     emit: host.emit,
   });
-  const [listener, poker] = bindPeerPort(opts, {
-    emit: host.emit,
-    report: host.report,
-    room: host.room,
-    members: () => members.members,
-  });
+  let bound;
+  try {
+    bound = bindPeerPort(opts, {
+      emit: host.emit,
+      report: host.report,
+      room: host.room,
+      members: () => members.members,
+    });
+  } catch (error) {
+    history.close();
+    throw error;
+  }
+  const [listener, poker] = bound;
   return {
     registry,
     members,
@@ -223,5 +255,6 @@ export function wirePeer(
     listener,
     poker,
     people,
+    history,
   };
 }

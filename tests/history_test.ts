@@ -282,3 +282,42 @@ Deno.test("history: refuses bad bounds and use after close", () => {
   history.close();
   throws(() => history.recent("room1", 1), TypeError);
 });
+
+Deno.test("history: storedAt finds a message by room, origin, msgID and digest", () => {
+  using history = openHistory({ path: ":memory:", now: () => 5000 });
+  const bytes = new TextEncoder().encode("hi");
+  history.add({
+    room: "r",
+    originHid: "1",
+    originName: "alice",
+    msgId: 7n,
+    content: bytes,
+    at: 4000,
+  });
+  equal(history.storedAt("r", "1", "alice", 7n, bytes), 4000);
+  equal(history.storedAt("r", "1", "alice", 7n, new TextEncoder().encode("ho")), null);
+  equal(history.storedAt("r", "1", "mallory", 7n, bytes), null);
+  equal(history.storedAt("r", "2", "alice", 7n, bytes), null);
+  equal(history.storedAt("q", "1", "alice", 7n, bytes), null);
+  equal(history.storedAt("r", "1", "alice", 1n << 64n, bytes), null);
+});
+
+Deno.test("history: addAll stores in one transaction what add would, duplicates and bounds alike", () => {
+  using history = openHistory({ path: ":memory:", maxMessages: 2 });
+  const m = (msgId: bigint, content: string) => ({
+    room: "r",
+    originHid: "1",
+    originName: "alice",
+    msgId,
+    content,
+  });
+  deepEqual(history.addAll([m(1n, "a"), m(1n, "a"), m(2n, "b"), m(3n, "c"), m(1n << 64n, "d")]), [
+    true,
+    false,
+    true,
+    true,
+    false,
+  ]);
+  deepEqual(history.recent("r", 10).map((s) => s.msgId), [2n, 3n]);
+  deepEqual(history.addAll([]), []);
+});

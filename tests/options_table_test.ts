@@ -46,6 +46,9 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     pokeBurst: 20,
     maxStrangerPokeRate: 100,
     refreshIntervalMs: 100,
+    // Issue 11: the room history's bounds.
+    historyMaxMessages: 1000,
+    historyMaxAgeMs: 24 * 60 * 60_000,
   });
   assert.deepEqual(REGISTRY_DEFAULTS, {
     hostname: "0.0.0.0",

@@ -162,6 +162,7 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     links: () => void calls.push("links"),
     leave: () => Promise.resolve(void calls.push("leave")),
     nick: (name) => Promise.resolve(void calls.push(`nick ${name}`)),
+    history: (count) => void calls.push(`history ${count ?? "-"}`),
     showStats: () => void calls.push("stats"),
     showError: (error) => void calls.push(`error ${(error as Error).message}`),
     quit: () => Promise.resolve(void calls.push("quit")),
@@ -177,6 +178,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     { type: "links" },
     { type: "leave" },
     { type: "nick", name: "c" },
+    { type: "history" },
+    { type: "history", count: 20 },
     { type: "stats" },
     { type: "help" },
     { type: "quit" },
@@ -195,6 +198,8 @@ Deno.test("commands: execute calls the matching peer method", async () => {
     "links",
     "leave",
     "nick c",
+    "history -",
+    "history 20",
     "stats",
     "help",
     "quit",
@@ -216,6 +221,7 @@ Deno.test("commands: execute shows a command's PeerError through showError, and 
     links: () => {},
     leave: () => Promise.resolve(),
     nick: () => Promise.resolve(),
+    history: () => {},
     showStats: () => {},
     showError: (error) => void shown.push(error),
     quit: () => Promise.resolve(),
@@ -315,4 +321,18 @@ Deno.test("commands: the people commands of the JSON contract", () => {
   assert.equal(parseJsonCommand('{"command":"login","name":"a"}').type, "invalid");
   assert.equal(parseJsonCommand('{"command":"dm-answer","to":"a","accept":"yes"}').type, "invalid");
   assert.equal(parseJsonCommand('{"command":"away"}').type, "invalid");
+});
+
+Deno.test("commands: /history takes an optional positive count, as text or JSON", () => {
+  assert.deepEqual(parseCommand("/history"), { type: "history" });
+  assert.deepEqual(parseCommand("/history 20"), { type: "history", count: 20 });
+  for (const bad of ["/history 0", "/history -3", "/history two", "/history 1.5"]) {
+    assert.equal(parseCommand(bad)?.type, "invalid", bad);
+  }
+  assert.deepEqual(parseJsonCommand('{"command":"history","count":7}'), {
+    type: "history",
+    count: 7,
+  });
+  assert.deepEqual(parseJsonCommand('{"command":"history"}'), { type: "history" });
+  assert.equal(parseJsonCommand('{"command":"history","count":"7"}').type, "invalid");
 });

@@ -562,3 +562,45 @@ Deno.test("terminal ui: a password asked for is not echoed, nor kept for up and 
   assert(!terminal.output.includes("hunter"), terminal.output);
   assert.match(terminal.output, /Password for plans: \r\n/);
 });
+
+Deno.test("ui: a history message says it was missed; /history lists the messages with their times", () => {
+  const missed: PeerEvent = {
+    type: "message",
+    room: "lobby",
+    from: "bob",
+    originHid: "2",
+    msgId: "5",
+    text: "while you were away",
+    self: false,
+    verified: false,
+    history: true,
+    at: "2026-12-01T23:15:02.123Z",
+  };
+  assert.equal(describeEvent(missed).text, "<bob (missed, unverified)> while you were away");
+  const history: PeerEvent = {
+    type: "history",
+    room: "lobby",
+    messages: [
+      {
+        from: "bob",
+        originHid: "2",
+        msgId: "5",
+        text: "hi\x1b",
+        at: "2026-12-01T23:15:02.123Z",
+        self: false,
+      },
+      {
+        from: "alice",
+        originHid: "1",
+        msgId: "9",
+        text: "yo",
+        at: "2026-12-01T23:16:00.000Z",
+        self: true,
+      },
+    ],
+  };
+  assert.equal(
+    describeEvent(history).text,
+    "-- History of lobby: 2 messages\n  23:15 <bob> hi\\x1b\n  23:16 <alice> yo",
+  );
+});

@@ -1,9 +1,10 @@
-import { deepEqual, equal, notEqual, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, notEqual, ok, rejects, throws } from "node:assert/strict";
 import { createDecipheriv, hkdfSync, pbkdf2Sync } from "node:crypto";
 import { ProtocolError } from "../lib/errors.ts";
 import { nameProblem } from "../lib/names.ts";
 import {
   decryptText,
+  decryptTextSync,
   derivePrivateRoom,
   ENCRYPTED_TEXT_PREFIX,
   encryptedTextLength,
@@ -180,4 +181,16 @@ Deno.test("private room: refuses a bad room name, an empty or overlong password"
   await rejects(derivePrivateRoom("plans", "", FAST), RangeError);
   await rejects(derivePrivateRoom("plans", "p".repeat(1025), FAST), RangeError);
   await rejects(derivePrivateRoom("plans", "pw", { iterations: 0 }), RangeError);
+});
+
+Deno.test("private room: the synchronous decryption gives what the WebCrypto one gives, and refuses what it refuses", async () => {
+  const room = await derivePrivateRoom("plans", "correct horse", FAST);
+  const binding = { wireRoom: room.wireName, originHid: "42", originName: "alice", msgId: 7n };
+  const plaintext = new TextEncoder().encode("meet at noon: h\u00e9llo");
+  const content = await encryptText(room.key, plaintext, binding);
+  deepEqual(decryptTextSync(room.rawKey, content, binding), plaintext);
+  deepEqual(await decryptText(room.key, content, binding), plaintext);
+  throws(() => decryptTextSync(room.rawKey, content, { ...binding, msgId: 8n }));
+  const other = await derivePrivateRoom("plans", "wrong horse", FAST);
+  throws(() => decryptTextSync(other.rawKey, content, binding));
 });

@@ -48,3 +48,14 @@ Deno.test("web ring: members are drawn in ascending 64-bit HashID order", () => 
   ]).map((node) => node.name);
   deepEqual(names, ["alice", "bob", "carl", "carol"]);
 });
+
+Deno.test("web lines: /history is one Commands line of the messages with their times", () => {
+  const at = "2026-12-01T23:15:02.123Z";
+  const line = commandLine({
+    type: "history",
+    room: "lobby",
+    messages: [{ from: "bob", originHid: "2", msgId: "5", text: "hi", at, self: false }],
+  });
+  equal(line.text, `History of lobby: 1 messages · ${clock(new Date(at))} <bob> hi`);
+  equal(line.kind, "system");
+});

@@ -138,7 +138,13 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
   switch (event.type) {
     case "message": {
       // A text whose origin's signature did not verify says so after the name (docs/security.md).
-      const from = printable(event.from) + (event.verified || event.self ? "" : " (unverified)");
+      // A message from a catch-up says so (history entries carry no signature).
+      const note = event.history
+        ? " (missed, unverified)"
+        : event.verified || event.self
+        ? ""
+        : " (unverified)";
+      const from = printable(event.from) + note;
       const body = printable(event.text);
       const time = clockTime(event.at);
       return {
@@ -187,6 +193,15 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
       return event.direction === "forward"
         ? system(`Forward link to ${peer(event.peer)} ${event.state}`)
         : system(`Backward link from ${peer(event.peer)} ${event.state}`);
+    case "history":
+      return system(
+        [
+          `History of ${printable(event.room)}: ${count(event.messages.length, "message")}`,
+          ...event.messages.map((m) =>
+            `  ${m.at.slice(11, 16)} <${printable(m.from)}> ${printable(m.text)}`
+          ),
+        ].join("\n"),
+      );
     case "links":
       return system(
         `Links: forward ${event.forward === null ? "none" : peer(event.forward)}; backward ${

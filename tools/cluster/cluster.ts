@@ -32,6 +32,12 @@ export interface ClusterOptions {
   binaries?: { registry: string; peer: string };
   /** Extra arguments for every peer. */
   peerArgs?: string[];
+  /**
+   * A directory in which each peer keeps its data (`--data-dir <dir>/<name>`:
+   * key and room history), so a restarted peer finds them again; default:
+   * none (`--data-dir none`).
+   */
+  dataDirs?: string;
 }
 
 /** A delivered message, as the cluster checks delivery. */
@@ -42,7 +48,9 @@ export interface Delivery {
 
 /** A registry and its peers, all processes. */
 export class Cluster implements AsyncDisposable {
-  readonly options: Required<Omit<ClusterOptions, "binaries" | "peerArgs">> & ClusterOptions;
+  readonly options:
+    & Required<Omit<ClusterOptions, "binaries" | "peerArgs" | "dataDirs">>
+    & ClusterOptions;
   readonly peers = new Map<string, PeerProcess>();
   #registry: RegistryProcess;
 
@@ -99,6 +107,7 @@ export class Cluster implements AsyncDisposable {
       retryMs: this.options.retryMs,
       ...(this.options.binaries ? { binary: this.options.binaries.peer } : {}),
       ...(this.options.peerArgs ? { args: this.options.peerArgs } : {}),
+      ...(this.options.dataDirs ? { dataDir: `${this.options.dataDirs}/${name}` } : {}),
     });
     this.peers.set(name, peer);
     await peer.waitFor((e) => e.type === "joined", 15_000, true);

@@ -90,6 +90,15 @@ export function commandLine(event) {
       return system(String(e.message));
     case "error":
       return { kind: "error", text: String(e.message) };
+    case "history":
+      return system(
+        [
+          `History of ${e.room}: ${e.messages.length} messages`,
+          ...e.messages.map((/** @type {any} */ m) =>
+            `${clock(new Date(m.at))} <${m.from}> ${m.text}`
+          ),
+        ].join(" · "),
+      );
     case "web":
       return system(`web on ${e.url}`);
     case "quit":
