@@ -467,6 +467,10 @@ export class People<C> implements Disposable {
     if (name === undefined || password === undefined) {
       return error(ref, "bad-request", { message: "name and password are strings" });
     }
+    // A name someone is using in a room is taken too: registering it would lock them out of it.
+    if (this.#isOnline(name) && this.#host.memberOf(c)?.name !== name) {
+      return error(ref, "name-taken");
+    }
     const result = await this.#accounts.register(name, password, this.#host.source(c), Date.now());
     if (!result.ok) return refusal(ref, result);
     logger.info("Registered {name}", { name });
@@ -531,6 +535,7 @@ export class People<C> implements Disposable {
       ? await this.#blocks.block(me, name, this.#accounts, Date.now())
       : await this.#blocks.unblock(me, name);
     if (!result.ok) return refusal(ref, result);
+    if (result.changed) this.#showTo(name, me, op === "block");
     return frame(op === "block" ? "blocked" : "unblocked", { ref, name });
   }
 
@@ -726,6 +731,17 @@ export class People<C> implements Disposable {
       return error(ref, "consent-required");
     }
     return frame("address", { ref, name, ip: member.ip, port: member.port, room: member.room });
+  }
+
+  /**
+   * Tells `viewer` (if listening) at once what it may now see of `subject`:
+   * offline when `subject` just blocked it, the real state when unblocked.
+   */
+  #showTo(viewer: string, subject: string, hidden: boolean): void {
+    const c = this.#accounts.sessionOf(viewer);
+    if (c === undefined || !this.#listeners.has(c)) return;
+    const entry = hidden ? undefined : this.#presence.entry(subject, this.#accounts);
+    this.#push(c, frame("presence", { ...(entry ?? { name: subject, state: "offline" }) }));
   }
 
   /** Why `me` may not reach `to` by `action`: blocked, nobody by that name, or offline. */
