@@ -773,3 +773,27 @@ Deno.test("people: a name in use in a room cannot be registered by another conne
   ok((await zed.join("room1", "zed", 5011)).startsWith("M:"));
   await zed.account("zed");
 });
+
+Deno.test("people: the register example of docs/extensions.md is a frame the registry answers", async () => {
+  const doc = Deno.readTextFileSync(new URL("../docs/extensions.md", import.meta.url));
+  const line = doc.split("\n").map((l) => l.trim()).find((l) =>
+    l.startsWith('X:67:{"op":"register"')
+  )!;
+  const match = /^X:(\d+):(.*)::\\r\\n$/.exec(line);
+  ok(match, line);
+  equal(Number(match[1]), match[2]!.length);
+  await using registry = await startRegistry(FAST);
+  await using client = await PeopleClient.connect(registry.port);
+  deepEqual(
+    JSON.parse(
+      await client.client.request(`X:${match[1]}:${match[2]}::\r\n`).then((t) =>
+        t.slice(t.indexOf("{"), t.lastIndexOf("}") + 1)
+      ),
+    ),
+    {
+      op: "registered",
+      ref: "1",
+      name: "bob",
+    },
+  );
+});
