@@ -372,18 +372,19 @@ export class People<C> implements Disposable {
     await Promise.resolve();
     const body = frame.body;
     const ref = body.ref;
-    if (ref === undefined && frame.op === "mail-ack") {
-      return await this.#mailAck(c, undefined, body);
-    }
-    if (typeof ref !== "string" || !REF.test(ref)) {
+    const oneWay = ref === undefined && frame.op === "mail-ack";
+    if (!oneWay && (typeof ref !== "string" || !REF.test(ref))) {
       return error(undefined, "bad-request", { message: "ref must be 1 to 16 ASCII characters" });
     }
-    const now = Date.now();
     if (!this.#host.isClosed(c)) this.#listeners.add(c);
-    const limited = this.#overRate(c, now);
-    if (limited > 0) return error(ref, "rate-limited", { retryAfterMs: limited });
+    const limited = this.#overRate(c, Date.now());
+    // A one-way op over the rate is dropped: there is no answer to carry the refusal.
+    if (limited > 0) {
+      return oneWay ? NO_REPLY : error(ref as string, "rate-limited", { retryAfterMs: limited });
+    }
+    if (oneWay) return await this.#mailAck(c, undefined, body);
     try {
-      return await this.#op(c, frame.op, ref, body);
+      return await this.#op(c, frame.op, ref as string, body);
     } catch (cause) {
       logger.error("People op {op} failed: {error}", { op: frame.op, error: cause });
       return error(ref, "busy");
