@@ -797,3 +797,30 @@ Deno.test("people: the register example of docs/extensions.md is a frame the reg
     },
   );
 });
+
+Deno.test("people: a one-way mail-ack past the connection's people-op rate is dropped", async () => {
+  await using registry = await startRegistry({
+    ...FAST,
+    peopleRequestsPerSecond: 0.001,
+    peopleRequestBurst: 2,
+  });
+  await using reg = await PeopleClient.connect(registry.port);
+  await reg.register("bob");
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.register("alice");
+  const ids = [];
+  for (const text of ["1", "2"]) {
+    // Each connection has two ops: a login and one mail.
+    await using sender = await PeopleClient.connect(registry.port);
+    await sender.login("alice");
+    ids.push((await sender.request("mail", { to: "bob", text })).id);
+  }
+  await using bob = await PeopleClient.connect(registry.port);
+  equal((await bob.login("bob")).mail, 2);
+  // The login spent one op of the two; the first ack the second; the next is over the rate.
+  await bob.client.write(xFrame("mail-ack", { ids: [ids[0]] }));
+  await bob.client.write(xFrame("mail-ack", { ids: [ids[1]] }));
+  await using bob2 = await PeopleClient.connect(registry.port);
+  equal((await bob2.login("bob")).mail, 1, "the second ack was not taken");
+  deepEqual((await bob2.push()).id, ids[1]);
+});
