@@ -372,18 +372,19 @@ export class People<C> implements Disposable {
     await Promise.resolve();
     const body = frame.body;
     const ref = body.ref;
-    if (ref === undefined && frame.op === "mail-ack") {
-      return await this.#mailAck(c, undefined, body);
-    }
-    if (typeof ref !== "string" || !REF.test(ref)) {
+    const oneWay = ref === undefined && frame.op === "mail-ack";
+    if (!oneWay && (typeof ref !== "string" || !REF.test(ref))) {
       return error(undefined, "bad-request", { message: "ref must be 1 to 16 ASCII characters" });
     }
-    const now = Date.now();
     if (!this.#host.isClosed(c)) this.#listeners.add(c);
-    const limited = this.#overRate(c, now);
-    if (limited > 0) return error(ref, "rate-limited", { retryAfterMs: limited });
+    const limited = this.#overRate(c, Date.now());
+    // A one-way op over the rate is dropped: there is no answer to carry the refusal.
+    if (limited > 0) {
+      return oneWay ? NO_REPLY : error(ref as string, "rate-limited", { retryAfterMs: limited });
+    }
+    if (oneWay) return await this.#mailAck(c, undefined, body);
     try {
-      return await this.#op(c, frame.op, ref, body);
+      return await this.#op(c, frame.op, ref as string, body);
     } catch (cause) {
       logger.error("People op {op} failed: {error}", { op: frame.op, error: cause });
       return error(ref, "busy");
@@ -467,6 +468,10 @@ export class People<C> implements Disposable {
     if (name === undefined || password === undefined) {
       return error(ref, "bad-request", { message: "name and password are strings" });
     }
+    // A name someone is using in a room is taken too: registering it would lock them out of it.
+    if (this.#isOnline(name) && this.#host.memberOf(c)?.name !== name) {
+      return error(ref, "name-taken");
+    }
     const result = await this.#accounts.register(name, password, this.#host.source(c), Date.now());
     if (!result.ok) return refusal(ref, result);
     logger.info("Registered {name}", { name });
@@ -531,6 +536,7 @@ export class People<C> implements Disposable {
       ? await this.#blocks.block(me, name, this.#accounts, Date.now())
       : await this.#blocks.unblock(me, name);
     if (!result.ok) return refusal(ref, result);
+    if (result.changed) this.#showTo(name, me, op === "block");
     return frame(op === "block" ? "blocked" : "unblocked", { ref, name });
   }
 
@@ -726,6 +732,17 @@ export class People<C> implements Disposable {
       return error(ref, "consent-required");
     }
     return frame("address", { ref, name, ip: member.ip, port: member.port, room: member.room });
+  }
+
+  /**
+   * Tells `viewer` (if listening) at once what it may now see of `subject`:
+   * offline when `subject` just blocked it, the real state when unblocked.
+   */
+  #showTo(viewer: string, subject: string, hidden: boolean): void {
+    const c = this.#accounts.sessionOf(viewer);
+    if (c === undefined || !this.#listeners.has(c)) return;
+    const entry = hidden ? undefined : this.#presence.entry(subject, this.#accounts);
+    this.#push(c, frame("presence", { ...(entry ?? { name: subject, state: "offline" }) }));
   }
 
   /** Why `me` may not reach `to` by `action`: blocked, nobody by that name, or offline. */

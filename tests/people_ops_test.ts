@@ -164,16 +164,19 @@ Deno.test("people: presence changes are pushed to listening connections, never t
   });
   await bob.client.close();
   deepEqual(await alice.pushOf("presence"), { op: "presence", name: "bob", state: "offline" });
-  // Mallory is told of everyone but bob: of his login, room, away and close, nothing.
+  // Of bob, mallory is told at most his login (if its round went out before the block), then
+  // offline (the block hides him); of his room, away and close, nothing.
   await using carol = await PeopleClient.connect(registry.port);
   await carol.account("carol");
-  const told: unknown[] = [];
+  const ofBob: unknown[] = [];
   for (;;) {
     const push = await mallory.pushOf("presence");
-    told.push(push.name);
     if (push.name === "carol") break;
+    if (push.name === "bob") {
+      ofBob.push(push.room === undefined ? push.state : `${push.state} in room`);
+    }
   }
-  ok(!told.includes("bob"), JSON.stringify(told));
+  ok(["offline", "online,offline"].includes(ofBob.join(",")), JSON.stringify(ofBob));
   ok(!mallory.keptPushes.some((p) => p.name === "bob"));
 });
 
@@ -729,4 +732,95 @@ Deno.test("people: a member that expires goes offline for those who listen", asy
   // zed sends no keepalive: expired by the monitor, pushed as offline (unregistered: gone).
   deepEqual(await alice.pushOf("presence"), { op: "presence", name: "zed", state: "offline" });
   equal(registry.stats().members, 0);
+});
+
+Deno.test("people: a block hides bob's presence from mallory at once, an unblock shows it again", async () => {
+  await using registry = await startRegistry(FAST);
+  await using mallory = await PeopleClient.connect(registry.port);
+  await mallory.account("mallory");
+  await using bob = await PeopleClient.connect(registry.port);
+  await bob.account("bob");
+  await bob.join("room1", "bob", 5000);
+  deepEqual(await mallory.pushOf("presence"), {
+    op: "presence",
+    name: "bob",
+    state: "online",
+    room: "room1",
+  });
+  equal((await bob.request("block", { name: "mallory" })).op, "blocked");
+  deepEqual(await mallory.pushOf("presence"), { op: "presence", name: "bob", state: "offline" });
+  equal((await bob.request("unblock", { name: "mallory" })).op, "unblocked");
+  deepEqual(await mallory.pushOf("presence"), {
+    op: "presence",
+    name: "bob",
+    state: "online",
+    room: "room1",
+  });
+});
+
+Deno.test("people: a name in use in a room cannot be registered by another connection", async () => {
+  await using registry = await startRegistry(FAST);
+  await using seed = await RawClient.connect(registry.port);
+  ok((await seed.request("J:room1:zed:127.0.0.1:5010::\r\n")).startsWith("M:"));
+  await using other = await PeopleClient.connect(registry.port);
+  equal(
+    (await other.request("register", { name: "zed", password: "correct horse" })).code,
+    "name-taken",
+  );
+  // Its own user may: the hello'd connection holding the member.
+  ok((await seed.request("D:room1:zed:127.0.0.1:5010::\r\n")).startsWith("S:"));
+  await using zed = await PeopleClient.connect(registry.port);
+  ok((await zed.join("room1", "zed", 5011)).startsWith("M:"));
+  await zed.account("zed");
+});
+
+Deno.test("people: the register example of docs/extensions.md is a frame the registry answers", async () => {
+  const doc = Deno.readTextFileSync(new URL("../docs/extensions.md", import.meta.url));
+  const line = doc.split("\n").map((l) => l.trim()).find((l) =>
+    l.startsWith('X:67:{"op":"register"')
+  )!;
+  const match = /^X:(\d+):(.*)::\\r\\n$/.exec(line);
+  ok(match, line);
+  equal(Number(match[1]), match[2]!.length);
+  await using registry = await startRegistry(FAST);
+  await using client = await PeopleClient.connect(registry.port);
+  deepEqual(
+    JSON.parse(
+      await client.client.request(`X:${match[1]}:${match[2]}::\r\n`).then((t) =>
+        t.slice(t.indexOf("{"), t.lastIndexOf("}") + 1)
+      ),
+    ),
+    {
+      op: "registered",
+      ref: "1",
+      name: "bob",
+    },
+  );
+});
+
+Deno.test("people: a one-way mail-ack past the connection's people-op rate is dropped", async () => {
+  await using registry = await startRegistry({
+    ...FAST,
+    peopleRequestsPerSecond: 0.001,
+    peopleRequestBurst: 2,
+  });
+  await using reg = await PeopleClient.connect(registry.port);
+  await reg.register("bob");
+  await using alice = await PeopleClient.connect(registry.port);
+  await alice.register("alice");
+  const ids = [];
+  for (const text of ["1", "2"]) {
+    // Each connection has two ops: a login and one mail.
+    await using sender = await PeopleClient.connect(registry.port);
+    await sender.login("alice");
+    ids.push((await sender.request("mail", { to: "bob", text })).id);
+  }
+  await using bob = await PeopleClient.connect(registry.port);
+  equal((await bob.login("bob")).mail, 2);
+  // The login spent one op of the two; the first ack the second; the next is over the rate.
+  await bob.client.write(xFrame("mail-ack", { ids: [ids[0]] }));
+  await bob.client.write(xFrame("mail-ack", { ids: [ids[1]] }));
+  await using bob2 = await PeopleClient.connect(registry.port);
+  equal((await bob2.login("bob")).mail, 1, "the second ack was not taken");
+  deepEqual((await bob2.push()).id, ids[1]);
 });

@@ -49,11 +49,12 @@ export class RegistryProcess implements AsyncDisposable {
   /** Spawns a registry and waits for its `listening on HOST:PORT` line. */
   static async start(options: RegistryProcessOptions = {}): Promise<RegistryProcess> {
     const { port = 0, maxConnections, logLevel, timeoutMs = 30_000, ...spawn } = options;
-    const args = ["--host", "127.0.0.1", "--port", String(port)];
+    // The people database in memory unless a test gives a directory (none written to $HOME).
+    const args = (spawn.args ?? []).includes("--data-dir") ? [] : ["--data-dir", ":memory:"];
+    args.push("--host", "127.0.0.1", "--port", String(port));
     if (maxConnections !== undefined) args.push("--max-connections", String(maxConnections));
     if (logLevel !== undefined) args.push("--log-level", logLevel);
-    // The people database in memory unless a test gives a directory (none written to $HOME).
-    if (!(spawn.args ?? []).includes("--data-dir")) args.push("--data-dir", ":memory:");
+
     const process = ProgramProcess.spawn("registry", {
       ...spawn,
       args: [...args, ...(spawn.args ?? [])],
