@@ -10,8 +10,10 @@
 export interface PeerStats {
   /** Messages this peer originated. */
   sent: number;
-  /** Messages shown (a `message` event emitted), my own included. */
+  /** Live messages shown (a `message` event emitted), my own included. */
   delivered: number;
+  /** Missed messages shown from a catch-up answer (`message` events with `history`). */
+  caughtUp: number;
   /** Frames of others' messages written onward to links (one per link). */
   forwarded: number;
   /** `T` frames dropped as already seen. */
@@ -45,12 +47,14 @@ export interface StatsSources {
   relay: { counts: MessageCounts };
   seen: { entries: number };
   overlay: { count: number; queuedBytes: number };
+  history: { counts: { shown: number } };
 }
 
 /** A peer's figures now: the message counts and what its parts hold. */
-export function peerStats({ relay, seen, overlay }: StatsSources): PeerStats {
+export function peerStats({ relay, seen, overlay, history }: StatsSources): PeerStats {
   return {
     ...relay.counts,
+    caughtUp: history.counts.shown,
     remembered: seen.entries,
     links: overlay.count,
     queuedBytes: overlay.queuedBytes,

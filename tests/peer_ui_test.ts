@@ -576,7 +576,10 @@ Deno.test("ui: a history message says it was missed; /history lists the messages
     history: true,
     at: "2026-12-01T23:15:02.123Z",
   };
-  assert.equal(describeEvent(missed).text, "<bob (missed, unverified)> while you were away");
+  assert.equal(
+    describeEvent(missed).text,
+    `${HHMM} <bob (missed, unverified)> while you were away`,
+  );
   const history: PeerEvent = {
     type: "history",
     room: "lobby",

@@ -22,6 +22,7 @@ Deno.test("stats: a fresh peer has counted nothing", async () => {
     deepEqual(peer.stats(), {
       sent: 0,
       delivered: 0,
+      caughtUp: 0,
       forwarded: 0,
       duplicates: 0,
       refused: 0,
@@ -164,10 +165,12 @@ Deno.test("stats: peerStats joins the message counts with what the parts hold no
       relay: { counts },
       seen: { entries: 4 },
       overlay: { count: 5, queuedBytes: 6 },
+      history: { counts: { shown: 7 } },
     }),
     {
       sent: 1,
       delivered: 2,
+      caughtUp: 7,
       forwarded: 3,
       duplicates: 0,
       refused: 0,

@@ -228,7 +228,8 @@ export function describeEvent(event: PeerEvent, context: DescribeContext = {}): 
     case "stats":
       return system(
         `Stats: sent ${event.sent}, delivered ${event.delivered}, forwarded ${event.forwarded}, ` +
-          `duplicates ${event.duplicates}, refused ${event.refused}, remembered ${event.remembered}, ` +
+          `duplicates ${event.duplicates}, refused ${event.refused}, caught up ${event.caughtUp}, ` +
+          `remembered ${event.remembered}, ` +
           `links ${event.links}, queued ${event.queuedBytes} bytes`,
       );
     case "web":
