@@ -378,6 +378,16 @@ class Registry implements RegistryHandle {
           pending = null;
         }
         if (n === null) break;
+        // A keepalive (the read is exactly the last accepted JOIN, nothing held before it: one
+        // whole frame) is answered without framing or decoding it.
+        const renewed = reader.buffered === 0 ? this.#keepalive(client, buf, n) : null;
+        if (renewed !== null) {
+          client.lastHeard = performance.now();
+          client.bucket?.take(1, client.lastHeard);
+          pending = this.#send(client, renewed);
+          pending.catch(ignore);
+          continue;
+        }
         let frames: RawFrame[];
         let fatal: ProtocolError | null = null;
         try {
@@ -395,7 +405,7 @@ class Registry implements RegistryHandle {
         if (frames.length === 1 && fatal === null) {
           client.bucket?.take(1, performance.now());
           pending = this.#send(client, this.#answer(client, frames[0]!));
-          pending.catch(() => {});
+          pending.catch(ignore);
           continue;
         }
         // A read that completes no frame still cost a read: count it as one request.
@@ -504,15 +514,15 @@ class Registry implements RegistryHandle {
   }
 
   /**
-   * The reply to a keepalive: `frame` repeats the client's last accepted JOIN
-   * byte for byte, and the client still owns that member. Null otherwise.
+   * The reply to a keepalive: the first `length` bytes of `bytes` repeat the
+   * client's last accepted JOIN byte for byte, and the client still owns that
+   * member. Null otherwise.
    */
-  #keepalive(client: Client, frame: Uint8Array): Uint8Array | null {
+  #keepalive(client: Client, bytes: Uint8Array, length: number): Uint8Array | null {
     const last = client.lastJoin;
-    if (last === null || last.length !== frame.length) return null;
-    for (let i = 0; i < frame.length; i++) if (frame[i] !== last[i]) return null;
-    const member = this.#rooms.renew(client, Date.now());
-    return member === undefined ? null : this.#rooms.membersReply(member.room);
+    if (last === null || last.length !== length) return null;
+    for (let i = 0; i < length; i++) if (bytes[i] !== last[i]) return null;
+    return this.#rooms.renewReply(client, Date.now());
   }
 
   /** Removes a client that is gone: its timer, its membership, its socket. */
@@ -533,7 +543,7 @@ class Registry implements RegistryHandle {
   /** The reply to one whole frame. `frame` is a view of the read buffer: do not keep it. */
   #answer(client: Client, frame: RawFrame): Reply {
     try {
-      const keepalive = this.#keepalive(client, frame.bytes);
+      const keepalive = this.#keepalive(client, frame.bytes, frame.bytes.length);
       if (keepalive !== null) return keepalive;
       let decoded: Frame;
       try {
@@ -846,6 +856,9 @@ function byteLength(text: string): number {
   for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
   return ascii ? text.length : encoder.encode(text).length;
 }
+
+/** A rejection handler that drops the error (the read loop sees it, or the connection is closing). */
+function ignore(): void {}
 
 function closeQuietly(conn: Deno.Conn): void {
   try {
