@@ -185,7 +185,7 @@ export function wirePeer(
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
     deliver: (event, frame) => texts.deliver(event, frame),
-    delivered: (frame, raw) => history.record(frame, textContent(raw)),
+    delivered: (frame, raw) => history.record(frame, textContent(raw), guard.signatureOf(raw)),
   }, opts);
   const texts: RoomTexts = new RoomTexts({
     ...shared,
