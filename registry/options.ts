@@ -12,6 +12,7 @@ import { LOG_LEVELS } from "../lib/logging.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
 import { AddressList } from "./source_address.ts";
+import { listenAddressKind } from "../peer/web/flag.ts";
 import {
   atLeastKind,
   choiceKind,
@@ -156,6 +157,12 @@ export interface RegistryOptions {
   maxQueuedPushes?: number;
   /** Names one account may block. */
   maxBlocksPerUser?: number;
+  /**
+   * Where to serve Prometheus `/metrics` and `/healthz` over HTTP
+   * (registry/metrics_server.ts); absent: nowhere, and requests are not
+   * counted.
+   */
+  metrics?: { hostname: string; port: number };
   /** Presence changes are pushed this long after the first, coalesced, in ms. */
   presenceFlushMs?: number;
   /** Names whose presence changes one push round carries at most; more wait for the next. */
@@ -181,7 +188,15 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       kind: stringKind("ADDR"),
       flag: "--host",
       default: "0.0.0.0",
-      help: "Address to listen on.",
+      help: "Address to listen on (:: listens on IPv6 and IPv4).",
+    },
+    metrics: {
+      kind: listenAddressKind(),
+      flag: "--metrics",
+      default: undefined,
+      defaultText: "off",
+      help:
+        "Serve Prometheus /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:9340).",
     },
     expiryMs: {
       kind: positiveKind(),
