@@ -10,6 +10,7 @@
 
 import { map } from "@optique/core";
 import { LOG_LEVELS } from "../lib/logging.ts";
+import { LOG_FILE_FLAGS } from "../lib/log_file.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
 import {
@@ -503,6 +504,7 @@ export const PEER_OPTION_TABLE = Object.freeze(
 /** Flags of the program that are not options of the peer engine. */
 export const PEER_PROGRAM_FLAGS = Object.freeze(
   {
+    ...LOG_FILE_FLAGS,
     json: {
       kind: switchKind(),
       flag: "--json",

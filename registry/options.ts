@@ -9,6 +9,7 @@
  */
 
 import { LOG_LEVELS } from "../lib/logging.ts";
+import { LOG_FILE_FLAGS } from "../lib/log_file.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
 import { AddressList } from "./source_address.ts";
@@ -621,6 +622,7 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
 /** Flags of the program that are not options of the registry. */
 export const REGISTRY_PROGRAM_FLAGS = Object.freeze(
   {
+    ...LOG_FILE_FLAGS,
     logLevel: {
       kind: choiceKind(LOG_LEVELS, "LEVEL"),
       flag: "--log-level",

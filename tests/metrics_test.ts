@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DURATION_BUCKETS_SECONDS, RegistryMetrics } from "../registry/metrics.ts";
 import { serveMetrics, type StoreHealth } from "../registry/metrics_server.ts";
 import { startRegistry } from "../registry/registry.ts";
+import { RegistryProcess } from "../tools/process/registry_process.ts";
 import { RawClient } from "./support/raw_client.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
@@ -164,4 +165,21 @@ Deno.test("metrics: the metrics port is closed with the registry", async () => {
     Deno.connect({ hostname: address.hostname, port: address.port }),
     Deno.errors.ConnectionRefused,
   );
+});
+
+Deno.test("metrics: the registry program serves them with --metrics and prints where", async () => {
+  await using registry = await RegistryProcess.start({
+    logLevel: "warning",
+    args: ["--metrics", "127.0.0.1:0"],
+  });
+  const line = await registry.process.waitForLine((l) => l.startsWith("metrics on "), 10_000);
+  const m = /^metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(line);
+  assert.ok(m !== null, line);
+  const address = { hostname: "127.0.0.1", port: Number(m[1]) };
+  await using client = await RawClient.connect(registry.port);
+  await client.request("J:r:alice:127.0.0.1:50001::\r\n");
+  const text = (await get(address, "/metrics")).text;
+  assert.equal(sample(text, "ringchat_registry_members"), 1);
+  assert.equal(sample(text, 'ringchat_registry_requests_total{type="J"}'), 1);
+  assert.equal((await get(address, "/healthz")).status, 200);
 });
