@@ -519,7 +519,9 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
       kind: choiceKind(LOG_LEVELS, "LEVEL"),
       flag: "--log-level",
       default: "warning",
-      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+      help: `Lowest level of log records written (to stderr or --log-file): ${
+        LOG_LEVELS.join(", ")
+      }.`,
     },
   } as const,
 );

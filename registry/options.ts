@@ -627,7 +627,9 @@ export const REGISTRY_PROGRAM_FLAGS = Object.freeze(
       kind: choiceKind(LOG_LEVELS, "LEVEL"),
       flag: "--log-level",
       default: "info",
-      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+      help: `Lowest level of log records written (to stderr or --log-file): ${
+        LOG_LEVELS.join(", ")
+      }.`,
     },
     json: {
       kind: switchKind(),

@@ -334,7 +334,6 @@ class Registry implements RegistryHandle {
     clearInterval(this.#sweeper);
     clearInterval(this.#idleChecker);
     this.#push.close();
-    await this.#metricsServer?.close();
     try {
       this.#listener.close();
     } catch {
@@ -343,6 +342,8 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    // Until here /healthz answered 503 (closing), for a balancer to take the registry out.
+    await this.#metricsServer?.close();
     this.#people.close();
     logger.info(
       "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
