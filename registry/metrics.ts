@@ -25,6 +25,7 @@
  * @module
  */
 
+import type { RawFrame } from "../lib/frame_reader.ts";
 import type { RegistryStats } from "./registry.ts";
 
 /**
@@ -57,6 +58,7 @@ export const DURATION_BUCKETS_SECONDS: readonly number[] = Object.freeze([
 /** The `type` label of the seed's request types; every other first byte is `other`. */
 const SEED_TYPES = ["J", "L", "D"] as const;
 const OTHER = "other";
+const X_TYPE = 0x58;
 const X_OTHER = "X:other";
 
 /** Counters of one registry; see the module doc. */
@@ -92,7 +94,7 @@ export class RegistryMetrics {
         return 1;
       case 0x44: // D
         return 2;
-      case 0x58: // X
+      case X_TYPE:
         return (op === null ? undefined : this.#opIndex.get(op)) ?? this.#labels.length - 2;
       default:
         return this.#labels.length - 1;
@@ -113,6 +115,28 @@ export class RegistryMetrics {
     this.#buckets[bucket]!++;
     this.#durationSum += seconds;
     this.#durationCount++;
+  }
+
+  /**
+   * `answer`, counting and timing each request it answers (a reply still
+   * being made: when it is made).
+   */
+  metered<C, R extends Uint8Array | Promise<Uint8Array>>(
+    answer: (client: C, frame: RawFrame) => R,
+  ): (client: C, frame: RawFrame) => R {
+    return (client, frame) => {
+      const started = performance.now();
+      const reply = answer(client, frame);
+      const first = frame.bytes[0]!;
+      const type = this.typeIndex(first, first === X_TYPE ? extensionOp(frame) : null);
+      if (reply instanceof Uint8Array) {
+        this.request(type, (performance.now() - started) / 1000);
+      } else {
+        const done = () => this.request(type, (performance.now() - started) / 1000);
+        reply.then(done, done);
+      }
+      return reply;
+    };
   }
 
   /** Counts one failed request to the store (a shared store that did not answer, or answered an error). */
@@ -158,6 +182,16 @@ export class RegistryMetrics {
     header(lines, "store_errors_total", "counter", "Requests to the store that failed.");
     lines.push(`ringchat_registry_store_errors_total ${this.#storeErrors}`);
     return lines.join("\n") + "\n";
+  }
+}
+
+/** The `op` of an `X` frame (counted by op), or null when it does not decode. */
+function extensionOp(frame: RawFrame): string | null {
+  try {
+    const decoded = frame.decode();
+    return decoded.type === "X" ? decoded.op : null;
+  } catch {
+    return null;
   }
 }
 

@@ -115,8 +115,6 @@ function failure(text: string): Uint8Array {
 }
 
 const DEPARTED = encoder.encode("S::\r\n");
-/** The first byte of an `X` frame. */
-const X_TYPE = 0x58;
 /** The ops of registry/hello.ts, for the request counts. */
 const HELLO_OPS = ["hello", "prove", RENAME_OP];
 /** The first byte of an `M` frame. */
@@ -304,21 +302,7 @@ class Registry implements RegistryHandle {
       serving: () => this.#closing === null,
       store: this.#store,
     });
-    const metrics = this.#metrics;
-    this.#respond = (client, frame) => {
-      const started = performance.now();
-      const reply = this.#answer(client, frame);
-      const type = frame.bytes[0] === X_TYPE
-        ? metrics.typeIndex(X_TYPE, extensionOp(frame))
-        : metrics.typeIndex(frame.bytes[0]!);
-      if (reply instanceof Uint8Array) {
-        metrics.request(type, (performance.now() - started) / 1000);
-      } else {
-        const done = () => metrics.request(type, (performance.now() - started) / 1000);
-        reply.then(done, done);
-      }
-      return reply;
-    };
+    this.#respond = this.#metrics.metered((client, frame) => this.#answer(client, frame));
   }
 
   close(): Promise<void> {
@@ -907,16 +891,6 @@ function byteLength(text: string): number {
   let ascii = true;
   for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
   return ascii ? text.length : encoder.encode(text).length;
-}
-
-/** The `op` of an `X` frame (counted by op), or null when it does not decode. */
-function extensionOp(frame: RawFrame): string | null {
-  try {
-    const decoded = frame.decode();
-    return decoded.type === "X" ? decoded.op : null;
-  } catch {
-    return null;
-  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

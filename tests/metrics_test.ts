@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DURATION_BUCKETS_SECONDS, RegistryMetrics } from "../registry/metrics.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
 import { serveMetrics, type StoreHealth } from "../registry/metrics_server.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { RegistryProcess } from "../tools/process/registry_process.ts";
@@ -182,4 +183,22 @@ Deno.test("metrics: the registry program serves them with --metrics and prints w
   assert.equal(sample(text, "ringchat_registry_members"), 1);
   assert.equal(sample(text, 'ringchat_registry_requests_total{type="J"}'), 1);
   assert.equal((await get(address, "/healthz")).status, 200);
+});
+
+Deno.test("metrics: a reply still being made is counted and timed when it is made", async () => {
+  const metrics = new RegistryMetrics(["login"]);
+  const bytes = new TextEncoder().encode('X:14:{"op":"login"}::\r\n');
+  const reply = Promise.withResolvers<Uint8Array>();
+  const answer = metrics.metered((_client: null, _frame) => reply.promise);
+  const frame = new FrameReader({ maxFrameBytes: 4096 }).feed(bytes)[0]!;
+  const answered = answer(null, frame);
+  assert.equal(metrics.requests()["X:login"], 0);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  reply.resolve(new Uint8Array([0x4d]));
+  await answered;
+  await Promise.resolve();
+  assert.equal(metrics.requests()["X:login"], 1);
+  const text = metrics.render({ connections: 0, rooms: 0, members: 0 });
+  assert.ok(sample(text, "ringchat_registry_request_duration_seconds_sum") >= 0.015);
+  assert.equal(sample(text, 'ringchat_registry_request_duration_seconds_bucket{le="0.01"}'), 0);
 });
