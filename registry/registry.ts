@@ -33,13 +33,20 @@ import {
 import { type LeftReason, MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { type MemberView, People, type PeopleHost } from "./people_ops.ts";
+import { type MemberView, People, PEOPLE_OPS, type PeopleHost } from "./people_ops.ts";
 import { claim, JOIN_HELD } from "./ownership.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
 import { idleCheckEveryMs, isIdle } from "./idle.ts";
 import { AddressList, mayAdvertise, normalAddress } from "./source_address.ts";
 import { SourceLimits, type SourceRefusal } from "./source_limits.ts";
+import { RegistryMetrics } from "./metrics.ts";
+import {
+  EMBEDDED_STORE_HEALTH,
+  type MetricsServer,
+  serveMetrics,
+  type StoreHealth,
+} from "./metrics_server.ts";
 
 export { REGISTRY_DEFAULTS, type RegistryOptions };
 
@@ -61,6 +68,8 @@ export interface RegistryHandle extends AsyncDisposable {
   readonly port: number;
   /** What it holds now. */
   stats(): RegistryStats;
+  /** Where `/metrics` and `/healthz` are served (option `metrics`); null when they are not. */
+  readonly metricsAddress: { hostname: string; port: number } | null;
   /** Closes the listener and every client connection, and stops the monitor. */
   close(): Promise<void>;
 }
@@ -75,12 +84,21 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   const resolved = resolveRegistryOptions(options);
   const host = new PeopleConnections();
   const people = await People.open({ ...resolved, dataDir: resolved.dataDir ?? ":memory:" }, host);
+  let registry: Registry;
   try {
-    return new Registry(resolved, people, host);
+    registry = new Registry(resolved, people, host);
   } catch (error) {
     people.close();
     throw error;
   }
+  if (resolved.metrics === undefined) return registry;
+  try {
+    await registry.serveMetrics(resolved.metrics);
+  } catch (error) {
+    await registry.close();
+    throw error;
+  }
+  return registry;
 }
 
 const logger = getLogger(["ringchat", "registry"]);
@@ -97,6 +115,8 @@ function failure(text: string): Uint8Array {
 }
 
 const DEPARTED = encoder.encode("S::\r\n");
+/** The ops of registry/hello.ts, for the request counts. */
+const HELLO_OPS = ["hello", "prove", RENAME_OP];
 /** The first byte of an `M` frame. */
 const M_TYPE = 0x4d;
 const DEPART_NOT_OWNER = failure("DEPART message - Not a member joined on this connection!!");
@@ -205,6 +225,14 @@ class Registry implements RegistryHandle {
   /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
   readonly #people: People<Client>;
   #closing: Promise<void> | null = null;
+  /** Requests by type, their durations, store errors (./metrics.ts); counted with `metrics` only. */
+  readonly #metrics = new RegistryMetrics([...PEOPLE_OPS, ...HELLO_OPS]);
+  /** Whether the store answers (`/healthz`); a shared store replaces the embedded one's. */
+  readonly #store: StoreHealth = EMBEDDED_STORE_HEALTH;
+  #metricsServer: MetricsServer | null = null;
+  /** Answers one frame: {@linkcode #answer}, counted and timed when metrics are served. */
+  #respond: (client: Client, frame: RawFrame) => Reply = (client, frame) =>
+    this.#answer(client, frame);
 
   constructor(
     options: Required<RegistryOptions>,
@@ -261,6 +289,22 @@ class Registry implements RegistryHandle {
     };
   }
 
+  get metricsAddress(): { hostname: string; port: number } | null {
+    const server = this.#metricsServer;
+    return server === null ? null : { hostname: server.hostname, port: server.port };
+  }
+
+  /** Serves `/metrics` and `/healthz` on `address`, and from now on counts every request. */
+  async serveMetrics(address: { hostname: string; port: number }): Promise<void> {
+    this.#metricsServer = await serveMetrics(address, {
+      metrics: this.#metrics,
+      stats: () => this.stats(),
+      serving: () => this.#closing === null,
+      store: this.#store,
+    });
+    this.#respond = this.#metrics.metered((client, frame) => this.#answer(client, frame));
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -282,6 +326,8 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    // Until here /healthz answered 503 (closing), for a balancer to take the registry out.
+    await this.#metricsServer?.close();
     this.#people.close();
     logger.info(
       "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
@@ -380,8 +426,12 @@ class Registry implements RegistryHandle {
         if (n === null) break;
         // A keepalive (the read is exactly the last accepted JOIN, nothing held before it: one
         // whole frame) is answered without framing or decoding it.
+        const metered = this.#metricsServer !== null;
+        const started = metered ? performance.now() : 0;
         const renewed = reader.buffered === 0 ? this.#keepalive(client, buf, n) : null;
         if (renewed !== null) {
+          // Counted as every JOIN is, when metrics are served.
+          if (metered) this.#metrics.request("J", (performance.now() - started) / 1000);
           client.lastHeard = performance.now();
           client.bucket?.take(1, client.lastHeard);
           pending = this.#send(client, renewed);
@@ -404,7 +454,7 @@ class Registry implements RegistryHandle {
         // written while the next read waits.
         if (frames.length === 1 && fatal === null) {
           client.bucket?.take(1, performance.now());
-          pending = this.#send(client, this.#answer(client, frames[0]!));
+          pending = this.#send(client, this.#respond(client, frames[0]!));
           pending.catch(ignore);
           continue;
         }
@@ -412,7 +462,7 @@ class Registry implements RegistryHandle {
         if (frames.length === 0) client.bucket?.take(1, performance.now());
         for (const frame of frames) {
           if (!(await this.#throttle(client))) break;
-          await this.#send(client, this.#answer(client, frame));
+          await this.#send(client, this.#respond(client, frame));
         }
         if (client.closed) break;
         if (fatal !== null) {
