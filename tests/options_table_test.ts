@@ -91,6 +91,7 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     maxBlocksPerUser: 1_000,
     presenceFlushMs: 100,
     maxPresenceBatch: 64,
+    presenceWritesPerSecond: 100_000,
   });
   const peer = resolvePeerOptions({});
   assert.deepEqual(peer.registry, { hostname: "127.0.0.1", port: 32340 });

@@ -184,6 +184,30 @@ Deno.test("people peer: online, search, away and presence pushes", async () => {
   }
 });
 
+Deno.test("people peer: a peer in a room sees presence events without asking about people first", async () => {
+  await using registry = await startRegistry({ ...REGISTRY, presenceFlushMs: 5 });
+  const carol = await testPeer(registry.port, { name: "carol", room: "room1" });
+  try {
+    await carol.rec.waitFor(on("joined"), "joined");
+    const bob = await account(registry.port, "bob", "room2");
+    try {
+      const pushed = await carol.rec.waitFor(
+        on("presence", (e) => e.name === "bob" && e.room === "room2"),
+        "presence",
+      );
+      deepEqual(pushed, { type: "presence", name: "bob", state: "online", room: "room2" });
+    } finally {
+      await bob.peer.quit();
+    }
+    await carol.rec.waitFor(
+      on("presence", (e) => e.name === "bob" && e.state === "offline"),
+      "offline",
+    );
+  } finally {
+    await carol.peer.quit();
+  }
+});
+
 Deno.test("people peer: a refused request to talk drops the message; an accepted one delivers with receipts over a direct connection", async () => {
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
