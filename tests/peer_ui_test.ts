@@ -124,6 +124,24 @@ Deno.test("plain ui: a member list that changed is not a line, one asked for wit
   assert.match(out.lines[1]!, /3 members: /);
 });
 
+Deno.test("plain ui: presence of someone coming online in my room is its join line only; elsewhere, away and offline are lines", () => {
+  const out = capture();
+  const ui = new PlainUi({ write: out.write });
+  ui.render({ type: "joined", room: "room1", members: [ALICE] });
+  const from = out.lines.length;
+  ui.render({ type: "member-joined", name: "carol", at: AT });
+  ui.render({ type: "presence", name: "carol", state: "online", room: "room1" });
+  ui.render({ type: "presence", name: "dave", state: "online", room: "room2" });
+  ui.render({ type: "presence", name: "carol", state: "away", room: "room1" });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
+  assert.deepEqual(out.lines.slice(from), [
+    "-- carol joined",
+    "-- dave (online in room2)",
+    "-- carol (away in room1)",
+    "-- carol (offline)",
+  ]);
+});
+
 Deno.test("plain ui: chat lines and system lines look different", () => {
   const chat = describeEvent(EVERY_EVENT[7]!);
   assert.deepEqual(chat.kind, "chat");

@@ -81,7 +81,7 @@ export class PlainUi implements PeerUi {
 
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
-    if (shownAsLine(event)) this.#write(describeEvent(event, this.#context).text);
+    if (shownAsLine(event, this.#context)) this.#write(describeEvent(event, this.#context).text);
   }
 
   help(): void {
@@ -100,9 +100,13 @@ export class PlainUi implements PeerUi {
 
 /**
  * Whether a person sees `event` as a line: a member list that changed is not
- * shown (its join and leave lines are), one asked for with `/who` is.
+ * shown (its join and leave lines are), one asked for with `/who` is; nor is
+ * the `presence` of someone coming online in my room (its join line says it).
  */
-export function shownAsLine(event: PeerEvent): boolean {
+export function shownAsLine(event: PeerEvent, context: DescribeContext = {}): boolean {
+  if (event.type === "presence") {
+    return !(event.state === "online" && event.room !== undefined && event.room === context.room);
+  }
   return event.type !== "members" || event.asked === true;
 }
 
