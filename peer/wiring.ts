@@ -8,7 +8,6 @@
  * @module
  */
 
-import { DM_DEFAULTS } from "./dm.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow, textContent } from "./flood.ts";
 import type { Identity } from "./identity.ts";
@@ -100,10 +99,17 @@ export function wirePeer(
     ping: () => registry.list(),
     keepaliveMs: opts.keepaliveMs,
   }, {
-    ...DM_DEFAULTS,
     maxTextBytes: opts.maxTextBytes,
     connectTimeoutMs: opts.handshakeTimeoutMs,
-    link: { ...DM_DEFAULTS.link, maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes) },
+    consentTimeoutMs: opts.dmConsentTimeoutMs,
+    maxQueued: opts.dmMaxQueued,
+    maxLinks: opts.dmMaxLinks,
+    maxLinksPerToken: opts.dmMaxLinksPerConsent,
+    link: {
+      ratePerSecond: opts.dmLinkRate,
+      burst: opts.dmLinkBurst,
+      maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes),
+    },
   });
   const registry: RegistryClient = new RegistryClient({
     hostname: opts.registry.hostname,

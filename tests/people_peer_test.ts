@@ -208,6 +208,27 @@ Deno.test("people peer: a peer in a room sees presence events without asking abo
   }
 });
 
+Deno.test("people peer: the direct-message bounds and the wait for consent are peer options", async () => {
+  await using registry = await startRegistry(REGISTRY);
+  const bob = await account(registry.port, "bob");
+  const alice = await testPeer(registry.port, { dmMaxQueued: 2, dmConsentTimeoutMs: 200 });
+  try {
+    await alice.peer.register("alice", PASSWORD);
+    await alice.peer.login("alice", PASSWORD);
+    const asked = performance.now();
+    await alice.peer.dm("bob", "one");
+    await bob.rec.waitFor(on("dm-request", (e) => e.from === "alice"), "dm-request");
+    await alice.peer.dm("bob", "two");
+    equal(await code(alice.peer.dm("bob", "three")), "busy");
+    const given = await alice.rec.waitFor(on("error", (e) => e.code === "no-answer"), "no-answer");
+    ok(given.type === "error");
+    const ms = performance.now() - asked;
+    ok(ms >= 190 && ms < 4000, `given up after ${ms.toFixed(0)} ms`);
+  } finally {
+    await Promise.all([alice.peer.quit(), bob.peer.quit()]);
+  }
+});
+
 Deno.test("people peer: a refused request to talk drops the message; an accepted one delivers with receipts over a direct connection", async () => {
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
