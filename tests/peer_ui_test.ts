@@ -124,7 +124,7 @@ Deno.test("plain ui: a member list that changed is not a line, one asked for wit
   assert.match(out.lines[1]!, /3 members: /);
 });
 
-Deno.test("plain ui: presence of someone coming online in my room is its join line only; elsewhere, away and offline are lines", () => {
+Deno.test("plain ui: presence that repeats a join or leave line of my room is not a line; elsewhere, away and offline are", () => {
   const out = capture();
   const ui = new PlainUi({ write: out.write });
   ui.render({ type: "joined", room: "room1", members: [ALICE] });
@@ -134,10 +134,16 @@ Deno.test("plain ui: presence of someone coming online in my room is its join li
   ui.render({ type: "presence", name: "dave", state: "online", room: "room2" });
   ui.render({ type: "presence", name: "carol", state: "away", room: "room1" });
   ui.render({ type: "presence", name: "carol", state: "offline" });
+  // Just after its leave line, an offline says nothing more; the next one does.
+  ui.render({ type: "member-left", name: "carol", reason: "lost", at: AT });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
   assert.deepEqual(out.lines.slice(from), [
     "-- carol joined",
     "-- dave (online in room2)",
     "-- carol (away in room1)",
+    "-- carol (offline)",
+    "-- carol left (lost)",
     "-- carol (offline)",
   ]);
 });

@@ -39,7 +39,12 @@ export interface EventLine {
 export interface DescribeContext {
   name?: string;
   room?: string;
+  /** Names whose leave line was just shown: their `offline` presence says nothing more. */
+  justLeft?: Set<string>;
 }
+
+/** Names {@linkcode DescribeContext.justLeft} holds at most. */
+const JUST_LEFT = 64;
 
 /** The prefix of system lines. */
 export const SYSTEM_PREFIX = "-- ";
@@ -101,10 +106,13 @@ export class PlainUi implements PeerUi {
 /**
  * Whether a person sees `event` as a line: a member list that changed is not
  * shown (its join and leave lines are), one asked for with `/who` is; nor is
- * the `presence` of someone coming online in my room (its join line says it).
+ * the `presence` that only repeats a join or leave line of my room (someone
+ * coming online in it, or going offline just after leaving it). Call it
+ * after {@linkcode updateContext}.
  */
 export function shownAsLine(event: PeerEvent, context: DescribeContext = {}): boolean {
   if (event.type === "presence") {
+    if (event.state === "offline") return !(context.justLeft?.delete(event.name) ?? false);
     return !(event.state === "online" && event.room !== undefined && event.room === context.room);
   }
   return event.type !== "members" || event.asked === true;
@@ -116,6 +124,13 @@ export function updateContext(context: DescribeContext, event: PeerEvent): void 
   if (event.type === "nick" && event.self === true) context.name = event.to;
   if (event.type === "joined") context.room = event.room;
   if (event.type === "left") delete context.room;
+  if (event.type === "member-joined") context.justLeft?.delete(event.name);
+  if (event.type === "member-left") {
+    const left = context.justLeft ??= new Set();
+    left.delete(event.name);
+    left.add(event.name);
+    if (left.size > JUST_LEFT) left.delete(left.values().next().value!);
+  }
 }
 
 /**
