@@ -138,6 +138,8 @@ Deno.test("plain ui: presence that repeats a join or leave line of my room is no
   ui.render({ type: "member-left", name: "carol", reason: "lost", at: AT });
   ui.render({ type: "presence", name: "carol", state: "offline" });
   ui.render({ type: "presence", name: "carol", state: "offline" });
+  ui.render({ type: "nick", from: "bob", to: "robert", at: AT });
+  ui.render({ type: "presence", name: "bob", state: "offline" });
   assert.deepEqual(out.lines.slice(from), [
     "-- carol joined",
     "-- dave (online in room2)",
@@ -145,6 +147,7 @@ Deno.test("plain ui: presence that repeats a join or leave line of my room is no
     "-- carol (offline)",
     "-- carol left (lost)",
     "-- carol (offline)",
+    "-- bob is now robert",
   ]);
 });
 

@@ -39,7 +39,7 @@ export interface EventLine {
 export interface DescribeContext {
   name?: string;
   room?: string;
-  /** Names whose leave line was just shown: their `offline` presence says nothing more. */
+  /** Names whose leave or nick line was just shown: their `offline` presence says nothing more. */
   justLeft?: Set<string>;
 }
 
@@ -106,8 +106,9 @@ export class PlainUi implements PeerUi {
 /**
  * Whether a person sees `event` as a line: a member list that changed is not
  * shown (its join and leave lines are), one asked for with `/who` is; nor is
- * the `presence` that only repeats a join or leave line of my room (someone
- * coming online in it, or going offline just after leaving it). Call it
+ * the `presence` that only repeats a join, leave or nick line of my room
+ * (someone coming online in it, or going offline just after leaving it or
+ * taking another name). Call it
  * after {@linkcode updateContext}.
  */
 export function shownAsLine(event: PeerEvent, context: DescribeContext = {}): boolean {
@@ -125,10 +126,16 @@ export function updateContext(context: DescribeContext, event: PeerEvent): void 
   if (event.type === "joined") context.room = event.room;
   if (event.type === "left") delete context.room;
   if (event.type === "member-joined") context.justLeft?.delete(event.name);
-  if (event.type === "member-left") {
+  // A leave line, or a nick line (mine too): the old name's offline says nothing more.
+  const gone = event.type === "member-left"
+    ? event.name
+    : event.type === "nick"
+    ? event.from
+    : null;
+  if (gone !== null) {
     const left = context.justLeft ??= new Set();
-    left.delete(event.name);
-    left.add(event.name);
+    left.delete(gone);
+    left.add(gone);
     if (left.size > JUST_LEFT) left.delete(left.values().next().value!);
   }
 }
