@@ -150,7 +150,7 @@ export function wirePeer(
     seen,
     recent,
     lookUp: () => lookup.lookUp(),
-    // A room message of a user I block is not shown (it is still forwarded).
+    // A room message or a poke of a user I block is not shown (a message is still forwarded).
     emit: (event: PeerEvent) => {
       if (people.shows(event)) host.emit(event);
     },
@@ -237,7 +237,7 @@ export function wirePeer(
   let bound;
   try {
     bound = bindPeerPort(opts, {
-      emit: host.emit,
+      emit: shared.emit,
       report: host.report,
       room: host.room,
       members: () => members.members,

@@ -357,6 +357,27 @@ Deno.test("people peer: a connection with a token nobody gave is closed at once"
   }
 });
 
+Deno.test("people peer: in my room, the pokes of a user I block are not shown (answered, as any poke)", async () => {
+  await using registry = await startRegistry(REGISTRY);
+  const bob = await account(registry.port, "bob", "room1");
+  const mallory = await account(registry.port, "mallory", "room1");
+  const alice = await account(registry.port, "alice", "room1");
+  const all = [alice, bob, mallory];
+  try {
+    await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
+    await bob.peer.block("mallory");
+    await mallory.peer.poke("bob");
+    await alice.peer.poke("bob");
+    await bob.rec.waitFor(on("poke", (e) => e.from === "alice"), "alice's poke");
+    deepEqual(bob.rec.of("poke").map((e) => e.type === "poke" && e.from), ["alice"]);
+    await bob.peer.unblock("mallory");
+    await mallory.peer.poke("bob");
+    await bob.rec.waitFor(on("poke", (e) => e.from === "mallory"), "mallory's poke, unblocked");
+  } finally {
+    await Promise.all(all.map((p) => p.peer.quit()));
+  }
+});
+
 Deno.test("people peer: a blocked author's room messages are hidden, still forwarded to the others", async () => {
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
