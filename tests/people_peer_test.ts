@@ -36,6 +36,18 @@ async function account(registryPort: number, name: string, room?: string): Promi
   return p;
 }
 
+/** Peers logged in as `names`, in `room`, every one CONNECTED. */
+async function connectedAccounts(
+  registryPort: number,
+  room: string,
+  ...names: string[]
+): Promise<TestPeer[]> {
+  const all: TestPeer[] = [];
+  for (const name of names) all.push(await account(registryPort, name, room));
+  await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
+  return all;
+}
+
 function on<K extends PeerEvent["type"]>(
   type: K,
   test: (e: Extract<PeerEvent, { type: K }>) => boolean = () => true,
@@ -359,12 +371,9 @@ Deno.test("people peer: a connection with a token nobody gave is closed at once"
 
 Deno.test("people peer: in my room, the pokes of a user I block are not shown (answered, as any poke)", async () => {
   await using registry = await startRegistry(REGISTRY);
-  const bob = await account(registry.port, "bob", "room1");
-  const mallory = await account(registry.port, "mallory", "room1");
-  const alice = await account(registry.port, "alice", "room1");
-  const all = [alice, bob, mallory];
+  const all = await connectedAccounts(registry.port, "room1", "bob", "mallory", "alice");
+  const [bob, mallory, alice] = all as [TestPeer, TestPeer, TestPeer];
   try {
-    await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
     await bob.peer.block("mallory");
     await mallory.peer.poke("bob");
     await alice.peer.poke("bob");
@@ -382,12 +391,9 @@ Deno.test("people peer: a blocked author's room messages are hidden, still forwa
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
   await seed.join(registry.port);
-  const alice = await account(registry.port, "alice", "room1");
-  const bob = await account(registry.port, "bob", "room1");
-  const carol = await account(registry.port, "carol", "room1");
-  const all = [alice, bob, carol];
+  const all = await connectedAccounts(registry.port, "room1", "alice", "bob", "carol");
+  const [alice, bob, carol] = all as [TestPeer, TestPeer, TestPeer];
   try {
-    await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
     await bob.peer.block("carol");
     await bob.rec.waitFor(on("blocked", (e) => e.name === "carol"), "blocked");
     const before = bob.peer.stats();
