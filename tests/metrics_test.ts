@@ -173,7 +173,10 @@ Deno.test("metrics: the registry program serves them with --metrics and prints w
     logLevel: "warning",
     args: ["--metrics", "127.0.0.1:0"],
   });
-  const line = await registry.process.waitForLine((l) => l.startsWith("metrics on "), 10_000);
+  // Printed right after "listening on", which start() waited for: it may have come already.
+  const printed = (l: string) => l.startsWith("metrics on ");
+  const line = registry.process.firstLines.find(printed) ??
+    await registry.process.waitForLine(printed, 10_000);
   const m = /^metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(line);
   assert.ok(m !== null, line);
   const address = { hostname: "127.0.0.1", port: Number(m[1]) };

@@ -20,6 +20,9 @@
 import { type Program, programEnv, runArgs } from "../../lib/flags.ts";
 import { forEachLine } from "./lines.ts";
 
+/** How many of a program's first stdout lines are kept ({@linkcode ProgramProcess.firstLines}). */
+const FIRST_LINES = 64;
+
 /** How to spawn a program. */
 export interface SpawnOptions {
   /** The program's own arguments. */
@@ -64,6 +67,7 @@ export class ProgramProcess implements AsyncDisposable {
   readonly inspector: Promise<string | null>;
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array> | null;
+  readonly #firstLines: string[] = [];
   readonly #listeners: Record<Stream, Set<LineListener>> = {
     stdout: new Set(),
     stderr: new Set(),
@@ -137,8 +141,14 @@ export class ProgramProcess implements AsyncDisposable {
     return this.#alive;
   }
 
+  /** The first lines the program wrote on stdout (at most {@linkcode FIRST_LINES}): its start-up lines. */
+  get firstLines(): readonly string[] {
+    return this.#firstLines;
+  }
+
   #emit(stream: Stream, line: string): void {
     const at = performance.now();
+    if (stream === "stdout" && this.#firstLines.length < FIRST_LINES) this.#firstLines.push(line);
     for (const listener of this.#listeners[stream]) listener(line, at);
   }
 
