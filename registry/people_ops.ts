@@ -249,12 +249,17 @@ export class People<C> implements Disposable {
   }
 
   /**
-   * Opens the store of `options.dataDir` and loads accounts and blocks.
+   * Opens the store of `options.dataDir` (or uses `shared`, a store other
+   * registries share: `registry --store`) and loads accounts and blocks.
    *
    * @throws {RangeError} on an option out of range, or a database of a newer ringchat
    */
-  static async open<C>(options: PeopleOptions, host: PeopleHost<C>): Promise<People<C>> {
-    const store = openPeopleStore(options.dataDir);
+  static async open<C>(
+    options: PeopleOptions,
+    host: PeopleHost<C>,
+    shared?: PeopleStore,
+  ): Promise<People<C>> {
+    const store = shared ?? openPeopleStore(options.dataDir);
     try {
       const hasher = new PasswordHasher({
         iterations: options.passwordIterations,

@@ -92,7 +92,7 @@ export class RedisPeopleStore implements PeopleStore {
   readonly #redis: RedisConnection;
   readonly #scripts: Scripts;
   readonly #prefix: string;
-  #closed = false;
+  #closing: Promise<void> | null = null;
 
   private constructor(redis: RedisConnection, scripts: Scripts, prefix: string) {
     this.#redis = redis;
@@ -199,11 +199,10 @@ export class RedisPeopleStore implements PeopleStore {
     return await this.#script("deleteMail", [to, ...ids.map(String)]) as number;
   }
 
-  /** Closes the connection; the contract's `close(): void` may await the promise. */
+  /** Closes the connection; the contract's `close(): void` may await the promise (every call gets the same). */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
-    return this.#redis.close();
+    this.#closing ??= this.#redis.close();
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -215,12 +214,12 @@ export class RedisPeopleStore implements PeopleStore {
   }
 
   #command(args: string[]): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new TypeError("The people store is closed"));
+    if (this.#closing !== null) return Promise.reject(new TypeError("The people store is closed"));
     return this.#redis.client.sendCommand(args);
   }
 
   #script(name: keyof Scripts, args: string[]): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new TypeError("The people store is closed"));
+    if (this.#closing !== null) return Promise.reject(new TypeError("The people store is closed"));
     return this.#redis.run(this.#scripts[name], [this.#prefix, ...args]);
   }
 }

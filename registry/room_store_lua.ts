@@ -15,7 +15,8 @@
  * | `P r:ROOM:names` | hash | name → how many members hold it |
  * | `P owners` | hash | connection id → `HID:ROOM` it owns |
  * | `P seen` | sorted set | `HID:ROOM`, scored by last heard from (ms): the expiry index |
- * | channel `P changes` | pub/sub | `MROOM` (members changed) or `GROOM` (room created or destroyed) |
+ * | `P r:ROOM:info` | hash | HID → member-info entry (JSON) of a member whose connection said hello |
+ * | channel `P changes` | pub/sub | `MROOM` (members changed), `GROOM` (room created or destroyed), `IROOM` (member-info changed), `TOWNER` (OWNER's member was taken over) |
  *
  * Room and member names never hold `:` (they are fields of a frame), so
  * `HID:ROOM` splits at its first `:`. Keys are built inside the scripts, so
@@ -54,6 +55,7 @@ local function remove(room, hid)
   redis.call('ZREM', rk(room, ':order'), hid .. ':' .. seg)
   redis.call('HDEL', rk(room, ':seg'), hid)
   redis.call('HDEL', rk(room, ':owner'), hid)
+  redis.call('HDEL', rk(room, ':info'), hid)
   local name = string.match(seg, '^([^:]*):')
   if redis.call('HINCRBY', rk(room, ':names'), name, -1) <= 0 then
     redis.call('HDEL', rk(room, ':names'), name)
@@ -62,7 +64,7 @@ local function remove(room, hid)
   redis.call('ZREM', p .. 'seen', key)
   local destroyed = 0
   if redis.call('ZCARD', rk(room, ':order')) == 0 then
-    redis.call('DEL', rk(room, ''), rk(room, ':names'))
+    redis.call('DEL', rk(room, ''), rk(room, ':names'), rk(room, ':info'))
     redis.call('ZREM', p .. 'rooms', room)
     destroyed = 1
   end
@@ -73,7 +75,8 @@ end
 
 /**
  * ARGV: prefix, room, hid, name, segment, owner, now, maxRooms (0: none),
- * maxMembers (0: none), allowDuplicateNames (1/0), known version.
+ * maxMembers (0: none), allowDuplicateNames (1/0), known version, and the
+ * member-info entry of the owner (JSON; `''` for a connection without hello).
  * Returns `{denial}` or `{'ok', added, created, takenFrom, segment, version[, list]}`.
  */
 export const JOIN = PRELUDE + `
@@ -117,12 +120,22 @@ else
   if previous and previous ~= owner then
     takenFrom = previous
     redis.call('HDEL', p .. 'owners', previous)
+    redis.call('PUBLISH', p .. 'changes', 'T' .. previous)
   end
+end
+local info = ARGV[12] or ''
+local infoChanged = false
+if info == '' then
+  infoChanged = redis.call('HDEL', rk(room, ':info'), hid) == 1
+elseif redis.call('HGET', rk(room, ':info'), hid) ~= info then
+  redis.call('HSET', rk(room, ':info'), hid, info)
+  infoChanged = true
 end
 redis.call('HSET', rk(room, ':owner'), hid, owner)
 redis.call('HSET', p .. 'owners', owner, key)
 redis.call('ZADD', p .. 'seen', now, key)
-if added == 1 then changed(room, created == 1) end
+if added == 1 then changed(room, created == 1)
+elseif infoChanged then redis.call('PUBLISH', p .. 'changes', 'I' .. room) end
 local r = reply(room, known)
 return {'ok', added, created, takenFrom, listed, r[1], r[2]}
 `;
@@ -219,4 +232,31 @@ return {room, hid, seg, redis.call('ZSCORE', p .. 'seen', key) or '0'}
 /** ARGV: prefix. Returns `{rooms, members}`. */
 export const COUNTS = PRELUDE + `
 return {redis.call('ZCARD', p .. 'rooms'), redis.call('ZCARD', p .. 'seen')}
+`;
+
+/**
+ * ARGV: prefix, owner, member-info entry (JSON; `''`: none). Sets the entry
+ * of the member `owner` owns and publishes `IROOM`. Returns 1, or 0 when it owns none.
+ */
+export const SET_INFO = PRELUDE + `
+local key = redis.call('HGET', p .. 'owners', ARGV[2])
+if not key then return 0 end
+local hid, room = split(key)
+if ARGV[3] == '' then redis.call('HDEL', rk(room, ':info'), hid)
+else redis.call('HSET', rk(room, ':info'), hid, ARGV[3]) end
+redis.call('PUBLISH', p .. 'changes', 'I' .. room)
+return 1
+`;
+
+/**
+ * ARGV: prefix, room, known version. Returns `{}` (no room) or
+ * `{version, list or false, HID, entry, HID, entry…}`: the `M` as
+ * MEMBERS_REPLY answers it, then the member-info entries.
+ */
+export const MEMBER_INFO = PRELUDE + `
+local r = reply(ARGV[2], ARGV[3])
+if #r == 0 then return {} end
+local out = {r[1], r[2] or false}
+for _, field in ipairs(redis.call('HGETALL', rk(ARGV[2], ':info'))) do out[#out + 1] = field end
+return out
 `;

@@ -78,6 +78,9 @@ export class RedisRoomStore implements RoomStore<string> {
   /** The room each of this registry's owners joined, to send that room's cached version. */
   readonly #ownerRooms = new Map<string, string>();
   readonly #listeners = new Set<(change: RoomChange) => void>();
+  readonly #takeovers = new Set<(owner: string) => void>();
+  /** The HashIDs of each cached `M` reply, in its order (member-info follows it). */
+  readonly #order = new Map<string, string[]>();
   #closed = false;
 
   private constructor(
@@ -131,11 +134,17 @@ export class RedisRoomStore implements RoomStore<string> {
     }
   }
 
+  /**
+   * As {@linkcode RoomStore.join}; `info` is the owner's member-info entry
+   * (JSON, for a connection that said hello; `""` for none), kept with the
+   * member in the same step ({@linkcode memberInfo}).
+   */
   async join(
     room: string,
     member: Member,
     owner: string,
     now: number,
+    info = "",
   ): Promise<JoinAnswer<string>> {
     const id = hashId(member.name, member.ip, member.port);
     const cached = this.#replies.get(room);
@@ -148,6 +157,7 @@ export class RedisRoomStore implements RoomStore<string> {
       String(now),
       ...this.#limits,
       cached?.version ?? "",
+      info,
     ]) as RedisReply[];
     if (r[0] !== "ok") return { denied: r[0] as JoinDenial };
     const [, added, created, takenFrom, segment, version, list] = r;
@@ -255,6 +265,40 @@ export class RedisRoomStore implements RoomStore<string> {
     return reply;
   }
 
+  /**
+   * Sets the member-info entry (JSON; `""`: none) of the member `owner` owns
+   * (its connection said hello or proved a key); every store hears it as a
+   * change of the room. False when `owner` owns none.
+   */
+  async setInfo(owner: string, info: string): Promise<boolean> {
+    return await this.#run("SET_INFO", [owner, info]) === 1;
+  }
+
+  /**
+   * The `M` reply of `room` and the member-info entries (JSON) of its members
+   * whose connection said hello, in `M` order (newest join first); null when
+   * there is no such room. One round trip.
+   */
+  async memberInfo(room: string): Promise<{ reply: Uint8Array; entries: string[] } | null> {
+    const cached = this.#replies.get(room);
+    const r = await this.#run("MEMBER_INFO", [room, cached?.version ?? ""]) as RedisReply[];
+    if (r.length === 0) {
+      this.#replies.delete(room);
+      return null;
+    }
+    const reply = this.#membersCached(room, cached, r[0] as string, r[1] ?? undefined);
+    const info = new Map<string, string>();
+    for (let i = 2; i + 1 < r.length; i += 2) info.set(r[i] as string, r[i + 1] as string);
+    const entries: string[] = [];
+    if (info.size > 0) {
+      for (const hid of this.#order.get(room) ?? []) {
+        const entry = info.get(hid);
+        if (entry !== undefined) entries.push(entry);
+      }
+    }
+    return { reply, entries };
+  }
+
   async counts(): Promise<RoomCounts> {
     const [rooms, members] = await this.#run("COUNTS", []) as [number, number];
     return { rooms, members };
@@ -265,10 +309,20 @@ export class RedisRoomStore implements RoomStore<string> {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` with the owner whose member a JOIN on any registry took
+   * over (the connection that held it should be told and closed); returns its unsubscribe.
+   */
+  onTakeover(listener: (owner: string) => void): () => void {
+    this.#takeovers.add(listener);
+    return () => this.#takeovers.delete(listener);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.#takeovers.clear();
     await Promise.all([this.#subscriber.close(), this.#redis.close()]);
   }
 
@@ -295,7 +349,13 @@ export class RedisRoomStore implements RoomStore<string> {
       return cached.reply;
     }
     let payload = "";
-    for (const entry of list as string[]) payload += entry.slice(entry.indexOf(":") + 1);
+    const order: string[] = [];
+    for (const entry of list as string[]) {
+      const colon = entry.indexOf(":");
+      order.push(entry.slice(0, colon));
+      payload += entry.slice(colon + 1);
+    }
+    this.#order.set(room, order);
     const msid = sdbmHash(payload);
     const reply = encoder.encode(
       payload.length === 0 ? `M:${msid}::\r\n` : `M:${msid}:${payload}:\r\n`,
@@ -328,8 +388,22 @@ export class RedisRoomStore implements RoomStore<string> {
 
   /** A message on `P changes`: drop what it makes stale, tell the listeners. */
   #heard(message: string): void {
+    if (message[0] === "T") {
+      const owner = message.slice(1);
+      this.#ownerRooms.delete(owner);
+      for (const listener of this.#takeovers) {
+        try {
+          listener(owner);
+        } catch (error) {
+          logger.error("A takeover listener failed: {error}", { error });
+        }
+      }
+      return;
+    }
     const change = { room: message.slice(1), roomsChanged: message[0] === "G" };
-    this.#replies.delete(change.room);
+    // A member-info change ("I") leaves the `M` as it was.
+    if (message[0] !== "I") this.#replies.delete(change.room);
+    if (change.roomsChanged) this.#order.delete(change.room);
     if (change.roomsChanged) this.#roomsReply = null;
     for (const listener of this.#listeners) {
       try {
