@@ -44,6 +44,7 @@ import type { RedisRoomStore } from "./room_store_redis.ts";
 
 const logger = getLogger(["ringchat", "registry", "store"]);
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** The answer to a request while the shared store does not answer. */
 export const STORE_DOWN = encoder.encode(
@@ -292,11 +293,43 @@ export class SharedRooms<C extends SharedClient> {
     return this.#withInfo(c, answer.member.room, answer.reply);
   }
 
-  /** `reply` for `c`; for a hello'd connection, followed by the member-info read with it. */
-  #withInfo(c: C, room: string, reply: Uint8Array): Uint8Array | Uint8Array[] {
+  /**
+   * `reply` for `c`; for a hello'd connection, followed by the room's
+   * member-info (read from the store, one more round trip, unless the frames
+   * held for this very `M` are at hand, as for a keepalive in a quiet room).
+   */
+  async #withInfo(c: C, room: string, reply: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
     if (c.outbox === null) return reply;
-    const frames = this.#frames.get(room);
-    return frames !== undefined && frames[0] === reply ? frames : reply;
+    const held = this.#frames.get(room);
+    if (held !== undefined && held[0] === reply) return held;
+    try {
+      return await this.#read(room) ?? reply;
+    } catch {
+      return reply;
+    }
+  }
+
+  /** Reads `room`'s `M` and member-info from the store and holds them for pushes; null: no room. */
+  async #read(room: string): Promise<Uint8Array[] | null> {
+    const read = await this.#store.memberInfo(room);
+    if (read === null) {
+      this.#frames.delete(room);
+      return null;
+    }
+    const m = read.reply;
+    const msid = decoder.decode(m.subarray(2, m.indexOf(0x3a, 2)));
+    const frames = [
+      m,
+      ...memberInfoFrames(
+        room,
+        msid,
+        read.entries.map((entry) => JSON.parse(entry)),
+        MAX_EXTENSION_JSON_BYTES,
+        this.#recentLeft(room),
+      ),
+    ];
+    if (this.#inRoom.has(room)) this.#frames.set(room, frames);
+    return frames;
   }
 
   #owner(c: C): string {
@@ -316,7 +349,6 @@ export class SharedRooms<C extends SharedClient> {
     let local = this.#inRoom.get(member.room);
     if (local === undefined) this.#inRoom.set(member.room, local = new Set());
     local.add(c);
-    if (c.outbox !== null && !this.#frames.has(member.room)) this.#schedule(member.room);
   }
 
   #disown(c: C): void {
@@ -377,21 +409,7 @@ export class SharedRooms<C extends SharedClient> {
     try {
       const local = this.#inRoom.get(room);
       if (local === undefined || ![...local].some((c) => c.outbox !== null)) return;
-      const read = await this.#store.memberInfo(room);
-      if (read === null) return void this.#frames.delete(room);
-      const m = read.reply;
-      const msid = new TextDecoder().decode(m.subarray(2, m.indexOf(0x3a, 2)));
-      const frames = [
-        m,
-        ...memberInfoFrames(
-          room,
-          msid,
-          read.entries.map((entry) => JSON.parse(entry)),
-          MAX_EXTENSION_JSON_BYTES,
-          this.#recentLeft(room),
-        ),
-      ];
-      this.#frames.set(room, frames);
+      if ((await this.#read(room)) === null) return;
       for (const c of this.#inRoom.get(room) ?? []) c.outbox?.push();
     } catch (error) {
       logger.debug("Push of {room} skipped: {error}", { room, error });

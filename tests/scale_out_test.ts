@@ -1,0 +1,257 @@
+/**
+ * Several registries on one Redis (`registry --store`, issue 15): whichever
+ * registry a member goes through, every registry answers alike.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { type RegistryHandle, type RegistryOptions, startRegistry } from "../registry/registry.ts";
+import { STORE_DOWN } from "../registry/store_shared.ts";
+import { extension, helloClient, memberList } from "./support/hello_client.ts";
+import { RawClient } from "./support/raw_client.ts";
+import { type RedisServer, redisTest, startRedisServer } from "./support/redis_server.ts";
+
+const DOWN = new TextDecoder().decode(STORE_DOWN);
+
+function join(room: string, name: string, port: number): string {
+  return `J:${room}:${name}:127.0.0.1:${port}::\r\n`;
+}
+
+/** `n` registries sharing `redis`, disposed together. */
+async function registries(
+  redis: RedisServer,
+  n: number,
+  options: RegistryOptions = {},
+): Promise<RegistryHandle[] & AsyncDisposable> {
+  const started: RegistryHandle[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      started.push(
+        await startRegistry({ hostname: "127.0.0.1", port: 0, store: redis.url, ...options }),
+      );
+    }
+  } catch (error) {
+    await Promise.all(started.map((r) => r.close()));
+    throw error;
+  }
+  return Object.assign(started, {
+    [Symbol.asyncDispose]: async () => void await Promise.all(started.map((r) => r.close())),
+  });
+}
+
+/** One seed connection to each registry. */
+async function clients(regs: readonly RegistryHandle[]): Promise<RawClient[] & AsyncDisposable> {
+  const out = await Promise.all(regs.map((r) => RawClient.connect(r.port)));
+  return Object.assign(out, {
+    [Symbol.asyncDispose]: () => {
+      for (const c of out) c.close();
+      return Promise.resolve();
+    },
+  });
+}
+
+/** The same request through every client: the replies. */
+function everywhere(cs: readonly RawClient[], request: string): Promise<string[]> {
+  return Promise.all(cs.map((c) => c.request(request)));
+}
+
+/** Asks `request` through `c` until `done` holds of the reply (changes arrive by pub/sub). */
+async function until(
+  c: RawClient,
+  request: string,
+  done: (reply: string) => boolean,
+  timeoutMs = 5000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await c.request(request);
+    if (done(reply) || Date.now() > deadline) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+redisTest(
+  "scale-out: three registries answer G and M byte for byte alike, whoever joined where",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3);
+    await using seeds = await clients(regs);
+    // Members join through different registries; the M each JOIN gets lists all, newest first.
+    const m1 = await seeds[0]!.request(join("lobby", "alice", 50001));
+    deepEqual(memberList(m1), ["alice:127.0.0.1:50001"]);
+    const m2 = await seeds[1]!.request(join("lobby", "bob", 50002));
+    deepEqual(memberList(m2), ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"]);
+    const m3 = await seeds[2]!.request(join("chess", "carol", 50003));
+    deepEqual(memberList(m3), ["carol:127.0.0.1:50003"]);
+    // A keepalive on A sees B's join at once (its cached reply was made stale by the change).
+    equal(await seeds[0]!.request(join("lobby", "alice", 50001)), m2);
+    deepEqual(await everywhere(seeds, "L::\r\n"), Array(3).fill("G:chess:lobby::\r\n"));
+    // The same JOIN bytes through a fourth connection on C (a name in use) is refused as one registry would.
+    await using other = await RawClient.connect(regs[2]!.port);
+    equal(
+      await other.request(join("lobby", "bob", 50009)),
+      "F:JOIN message - Name already in use in this chatroom!!::\r\n",
+    );
+    equal(
+      await seeds[1]!.request(join("chess", "bob", 50002)),
+      "F:JOIN message - Already joined another chatroom!!::\r\n",
+    );
+    // A DEPART through B, and a connection closed on C, remove their members everywhere.
+    equal(await seeds[1]!.request("D:lobby:bob:127.0.0.1:50002::\r\n"), "S::\r\n");
+    equal(await seeds[0]!.request(join("lobby", "alice", 50001)), m1);
+    seeds[2]!.close();
+    const g = await until(seeds[0]!, "L::\r\n", (r) => r === "G:lobby::\r\n");
+    equal(g, "G:lobby::\r\n");
+    equal(await seeds[1]!.request("L::\r\n"), g);
+    equal(regs[0]!.stats().connections, 1);
+  },
+);
+
+redisTest(
+  "scale-out: a member expires, whichever registries sweep, and leaves every registry's M",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, { expiryMs: 150, sweepMs: 40 });
+    await using seeds = await clients(regs);
+    await seeds[0]!.request(join("room", "alice", 50001));
+    const both = await seeds[1]!.request(join("room", "bob", 50002));
+    deepEqual(memberList(both), ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"]);
+    // Bob keeps alive through B; alice says nothing and expires.
+    let reply = both;
+    const deadline = Date.now() + 5000;
+    while (memberList(reply).length === 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      reply = await seeds[1]!.request(join("room", "bob", 50002));
+    }
+    deepEqual(memberList(reply), ["bob:127.0.0.1:50002"]);
+    deepEqual(await everywhere(seeds, "L::\r\n"), Array(3).fill("G:room::\r\n"));
+    // Alice's keepalive is now answered as a full JOIN: she is back, newest first.
+    deepEqual(memberList(await seeds[0]!.request(join("room", "alice", 50001))), [
+      "alice:127.0.0.1:50001",
+      "bob:127.0.0.1:50002",
+    ]);
+  },
+);
+
+redisTest(
+  "scale-out: two JOINs racing into a new room through two registries create it once (100 rounds)",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using seeds = await clients(regs);
+    for (let round = 0; round < 100; round++) {
+      const room = `race${round}`;
+      const [a, b] = await Promise.all([
+        seeds[0]!.request(join(room, "alice", 50001)),
+        seeds[1]!.request(join(room, "bob", 50002)),
+      ]);
+      // Each saw itself, and whichever came second saw both; the later M lists both.
+      const longer = memberList(a!).length > memberList(b!).length ? a! : b!;
+      equal(memberList(longer).length, 2, `round ${round}`);
+      ok(
+        memberList(a!).includes("alice:127.0.0.1:50001") &&
+          memberList(b!).includes("bob:127.0.0.1:50002"),
+      );
+      const [ma, mb] = await Promise.all([
+        seeds[0]!.request(join(room, "alice", 50001)),
+        seeds[1]!.request(join(room, "bob", 50002)),
+      ]);
+      equal(ma, longer, `round ${round}: one M from both`);
+      equal(mb, longer);
+      equal(await seeds[0]!.request(`D:${room}:alice:127.0.0.1:50001::\r\n`), "S::\r\n");
+      equal(await seeds[1]!.request(`D:${room}:bob:127.0.0.1:50002::\r\n`), "S::\r\n");
+    }
+    deepEqual(await everywhere(seeds, "L::\r\n"), ["G::\r\n", "G::\r\n"]);
+  },
+);
+
+redisTest(
+  "scale-out: a hello'd member on A is pushed a JOIN through B within 100 ms, with B's member-info",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using alice = await helloClient(regs[0]!.port);
+    const m = await alice.client.request(join("room", "alice", 50001));
+    deepEqual(memberList(m), ["alice:127.0.0.1:50001"]);
+    deepEqual(extension(await alice.client.frame()).body.members, [
+      { name: "alice", ip: "127.0.0.1", port: 50001, ringchat: true },
+    ]);
+    await using bob = await helloClient(regs[1]!.port);
+    equal(await bob.prove(), 'X:15:{"op":"proved"}::\r\n');
+    const joined = performance.now();
+    const mb = await bob.client.request(join("room", "bob", 50002));
+    const pushed = await alice.client.frame();
+    const ms = performance.now() - joined;
+    equal(pushed, mb);
+    ok(ms < 100, `pushed after ${ms.toFixed(1)} ms`);
+    deepEqual(extension(await alice.client.frame()).body.members, [
+      { name: "bob", ip: "127.0.0.1", port: 50002, ringchat: true, key: bob.identity.publicKey },
+      { name: "alice", ip: "127.0.0.1", port: 50001, ringchat: true },
+    ]);
+    // Bob's JOIN reply was followed by the same member-info.
+    equal((extension(await bob.client.frame()).body.members as unknown[]).length, 2);
+    // A seed member leaving through B is pushed to alice on A, its reason named.
+    await using seed = await RawClient.connect(regs[1]!.port);
+    await seed.request(join("room", "carol", 50003));
+    equal(memberList(await alice.client.frame()).length, 3);
+    await alice.client.frame();
+    equal(await seed.request("D:room:carol:127.0.0.1:50003::\r\n"), "S::\r\n");
+    equal(await alice.client.frame(), mb);
+    await alice.client.frame();
+  },
+);
+
+redisTest(
+  "scale-out: a JOIN through B takes a member over from A's connection, which is told and closed",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using old = await helloClient(regs[0]!.port);
+    const m = await old.client.request(join("room", "alice", 50001));
+    await old.client.frame(); // member-info
+    await using seed = await RawClient.connect(regs[1]!.port);
+    equal(await seed.request(join("room", "alice", 50001)), m);
+    const rest = await old.client.closedByPeer();
+    ok(rest.some((f) => f.includes('"code":"taken-over"')), rest.join(""));
+    // The member is still listed, now B's connection's; its keepalive renews it.
+    equal(await seed.request(join("room", "alice", 50001)), m);
+    await using probe = await RawClient.connect(regs[0]!.port);
+    equal(await probe.request("L::\r\n"), "G:room::\r\n");
+  },
+);
+
+redisTest(
+  "scale-out: Redis down: registries answer F with a clear text, keep their connections, and recover by themselves",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: true });
+    await using regs = await registries(redis, 2);
+    await using seeds = await clients(regs);
+    const m = await seeds[0]!.request(join("room", "alice", 50001));
+    await redis.kill();
+    match(DOWN, /^F:Registry store unavailable - .*!!::\r\n$/);
+    equal(await seeds[0]!.request(join("room", "alice", 50001)), DOWN);
+    equal(await seeds[1]!.request("L::\r\n"), DOWN);
+    equal(await seeds[1]!.request(join("room", "bob", 50002)), DOWN);
+    await redis.restart();
+    // Back with its AOF: the room is there; the connections were kept.
+    equal(await until(seeds[0]!, join("room", "alice", 50001), (r) => r !== DOWN), m);
+    deepEqual(
+      memberList(await until(seeds[1]!, join("room", "bob", 50002), (r) => r !== DOWN)),
+      ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"],
+    );
+    equal(await seeds[0]!.request("L::\r\n"), "G:room::\r\n");
+  },
+);
+
+redisTest(
+  "scale-out: --store must name a Redis; one that does not answer fails the start",
+  async () => {
+    let refused: unknown = null;
+    await startRegistry({ port: 0, store: "http://localhost" }).catch((e) => refused = e);
+    ok(refused instanceof RangeError, String(refused));
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    refused = null;
+    await startRegistry({ port: 0, store: `redis://127.0.0.1:${port}` }).catch((e) => refused = e);
+    ok(refused instanceof Error, String(refused));
+  },
+);
