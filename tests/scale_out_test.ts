@@ -6,6 +6,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { type RegistryHandle, type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { STORE_DOWN } from "../registry/store_shared.ts";
 import { extension, helloClient, memberList } from "./support/hello_client.ts";
+import { PeopleClient } from "./support/people_client.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { type RedisServer, redisTest, startRedisServer } from "./support/redis_server.ts";
 
@@ -54,18 +55,8 @@ function everywhere(cs: readonly RawClient[], request: string): Promise<string[]
 }
 
 /** Asks `request` through `c` until `done` holds of the reply (changes arrive by pub/sub). */
-async function until(
-  c: RawClient,
-  request: string,
-  done: (reply: string) => boolean,
-  timeoutMs = 5000,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await c.request(request);
-    if (done(reply) || Date.now() > deadline) return reply;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function until(c: RawClient, request: string, done: (reply: string) => boolean): Promise<string> {
+  return retry(() => c.request(request), done);
 }
 
 redisTest(
@@ -255,3 +246,74 @@ redisTest(
     ok(refused instanceof Error, String(refused));
   },
 );
+
+/** Cheap hashes: the sharing, not PBKDF2, is under test. */
+const PEOPLE: RegistryOptions = {
+  passwordIterations: 1000,
+  maxRegistrationsPerSource: 1000,
+  presenceFlushMs: 5,
+};
+
+redisTest(
+  "scale-out: an account registered through A is B's too; a login on B kicks the older session on A",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using first = await PeopleClient.connect(regs[0]!.port);
+    await first.account("bob");
+    ok((await first.join("room1", "bob", 4100)).startsWith("M:"));
+    // The name is taken on B at once: a stranger there may not JOIN as it.
+    await using stranger = await RawClient.connect(regs[1]!.port);
+    match(await stranger.request(join("room2", "bob", 4200)), /^F:.*registered/i);
+    await using second = await PeopleClient.connect(regs[1]!.port);
+    await second.login("bob");
+    deepEqual(await first.pushOf("kicked"), { op: "kicked", reason: "logged-in-elsewhere" });
+    await first.client.closedByPeer();
+    // Its member went with it, for every registry.
+    await using probe = await RawClient.connect(regs[1]!.port);
+    equal(await until(probe, "L::\r\n", (r) => r === "G::\r\n"), "G::\r\n");
+    // The new session is B's: it may JOIN as bob there.
+    ok((await second.join("room1", "bob", 4101)).startsWith("M:"));
+  },
+);
+
+redisTest(
+  "scale-out: blocks made through A hold on B; mail stored through A survives Redis killed (AOF) and is read through B",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: true });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using bobReg = await PeopleClient.connect(regs[0]!.port);
+    await bobReg.register("bob");
+    await using carol = await PeopleClient.connect(regs[0]!.port);
+    await carol.account("carol");
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    equal((await carol.request("block", { name: "alice" })).op, "blocked");
+    const stored = await alice.request("mail", { to: "bob", text: "call me" });
+    equal(stored.op, "mail-stored");
+    await redis.kill();
+    await redis.restart();
+    // On B (after the restart): the accounts, carol's block and bob's mail are there.
+    await using alice2 = await PeopleClient.connect(regs[1]!.port);
+    const login = await retry(
+      () => alice2.request("login", { name: "alice", password: "correct horse" }),
+      (r) => r.op === "logged-in",
+    );
+    equal(login.op, "logged-in", JSON.stringify(login));
+    equal((await alice2.request("mail", { to: "carol", text: "hi" })).code, "blocked");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    equal((await bob.login("bob")).mail, 1);
+    const mail = await bob.pushOf("mail");
+    deepEqual([mail.id, mail.from, mail.text], [stored.id, "alice", "call me"]);
+  },
+);
+
+/** Calls `fn` until `done` holds of its answer (a registry reconnecting to Redis), for up to 5 s. */
+async function retry<T>(fn: () => Promise<T>, done: (answer: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const answer = await fn();
+    if (done(answer) || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
