@@ -829,6 +829,8 @@ class Registry implements RegistryHandle {
           ? JOIN_OTHER_ROOM
           : denial === "other-member"
           ? JOIN_OTHER_MEMBER
+          : denial === "held"
+          ? JOIN_HELD
           : REFUSALS[denial].reply,
       departNotOwner: DEPART_NOT_OWNER,
       departed: DEPARTED,

@@ -16,6 +16,7 @@
  * | `P owners` | hash | connection id → `HID:ROOM` it owns |
  * | `P seen` | sorted set | `HID:ROOM`, scored by last heard from (ms): the expiry index |
  * | `P r:ROOM:info` | hash | HID → member-info entry (JSON) of a member whose connection said hello |
+ * | `P alive:REGISTRY` | string | set while registry REGISTRY runs (refreshed, expires): its owners are live |
  * | channel `P changes` | pub/sub | `MROOM` (members changed), `GROOM` (room created or destroyed), `IROOM` (member-info changed), `TOWNER` (OWNER's member was taken over) |
  *
  * Room and member names never hold `:` (they are fields of a frame), so
@@ -76,7 +77,11 @@ end
 /**
  * ARGV: prefix, room, hid, name, segment, owner, now, maxRooms (0: none),
  * maxMembers (0: none), allowDuplicateNames (1/0), known version, and the
- * member-info entry of the owner (JSON; `''` for a connection without hello).
+ * member-info entry of the owner (JSON; `''` for a connection without hello),
+ * and the claim: `''` takes a listed member over from any other owner;
+ * `k:KEY` (`k:` for no proved key) refuses it (`{'held'}`) when its owner's
+ * registry is alive (`P alive:REGISTRY`) unless the owner proved KEY too
+ * (`registry/ownership.ts`).
  * Returns `{denial}` or `{'ok', added, created, takenFrom, segment, version[, list]}`.
  */
 export const JOIN = PRELUDE + `
@@ -118,6 +123,13 @@ if not listed then
 else
   local previous = redis.call('HGET', rk(room, ':owner'), hid)
   if previous and previous ~= owner then
+    local claimant = ARGV[13] or ''
+    local registry = string.match(previous, '^([^/]*)/')
+    if claimant ~= '' and registry and redis.call('EXISTS', p .. 'alive:' .. registry) == 1 then
+      local held = redis.call('HGET', rk(room, ':info'), hid)
+      local key = held and cjson.decode(held).key
+      if not key or key ~= string.sub(claimant, 3) then return {'held'} end
+    end
     takenFrom = previous
     redis.call('HDEL', p .. 'owners', previous)
     redis.call('PUBLISH', p .. 'changes', 'T' .. previous)

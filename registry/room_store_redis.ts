@@ -137,7 +137,11 @@ export class RedisRoomStore implements RoomStore<string> {
   /**
    * As {@linkcode RoomStore.join}; `info` is the owner's member-info entry
    * (JSON, for a connection that said hello; `""` for none), kept with the
-   * member in the same step ({@linkcode memberInfo}).
+   * member in the same step ({@linkcode memberInfo}). With `claim` (the
+   * joining connection's proved key, `""` for none) a member another live
+   * owner holds is taken over only by the same proved key, else `"held"`
+   * (`registry/ownership.ts`); owners are live while their registry's
+   * {@linkcode alive} holds. Without it, the JOIN takes the member over.
    */
   async join(
     room: string,
@@ -145,6 +149,7 @@ export class RedisRoomStore implements RoomStore<string> {
     owner: string,
     now: number,
     info = "",
+    claim?: string,
   ): Promise<JoinAnswer<string>> {
     const id = hashId(member.name, member.ip, member.port);
     const cached = this.#replies.get(room);
@@ -158,6 +163,7 @@ export class RedisRoomStore implements RoomStore<string> {
       ...this.#limits,
       cached?.version ?? "",
       info,
+      claim === undefined ? "" : `k:${claim}`,
     ]) as RedisReply[];
     if (r[0] !== "ok") return { denied: r[0] as JoinDenial };
     const [, added, created, takenFrom, segment, version, list] = r;
@@ -297,6 +303,18 @@ export class RedisRoomStore implements RoomStore<string> {
       }
     }
     return { reply, entries };
+  }
+
+  /**
+   * Marks the owners `"<registry>/…"` live for `ttlMs` (call again well
+   * before it runs out); `ttlMs` 0 marks them dead at once (a clean close).
+   */
+  async alive(registry: string, ttlMs: number): Promise<void> {
+    const key = `${this.#prefix}alive:${registry}`;
+    if (this.#closed) throw new TypeError("The room store is closed");
+    await this.#redis.client.sendCommand(
+      ttlMs > 0 ? ["SET", key, "1", "PX", String(ttlMs)] : ["DEL", key],
+    );
   }
 
   async counts(): Promise<RoomCounts> {

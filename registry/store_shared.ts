@@ -46,6 +46,14 @@ const logger = getLogger(["ringchat", "registry", "store"]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** How often a registry tells the store it is alive, in ms. */
+export const ALIVE_EVERY_MS = 1000;
+/**
+ * How long after its last heartbeat a registry's connections stop holding
+ * their members against other connections' JOINs (a killed registry), in ms.
+ */
+export const ALIVE_TTL_MS = 3000;
+
 /** The answer to a request while the shared store does not answer. */
 export const STORE_DOWN = encoder.encode(
   "F:Registry store unavailable - try again in a moment!!::\r\n",
@@ -108,6 +116,7 @@ export class SharedRooms<C extends SharedClient> {
   /** Per room: the removals made here, newest first (member-info's `left`). */
   readonly #left = new Map<string, Removed[]>();
   readonly #unsubscribe: (() => void)[];
+  readonly #heartbeat: ReturnType<typeof setInterval>;
   #counts: RoomCounts = { rooms: 0, members: 0 };
   #closed = false;
 
@@ -119,6 +128,15 @@ export class SharedRooms<C extends SharedClient> {
       store.onChange((change) => this.#changed(change)),
       store.onTakeover((owner) => this.#takenOver(owner)),
     ];
+    this.#beat();
+    this.#heartbeat = setInterval(() => this.#beat(), ALIVE_EVERY_MS);
+  }
+
+  /** Keeps this registry's owners live in the store (a SIGKILLed registry's lapse). */
+  #beat(): void {
+    this.#store.alive(this.#registryId, ALIVE_TTL_MS).catch((error) =>
+      logger.debug("Heartbeat not stored: {error}", { error })
+    );
   }
 
   /** Rooms and members all registries hold, as last counted (each sweep counts). */
@@ -156,7 +174,14 @@ export class SharedRooms<C extends SharedClient> {
   async join(c: C, join: JoinFrame, frame: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
     let answer;
     try {
-      answer = await this.#store.join(join.room, join, this.#owner(c), Date.now(), infoOf(c, join));
+      answer = await this.#store.join(
+        join.room,
+        join,
+        this.#owner(c),
+        Date.now(),
+        infoOf(c, join),
+        c.hello?.provedKey ?? "",
+      );
     } catch (error) {
       return this.#down("JOIN", error);
     }
@@ -272,6 +297,8 @@ export class SharedRooms<C extends SharedClient> {
     if (this.#closed) return;
     this.#closed = true;
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    clearInterval(this.#heartbeat);
+    await this.#store.alive(this.#registryId, 0).catch(() => {});
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     await this.#store.close();

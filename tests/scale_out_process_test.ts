@@ -4,6 +4,7 @@
  * Redis, a member re-registered elsewhere stays, the others expire normally.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
+import { ALIVE_TTL_MS } from "../registry/store_shared.ts";
 import { RegistryProcess } from "../tools/process/registry_process.ts";
 import { meshConnected, type TestPeer, testPeer } from "./support/peer_harness.ts";
 import { memberList } from "./support/hello_client.ts";
@@ -11,6 +12,7 @@ import { RawClient } from "./support/raw_client.ts";
 import { redisTest, startRedisServer } from "./support/redis_server.ts";
 
 const EXPIRY_MS = 3000;
+const HELD = "F:JOIN message - Member held by another connection!!::\r\n";
 
 function startRegistries(url: string, n: number): Promise<RegistryProcess[]> {
   return Promise.all(
@@ -67,11 +69,18 @@ redisTest(
       await chat(peers, "after");
       deepEqual(memberList(await probe.request("J:chat:probe:127.0.0.1:1::\r\n")), memberList(m));
 
-      // Alice re-registers through C (as a peer given C next would): her entry is renewed, not moved.
+      // Alice re-registers through C as a seed client (no key to prove): refused while A's
+      // connection could still be live, hers once A's heartbeat lapses; renewed, not moved.
       const alice = peers[0]!.peer;
       await using moved = await RawClient.connect(c.port);
       const aliceJoin = `J:chat:alice:127.0.0.1:${alice.port}::\r\n`;
-      deepEqual(memberList(await moved.request(aliceJoin)), memberList(m));
+      const killed = performance.now();
+      let answer = await moved.request(aliceJoin);
+      while (answer === HELD && performance.now() - killed < ALIVE_TTL_MS + 2000) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        answer = await moved.request(aliceJoin);
+      }
+      deepEqual(memberList(answer), memberList(m));
       // Bob, whose registry died and who re-registered nowhere, expires normally; alice stays.
       const bob = `bob:127.0.0.1:${peers[1]!.peer.port}`;
       const deadline = Date.now() + EXPIRY_MS + 5000;

@@ -11,6 +11,7 @@ import { RawClient } from "./support/raw_client.ts";
 import { type RedisServer, redisTest, startRedisServer } from "./support/redis_server.ts";
 
 const DOWN = new TextDecoder().decode(STORE_DOWN);
+const HELD = "F:JOIN message - Member held by another connection!!::\r\n";
 
 function join(room: string, name: string, port: number): string {
   return `J:${room}:${name}:127.0.0.1:${port}::\r\n`;
@@ -191,19 +192,29 @@ redisTest(
 );
 
 redisTest(
-  "scale-out: a JOIN through B takes a member over from A's connection, which is told and closed",
+  "scale-out: a member held on A is refused to another connection on B, and taken over by the same proved key",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
     await using regs = await registries(redis, 2);
     await using old = await helloClient(regs[0]!.port);
+    equal(await old.prove(), 'X:15:{"op":"proved"}::\r\n');
     const m = await old.client.request(join("room", "alice", 50001));
     await old.client.frame(); // member-info
+    // A seed connection (no key), or another key, may not take it while A holds it.
     await using seed = await RawClient.connect(regs[1]!.port);
-    equal(await seed.request(join("room", "alice", 50001)), m);
+    equal(await seed.request(join("room", "alice", 50001)), HELD);
+    await using stranger = await helloClient(regs[1]!.port);
+    equal(await stranger.prove(), 'X:15:{"op":"proved"}::\r\n');
+    equal(await stranger.client.request(join("room", "alice", 50001)), HELD);
+    // The same key on a new connection through B is the same member come back: it takes over.
+    await using back = await helloClient(regs[1]!.port, old.identity);
+    equal(await back.prove(), 'X:15:{"op":"proved"}::\r\n');
+    equal(await back.client.request(join("room", "alice", 50001)), m);
     const rest = await old.client.closedByPeer();
     ok(rest.some((f) => f.includes('"code":"taken-over"')), rest.join(""));
-    // The member is still listed, now B's connection's; its keepalive renews it.
-    equal(await seed.request(join("room", "alice", 50001)), m);
+    // Still listed once, now B's connection's; its keepalive renews it.
+    await back.client.frame(); // member-info
+    equal(await back.client.request(join("room", "alice", 50001)), m);
     await using probe = await RawClient.connect(regs[0]!.port);
     equal(await probe.request("L::\r\n"), "G:room::\r\n");
   },
