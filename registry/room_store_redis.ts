@@ -317,6 +317,11 @@ export class RedisRoomStore implements RoomStore<string> {
     );
   }
 
+  /** True when Redis answers a PING within `timeoutMs` (`/healthz`). */
+  healthy(timeoutMs = 1000): Promise<boolean> {
+    return this.#closed ? Promise.resolve(false) : this.#redis.ping(timeoutMs);
+  }
+
   async counts(): Promise<RoomCounts> {
     const [rooms, members] = await this.#run("COUNTS", []) as [number, number];
     return { rooms, members };

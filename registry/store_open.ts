@@ -16,6 +16,8 @@ import { storeUrlProblem } from "./options.ts";
 export interface SharedStores {
   readonly rooms: RedisRoomStore;
   readonly people: RedisPeopleStore;
+  /** True when the store answers now (`/healthz`). */
+  healthy(): Promise<boolean>;
   /** Closes both (each close may be called again). */
   close(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function openSharedStores(
   return {
     rooms,
     people,
+    healthy: () => rooms.healthy(),
     close: async () => void await Promise.all([rooms.close(), people.close()]),
   };
 }

@@ -88,6 +88,8 @@ export interface SharedHost<C> {
   entered(c: C, name: string, room: string, added: boolean): void;
   /** A member named `name` that `c` (or a connection elsewhere: null) owned left `room`. */
   left(c: C | null, name: string, room: string): void;
+  /** A request to the store failed (`ringchat_registry_store_errors_total`). */
+  storeError?(): void;
 }
 
 interface Removed {
@@ -134,9 +136,10 @@ export class SharedRooms<C extends SharedClient> {
 
   /** Keeps this registry's owners live in the store (a SIGKILLed registry's lapse). */
   #beat(): void {
-    this.#store.alive(this.#registryId, ALIVE_TTL_MS).catch((error) =>
-      logger.debug("Heartbeat not stored: {error}", { error })
-    );
+    this.#store.alive(this.#registryId, ALIVE_TTL_MS).catch((error) => {
+      this.#host.storeError?.();
+      logger.debug("Heartbeat not stored: {error}", { error });
+    });
   }
 
   /** Rooms and members all registries hold, as last counted (each sweep counts). */
@@ -252,6 +255,7 @@ export class SharedRooms<C extends SharedClient> {
     try {
       await this.#store.setInfo(this.#owner(c), infoOf(c, member));
     } catch (error) {
+      this.#host.storeError?.();
       logger.debug("Member-info of {remote} not stored: {error}", { remote: c.remote, error });
     }
   }
@@ -267,6 +271,7 @@ export class SharedRooms<C extends SharedClient> {
       const removal = await this.#store.release(owner);
       if (removal !== null) this.#removed(removal, "left (connection closed)", "lost");
     } catch (error) {
+      this.#host.storeError?.();
       logger.warn("{remote} closed while the store was down; its member expires", {
         remote: c.remote,
         error,
@@ -282,6 +287,7 @@ export class SharedRooms<C extends SharedClient> {
       }
       this.#counts = await this.#store.counts();
     } catch (error) {
+      this.#host.storeError?.();
       logger.debug("Sweep skipped, the store is down: {error}", { error });
     }
   }
@@ -439,6 +445,7 @@ export class SharedRooms<C extends SharedClient> {
       if ((await this.#read(room)) === null) return;
       for (const c of this.#inRoom.get(room) ?? []) c.outbox?.push();
     } catch (error) {
+      this.#host.storeError?.();
       logger.debug("Push of {room} skipped: {error}", { room, error });
     } finally {
       this.#timers.delete(room);
@@ -456,7 +463,13 @@ export class SharedRooms<C extends SharedClient> {
     return kept.map((removed) => removed.entry);
   }
 
+  /** True when the store answers now (`/healthz`). */
+  healthy(): Promise<boolean> {
+    return this.#store.healthy();
+  }
+
   #down(request: string, error: unknown): Uint8Array {
+    this.#host.storeError?.();
     logger.debug("{request} answered F: the store does not answer ({error})", { request, error });
     return STORE_DOWN;
   }
