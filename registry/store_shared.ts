@@ -54,6 +54,9 @@ export const ALIVE_EVERY_MS = 1000;
  */
 export const ALIVE_TTL_MS = 3000;
 
+/** Least time between two counts of the rooms and members after changes, in ms. */
+export const COUNTS_EVERY_MS = 250;
+
 /** The answer to a request while the shared store does not answer. */
 export const STORE_DOWN = encoder.encode(
   "F:Registry store unavailable - try again in a moment!!::\r\n",
@@ -120,6 +123,7 @@ export class SharedRooms<C extends SharedClient> {
   readonly #unsubscribe: (() => void)[];
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #counts: RoomCounts = { rooms: 0, members: 0 };
+  #counting: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /** The rooms of `store` as a registry serves them to its connections through `host`. */
@@ -142,7 +146,7 @@ export class SharedRooms<C extends SharedClient> {
     });
   }
 
-  /** Rooms and members all registries hold, as last counted (each sweep counts). */
+  /** Rooms and members all registries hold, as last counted (after changes, and at each sweep). */
   get counts(): RoomCounts {
     return this.#counts;
   }
@@ -304,6 +308,7 @@ export class SharedRooms<C extends SharedClient> {
     this.#closed = true;
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#counting);
     await this.#store.alive(this.#registryId, 0).catch(() => {});
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
@@ -429,6 +434,21 @@ export class SharedRooms<C extends SharedClient> {
   /** A change heard from the store (any registry's): push the room if members here said hello. */
   #changed(change: RoomChange): void {
     if (this.#inRoom.has(change.room)) this.#schedule(change.room);
+    this.#recount();
+  }
+
+  /** Counts rooms and members again soon (at most once per {@linkcode COUNTS_EVERY_MS}). */
+  #recount(): void {
+    if (this.#closed || this.#counting !== undefined) return;
+    this.#counting = setTimeout(async () => {
+      try {
+        this.#counts = await this.#store.counts();
+      } catch {
+        // The store is down: the outage is logged and counted where requests fail.
+      } finally {
+        this.#counting = undefined;
+      }
+    }, COUNTS_EVERY_MS);
   }
 
   #schedule(room: string): void {

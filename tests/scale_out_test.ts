@@ -76,6 +76,9 @@ redisTest(
     // A keepalive on A sees B's join at once (its cached reply was made stale by the change).
     equal(await seeds[0]!.request(join("lobby", "alice", 50001)), m2);
     deepEqual(await everywhere(seeds, "L::\r\n"), Array(3).fill("G:chess:lobby::\r\n"));
+    // Every registry counts what all hold (its stats, the metrics' gauges).
+    await retry(() => Promise.resolve(regs[2]!.stats()), (s) => s.members === 3);
+    deepEqual(regs[2]!.stats(), { connections: 1, rooms: 2, members: 3 });
     // The same JOIN bytes through a fourth connection on C (a name in use) is refused as one registry would.
     await using other = await RawClient.connect(regs[2]!.port);
     equal(
