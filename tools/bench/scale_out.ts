@@ -8,8 +8,9 @@
  * second and p50/p99 over the measured window, the Redis round trips
  * (scripts run) and commands (those the scripts call included) per keepalive
  * (`INFO commandstats` around the window), and the CPU each
- * process used (ms per second of the window, from /proc), which shows what
- * the machine's cores are spent on.
+ * process used and the whole machine's busy time (ms per second of the
+ * window, from /proc; `cores` × 1000 is all of it), which shows what the
+ * machine's cores are spent on, and how much of them others took.
  *
  *     deno task bench:scale_out [--clients 600] [--rooms 6] [--duration-ms 5000] [--warmup-ms 1000]
  *
@@ -21,7 +22,7 @@
 
 import { RedisConnection } from "../../registry/redis_connection.ts";
 import { startRedisServer } from "../../tests/support/redis_server.ts";
-import { cpuTimeMs } from "../process/proc.ts";
+import { cpuTimeMs, machineTicks } from "../process/proc.ts";
 import { RegistryProcess } from "../process/registry_process.ts";
 import { loadAverage } from "./machine.ts";
 import { quantile, round } from "./stats.ts";
@@ -117,9 +118,11 @@ for (const setup of SETUPS) {
     const pids = [...registries.map((r) => r.pid), redisPid, Deno.pid];
     let cpuBefore: number[] = [];
     let callsBefore = { scripts: 0, all: 0 };
+    let ticksBefore = { busy: 0, total: 0 };
     const window = (async () => {
       await new Promise((resolve) => setTimeout(resolve, warmupMs));
       cpuBefore = await Promise.all(pids.map(cpuTimeMs));
+      ticksBefore = await machineTicks();
       callsBefore = await redisCalls(redis);
     })();
     await Promise.all(conns.map(async (conn, i) => {
@@ -135,6 +138,9 @@ for (const setup of SETUPS) {
     await window;
     const callsAfter = await redisCalls(redis);
     const cpuAfter = await Promise.all(pids.map(cpuTimeMs));
+    const ticksAfter = await machineTicks();
+    const busy = (ticksAfter.busy - ticksBefore.busy) / (ticksAfter.total - ticksBefore.total);
+    const cores = navigator.hardwareConcurrency;
     const seconds = durationMs / 1000;
     const cpu = cpuAfter.map((t, i) => Math.round((t - cpuBefore[i]!) / seconds));
     latencies.sort((a, b) => a - b);
@@ -146,6 +152,14 @@ for (const setup of SETUPS) {
       keepalivesPerSecond: Math.round(latencies.length / seconds),
       p50Ms: round(quantile(latencies, 0.5) ?? 0),
       p99Ms: round(quantile(latencies, 0.99) ?? 0),
+      // Per CPU second spent: what a dedicated core of each would serve (less noisy than /s
+      // on a machine others share).
+      keepalivesPerRegistryCpuSecond: Math.round(
+        latencies.length / (cpu.slice(0, -2).reduce((a, b) => a + b, 0) * seconds / 1000),
+      ),
+      keepalivesPerRedisCpuSecond: setup.store
+        ? Math.round(latencies.length / (cpu.at(-2)! * seconds / 1000))
+        : null,
       redisRoundTripsPerKeepalive: setup.store
         ? round((callsAfter.scripts - callsBefore.scripts) / latencies.length, 3)
         : null,
@@ -156,6 +170,9 @@ for (const setup of SETUPS) {
         registries: cpu.slice(0, -2),
         redis: setup.store ? cpu.at(-2) : null,
         generator: cpu.at(-1),
+        // Every core's busy time (ms/s), ours and others' (other processes on the machine).
+        machine: Math.round(busy * cores * 1000),
+        cores,
       },
       loadAverage: await loadAverage(),
     }));
