@@ -18,7 +18,13 @@
 import { getLogger } from "@logtape/logtape";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
-import type { DepartFrame, ExtensionFrame, Frame, JoinFrame } from "../lib/frames.ts";
+import {
+  decodeFrame,
+  type DepartFrame,
+  type ExtensionFrame,
+  type Frame,
+  type JoinFrame,
+} from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
@@ -570,6 +576,8 @@ class Registry implements RegistryHandle {
     try {
       const keepalive = this.#keepalive(client, frame.bytes);
       if (keepalive !== null) return keepalive;
+      const renewal = this.#shared?.renewal(client, frame.bytes);
+      if (renewal != null) return this.#renewed(client, client.lastJoin!, renewal);
       let decoded: Frame;
       try {
         decoded = frame.decode();
@@ -619,13 +627,21 @@ class Registry implements RegistryHandle {
 
   /** The reply to a JOIN; `frame` is its bytes, a view (copied: a repeat of them is a keepalive). */
   #join(client: Client, join: JoinFrame, frame: Uint8Array): Reply {
-    if (this.#shared !== null) {
-      const copy = frame.slice();
-      const renewal = this.#shared.renewal(client, copy);
-      if (renewal !== null) return renewal.then((r) => r ?? this.#sharedJoin(client, join, copy));
-      return this.#sharedJoin(client, join, copy);
-    }
+    if (this.#shared !== null) return this.#sharedJoin(client, join, frame.slice());
     return this.#embeddedJoin(client, join, frame);
+  }
+
+  /**
+   * With `--store`, the reply to a keepalive (`last`: the JOIN it repeats);
+   * a full JOIN when the store says the connection owns no member any more.
+   */
+  async #renewed(
+    client: Client,
+    last: Uint8Array,
+    renewal: Promise<Uint8Array | Uint8Array[] | null>,
+  ): Promise<Uint8Array | readonly Uint8Array[]> {
+    const reply = await renewal;
+    return reply ?? await this.#sharedJoin(client, decodeFrame(last) as JoinFrame, last);
   }
 
   /** A JOIN with `--store`: the registry's own checks, then the store's. */

@@ -166,8 +166,8 @@ export class SharedRooms<C extends SharedClient> {
   }
 
   /**
-   * The reply to `frame` when it repeats `c`'s last accepted JOIN (a
-   * keepalive: one round trip), else null. It resolves to null when `c`
+   * The reply to `frame` (a view; not kept) when it repeats `c`'s last
+   * accepted JOIN (a keepalive: one round trip), else null. It resolves to null when `c`
    * owns no member any more: then answer the frame as a full JOIN.
    */
   renewal(c: C, frame: Uint8Array): Promise<Uint8Array | Uint8Array[] | null> | null {
@@ -328,7 +328,7 @@ export class SharedRooms<C extends SharedClient> {
       return null;
     }
     this.#own(c, answer.member);
-    return this.#withInfo(c, answer.member.room, answer.reply);
+    return c.outbox === null ? answer.reply : this.#withInfo(c, answer.member.room, answer.reply);
   }
 
   /**
