@@ -153,18 +153,26 @@ return {'ok', added, created, takenFrom, listed, r[1], r[2]}
 `;
 
 /**
- * ARGV: prefix, owner, now, the room the caller believes it is in, that
- * room's known version. Returns `{}` (owns none) or `{room, hid, segment, version[, list]}`.
+ * Keepalives, any number in one call. ARGV: prefix, now, then per owner:
+ * owner, the room the caller believes it is in, that room's known version.
+ * Returns one entry per owner: `{}` (owns none) or `{room, hid, segment, version[, list]}`.
  */
 export const RENEW = PRELUDE + `
-local key = redis.call('HGET', p .. 'owners', ARGV[2])
-if not key then return {} end
-local hid, room = split(key)
-redis.call('ZADD', p .. 'seen', 'XX', ARGV[3], key)
-local known = ''
-if room == ARGV[4] then known = ARGV[5] end
-local r = reply(room, known)
-return {room, hid, redis.call('HGET', rk(room, ':seg'), hid), r[1], r[2]}
+local now, out = ARGV[2], {}
+for i = 3, #ARGV, 3 do
+  local key = redis.call('HGET', p .. 'owners', ARGV[i])
+  if not key then
+    out[#out + 1] = {}
+  else
+    local hid, room = split(key)
+    redis.call('ZADD', p .. 'seen', 'XX', now, key)
+    local known = ''
+    if room == ARGV[i + 1] then known = ARGV[i + 2] end
+    local r = reply(room, known)
+    out[#out + 1] = {room, hid, redis.call('HGET', rk(room, ':seg'), hid), r[1], r[2]}
+  end
+end
+return out
 `;
 
 /** ARGV: prefix, room, hid, owner. Returns `{}`, `{'not-owner'}` or a removal. */
