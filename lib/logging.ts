@@ -5,7 +5,8 @@
  * starts anything.
  *
  * Records go to **stderr** (stdout belongs to the program's own output), one
- * line each: human-readable text by default, JSON lines with `json: true`.
+ * line each: human-readable text by default, JSON lines with `json: true`;
+ * with `file`, to that rotating file instead (./log_file.ts).
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ import {
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
+import { type LogFileOptions, logFileSink } from "./log_file.ts";
 
 /** The levels a program's `--log-level` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -37,6 +39,8 @@ export interface LoggingOptions {
   level: LogLevelName;
   /** JSON lines instead of human-readable lines. */
   json: boolean;
+  /** Write to this rotating file instead of stderr. */
+  file?: LogFileOptions;
 }
 
 /**
@@ -58,17 +62,22 @@ function stderrSink(formatter: TextFormatter): Sink {
 }
 
 /**
- * Sends every `["ringchat", …]` record at `level` or above to stderr. Call
- * once per program; calling again replaces the configuration.
+ * Sends every `["ringchat", …]` record at `level` or above to stderr (or
+ * `options.file`). Call once per program; calling again replaces the
+ * configuration (and closes the file; so does LogTape's `reset()`).
  */
 export async function configureLogging(options: LoggingOptions): Promise<void> {
   const formatter = options.json ? getJsonLinesFormatter() : getTextFormatter({ value: "bare" });
   await configure({
     reset: true,
-    sinks: { stderr: stderrSink(formatter) },
+    sinks: {
+      out: options.file === undefined
+        ? stderrSink(formatter)
+        : logFileSink(options.file, formatter),
+    },
     loggers: [
-      { category: ["ringchat"], lowestLevel: options.level, sinks: ["stderr"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+      { category: ["ringchat"], lowestLevel: options.level, sinks: ["out"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
     ],
   });
 }

@@ -80,6 +80,8 @@ export interface HistoryEntry {
   text: string;
   /** The long text it is a part of, when announced. */
   group?: PartsGroup;
+  /** The origin's Ed25519 signature of the whole text (64 bytes), when the responder has it. */
+  sig?: Uint8Array;
   /** For a chunk: where `text` starts in the message's UTF-8, and the message's bytes. */
   chunk?: { offset: number; total: number };
 }
@@ -309,6 +311,9 @@ function entryJson(entry: HistoryEntry): Record<string, unknown> {
     text: entry.text,
   };
   if (entry.group !== undefined) json.group = groupFields(entry.group);
+  if (entry.sig !== undefined) {
+    json.sig = entry.sig.toBase64({ alphabet: "base64url", omitPadding: true });
+  }
   if (entry.chunk !== undefined) {
     json.offset = entry.chunk.offset;
     json.total = entry.chunk.total;
@@ -320,7 +325,7 @@ function parseEntry(value: unknown): HistoryEntry {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw opError("history message must be an object");
   }
-  const { origin, name, msgId, at, text, group, offset, total } = value as Record<
+  const { origin, name, msgId, at, text, group, sig, offset, total } = value as Record<
     string,
     unknown
   >;
@@ -340,6 +345,15 @@ function parseEntry(value: unknown): HistoryEntry {
       throw opError("history group must be an object");
     }
     entry.group = parseGroupFields(group as Record<string, unknown>, "history group");
+  }
+  if (sig !== undefined) {
+    const bytes = typeof sig === "string" && /^[A-Za-z0-9_-]{86}$/.test(sig)
+      ? Uint8Array.fromBase64(sig, { alphabet: "base64url" })
+      : null;
+    if (bytes === null || bytes.length !== 64) {
+      throw opError("history sig must be 64 bytes of unpadded base64url");
+    }
+    entry.sig = bytes;
   }
   if ((offset === undefined) !== (total === undefined)) {
     throw opError("history chunk needs both offset and total");

@@ -51,6 +51,11 @@ export type PeerErrorCode =
   | "registry-unreachable"
   /** The registry answered `F`. */
   | "registry-refused"
+  /**
+   * The registry connection is IPv6 and gives no address a P2PChat member
+   * can advertise (no `:` on the wire, PROTOCOL.md §3): `--advertise` one.
+   */
+  | "no-ipv4-address"
   /** The peer has quit (or is quitting). */
   | "quit"
   /** A people op refused (docs/people.md), or a direct message that could not go (`peer/people.ts`). */

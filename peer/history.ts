@@ -56,6 +56,8 @@ export interface NewMessage {
   at?: number;
   /** Whether the origin was verified (default false). */
   verified?: boolean;
+  /** The origin's Ed25519 signature of the text, when it verified (answers pass it on). */
+  sig?: Uint8Array;
   /** The long text this message is a part of, when a `parts` op announced it. */
   group?: PartsGroup;
 }
@@ -71,6 +73,8 @@ export interface StoredMessage {
   /** When it was said or first received, in ms since the epoch. */
   at: number;
   verified: boolean;
+  /** The origin's signature of the text, when kept. */
+  sig?: Uint8Array;
   /** The long text this message is a part of, if known. */
   group?: PartsGroup;
 }
@@ -92,13 +96,14 @@ export interface HistoryOptions {
 }
 
 /** The schema version this code writes; {@linkcode openHistory} migrates older files to it. */
-export const HISTORY_SCHEMA_VERSION = 2;
+export const HISTORY_SCHEMA_VERSION = 3;
 
 /**
  * The schema's migrations: entry `i` takes a database from version `i` to
  * `i + 1`. A new version appends one and never edits an old one. Version 1:
  * the messages. Version 2: per-room counts kept by triggers, so that pruning
- * costs no scan of the room.
+ * costs no scan of the room. Version 3: the origin's signature of each text, so
+ * a catch-up answer can be verified by its requester.
  */
 export const HISTORY_MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
@@ -136,6 +141,7 @@ export const HISTORY_MIGRATIONS: readonly string[] = [
        WHERE room = OLD.room;
      DELETE FROM rooms WHERE room = OLD.room AND count <= 0;
    END;`,
+  `ALTER TABLE messages ADD COLUMN sig BLOB;`,
 ];
 
 const MSG_ID_DIGITS = 20;
@@ -194,11 +200,11 @@ export class History {
         this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       }
       migrate(this.#db, options.path);
-      const columns = "room, origin, origin_name, msg_id, content, at, verified, part_of";
+      const columns = "room, origin, origin_name, msg_id, content, at, verified, part_of, sig";
       this.#insert = this.#db.prepare(
         `INSERT OR IGNORE INTO messages
-           (room, origin, origin_name, msg_id, digest, content, at, born, verified, part_of)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           (room, origin, origin_name, msg_id, digest, content, at, born, verified, part_of, sig)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       this.#hasRoom = this.#db.prepare("SELECT 1 FROM rooms WHERE room = ?");
       this.#pruneAge = this.#db.prepare("DELETE FROM messages WHERE born < ?");
@@ -293,6 +299,7 @@ export class History {
       born,
       message.verified ? 1 : 0,
       message.group === undefined ? null : encodeGroup(message.group),
+      message.sig ?? null,
     );
     if (changes === 0) return false;
     this.#pruneAge.run(now - this.#maxAgeMs);
@@ -453,6 +460,7 @@ function toMessage(row: Record<string, SQLInputValue>): StoredMessage {
     verified: row.verified === 1,
   };
   if (typeof row.part_of === "string") message.group = decodeGroup(row.part_of);
+  if (row.sig instanceof Uint8Array) message.sig = row.sig;
   return message;
 }
 

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { textSigningInput, verifyNow } from "./identity.ts";
 import { getLogger } from "@logtape/logtape";
 import { encodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.ts";
 import { MAX_NAME_BYTES } from "../lib/limits.ts";
@@ -138,6 +139,8 @@ interface Taken {
   message: NewMessage;
   content: Uint8Array;
   text: string;
+  /** Its origin's signature verified with the key the registry gave for it. */
+  verified: boolean;
 }
 
 /** What to ask for: what was missed since a cursor, or a newcomer's newest. */
@@ -214,7 +217,7 @@ export class HistorySync {
    * the process, does not know it. (Since the start, the window alone
    * judges: it forgets, for one, the texts of a seed client that restarted.)
    */
-  record(frame: TextFrame, content: Uint8Array): boolean {
+  record(frame: TextFrame, content: Uint8Array, sig?: Uint8Array): boolean {
     if (this.#stop.signal.aborted) return true;
     const at = this.#store.storedAt(
       frame.room,
@@ -233,6 +236,7 @@ export class HistorySync {
       msgId: frame.msgId,
       content,
       at: this.#now(),
+      ...(sig === undefined ? {} : { verified: true, sig }),
     });
     return true;
   }
@@ -581,6 +585,18 @@ export class HistorySync {
     }
     const seen = open.got.get(entry.originHid);
     if (seen === undefined || entry.msgId > seen) open.got.set(entry.originHid, entry.msgId);
+    // A member with a key is believed only with its signature (docs/security.md), as live.
+    const key = this.#host.members.keyOfOrigin(entry.originHid);
+    const verified = key !== undefined && entry.sig !== undefined &&
+      verifyNow(
+        key,
+        textSigningInput(place.room, entry.originHid, entry.msgId, content),
+        entry.sig,
+      );
+    if (key !== undefined && !verified) {
+      this.counts.dropped++;
+      return null;
+    }
     const text = this.#decode(entry.originHid, entry.originName, entry.msgId, entry.text);
     if (text === null) {
       this.counts.dropped++;
@@ -595,11 +611,12 @@ export class HistorySync {
       at: Math.min(entry.at, this.#now()),
     };
     if (entry.group !== undefined) message.group = entry.group;
-    return { message, content, text };
+    if (verified) Object.assign(message, { verified, sig: entry.sig });
+    return { message, content, text, verified };
   }
 
   /** A message new to the history: shown unless the live window saw it. */
-  #showIfNew(place: Place, { message, content, text }: Taken): void {
+  #showIfNew(place: Place, { message, content, text, verified }: Taken): void {
     const seen = this.#host.seen;
     const { originHid, originName, msgId } = message;
     const at = message.at!;
@@ -617,7 +634,7 @@ export class HistorySync {
       msgId: msgId.toString(),
       text,
       self: originHid === place.me.hashId.toString(),
-      verified: false,
+      verified,
       history: true,
       at: new Date(at).toISOString(),
     });
@@ -668,6 +685,7 @@ function toEntry(message: StoredMessage): HistoryEntry {
     text: decoder.decode(message.content),
   };
   if (message.group !== undefined) entry.group = message.group;
+  if (message.sig !== undefined) entry.sig = message.sig;
   return entry;
 }
 

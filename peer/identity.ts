@@ -129,7 +129,8 @@ export function verify(
   return Promise.resolve(verifyNow(publicKey, bytes, signature));
 }
 
-function verifyNow(publicKey: string, bytes: Uint8Array, signature: Uint8Array): boolean {
+/** {@linkcode verify}, answered at once (node:crypto verifies synchronously). */
+export function verifyNow(publicKey: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   const key = importPublicKey(publicKey);
   if (key === null || signature.length !== 64) return false;
   try {

@@ -20,6 +20,7 @@ import { argument, merge, message, object, optional, port, string } from "@optiq
 import { getLogger } from "@logtape/logtape";
 import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
+import { logFileOptions } from "../lib/log_file.ts";
 import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tableParser } from "../lib/option_table.ts";
@@ -80,7 +81,7 @@ if (nameError !== null) usageError("peer", `--name: ${nameError}`);
 const roomError = args.room === undefined ? null : nameProblem(args.room, "Room name");
 if (roomError !== null) usageError("peer", `--room: ${roomError}`);
 
-await configureLogging({ level: logLevel, json });
+await configureLogging({ level: logLevel, json, file: logFileOptions(args) });
 const logger = getLogger(["ringchat", "peer", "main"]);
 
 const ui: PeerUi = json
@@ -114,7 +115,17 @@ function render(event: PeerEvent): void {
 }
 
 try {
-  const { registryHost, registryPort, myPort, json: _json, logLevel: _logLevel, ...options } = args;
+  const {
+    registryHost,
+    registryPort,
+    myPort,
+    json: _json,
+    logLevel: _logLevel,
+    logFile: _logFile,
+    logMaxBytes: _logMaxBytes,
+    logMaxFiles: _logMaxFiles,
+    ...options
+  } = args;
   peer = await startPeer({
     ...options,
     // The program keeps its key in the per-user data directory unless told otherwise.

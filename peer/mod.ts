@@ -44,4 +44,5 @@ export type {
 export type { PeopleErrorCode } from "./people.ts";
 export { PeerError, type PeerErrorCode } from "./errors.ts";
 export type { PeerStats } from "./stats.ts";
+export type { RegistryAddress, RegistryChoice } from "./registry_addresses.ts";
 export { recordHistory, serveWeb, type WebOptions, type WebServer } from "./web/server.ts";

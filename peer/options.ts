@@ -10,11 +10,12 @@
 
 import { map } from "@optique/core";
 import { LOG_LEVELS } from "../lib/logging.ts";
+import { LOG_FILE_FLAGS } from "../lib/log_file.ts";
+import { type RegistryChoice, registryChoiceKind } from "./registry_addresses.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
 import {
   choiceKind,
-  hostPortKind,
   integerKind,
   ipv4Kind,
   type OptionKind,
@@ -36,8 +37,11 @@ import { SEED_TEXT_BYTES } from "./long_text.ts";
  * {@linkcode PEER_OPTION_TABLE} (the limits' reasons: `docs/peer_limits.md`).
  */
 export interface PeerOptions {
-  /** Where the registry listens. */
-  registry?: { hostname: string; port: number };
+  /**
+   * Where the registry listens; a list: registries to fail over between, in
+   * order (peer/registry_addresses.ts).
+   */
+  registry?: RegistryChoice;
   /** TCP and UDP listening port, one number; 0 = ephemeral. */
   port?: number;
   /** Listen address. */
@@ -158,10 +162,11 @@ const LIMITS = PEER_OPTION_GROUPS.limits;
 export const PEER_OPTION_TABLE = Object.freeze(
   {
     registry: {
-      kind: hostPortKind(),
+      kind: registryChoiceKind(),
       flag: "--registry",
       default: { hostname: "127.0.0.1", port: 32340 },
-      help: "Address of the registry.",
+      help:
+        "Address of the registry (a host name, an IPv4 address or [IPv6]); several, comma separated: the next one is used when one dies.",
     },
     port: {
       kind: portKind(),
@@ -503,6 +508,7 @@ export const PEER_OPTION_TABLE = Object.freeze(
 /** Flags of the program that are not options of the peer engine. */
 export const PEER_PROGRAM_FLAGS = Object.freeze(
   {
+    ...LOG_FILE_FLAGS,
     json: {
       kind: switchKind(),
       flag: "--json",
@@ -513,7 +519,9 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
       kind: choiceKind(LOG_LEVELS, "LEVEL"),
       flag: "--log-level",
       default: "warning",
-      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+      help: `Lowest level of log records written (to stderr or --log-file): ${
+        LOG_LEVELS.join(", ")
+      }.`,
     },
   } as const,
 );

@@ -335,6 +335,7 @@ class Peer implements PeerHandle {
       stillRunning(this.#status);
       await this.#parts.registry.connect();
       const ip = this.#opts.advertise ?? this.#parts.registry.localAddress ?? "127.0.0.1";
+      if (ip.includes(":")) throw noIpv4Address(ip);
       frame = await this.#parts.registry.join({ type: "J", room, name, ip, port });
       stillRunning(this.#status);
       me = { name, ip, port, hashId: hashId(name, ip, port) };
@@ -540,4 +541,12 @@ class Peer implements PeerHandle {
     }
     this.#emit(this.#parts.history.historyEvent(room, count, me.hashId.toString()));
   }
+}
+
+/** The error of a JOIN whose default ip would be the IPv6 address `ip` (PROTOCOL.md §3). */
+function noIpv4Address(ip: string): PeerError {
+  return new PeerError(
+    "no-ipv4-address",
+    `The registry connection is IPv6 (from ${ip}) and a member's address cannot hold ':': give --advertise with this host's IPv4 address`,
+  );
 }

@@ -7,7 +7,10 @@
  * After a successful JOIN it keeps the membership: a keepalive JOIN every
  * `keepaliveMs`, and when the connection drops, a reconnect every
  * `reconnectMs` that re-registers with the same JOIN. Chat goes on over the
- * peer's links meanwhile.
+ * peer's links meanwhile. With `fallbacks`, a registry that cannot be
+ * reached is passed over for the next one, and a dropped connection is
+ * re-registered at once through the next one (failover, issue 15;
+ * `peer/registry_addresses.ts`).
  *
  * With `hello` set it opens every connection with the ringchat/2 hello
  * (`peer/registry_hello.ts`) and proves its key, before any other request.
@@ -33,6 +36,7 @@ import {
 } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import { HelloSession, type RegistryHelloOptions } from "./registry_hello.ts";
+import { advertisable, type RegistryAddress, RegistryAddresses } from "./registry_addresses.ts";
 
 export type { RegistryHelloOptions } from "./registry_hello.ts";
 
@@ -45,8 +49,11 @@ export const MEMBER_INFO_WAIT_MS = 500;
 
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
+  /** The registry (a host name or an IP address). */
   hostname: string;
   port: number;
+  /** Registries to use, in turn, when the one before cannot be reached or drops. */
+  fallbacks?: readonly RegistryAddress[];
   /** Interval of the keepalive JOIN, in ms. */
   keepaliveMs: number;
   /** Interval of reconnect attempts after the connection dropped, in ms. */
@@ -153,6 +160,8 @@ function answers(waiting: ExtensionFrame, frame: ExtensionFrame): boolean {
 /** The registry connection; see the module doc. */
 export class RegistryClient {
   readonly #options: RegistryClientOptions;
+  /** The registry connected to, and those to fail over to. */
+  readonly #addresses: RegistryAddresses;
   readonly #abort = new AbortController();
   #connection: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
@@ -178,6 +187,7 @@ export class RegistryClient {
   /** Creates a client; it connects on the first request. */
   constructor(options: RegistryClientOptions) {
     this.#options = options;
+    this.#addresses = new RegistryAddresses([options, ...options.fallbacks ?? []]);
     this.#hello = options.hello === undefined ? null : new HelloSession(options.hello);
   }
 
@@ -191,14 +201,19 @@ export class RegistryClient {
     return this.#connection?.ringchat ?? false;
   }
 
-  /** The local address of the last connection (what a peer advertises by default). */
+  /**
+   * The local address of the last connection, as a peer advertises it by
+   * default: IPv4 (an IPv4-mapped `::ffff:a.b.c.d` as `a.b.c.d`, IPv6 `::1`
+   * as `127.0.0.1`: the peer listens on both); any other IPv6 address as it
+   * is, which a member cannot advertise (PROTOCOL.md §3).
+   */
   get localAddress(): string | null {
-    return this.#localAddress;
+    return this.#localAddress === null ? null : advertisable(this.#localAddress);
   }
 
-  /** Where the registry is, as `host:port`. */
+  /** Where the registry is (the current one of several), as `host:port`. */
   get address(): string {
-    return `${this.#options.hostname}:${this.#options.port}`;
+    return this.#addresses.format(this.#addresses.current);
   }
 
   /** Opens the connection unless it is open. */
@@ -375,20 +390,29 @@ export class RegistryClient {
     return this.#connecting;
   }
 
-  async #open(): Promise<Connection> {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({
-        hostname: this.#options.hostname,
-        port: this.#options.port,
-        signal: this.#abort.signal,
-      });
-    } catch (error) {
-      throw new RegistryUnreachable(
-        this.address,
-        error instanceof Error ? error.message : String(error),
-      );
+  /** Connects to the current registry, or else to each next one in turn. */
+  async #dial(): Promise<Deno.TcpConn> {
+    const tried = this.#addresses.toString();
+    let reason = "";
+    for (let i = 0; i < this.#addresses.size; i++) {
+      const { hostname, port } = this.#addresses.current;
+      try {
+        return await Deno.connect({ hostname, port, signal: this.#abort.signal });
+      } catch (error) {
+        reason = error instanceof Error ? error.message : String(error);
+        if (this.#closed || this.#addresses.size === 1) break;
+        logger.info("Cannot reach the registry at {address} ({reason}); trying the next", {
+          address: this.address,
+          reason,
+        });
+        this.#addresses.advance();
+      }
     }
+    throw new RegistryUnreachable(tried, reason);
+  }
+
+  async #open(): Promise<Connection> {
+    const conn = await this.#dial();
     if (this.#closed) {
       conn.close();
       throw new Error("Registry connection closed");
@@ -606,12 +630,15 @@ export class RegistryClient {
     for (const request of this.#queue.splice(0)) request.reject(error);
     if (this.#closed) return;
     logger.info("{why}", { why });
+    // Several registries: start from the next one, at once (this one just failed).
+    const failover = this.#addresses.size > 1;
+    if (failover) this.#addresses.advance();
     if (this.#join !== null) {
       if (!this.#lost) {
         this.#lost = true;
         this.#options.onStatus("lost", why);
       }
-      this.#scheduleReconnect();
+      this.#scheduleReconnect(failover ? 0 : this.#options.reconnectMs);
     }
   }
 
@@ -643,12 +670,12 @@ export class RegistryClient {
     }, this.#options.keepaliveMs);
   }
 
-  #scheduleReconnect(): void {
+  #scheduleReconnect(delayMs = this.#options.reconnectMs): void {
     clearTimeout(this.#reconnectTimer);
     if (this.#closed) return;
     this.#reconnectTimer = setTimeout(() => {
       this.#track(this.#reconnect());
-    }, this.#options.reconnectMs);
+    }, delayMs);
   }
 
   async #reconnect(): Promise<void> {

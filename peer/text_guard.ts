@@ -63,8 +63,8 @@ export class TextGuard {
   readonly #host: TextGuardHost;
   /** The `text` op bytes of a text, by its `T` bytes. */
   readonly #ops = new WeakMap<Uint8Array, Uint8Array>();
-  /** `T` bytes of texts whose signature verified (mine included). */
-  readonly #verified = new WeakSet<Uint8Array>();
+  /** The verified signature of a text (mine included), by its `T` bytes. */
+  readonly #verified = new WeakMap<Uint8Array, Uint8Array>();
   /** A `text` op whose `T` follows on the link. */
   readonly #follows = new WeakMap<Link, TextOp>();
   /** Verifications in arrival order, so texts are shown in the order they came. */
@@ -81,6 +81,11 @@ export class TextGuard {
   /** True when the text whose `T` bytes are `raw` has a verified signature. */
   verified(raw: Uint8Array): boolean {
     return this.#verified.has(raw);
+  }
+
+  /** The verified signature of the text whose `T` bytes are `raw`, if any (kept in the history). */
+  signatureOf(raw: Uint8Array): Uint8Array | undefined {
+    return this.#verified.get(raw);
   }
 
   /** The bytes of the text `raw` for `link`: the `text` op to a ringchat peer, else the `T`. */
@@ -105,7 +110,7 @@ export class TextGuard {
     );
     this.#host.own.add(frame.msgId, sig);
     this.#ops.set(raw, textOp(frame, raw, sig));
-    this.#verified.add(raw);
+    this.#verified.set(raw, sig);
   }
 
   /** A `T` arrived on `from`. */
@@ -214,7 +219,7 @@ export class TextGuard {
 
   #believe(from: Link, frame: TextFrame, raw: Uint8Array, sig: Uint8Array): void {
     this.#ops.set(raw, textOp(frame, raw, sig));
-    this.#verified.add(raw);
+    this.#verified.set(raw, sig);
     this.#host.relay(from, frame, raw);
   }
 

@@ -30,6 +30,7 @@ import { OwnSignatures, SigFetcher } from "./sig_fetch.ts";
 import { TEXT_OP } from "./signed_text.ts";
 import { TextGuard } from "./text_guard.ts";
 import { openPeerHistory } from "./history_wiring.ts";
+import { registryList } from "./registry_addresses.ts";
 import type { HistorySync } from "./history_sync.ts";
 
 /** What the parts ask of the peer that owns them. */
@@ -106,8 +107,8 @@ export function wirePeer(
     link: { ...DM_DEFAULTS.link, maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes) },
   });
   const registry: RegistryClient = new RegistryClient({
-    hostname: opts.registry.hostname,
-    port: opts.registry.port,
+    ...registryList(opts.registry)[0]!,
+    fallbacks: registryList(opts.registry).slice(1),
     keepaliveMs: opts.keepaliveMs,
     reconnectMs: opts.retryMs,
     requestTimeoutMs: opts.requestTimeoutMs,
@@ -185,7 +186,7 @@ export function wirePeer(
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
     deliver: (event, frame) => texts.deliver(event, frame),
-    delivered: (frame, raw) => history.record(frame, textContent(raw)),
+    delivered: (frame, raw) => history.record(frame, textContent(raw), guard.signatureOf(raw)),
   }, opts);
   const texts: RoomTexts = new RoomTexts({
     ...shared,

@@ -17,6 +17,7 @@ import { argument, integer, merge, message, object, optional } from "@optique/co
 import { runCli, usageError } from "../lib/cli_options.ts";
 import { VERSION } from "../lib/flags.ts";
 import { configureLogging } from "../lib/logging.ts";
+import { logFileOptions } from "../lib/log_file.ts";
 import { join } from "node:path";
 import { defaultDataDir } from "../peer/data_dir.ts";
 import { tableParser } from "../lib/option_table.ts";
@@ -50,9 +51,17 @@ if (
   usageError("registry", `PORT ${args.positionalPort} and --port ${args.port} disagree`);
 }
 
-await configureLogging({ level: logLevel, json });
+await configureLogging({ level: logLevel, json, file: logFileOptions(args) });
 
-const { positionalPort, logLevel: _logLevel, json: _json, ...options } = args;
+const {
+  positionalPort,
+  logLevel: _logLevel,
+  json: _json,
+  logFile: _logFile,
+  logMaxBytes: _logMaxBytes,
+  logMaxFiles: _logMaxFiles,
+  ...options
+} = args;
 const port = options.port ?? positionalPort;
 const dataDir = options.dataDir ?? registryDataDir();
 let registry: RegistryHandle;
@@ -62,7 +71,11 @@ try {
   console.error(`registry: ${listenProblem(error, options.hostname, port)}`);
   Deno.exit(1);
 }
-console.log(`listening on ${registry.hostname}:${registry.port}`);
+console.log(`listening on ${hostPort(registry.hostname, registry.port)}`);
+if (registry.metricsAddress !== null) {
+  const { hostname, port } = registry.metricsAddress;
+  console.log(`metrics on http://${hostPort(hostname, port)}/metrics`);
+}
 
 async function shutdown(): Promise<void> {
   Deno.removeSignalListener("SIGINT", onSignal);
@@ -90,6 +103,11 @@ function registryDataDir(): string {
     return ":memory:";
   }
   return join(base, "registry");
+}
+
+/** `host:port`, an IPv6 host in brackets (`[::]:32340`). */
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
 
 /** One line saying why the registry could not start. */

@@ -23,3 +23,4 @@ export {
   type RegistryStats,
   startRegistry,
 } from "./registry.ts";
+export type { StoreHealth } from "./metrics_server.ts";

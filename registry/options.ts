@@ -9,9 +9,11 @@
  */
 
 import { LOG_LEVELS } from "../lib/logging.ts";
+import { LOG_FILE_FLAGS } from "../lib/log_file.ts";
 import { REGISTRY_MAX_FRAME_BYTES } from "../lib/limits.ts";
 import type { DocsTable } from "../lib/option_docs.ts";
 import { AddressList } from "./source_address.ts";
+import { listenAddressKind } from "../peer/web/flag.ts";
 import {
   atLeastKind,
   choiceKind,
@@ -163,6 +165,12 @@ export interface RegistryOptions {
   maxQueuedPushes?: number;
   /** Names one account may block. */
   maxBlocksPerUser?: number;
+  /**
+   * Where to serve Prometheus `/metrics` and `/healthz` over HTTP
+   * (registry/metrics_server.ts); absent: nowhere, and requests are not
+   * counted.
+   */
+  metrics?: { hostname: string; port: number };
   /** Presence changes are pushed this long after the first, coalesced, in ms. */
   presenceFlushMs?: number;
   /** Names whose presence changes one push round carries at most; more wait for the next. */
@@ -188,7 +196,15 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       kind: stringKind("ADDR"),
       flag: "--host",
       default: "0.0.0.0",
-      help: "Address to listen on.",
+      help: "Address to listen on (:: listens on IPv6 and IPv4).",
+    },
+    metrics: {
+      kind: listenAddressKind(),
+      flag: "--metrics",
+      default: undefined,
+      defaultText: "off",
+      help:
+        "Serve Prometheus /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:9340).",
     },
     expiryMs: {
       kind: positiveKind(),
@@ -621,11 +637,14 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
 /** Flags of the program that are not options of the registry. */
 export const REGISTRY_PROGRAM_FLAGS = Object.freeze(
   {
+    ...LOG_FILE_FLAGS,
     logLevel: {
       kind: choiceKind(LOG_LEVELS, "LEVEL"),
       flag: "--log-level",
       default: "info",
-      help: `Lowest level of log records written to stderr: ${LOG_LEVELS.join(", ")}.`,
+      help: `Lowest level of log records written (to stderr or --log-file): ${
+        LOG_LEVELS.join(", ")
+      }.`,
     },
     json: {
       kind: switchKind(),

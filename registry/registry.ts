@@ -39,7 +39,7 @@ import {
 import { type LeftReason, MemberPush } from "./member_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { type MemberView, People, type PeopleHost } from "./people_ops.ts";
+import { type MemberView, People, PEOPLE_OPS, type PeopleHost } from "./people_ops.ts";
 import { claim, JOIN_HELD } from "./ownership.ts";
 import { type JoinRefusal, type Removal, Rooms } from "./rooms.ts";
 import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
@@ -48,6 +48,13 @@ import { AddressList, mayAdvertise, normalAddress } from "./source_address.ts";
 import { SourceLimits, type SourceRefusal } from "./source_limits.ts";
 import { type SharedHost, SharedRooms, STORE_DOWN } from "./store_shared.ts";
 import { openSharedStores, type SharedStores } from "./store_open.ts";
+import { RegistryMetrics } from "./metrics.ts";
+import {
+  EMBEDDED_STORE_HEALTH,
+  type MetricsServer,
+  serveMetrics,
+  type StoreHealth,
+} from "./metrics_server.ts";
 
 export { REGISTRY_DEFAULTS, type RegistryOptions };
 
@@ -69,6 +76,8 @@ export interface RegistryHandle extends AsyncDisposable {
   readonly port: number;
   /** What it holds now. */
   stats(): RegistryStats;
+  /** Where `/metrics` and `/healthz` are served (option `metrics`); null when they are not. */
+  readonly metricsAddress: { hostname: string; port: number } | null;
   /** Closes the listener and every client connection, and stops the monitor. */
   close(): Promise<void>;
 }
@@ -95,13 +104,22 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     await stores?.close();
     throw error;
   }
+  let registry: Registry;
   try {
-    return new Registry(resolved, people, host, stores);
+    registry = new Registry(resolved, people, host, stores);
   } catch (error) {
     people.close();
     await stores?.close();
     throw error;
   }
+  if (resolved.metrics === undefined) return registry;
+  try {
+    await registry.serveMetrics(resolved.metrics);
+  } catch (error) {
+    await registry.close();
+    throw error;
+  }
+  return registry;
 }
 
 const logger = getLogger(["ringchat", "registry"]);
@@ -121,6 +139,8 @@ function failure(text: string): Uint8Array {
 }
 
 const DEPARTED = encoder.encode("S::\r\n");
+/** The ops of registry/hello.ts, for the request counts. */
+const HELLO_OPS = ["hello", "prove", RENAME_OP];
 /** The first byte of an `M` frame. */
 const M_TYPE = 0x4d;
 const DEPART_NOT_OWNER = failure("DEPART message - Not a member joined on this connection!!");
@@ -232,6 +252,14 @@ class Registry implements RegistryHandle {
   readonly #shared: SharedRooms<Client> | null;
   readonly #stores: SharedStores | null;
   #closing: Promise<void> | null = null;
+  /** Requests by type, their durations, store errors (./metrics.ts); counted with `metrics` only. */
+  readonly #metrics = new RegistryMetrics([...PEOPLE_OPS, ...HELLO_OPS]);
+  /** Whether the store answers (`/healthz`); a shared store replaces the embedded one's. */
+  readonly #store: StoreHealth;
+  #metricsServer: MetricsServer | null = null;
+  /** Answers one frame: {@linkcode #answer}, counted and timed when metrics are served. */
+  #respond: (client: Client, frame: RawFrame) => Reply = (client, frame) =>
+    this.#answer(client, frame);
 
   constructor(
     options: Required<RegistryOptions>,
@@ -242,6 +270,7 @@ class Registry implements RegistryHandle {
     this.#options = options;
     this.#people = people;
     this.#stores = stores;
+    this.#store = stores ?? EMBEDDED_STORE_HEALTH;
     this.#shared = stores === null ? null : new SharedRooms(stores.rooms, this.#sharedHost());
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
@@ -293,6 +322,22 @@ class Registry implements RegistryHandle {
     };
   }
 
+  get metricsAddress(): { hostname: string; port: number } | null {
+    const server = this.#metricsServer;
+    return server === null ? null : { hostname: server.hostname, port: server.port };
+  }
+
+  /** Serves `/metrics` and `/healthz` on `address`, and from now on counts every request. */
+  async serveMetrics(address: { hostname: string; port: number }): Promise<void> {
+    this.#metricsServer = await serveMetrics(address, {
+      metrics: this.#metrics,
+      stats: () => this.stats(),
+      serving: () => this.#closing === null,
+      store: this.#store,
+    });
+    this.#respond = this.#metrics.metered((client, frame) => this.#answer(client, frame));
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -314,6 +359,8 @@ class Registry implements RegistryHandle {
     for (const client of this.#clients) client.close();
     for (const conn of this.#refused) closeQuietly(conn);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    // Until here /healthz answered 503 (closing), for a balancer to take the registry out.
+    await this.#metricsServer?.close();
     this.#people.close();
     await this.#shared?.close();
     await this.#stores?.close();
@@ -412,6 +459,20 @@ class Registry implements RegistryHandle {
           pending = null;
         }
         if (n === null) break;
+        // A keepalive (the read is exactly the last accepted JOIN, nothing held before it: one
+        // whole frame) is answered without framing or decoding it.
+        const metered = this.#metricsServer !== null;
+        const started = metered ? performance.now() : 0;
+        const renewed = reader.buffered === 0 ? this.#keepalive(client, buf, n) : null;
+        if (renewed !== null) {
+          // Counted as every JOIN is, when metrics are served.
+          if (metered) this.#metrics.request("J", (performance.now() - started) / 1000);
+          client.lastHeard = performance.now();
+          client.bucket?.take(1, client.lastHeard);
+          pending = this.#send(client, renewed);
+          pending.catch(ignore);
+          continue;
+        }
         let frames: RawFrame[];
         let fatal: ProtocolError | null = null;
         try {
@@ -428,15 +489,15 @@ class Registry implements RegistryHandle {
         // written while the next read waits.
         if (frames.length === 1 && fatal === null) {
           client.bucket?.take(1, performance.now());
-          pending = this.#send(client, this.#answer(client, frames[0]!));
-          pending.catch(() => {});
+          pending = this.#send(client, this.#respond(client, frames[0]!));
+          pending.catch(ignore);
           continue;
         }
         // A read that completes no frame still cost a read: count it as one request.
         if (frames.length === 0) client.bucket?.take(1, performance.now());
         for (const frame of frames) {
           if (!(await this.#throttle(client))) break;
-          await this.#send(client, this.#answer(client, frame));
+          await this.#send(client, this.#respond(client, frame));
         }
         if (client.closed) break;
         if (fatal !== null) {
@@ -544,15 +605,15 @@ class Registry implements RegistryHandle {
   }
 
   /**
-   * The reply to a keepalive: `frame` repeats the client's last accepted JOIN
-   * byte for byte, and the client still owns that member. Null otherwise.
+   * The reply to a keepalive: the first `length` bytes of `bytes` repeat the
+   * client's last accepted JOIN byte for byte, and the client still owns that
+   * member. Null otherwise.
    */
-  #keepalive(client: Client, frame: Uint8Array): Uint8Array | null {
+  #keepalive(client: Client, bytes: Uint8Array, length: number): Uint8Array | null {
     const last = client.lastJoin;
-    if (last === null || last.length !== frame.length) return null;
-    for (let i = 0; i < frame.length; i++) if (frame[i] !== last[i]) return null;
-    const member = this.#rooms.renew(client, Date.now());
-    return member === undefined ? null : this.#rooms.membersReply(member.room);
+    if (last === null || last.length !== length) return null;
+    for (let i = 0; i < length; i++) if (bytes[i] !== last[i]) return null;
+    return this.#rooms.renewReply(client, Date.now());
   }
 
   /** Removes a client that is gone: its timer, its membership, its socket. */
@@ -574,7 +635,7 @@ class Registry implements RegistryHandle {
   /** The reply to one whole frame. `frame` is a view of the read buffer: do not keep it. */
   #answer(client: Client, frame: RawFrame): Reply {
     try {
-      const keepalive = this.#keepalive(client, frame.bytes);
+      const keepalive = this.#keepalive(client, frame.bytes, frame.bytes.length);
       if (keepalive !== null) return keepalive;
       const renewal = this.#shared?.renewal(client, frame.bytes);
       if (renewal != null) return this.#renewed(client, client.lastJoin!, renewal);
@@ -852,6 +913,7 @@ class Registry implements RegistryHandle {
       departed: DEPARTED,
       entered: (c, name, room, added) => this.#people.entered(c, name, room, added),
       left: (c, name, room) => this.#people.left(c, name, room),
+      storeError: () => this.#metrics.storeError(),
     };
   }
 
@@ -969,6 +1031,9 @@ function byteLength(text: string): number {
   for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
   return ascii ? text.length : encoder.encode(text).length;
 }
+
+/** A rejection handler that drops the error (the read loop sees it, or the connection is closing). */
+function ignore(): void {}
 
 function closeQuietly(conn: Deno.Conn): void {
   try {

@@ -244,17 +244,40 @@ Deno.test("attacks: VmRSS is read before, during (the most) and after; a process
   const figures = emptyFigures();
   const gone = new Deno.Command("true").spawn();
   await gone.status;
-  const rss = await watchRss(figures, () => [
-    { name: "self", pid: Deno.pid },
-    { name: "gone", pid: gone.pid },
-  ], 10);
-  const held = new Uint8Array(64 * 1024 * 1024).fill(1); // 64 MiB resident while it runs
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  await rss.stop();
-  held.fill(2);
-  await rss.after();
-  const [self, dead] = figures.rss;
-  ok(self!.before > 0 && self!.after > 0, JSON.stringify(self));
-  ok(self!.during >= self!.before + 60, JSON.stringify(self));
-  equal(describeRss([dead!]), "gone -/-/-");
+  // A fresh process that holds 64 MiB while told to (this process's own RSS holds what earlier
+  // test files freed, so it cannot show a rise).
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+       await lines.read();
+       const held = new Uint8Array(64 * 1024 * 1024).fill(1);
+       console.log("held");
+       await lines.read();
+       held.fill(2);`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const told = holder.stdin.getWriter();
+  const said = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const rss = await watchRss(figures, () => [
+      { name: "holder", pid: holder.pid },
+      { name: "gone", pid: gone.pid },
+    ], 10);
+    await told.write(new TextEncoder().encode("hold\n"));
+    ok((await said.read()).value?.includes("held"));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await rss.stop();
+    await rss.after();
+    const [held, dead] = figures.rss;
+    ok(held!.before > 0 && held!.after > 0, JSON.stringify(held));
+    ok(held!.during >= held!.before + 60, JSON.stringify(held));
+    equal(describeRss([dead!]), "gone -/-/-");
+  } finally {
+    await told.close();
+    await said.cancel();
+    await holder.status;
+  }
 });

@@ -6,6 +6,7 @@
  * another name. The sync runs with fake links that record what is written.
  */
 
+import { textSigningInput } from "../peer/identity.ts";
 import assert from "node:assert/strict";
 import { decodeFrame, encodeFrame, type ExtensionFrame } from "../lib/frames.ts";
 import { hashId } from "../lib/sdbm.ts";
@@ -38,7 +39,12 @@ class FakeLink {
   }
 }
 
-function setUp(links: FakeLink[], maxMessages = 1000, maxTextBytes = 65_536) {
+function setUp(
+  links: FakeLink[],
+  maxMessages = 1000,
+  maxTextBytes = 65_536,
+  keys = new Map<string, string>(),
+) {
   const events: PeerEvent[] = [];
   const seen = new SeenWindow();
   seen.setMembers([ALICE.hashId.toString(), ME.hashId.toString()]);
@@ -47,7 +53,10 @@ function setUp(links: FakeLink[], maxMessages = 1000, maxTextBytes = 65_536) {
   const sync = new HistorySync(
     {
       place: () => ({ room: "room1", me: ME }),
-      members: { members: [ALICE, ME] } as unknown as Membership,
+      members: {
+        members: [ALICE, ME],
+        keyOfOrigin: (hid: string) => keys.get(hid),
+      } as unknown as Membership,
       seen,
       links: () => links as unknown as Link[],
       speaksRingchat: () => true,
@@ -243,4 +252,46 @@ Deno.test("history bounds: a text shown from an answer out of the window's reach
   const content = new TextEncoder().encode(frame.text);
   assert.equal(room.sync.record(frame, content), false, "its live copy");
   assert.equal(room.sync.record({ ...frame, msgId: 4n }, content), true, "a new text");
+});
+
+Deno.test("history bounds: a member with a key is believed only with its signature; then verified", async () => {
+  const pair = await crypto.subtle.generateKey("Ed25519", true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const alice = ALICE.hashId.toString();
+  const keys = new Map([[alice, raw.toBase64({ alphabet: "base64url", omitPadding: true })]]);
+  const sign = async (msgId: bigint, text: string) =>
+    new Uint8Array(
+      await crypto.subtle.sign(
+        "Ed25519",
+        pair.privateKey,
+        new Uint8Array(textSigningInput("room1", alice, msgId, new TextEncoder().encode(text))),
+      ),
+    );
+  const link = new FakeLink(ALICE);
+  using room = setUp([link], 1000, 65_536, keys);
+  room.sync.joined("room1");
+  const ref = link.sent[0]!.body.ref as string;
+  const signed = (msgId: bigint, text: string, sig: Uint8Array) => ({
+    ...entry(alice, "alice", msgId, text),
+    sig,
+  });
+  const answer: HistoryEntry[] = [
+    signed(1n, "really alice", await sign(1n, "really alice")),
+    // No signature, and another text's signature: forged.
+    entry(alice, "alice", 2n, "unsigned"),
+    signed(3n, "changed", await sign(1n, "really alice")),
+    // An origin without a key is kept, unverified.
+    entry("9", "eve", 1n, "from eve"),
+  ];
+  for (const body of historyResponseBodies("room1", ref, answer)) {
+    room.sync.onOp(link as unknown as Link, link.frame("history", body));
+  }
+  const shown = room.events.flatMap((e) => e.type === "message" ? [[e.text, e.verified]] : []);
+  assert.deepEqual(shown, [["really alice", true], ["from eve", false]]);
+  assert.equal(room.sync.counts.dropped, 2);
+  // Kept with its signature: an answer of mine passes it on.
+  assert.ok(room.store.recent("room1", 10).find((m) => m.msgId === 1n)?.sig?.length === 64);
 });

@@ -82,7 +82,7 @@ function joinView(a: JoinAnswer<string>) {
 
 function renewView(a: RenewAnswer | MemberRecord | null | undefined, reply?: Uint8Array) {
   if (a === null || a === undefined) return null;
-  if ("reply" in a) return { member: fields(a.member), reply: decoder.decode(a.reply) };
+  if ("member" in a) return { member: fields(a.member), reply: decoder.decode(a.reply) };
   return { member: fields(a), reply: decoder.decode(reply!) };
 }
 

@@ -154,8 +154,9 @@ try {
     const buf = new Uint8Array(64 * 1024);
     const request = args.op === "join" ? joins[i]! : list;
     try {
+      // One clock read a request: the next request is sent the moment the last reply is in.
+      let sent = performance.now();
       for (;;) {
-        const sent = performance.now();
         if (sent >= end) return;
         // The read is posted before the write so its reply is taken as soon as it lands.
         const reading = conn.read(buf);
@@ -166,6 +167,7 @@ try {
         if ((await writing) !== request.length) throw new Error("Short write");
         const done = performance.now();
         if (sent >= measureFrom && done <= end) record(done - sent);
+        sent = done;
       }
     } catch (error) {
       errors++;

@@ -8,6 +8,7 @@
  *
  *     deno task bench:registry_sweep --clients 1,20,200,1000 --ops join,list
  *     deno task bench:registry_sweep --port 32340     # a server already running
+ *     deno task bench:registry_sweep --metrics        # spawned with --metrics 127.0.0.1:0
  *
  * The generator runs as its own process with the flags of the
  * `bench:registry` task (DENO_TOKIO_EVENT_INTERVAL=1 for the generator, as
@@ -128,6 +129,10 @@ if (import.meta.main) {
         "--default-limits",
         message`Keep the spawned registry's request rate limit (1,000/s per connection).`,
       ),
+      metrics: switchOption(
+        "--metrics",
+        message`Spawn each registry with --metrics 127.0.0.1:0 (requests counted and timed).`,
+      ),
       json: jsonOption(),
     }),
     { programName: "bench:registry_sweep", args: Deno.args, help: "option", colors: false },
@@ -157,14 +162,17 @@ if (import.meta.main) {
             logLevel: "warning",
             echoStderr: true,
             maxConnections: Math.max(10_000, clients + 100),
-            args: args.defaultLimits ? [] : ["--request-rate", "0"],
+            args: [
+              ...(args.defaultLimits ? [] : ["--request-rate", "0"]),
+              ...(args.metrics ? ["--metrics", "127.0.0.1:0"] : []),
+            ],
           });
           rows.push(
             {
               ...await runGenerator({ ...load, host: "127.0.0.1", port: registry.port }),
-              server: args.defaultLimits
-                ? "spawned registry"
-                : "spawned registry, --request-rate 0",
+              server: `spawned registry${args.defaultLimits ? "" : ", --request-rate 0"}${
+                args.metrics ? ", --metrics" : ""
+              }`,
             },
           );
         }
@@ -185,7 +193,7 @@ if (import.meta.main) {
         ? `against ${args.host ?? "127.0.0.1"}:${args.port}`
         : `each run against a fresh spawned registry${
           args.defaultLimits ? "" : " (--request-rate 0)"
-        }`,
+        }${args.metrics ? " with --metrics" : ""}`,
       columns: ["op", "clients", "rooms", "requests/s", "p50 ms", "p99 ms", "max ms", "errors"],
       rows: rows.map((r) => [
         r.op,

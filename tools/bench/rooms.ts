@@ -9,8 +9,10 @@
  *
  * - JOIN of a new member: a probe connection JOINs (timed), then DEPARTs
  *   (not timed), repeatedly: each JOIN changes the membership, so the reply
- *   is built afresh. Keepalive: the probe repeats its JOIN (membership
- *   unchanged, the cached reply).
+ *   changes (registry/members_reply.ts updates it: O(log members) hashing
+ *   and one copy of its bytes). Keepalive: the probe repeats its JOIN
+ *   (membership unchanged, the cached reply). Both are timed as the client
+ *   sees them: from the write of the JOIN to the last byte of the reply.
  * - Memory: VmRSS of the registry process (/proc/PID/status) before the
  *   room is filled and after; per member = the difference / members. It
  *   includes each member's connection, and whatever garbage the heap has not
@@ -271,8 +273,10 @@ if (import.meta.main) {
     }],
     targets: [],
     notes: [
-      "New-member JOIN: the membership changed, so the registry builds the M reply (O(members)); " +
-      "keepalive JOIN: the cached reply. Times are as the client sees them, reply read in full.",
+      "New-member JOIN: the membership changed, so the registry updates the M reply (O(log " +
+      "members) hashing and one copy of its bytes, registry/members_reply.ts); keepalive JOIN: " +
+      "the cached reply. Times are as the client sees them, from the JOIN's write to the " +
+      "reply's last byte.",
       "Filling a room costs O(members²) in all: every JOIN's reply lists every member so far.",
       "Heap per member: V8 heap in use after a full GC (through the spawned registry's " +
       "inspector, --inspect=127.0.0.1:0) after filling minus before, / members: the live " +

@@ -95,8 +95,8 @@ export class PeerProcess implements AsyncDisposable {
         "--json",
         "--data-dir",
         dataDir ?? "none",
-        "--registry",
-        `127.0.0.1:${registryPort}`,
+        // A `--registry` of the extra arguments (a list, a host name) replaces this one.
+        ...((args ?? []).includes("--registry") ? [] : ["--registry", `127.0.0.1:${registryPort}`]),
         "--advertise",
         "127.0.0.1",
         "--port",
