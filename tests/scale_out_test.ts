@@ -227,14 +227,20 @@ redisTest(
   "scale-out: Redis down: registries answer F with a clear text, keep their connections, and recover by themselves",
   async () => {
     await using redis = await startRedisServer({ appendOnly: true });
-    await using regs = await registries(redis, 2);
+    await using regs = await registries(redis, 2, { metrics: { hostname: "127.0.0.1", port: 0 } });
     await using seeds = await clients(regs);
     const m = await seeds[0]!.request(join("room", "alice", 50001));
+    const metrics = regs[0]!.metricsAddress!;
+    deepEqual(await scrape(metrics), { health: 200, storeErrors: 0 });
     await redis.kill();
     match(DOWN, /^F:Registry store unavailable - .*!!::\r\n$/);
     equal(await seeds[0]!.request(join("room", "alice", 50001)), DOWN);
     equal(await seeds[1]!.request("L::\r\n"), DOWN);
     equal(await seeds[1]!.request(join("room", "bob", 50002)), DOWN);
+    // /healthz says the store does not answer; the failed requests are counted.
+    const down = await scrape(metrics);
+    equal(down.health, 503);
+    ok(down.storeErrors >= 1, `${down.storeErrors} store errors`); // the JOIN (and any heartbeat)
     await redis.restart();
     // Back with its AOF: the room is there; the connections were kept.
     equal(await until(seeds[0]!, join("room", "alice", 50001), (r) => r !== DOWN), m);
@@ -243,8 +249,19 @@ redisTest(
       ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"],
     );
     equal(await seeds[0]!.request("L::\r\n"), "G:room::\r\n");
+    equal((await scrape(metrics)).health, 200);
   },
 );
+
+/** `/healthz`'s status and the store errors counted in `/metrics` of the registry at `address`. */
+async function scrape(address: { hostname: string; port: number }) {
+  const base = `http://${address.hostname}:${address.port}`;
+  const health = await fetch(`${base}/healthz`);
+  await health.body?.cancel();
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("ringchat_registry_store_errors_total "));
+  return { health: health.status, storeErrors: Number(line?.split(" ")[1]) };
+}
 
 redisTest(
   "scale-out: --store must name a Redis; one that does not answer fails the start",
