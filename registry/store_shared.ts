@@ -47,12 +47,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** How often a registry tells the store it is alive, in ms. */
-export const ALIVE_EVERY_MS = 1000;
+export const ALIVE_EVERY_MS = 500;
 /**
  * How long after its last heartbeat a registry's connections stop holding
  * their members against other connections' JOINs (a killed registry), in ms.
  */
-export const ALIVE_TTL_MS = 3000;
+export const ALIVE_TTL_MS = 1500;
 
 /** Least time between two counts of the rooms and members after changes, in ms. */
 export const COUNTS_EVERY_MS = 250;
