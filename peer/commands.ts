@@ -117,6 +117,13 @@ export function helpText(): string {
   return lines.join("\n");
 }
 
+/** The commands in one sentence, for `peer --help`: every one of {@linkcode COMMANDS}. */
+export function commandSummary(): string {
+  return `Commands on stdin (a line not starting with / is sent): ${
+    COMMANDS.map((command) => command.usage).join(", ")
+  }; with --json also as objects ({"command":"dm","to":"bob","text":"hi"}; peer/commands.ts).`;
+}
+
 /** What `/join ROOM` ends with to join a private room. */
 const PASSWORD_FLAG = " --password";
 

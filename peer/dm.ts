@@ -40,8 +40,6 @@ const encoder = new TextEncoder();
 
 /** Ids of messages received kept per sender, to show each once. */
 const SEEN_PER_SENDER = 1024;
-/** Messages waiting for consent (or a connection) per user, at most. */
-const MAX_QUEUED = 64;
 /** A message id: what a sender may use. */
 const ID = /^[0-9A-Za-z_.-]{1,64}$/;
 
@@ -67,6 +65,8 @@ export interface DmOptions {
   connectTimeoutMs: number;
   /** How long a request for consent waits for its answer, in ms (the registry forgets it after 60 s). */
   consentTimeoutMs: number;
+  /** Messages waiting for consent (or a receipt) per user, at most. */
+  maxQueued: number;
   /** Each connection's bounds. */
   link: DmLinkLimits;
   /** Connections at once, in all. */
@@ -74,15 +74,6 @@ export interface DmOptions {
   /** Connections at once per consent. */
   maxLinksPerToken: number;
 }
-
-/** Defaults of {@linkcode DmOptions} but the text bound. */
-export const DM_DEFAULTS = {
-  connectTimeoutMs: 3_000,
-  consentTimeoutMs: 60_000,
-  link: { ratePerSecond: 50, burst: 100 },
-  maxLinks: 32,
-  maxLinksPerToken: 2,
-} as const;
 
 interface Outgoing {
   id: string;
@@ -165,8 +156,9 @@ export class DirectMessages {
     const message: Outgoing = { id: `${this.#prefix}-${++this.#next}`, text, at: Date.now() };
     let talk = this.#conversations.get(to);
     if (talk !== undefined) {
-      if (talk.queue.length + talk.unacked.size >= MAX_QUEUED) {
-        throw new PeerError("busy", `${MAX_QUEUED} messages to ${to} are already waiting`);
+      const max = this.#opts.maxQueued;
+      if (talk.queue.length + talk.unacked.size >= max) {
+        throw new PeerError("busy", `${max} messages to ${to} are already waiting`);
       }
       talk.queue.push(message);
       if (talk.state === "asking") return message.id;

@@ -24,7 +24,7 @@ import { logFileOptions } from "../lib/log_file.ts";
 import { configureLogging } from "../lib/logging.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tableParser } from "../lib/option_table.ts";
-import { type Command, executeCommand, parseInputLine } from "./commands.ts";
+import { type Command, commandSummary, executeCommand, parseInputLine } from "./commands.ts";
 import { needsPassword } from "./people_commands.ts";
 import { defaultDataDir } from "./data_dir.ts";
 import type { PeerEvent } from "./events.ts";
@@ -62,8 +62,7 @@ const args = runCli(
     version: VERSION,
     brief: "A P2PChat peer: chat in a room over a ring of TCP links.",
     usage: ["[OPTIONS]", "[OPTIONS] REGISTRY_HOST REGISTRY_PORT MY_PORT"],
-    footer:
-      "Commands on stdin: /user NAME, /list, /join ROOM [--password], /send TEXT (or any line not starting with /), /poke [NAME], /who, /links, /leave, /nick NAME, /stats, /quit, /help; people: /register NAME, /login NAME (password on the next line), /online, /search NAME, /msg NAME TEXT, /accept NAME, /reject NAME, /block NAME, /unblock NAME, /broadcast TEXT, /invite NAME [ROOM], /away [off].",
+    footer: commandSummary(),
   },
 );
 const json = args.json ?? PEER_PROGRAM_FLAGS.json.default;

@@ -135,6 +135,18 @@ export interface PeerOptions {
   historyMaxMessages?: number;
   /** How long a message of the room history is kept, in ms. */
   historyMaxAgeMs?: number;
+  /** How long my request to talk (`/msg`) waits for consent before it is given up, in ms. */
+  dmConsentTimeoutMs?: number;
+  /** Direct messages to one user waiting for consent or for their receipt, at most. */
+  dmMaxQueued?: number;
+  /** Direct-message connections open at once, in all. */
+  dmMaxLinks?: number;
+  /** Direct-message connections one consent (its token) may open at once. */
+  dmMaxLinksPerConsent?: number;
+  /** Ops per second one direct-message connection may send; past it and the burst it is closed. */
+  dmLinkRate?: number;
+  /** Ops one direct-message connection may send at once above `dmLinkRate`. */
+  dmLinkBurst?: number;
   /** Receives every event, from the very first ("ready"). */
   onEvent?: (event: PeerEvent) => void;
   /**
@@ -396,6 +408,91 @@ export const PEER_OPTION_TABLE = Object.freeze(
         short: "History age",
         details:
           "Issue 11: a member away for up to 24 h that comes back sees what it missed, as long as one member that saw it is online. Counted from the earlier of the message's time and its arrival, so a message passed around again does not live longer.",
+      },
+    },
+    dmConsentTimeoutMs: {
+      kind: integerKind(1),
+      flag: "--dm-consent-timeout-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 60_000,
+      group: TIMINGS,
+      help: "How long a request to talk (/msg) waits for consent.",
+      docs: {
+        limit: "Wait for consent to a request to talk",
+        short: "Consent to a request to talk",
+        details:
+          "Issue 12: the other side answers `/accept` or `/reject`; after it the messages waiting are dropped and `no-answer` reported. The registry forgets the request after its `requestTtlMs` (60 s) anyway, so a longer wait only holds the messages longer.",
+      },
+    },
+    dmMaxQueued: {
+      kind: integerKind(1),
+      flag: "--dm-max-queued",
+      metavar: "N",
+      default: 64,
+      group: LIMITS,
+      help: "Direct messages to one user waiting for consent or a receipt.",
+      docs: {
+        limit: "Direct messages to one user waiting for consent or a receipt",
+        short: "Direct messages waiting per user",
+        details:
+          "A person types a few while the other side decides; past it `/msg` is refused (`busy`) rather than letting a user that never answers hold a sender's memory.",
+      },
+    },
+    dmMaxLinks: {
+      kind: integerKind(1),
+      flag: "--dm-max-links",
+      metavar: "N",
+      default: 32,
+      group: LIMITS,
+      help: "Direct-message connections open at once.",
+      docs: {
+        limit: "Direct-message connections at once, in all",
+        short: "Direct-message connections",
+        details:
+          "One per person I talk to; a connection past it is closed at once, so consents given out cannot exhaust file descriptors.",
+      },
+    },
+    dmMaxLinksPerConsent: {
+      kind: integerKind(1),
+      flag: "--dm-max-links-per-consent",
+      metavar: "N",
+      default: 2,
+      group: LIMITS,
+      help: "Direct-message connections one consent may open at once.",
+      docs: {
+        limit: "Direct-message connections per consent (its token)",
+        short: "Connections per consent",
+        details:
+          "One, and one more while a reconnect overlaps the old connection. Only the user the token was given to may use it.",
+      },
+    },
+    dmLinkRate: {
+      kind: integerKind(1),
+      flag: "--dm-link-rate",
+      metavar: "N",
+      default: 50,
+      group: LIMITS,
+      help: "Ops per second one direct-message connection may send; past it, it is closed.",
+      docs: {
+        limit: "Ops per second on one direct-message connection",
+        short: "Ops per direct-message connection, per second",
+        details:
+          "Messages and their acknowledgements: far above typing, so only a flood meets it; the connection is closed, and the next message asks for consent again.",
+      },
+    },
+    dmLinkBurst: {
+      kind: integerKind(1),
+      flag: "--dm-link-burst",
+      metavar: "N",
+      default: 100,
+      group: LIMITS,
+      help: "Ops one direct-message connection may send at once above its rate.",
+      docs: {
+        limit: "Ops at once on one direct-message connection above that rate",
+        short: "Ops per direct-message connection at once",
+        details:
+          "Room for the messages queued while waiting for consent (`dmMaxQueued`) and their acknowledgements, sent together when the connection opens.",
       },
     },
     maxRegistryFrameBytes: {
@@ -683,6 +780,39 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
         "",
         "the open request's, up to its limit (1,000), 10 s idle and 60 s in all",
         "Only the frames of the request open on that link are read; entries over the text limit, with empty or over-long names, or with a current member's HashID under another name are dropped; what is left passes the store's bounds. Live messages held back while an answer is awaited: at most 2,048, at most an idle time without a request.",
+      ],
+    ],
+  },
+  {
+    marker: "peer-dm",
+    header: HEADER,
+    rows: [
+      "dmConsentTimeoutMs",
+      "dmMaxQueued",
+      "dmMaxLinks",
+      "dmMaxLinksPerConsent",
+      "dmLinkRate",
+      "dmLinkBurst",
+      [
+        "Time to open a direct-message connection",
+        "(derived)",
+        "(`--handshake-timeout-ms`)",
+        "3000 ms: `handshakeTimeoutMs`",
+        "From dialling the address the registry gave after consent to the other side's `dm-welcome`; after it the messages go as a new request.",
+      ],
+      [
+        "Longest direct message",
+        "(derived)",
+        "(`--max-text-bytes`)",
+        "`maxTextBytes`; a frame may be 1 KiB longer",
+        "A longer text is refused by `/msg` (`text-too-long`) and dropped when received; a longer frame closes the connection.",
+      ],
+      [
+        "Message ids remembered per sender",
+        "(fixed)",
+        "",
+        "1024",
+        "Each direct message (and mail) is shown once even when it comes again over a new connection or as mail.",
       ],
     ],
   },

@@ -161,8 +161,12 @@ export class People {
     return this.#dms.links;
   }
 
-  /** False for a room message of a user I block (it is still forwarded). */
+  /**
+   * False for a room message of a user I block (it is still forwarded), and
+   * for a poke from one (answered as any poke: the poker learns nothing).
+   */
   shows(event: PeerEvent): boolean {
+    if (event.type === "poke") return !this.#blocks.has(event.claimed ?? event.from);
     return event.type !== "message" || event.self || !this.#blocks.has(event.from);
   }
 

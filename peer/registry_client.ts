@@ -145,8 +145,8 @@ interface Connection {
 /**
  * Whether `frame` answers the `X` request `waiting`: a ref'd request takes
  * the frame with its `ref` (or an `error` without one, from a registry that
- * forgets refs); the hello and proof take `hello`, `proved` and `error`.
- * Anything else is a push.
+ * forgets refs); the hello and proof take `hello`, `proved` and `error`, a
+ * `rename` takes `renamed` and `error`. Anything else is a push.
  */
 function answers(waiting: ExtensionFrame, frame: ExtensionFrame): boolean {
   const ref = waiting.body.ref;
@@ -154,6 +154,7 @@ function answers(waiting: ExtensionFrame, frame: ExtensionFrame): boolean {
     return frame.body.ref === ref ||
       (frame.op === "error" && frame.body.ref === undefined && frame.body.code !== "taken-over");
   }
+  if (waiting.op === "rename") return frame.op === "renamed" || frame.op === "error";
   return frame.op === "hello" || frame.op === "proved" || frame.op === "error";
 }
 

@@ -29,7 +29,10 @@ export const PLAIN_REGISTRY_NOTICE =
   "The registry does not speak ringchat/2: running plain P2PChat, without pushed membership " +
   "(member changes show at the next keepalive), member information (which members speak " +
   "ringchat/2) and announced keys; join and leave lines come at the keepalive, a leave's " +
-  "reason is not known (shown as lost) and a nick shows as a leave and a join";
+  "reason is not known (shown as lost), a nick shows as a leave and a join, a long text from " +
+  "another member shows in parts (as a seed client shows it), a member coming back is not " +
+  "caught up on what it missed (the history is still kept: /history), and the people " +
+  "commands (accounts, /msg, /online, …) answer not-supported";
 
 /** Parts of one member-info, and members in all its parts, held at most. */
 const MAX_INFO_PARTS = 1024;

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { DM_DEFAULTS } from "./dm.ts";
 import type { PeerEvent } from "./events.ts";
 import { RecentFrames, SeenWindow, textContent } from "./flood.ts";
 import type { Identity } from "./identity.ts";
@@ -101,10 +100,17 @@ export function wirePeer(
     ping: () => registry.list(),
     keepaliveMs: opts.keepaliveMs,
   }, {
-    ...DM_DEFAULTS,
     maxTextBytes: opts.maxTextBytes,
     connectTimeoutMs: opts.handshakeTimeoutMs,
-    link: { ...DM_DEFAULTS.link, maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes) },
+    consentTimeoutMs: opts.dmConsentTimeoutMs,
+    maxQueued: opts.dmMaxQueued,
+    maxLinks: opts.dmMaxLinks,
+    maxLinksPerToken: opts.dmMaxLinksPerConsent,
+    link: {
+      ratePerSecond: opts.dmLinkRate,
+      burst: opts.dmLinkBurst,
+      maxFrameBytes: linkMaxFrameBytes(opts.maxTextBytes),
+    },
   });
   const registry: RegistryClient = new RegistryClient({
     ...registryList(opts.registry)[0]!,
@@ -145,7 +151,7 @@ export function wirePeer(
     seen,
     recent,
     lookUp: () => lookup.lookUp(),
-    // A room message of a user I block is not shown (it is still forwarded).
+    // A room message or a poke of a user I block is not shown (a message is still forwarded).
     emit: (event: PeerEvent) => {
       if (people.shows(event)) host.emit(event);
     },
@@ -232,7 +238,7 @@ export function wirePeer(
   let bound;
   try {
     bound = bindPeerPort(opts, {
-      emit: host.emit,
+      emit: shared.emit,
       report: host.report,
       room: host.room,
       members: () => members.members,

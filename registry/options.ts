@@ -175,6 +175,12 @@ export interface RegistryOptions {
   presenceFlushMs?: number;
   /** Names whose presence changes one push round carries at most; more wait for the next. */
   maxPresenceBatch?: number;
+  /**
+   * Presence writes per second, to all listeners together: a round that
+   * wrote to N listeners delays the next by N / this seconds (at least
+   * `presenceFlushMs`).
+   */
+  presenceWritesPerSecond?: number;
 }
 
 /**
@@ -631,6 +637,18 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
           "The rest wait for the next round (oldest first): however many connections churn, each listener gets at most this many `presence` frames per `presenceFlushMs`",
       },
     },
+    presenceWritesPerSecond: {
+      kind: atLeastKind(1),
+      flag: "--presence-writes-per-second",
+      default: 100_000,
+      help:
+        "Presence pushes written per second to all listeners together; rounds space out past it.",
+      docs: {
+        limit: "Presence writes per second, all listeners together",
+        details:
+          "Every hello'd connection with a name listens, so a round costs one write per listener: a round that wrote to N delays the next by N / 100,000 s (a million listeners: a round every 10 s, each carrying up to `maxPresenceBatch` names, the latest state of each)",
+      },
+    },
   } as const,
 );
 
@@ -756,6 +774,7 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       "maxQueuedPushes",
       "presenceFlushMs",
       "maxPresenceBatch",
+      "presenceWritesPerSecond",
       "maxBlocksPerUser",
     ],
   },

@@ -92,6 +92,7 @@ export type PeopleOptions = Pick<
   | "maxBlocksPerUser"
   | "presenceFlushMs"
   | "maxPresenceBatch"
+  | "presenceWritesPerSecond"
 >;
 
 /** A room member as the registry holds it (what this module reads of it). */
@@ -211,7 +212,9 @@ export class People<C> implements Disposable {
   readonly #buckets = new Map<C, TokenBucket>();
   /**
    * The connections told of presence changes: hello'd ones that sent a
-   * people op (a peer that never asks about people is not sent them).
+   * people op or own a room member (a hello'd connection with no name, and
+   * every seed connection, is not sent them). Each gets at most
+   * `maxPresenceBatch` names per `presenceFlushMs`, in one write.
    */
   readonly #listeners = new Set<C>();
   /** The name of each connection's room member, and back (so a name is found without a scan). */
@@ -220,6 +223,8 @@ export class People<C> implements Disposable {
   /** Presence changes not yet pushed, the latest per name, oldest first. */
   readonly #changes = new Map<string, PresenceEntry>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the next round may be written at the earliest (the last one's writes paid for). */
+  #nextRoundAt = 0;
   /** Pushes queued and not yet written, per connection. */
   readonly #queued = new Map<C, number>();
 
@@ -323,6 +328,7 @@ export class People<C> implements Disposable {
     let named = this.#membersNamed.get(name);
     if (named === undefined) this.#membersNamed.set(name, named = new Set());
     named.add(c);
+    if (this.#host.saidHello(c) && !this.#host.isClosed(c)) this.#listeners.add(c);
     if (added) this.#announce(this.#presence.enterRoom(name, room));
   }
 
@@ -863,7 +869,12 @@ export class People<C> implements Disposable {
     if (change.state === "offline") this.#pending.forgetName(change.name);
     this.#changes.delete(change.name);
     this.#changes.set(change.name, change);
-    this.#flushTimer ??= setTimeout(() => this.#flush(), this.#options.presenceFlushMs);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), this.#roundDelay());
+  }
+
+  /** How long until the next round: `presenceFlushMs`, or more while the last one's writes are paid for. */
+  #roundDelay(): number {
+    return Math.max(this.#options.presenceFlushMs, this.#nextRoundAt - performance.now());
   }
 
   /**
@@ -871,7 +882,8 @@ export class People<C> implements Disposable {
    * connection with a name that may see them (not the subject's own, not
    * those the subject blocks); the rest at the next flush. So a churn of
    * changes costs each listener at most `maxPresenceBatch` frames per
-   * `presenceFlushMs`, however many connections churn.
+   * `presenceFlushMs`, however many connections churn, and the registry at
+   * most `presenceWritesPerSecond` writes a second however many listen.
    */
   #flush(): void {
     this.#flushTimer = undefined;
@@ -882,6 +894,7 @@ export class People<C> implements Disposable {
       this.#changes.delete(name);
     }
     const pushes = batch.map((change) => frame("presence", { ...change }));
+    let writes = 0;
     for (const c of this.#listeners) {
       const viewer = this.#nameOf(c);
       if (viewer === undefined) continue;
@@ -891,10 +904,14 @@ export class People<C> implements Disposable {
       });
       // One write for the round: a hello'd peer frames what it reads (PROTOCOL.md §9),
       // and a write per frame per listener is what stalled JOINs in `bench:logins`.
-      if (told.length > 0) this.#push(c, told.length === 1 ? told[0]! : concat(told));
+      if (told.length > 0) {
+        this.#push(c, told.length === 1 ? told[0]! : concat(told));
+        writes++;
+      }
     }
+    this.#nextRoundAt = performance.now() + writes * 1000 / this.#options.presenceWritesPerSecond;
     if (this.#changes.size > 0) {
-      this.#flushTimer = setTimeout(() => this.#flush(), this.#options.presenceFlushMs);
+      this.#flushTimer = setTimeout(() => this.#flush(), this.#roundDelay());
     }
   }
 

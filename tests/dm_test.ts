@@ -11,6 +11,7 @@ const OPTIONS = {
   link: { maxFrameBytes: 4096, ratePerSecond: 50, burst: 100 },
   maxLinks: 32,
   maxLinksPerToken: 2,
+  maxQueued: 64,
 };
 
 /** Direct messages whose registry answers every op with `answer(op)`; events are kept. */

@@ -5,7 +5,15 @@ import {
   parseHistoryRequest,
   parseHistoryResponse,
 } from "../peer/catch_up.ts";
+import { DM_ACK_OP, DM_HELLO_OP, DM_OP, DM_WELCOME_OP } from "../peer/dm_link.ts";
+import { HISTORY_OP, HISTORY_REQUEST_OP } from "../peer/history_sync.ts";
+import { LINK_AUTH_OP, LINK_PROOF_OP } from "../peer/link_auth.ts";
 import { parsePartsOp, partsOpBody } from "../peer/long_text.ts";
+import { PARTS_OP } from "../peer/room_texts.ts";
+import { SIG_OP, SIG_REQUEST_OP } from "../peer/sig_fetch.ts";
+import { TEXT_OP } from "../peer/signed_text.ts";
+import { RENAME_OP } from "../registry/hello.ts";
+import { PEOPLE_OPS } from "../registry/people_ops.ts";
 
 const doc = Deno.readTextFileSync(new URL("../docs/extensions.md", import.meta.url));
 
@@ -47,4 +55,39 @@ Deno.test("extensions doc: the history-request and history examples read, and wr
   deepEqual(written.map((b) => JSON.stringify({ op: "history", ...b })), [
     answers[0]!.replace('"end":false', '"end":true,"truncated":false'),
   ]);
+});
+
+Deno.test("extensions doc: every op the programs speak has its section or example, and every status is wired", () => {
+  const ops = [
+    "hello",
+    "prove",
+    "proved",
+    "error",
+    "member-info",
+    RENAME_OP,
+    "renamed",
+    LINK_AUTH_OP,
+    LINK_PROOF_OP,
+    TEXT_OP,
+    SIG_REQUEST_OP,
+    SIG_OP,
+    PARTS_OP,
+    HISTORY_REQUEST_OP,
+    HISTORY_OP,
+    DM_HELLO_OP,
+    DM_WELCOME_OP,
+    DM_OP,
+    DM_ACK_OP,
+    "presence",
+    ...PEOPLE_OPS,
+  ];
+  for (const op of ops) {
+    ok(
+      doc.includes(`\`${op}\``) || doc.includes(`{"op":"${op}"`),
+      `docs/extensions.md names ${op}`,
+    );
+  }
+  const statuses = doc.split("\n").filter((line) => line.startsWith("**Status:"));
+  ok(statuses.length >= 8, `${statuses.length} statuses`);
+  for (const status of statuses) ok(status.startsWith("**Status: wired** ("), status);
 });

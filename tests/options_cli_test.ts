@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runArgs } from "../lib/flags.ts";
 import { helpText, type OptionRow, type OptionTable } from "../lib/option_table.ts";
+import { COMMANDS } from "../peer/commands.ts";
 import { PEER_OPTION_TABLE, PEER_PROGRAM_FLAGS } from "../peer/options.ts";
 import { REGISTRY_OPTION_TABLE, REGISTRY_PROGRAM_FLAGS } from "../registry/options.ts";
 
@@ -75,3 +76,9 @@ for (const [program, table] of programs) {
     }
   });
 }
+
+Deno.test("peer cli: --help names every command /help lists", async () => {
+  const { stdout } = await run("peer", ["--help"]);
+  const flat = stdout.replace(/\s+/g, " ");
+  for (const { usage } of COMMANDS) assert.ok(flat.includes(usage), usage);
+});

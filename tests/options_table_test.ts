@@ -49,6 +49,13 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     // Issue 11: the room history's bounds.
     historyMaxMessages: 1000,
     historyMaxAgeMs: 24 * 60 * 60_000,
+    // Issue 12: direct messages (they were DM_DEFAULTS in peer/dm.ts).
+    dmConsentTimeoutMs: 60_000,
+    dmMaxQueued: 64,
+    dmMaxLinks: 32,
+    dmMaxLinksPerConsent: 2,
+    dmLinkRate: 50,
+    dmLinkBurst: 100,
   });
   assert.deepEqual(REGISTRY_DEFAULTS, {
     hostname: "0.0.0.0",
@@ -91,6 +98,7 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     maxBlocksPerUser: 1_000,
     presenceFlushMs: 100,
     maxPresenceBatch: 64,
+    presenceWritesPerSecond: 100_000,
   });
   const peer = resolvePeerOptions({});
   assert.deepEqual(peer.registry, { hostname: "127.0.0.1", port: 32340 });

@@ -124,6 +124,33 @@ Deno.test("plain ui: a member list that changed is not a line, one asked for wit
   assert.match(out.lines[1]!, /3 members: /);
 });
 
+Deno.test("plain ui: presence that repeats a join or leave line of my room is not a line; elsewhere, away and offline are", () => {
+  const out = capture();
+  const ui = new PlainUi({ write: out.write });
+  ui.render({ type: "joined", room: "room1", members: [ALICE] });
+  const from = out.lines.length;
+  ui.render({ type: "member-joined", name: "carol", at: AT });
+  ui.render({ type: "presence", name: "carol", state: "online", room: "room1" });
+  ui.render({ type: "presence", name: "dave", state: "online", room: "room2" });
+  ui.render({ type: "presence", name: "carol", state: "away", room: "room1" });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
+  // Just after its leave line, an offline says nothing more; the next one does.
+  ui.render({ type: "member-left", name: "carol", reason: "lost", at: AT });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
+  ui.render({ type: "presence", name: "carol", state: "offline" });
+  ui.render({ type: "nick", from: "bob", to: "robert", at: AT });
+  ui.render({ type: "presence", name: "bob", state: "offline" });
+  assert.deepEqual(out.lines.slice(from), [
+    "-- carol joined",
+    "-- dave (online in room2)",
+    "-- carol (away in room1)",
+    "-- carol (offline)",
+    "-- carol left (lost)",
+    "-- carol (offline)",
+    "-- bob is now robert",
+  ]);
+});
+
 Deno.test("plain ui: chat lines and system lines look different", () => {
   const chat = describeEvent(EVERY_EVENT[7]!);
   assert.deepEqual(chat.kind, "chat");

@@ -824,3 +824,50 @@ Deno.test("people: a one-way mail-ack past the connection's people-op rate is dr
   equal((await bob2.login("bob")).mail, 1, "the second ack was not taken");
   deepEqual((await bob2.push()).id, ids[1]);
 });
+
+Deno.test("people: a hello'd connection with a room member is pushed presence changes without asking; one without a name is not", async () => {
+  await using registry = await startRegistry(FAST);
+  await using alice = await PeopleClient.connect(registry.port);
+  ok((await alice.join("room1", "alice", 5100)).startsWith("M:"));
+  await using nameless = await PeopleClient.connect(registry.port);
+  await using bob = await PeopleClient.connect(registry.port);
+  await bob.account("bob");
+  deepEqual(await alice.pushOf("presence", 2000), {
+    op: "presence",
+    name: "bob",
+    state: "online",
+  });
+  await bob.client.close();
+  deepEqual(await alice.pushOf("presence", 2000), {
+    op: "presence",
+    name: "bob",
+    state: "offline",
+  });
+  // Nameless asked nothing and owns no member: by now it would have had both pushes.
+  equal((await nameless.request("search", { name: "bob" })).state, "offline");
+  ok(!nameless.keptPushes.some((p) => p.op === "presence"), JSON.stringify(nameless.keptPushes));
+});
+
+Deno.test("people: presence rounds space out by the writes the last one cost (presenceWritesPerSecond)", async () => {
+  await using registry = await startRegistry({ ...FAST, presenceWritesPerSecond: 10 });
+  await using alice = await PeopleClient.connect(registry.port);
+  ok((await alice.join("room1", "alice", 5200)).startsWith("M:"));
+  await using seed = await RawClient.connect(registry.port);
+  ok((await seed.request("J:room2:zed:127.0.0.1:5201::\r\n")).startsWith("M:"));
+  deepEqual(await alice.pushOf("presence", 2000), {
+    op: "presence",
+    name: "zed",
+    state: "online",
+    room: "room2",
+  });
+  const first = performance.now();
+  // One write (to alice) at 10 a second: the next round waits 100 ms, not presenceFlushMs (5).
+  equal(await seed.request("D:room2:zed:127.0.0.1:5201::\r\n"), "S::\r\n");
+  deepEqual(await alice.pushOf("presence", 2000), {
+    op: "presence",
+    name: "zed",
+    state: "offline",
+  });
+  const ms = performance.now() - first;
+  ok(ms >= 90, `the second round came ${ms.toFixed(1)} ms after the first`);
+});

@@ -36,6 +36,18 @@ async function account(registryPort: number, name: string, room?: string): Promi
   return p;
 }
 
+/** Peers logged in as `names`, in `room`, every one CONNECTED. */
+async function connectedAccounts(
+  registryPort: number,
+  room: string,
+  ...names: string[]
+): Promise<TestPeer[]> {
+  const all: TestPeer[] = [];
+  for (const name of names) all.push(await account(registryPort, name, room));
+  await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
+  return all;
+}
+
 function on<K extends PeerEvent["type"]>(
   type: K,
   test: (e: Extract<PeerEvent, { type: K }>) => boolean = () => true,
@@ -184,6 +196,51 @@ Deno.test("people peer: online, search, away and presence pushes", async () => {
   }
 });
 
+Deno.test("people peer: a peer in a room sees presence events without asking about people first", async () => {
+  await using registry = await startRegistry({ ...REGISTRY, presenceFlushMs: 5 });
+  const carol = await testPeer(registry.port, { name: "carol", room: "room1" });
+  try {
+    await carol.rec.waitFor(on("joined"), "joined");
+    const bob = await account(registry.port, "bob", "room2");
+    try {
+      const pushed = await carol.rec.waitFor(
+        on("presence", (e) => e.name === "bob" && e.room === "room2"),
+        "presence",
+      );
+      deepEqual(pushed, { type: "presence", name: "bob", state: "online", room: "room2" });
+    } finally {
+      await bob.peer.quit();
+    }
+    await carol.rec.waitFor(
+      on("presence", (e) => e.name === "bob" && e.state === "offline"),
+      "offline",
+    );
+  } finally {
+    await carol.peer.quit();
+  }
+});
+
+Deno.test("people peer: the direct-message bounds and the wait for consent are peer options", async () => {
+  await using registry = await startRegistry(REGISTRY);
+  const bob = await account(registry.port, "bob");
+  const alice = await testPeer(registry.port, { dmMaxQueued: 2, dmConsentTimeoutMs: 200 });
+  try {
+    await alice.peer.register("alice", PASSWORD);
+    await alice.peer.login("alice", PASSWORD);
+    const asked = performance.now();
+    await alice.peer.dm("bob", "one");
+    await bob.rec.waitFor(on("dm-request", (e) => e.from === "alice"), "dm-request");
+    await alice.peer.dm("bob", "two");
+    equal(await code(alice.peer.dm("bob", "three")), "busy");
+    const given = await alice.rec.waitFor(on("error", (e) => e.code === "no-answer"), "no-answer");
+    ok(given.type === "error");
+    const ms = performance.now() - asked;
+    ok(ms >= 190 && ms < 4000, `given up after ${ms.toFixed(0)} ms`);
+  } finally {
+    await Promise.all([alice.peer.quit(), bob.peer.quit()]);
+  }
+});
+
 Deno.test("people peer: a refused request to talk drops the message; an accepted one delivers with receipts over a direct connection", async () => {
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
@@ -312,16 +369,31 @@ Deno.test("people peer: a connection with a token nobody gave is closed at once"
   }
 });
 
+Deno.test("people peer: in my room, the pokes of a user I block are not shown (answered, as any poke)", async () => {
+  await using registry = await startRegistry(REGISTRY);
+  const all = await connectedAccounts(registry.port, "room1", "bob", "mallory", "alice");
+  const [bob, mallory, alice] = all as [TestPeer, TestPeer, TestPeer];
+  try {
+    await bob.peer.block("mallory");
+    await mallory.peer.poke("bob");
+    await alice.peer.poke("bob");
+    await bob.rec.waitFor(on("poke", (e) => e.from === "alice"), "alice's poke");
+    deepEqual(bob.rec.of("poke").map((e) => e.type === "poke" && e.from), ["alice"]);
+    await bob.peer.unblock("mallory");
+    await mallory.peer.poke("bob");
+    await bob.rec.waitFor(on("poke", (e) => e.from === "mallory"), "mallory's poke, unblocked");
+  } finally {
+    await Promise.all(all.map((p) => p.peer.quit()));
+  }
+});
+
 Deno.test("people peer: a blocked author's room messages are hidden, still forwarded to the others", async () => {
   await using registry = await startRegistry(REGISTRY);
   const seed = new RawPeer("seedy", "room1", "127.0.0.1");
   await seed.join(registry.port);
-  const alice = await account(registry.port, "alice", "room1");
-  const bob = await account(registry.port, "bob", "room1");
-  const carol = await account(registry.port, "carol", "room1");
-  const all = [alice, bob, carol];
+  const all = await connectedAccounts(registry.port, "room1", "alice", "bob", "carol");
+  const [alice, bob, carol] = all as [TestPeer, TestPeer, TestPeer];
   try {
-    await untilAll(all, () => all.every((p) => p.peer.state === "CONNECTED"), "connected");
     await bob.peer.block("carol");
     await bob.rec.waitFor(on("blocked", (e) => e.name === "carol"), "blocked");
     const before = bob.peer.stats();

@@ -161,3 +161,54 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `web page: /register, /login and /join ROOM --password ask the password in a password field${
+      haveChromium ? "" : ` (ignored: ${noChromiumReason})`
+    }`,
+  ignore: !haveChromium,
+  async fn() {
+    await using registry = await startRegistry({
+      hostname: "127.0.0.1",
+      port: 0,
+      passwordIterations: 1000,
+    });
+    await using alice = await startPeer({
+      registry: { hostname: "127.0.0.1", port: registry.port },
+      hostname: "127.0.0.1",
+      web: { hostname: "127.0.0.1", port: 0 },
+    });
+    await using browser = await launchBrowser();
+    const page = await browser.page();
+    await page.goto(alice.webUrl!);
+    await shows(page, "Commands", `Listening on port ${alice.port}`);
+    const secret = "correct horse battery";
+    const password = page.getByRole("textbox", { name: "Password" });
+    const answer = async (line: string, password: string) => {
+      await click(page, "Send", line);
+      await shows(page, "Commands", "type it in Password");
+      equal(await page.locator("#input").getAttribute("type"), "password");
+      await page.locator("#input").fill(password);
+      await page.locator("#input").press("Enter");
+      equal(await page.getByRole("textbox", { name: "Input" }).inputValue(), "");
+    };
+    await answer("/register alice", secret);
+    await shows(page, "Commands", "registered, name alice");
+    // A wrong password is refused with what is left; the right one logs in.
+    await answer("/login alice", "not the password");
+    await shows(page, "Commands", "wrong password");
+    await answer("/login alice", secret);
+    await shows(page, "Commands", "logged-in, name alice");
+    await answer("/join hideout --password", secret);
+    await shows(page, "Commands", "Joined hideout");
+    // Escape gives the field back without sending anything.
+    await click(page, "Send", "/login alice");
+    await password.waitFor(WAIT);
+    await page.locator("#input").press("Escape");
+    equal(await page.locator("#input").getAttribute("type"), "text");
+    // The password is nowhere on the page, and was never a command line.
+    const text = await page.locator("body").innerText();
+    ok(!text.includes(secret) && !text.includes("not the password"), text);
+  },
+});

@@ -39,7 +39,12 @@ export interface EventLine {
 export interface DescribeContext {
   name?: string;
   room?: string;
+  /** Names whose leave or nick line was just shown: their `offline` presence says nothing more. */
+  justLeft?: Set<string>;
 }
+
+/** Names {@linkcode DescribeContext.justLeft} holds at most. */
+const JUST_LEFT = 64;
 
 /** The prefix of system lines. */
 export const SYSTEM_PREFIX = "-- ";
@@ -81,7 +86,7 @@ export class PlainUi implements PeerUi {
 
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
-    if (shownAsLine(event)) this.#write(describeEvent(event, this.#context).text);
+    if (shownAsLine(event, this.#context)) this.#write(describeEvent(event, this.#context).text);
   }
 
   help(): void {
@@ -100,9 +105,17 @@ export class PlainUi implements PeerUi {
 
 /**
  * Whether a person sees `event` as a line: a member list that changed is not
- * shown (its join and leave lines are), one asked for with `/who` is.
+ * shown (its join and leave lines are), one asked for with `/who` is; nor is
+ * the `presence` that only repeats a join, leave or nick line of my room
+ * (someone coming online in it, or going offline just after leaving it or
+ * taking another name). Call it
+ * after {@linkcode updateContext}.
  */
-export function shownAsLine(event: PeerEvent): boolean {
+export function shownAsLine(event: PeerEvent, context: DescribeContext = {}): boolean {
+  if (event.type === "presence") {
+    if (event.state === "offline") return !(context.justLeft?.delete(event.name) ?? false);
+    return !(event.state === "online" && event.room !== undefined && event.room === context.room);
+  }
   return event.type !== "members" || event.asked === true;
 }
 
@@ -112,6 +125,19 @@ export function updateContext(context: DescribeContext, event: PeerEvent): void 
   if (event.type === "nick" && event.self === true) context.name = event.to;
   if (event.type === "joined") context.room = event.room;
   if (event.type === "left") delete context.room;
+  if (event.type === "member-joined") context.justLeft?.delete(event.name);
+  // A leave line, or a nick line (mine too): the old name's offline says nothing more.
+  const gone = event.type === "member-left"
+    ? event.name
+    : event.type === "nick"
+    ? event.from
+    : null;
+  if (gone !== null) {
+    const left = context.justLeft ??= new Set();
+    left.delete(gone);
+    left.add(gone);
+    if (left.size > JUST_LEFT) left.delete(left.values().next().value!);
+  }
 }
 
 /**

@@ -90,7 +90,7 @@ export class TerminalUi implements PeerUi {
   render(event: PeerEvent): void {
     updateContext(this.#context, event);
     if (PROMPT_EVENTS.has(event.type)) this.#updatePrompt();
-    if (!shownAsLine(event)) return;
+    if (!shownAsLine(event, this.#context)) return;
     this.#print([styled(describeEvent(event, this.#context), this.#io.color)]);
   }
 

@@ -170,9 +170,58 @@ function send(command) {
   socket.send(JSON.stringify(command));
 }
 
+/**
+ * The command waiting for its password, asked in the Input field turned into
+ * a password field: `/login NAME`, `/register NAME` and `/join ROOM
+ * --password` as the terminal asks for them. The password goes out in the
+ * command's JSON and nowhere else: never shown, never a line, never kept.
+ * @type {{ command: string, name?: string, room?: string } | null}
+ */
+let asking = null;
+const PLACEHOLDER = input.placeholder;
+
+/** The command a typed line asks a password for, or null. */
+function needsPassword(/** @type {string} */ line) {
+  const account = /^\/(login|register)\s+(\S+)\s*$/.exec(line);
+  if (account !== null) return { command: account[1] ?? "", name: account[2] ?? "" };
+  const room = /^\/join\s+(\S+)\s+--password\s*$/.exec(line);
+  return room === null ? null : { command: "join", room: room[1] ?? "" };
+}
+
+/** Turns Input into a password field for `command`, or back (null). */
+function askPassword(/** @type {typeof asking} */ command) {
+  asking = command;
+  input.value = "";
+  input.type = command === null ? "text" : "password";
+  input.autocomplete = command === null ? "off" : "new-password";
+  input.placeholder = command === null
+    ? PLACEHOLDER
+    : `password for ${
+      command.name ?? `room ${command.room}`
+    } (not shown); Enter sends, Escape cancels`;
+  input.setAttribute("aria-label", command === null ? "Input" : "Password");
+  if (command !== null) {
+    const whose = command.name ?? `room ${command.room}`;
+    appendLine(commands, new Date(), "system", [`Password for ${whose}: type it in Password`]);
+  }
+}
+
 /** The six buttons, as the seed's window has them. */
 function run(/** @type {string} */ command) {
   const value = input.value;
+  if (asking !== null) {
+    // Whatever was clicked, the field holds a password: it goes with its command only.
+    if (command === "send") send({ ...asking, password: value });
+    askPassword(null);
+    input.focus();
+    return;
+  }
+  const secret = command === "send" ? needsPassword(value) : null;
+  if (secret !== null) {
+    askPassword(secret);
+    input.focus();
+    return;
+  }
   switch (command) {
     case "user":
       send({ command, name: value });
@@ -204,6 +253,9 @@ for (const button of document.querySelectorAll("button[data-command]")) {
 $("controls").addEventListener("submit", (submit) => {
   submit.preventDefault();
   run("send");
+});
+input.addEventListener("keydown", (key) => {
+  if (key.key === "Escape" && asking !== null) askPassword(null);
 });
 input.focus();
 redraw();
