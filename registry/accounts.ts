@@ -250,6 +250,13 @@ export class Accounts<Session> {
     return this.#sorted;
   }
 
+  /** `name` was registered through another registry sharing the store: it is taken here too. */
+  learnName(name: string): void {
+    if (this.#names.has(name)) return;
+    this.#names.add(name);
+    this.#sorted.splice(insertionPoint(this.#sorted, name), 0, name);
+  }
+
   /** The name `session` is logged in as, if any. */
   nameOf(session: Session): string | undefined {
     return this.#nameOf.get(session);

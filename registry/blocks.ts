@@ -203,6 +203,12 @@ export class Blocks implements BlockLookup {
     return { ok: true, name, changed: true };
   }
 
+  /** Another registry sharing the store made (`blocked`) or lifted a block: hold it here too. */
+  learn(by: string, name: string, blocked: boolean): void {
+    if (blocked) this.#add(by, name);
+    else this.#remove(by, name);
+  }
+
   #add(by: string, name: string): void {
     let names = this.#byBlocker.get(by);
     if (names === undefined) this.#byBlocker.set(by, names = new Set());

@@ -121,7 +121,7 @@ export class RegistryMetrics {
    * `answer`, counting and timing each request it answers (a reply still
    * being made: when it is made).
    */
-  metered<C, R extends Uint8Array | Promise<Uint8Array>>(
+  metered<C, R extends Uint8Array | Promise<unknown>>(
     answer: (client: C, frame: RawFrame) => R,
   ): (client: C, frame: RawFrame) => R {
     return (client, frame) => {

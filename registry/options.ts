@@ -116,6 +116,13 @@ export interface RegistryOptions {
    * default is the per-user data directory's `registry` folder.
    */
   dataDir?: string;
+  /**
+   * `redis://HOST:PORT[/DB]`: rooms, accounts, blocks and mail live in this
+   * Redis, which several registries share (`docs/scale-out.md`); `dataDir`
+   * is then unused. Default: none (the rooms in memory, the people in
+   * `dataDir`).
+   */
+  store?: string;
   /** Every name in a JOIN needs an account the connection is logged in as. */
   requireLogin?: boolean;
   /** Wrong passwords in a row that lock an account. */
@@ -391,6 +398,14 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
       defaultText: "the per-user data directory's `registry` folder (startRegistry: `:memory:`)",
       help:
         "Where to keep the people database (accounts, blocks, mail); :memory: keeps it in memory.",
+    },
+    store: {
+      kind: { ...stringKind("URL"), problem: storeUrlProblem },
+      flag: "--store",
+      default: undefined,
+      defaultText: "none: the rooms in memory, the people in `dataDir`",
+      help:
+        "Keep rooms, accounts, blocks and mail in this Redis (redis://HOST:PORT[/DB]), shared by every registry given it.",
     },
     requireLogin: {
       kind: switchKind(),
@@ -678,6 +693,13 @@ export const REGISTRY_DEFAULTS: Readonly<Required<RegistryOptions>> = Object.fre
  *
  * @throws {RangeError} on an option out of range
  */
+/** Why `url` is not a store `--store` takes, or null. */
+export function storeUrlProblem(url: string): string | null {
+  return /^rediss?:\/\/[^/\s]+(\/\d+)?\/?$/.test(url)
+    ? null
+    : "must be redis://HOST:PORT or redis://HOST:PORT/DB";
+}
+
 export function resolveRegistryOptions(options: RegistryOptions): Required<RegistryOptions> {
   return resolveOptions(REGISTRY_OPTION_TABLE, options) as Required<RegistryOptions>;
 }

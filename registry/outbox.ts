@@ -15,7 +15,7 @@
 type Item =
   | {
     kind: "reply";
-    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array>;
+    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>;
     done: PromiseWithResolvers<void>;
   }
   | { kind: "push" };
@@ -40,7 +40,9 @@ export class Outbox {
   }
 
   /** Writes a reply after what is queued; resolves once it is written. */
-  reply(frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array>): Promise<void> {
+  reply(
+    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>,
+  ): Promise<void> {
     if (this.#failed !== null) return Promise.reject(this.#failed);
     const done = Promise.withResolvers<void>();
     this.#queue.push({ kind: "reply", frames, done });

@@ -33,6 +33,7 @@ import { PasswordHasher } from "./passwords.ts";
 import { SqlitePeopleStore } from "./people_db.ts";
 import { PendingRequests } from "./people_requests.ts";
 import type { MailRecord, PeopleStore } from "./people_store.ts";
+import { type PeopleEvent, type PeopleEvents, peopleEvents } from "./store_people_events.ts";
 import { Presence, type PresenceEntry } from "./presence.ts";
 
 const logger = getLogger(["ringchat", "registry", "people"]);
@@ -193,6 +194,9 @@ export class People<C> implements Disposable {
   readonly #options: PeopleOptions;
   readonly #host: PeopleHost<C>;
   readonly #store: PeopleStore;
+  /** With a shared store (`registry --store`): what the other registries do. */
+  readonly #events: PeopleEvents | null;
+  readonly #unsubscribe: (() => void) | null;
   readonly #accounts: Accounts<C>;
   readonly #blocks: Blocks;
   readonly #mailbox: Mailbox;
@@ -230,8 +234,11 @@ export class People<C> implements Disposable {
     store: PeopleStore,
     accounts: Accounts<C>,
     blocks: Blocks,
+    events: PeopleEvents | null,
   ) {
     this.#options = options;
+    this.#events = events;
+    this.#unsubscribe = events?.onPeopleEvent((event) => this.#heard(event)) ?? null;
     this.#host = host;
     this.#store = store;
     this.#accounts = accounts;
@@ -254,12 +261,17 @@ export class People<C> implements Disposable {
   }
 
   /**
-   * Opens the store of `options.dataDir` and loads accounts and blocks.
+   * Opens the store of `options.dataDir` (or uses `shared`, a store other
+   * registries share: `registry --store`) and loads accounts and blocks.
    *
    * @throws {RangeError} on an option out of range, or a database of a newer ringchat
    */
-  static async open<C>(options: PeopleOptions, host: PeopleHost<C>): Promise<People<C>> {
-    const store = openPeopleStore(options.dataDir);
+  static async open<C>(
+    options: PeopleOptions,
+    host: PeopleHost<C>,
+    shared?: PeopleStore,
+  ): Promise<People<C>> {
+    const store = shared ?? openPeopleStore(options.dataDir);
     try {
       const hasher = new PasswordHasher({
         iterations: options.passwordIterations,
@@ -280,7 +292,7 @@ export class People<C> implements Disposable {
         path: options.dataDir,
         accounts: accounts.accountCount,
       });
-      return new People(options, host, store, accounts, blocks);
+      return new People(options, host, store, accounts, blocks, peopleEvents(store));
     } catch (error) {
       store.close();
       throw error;
@@ -352,6 +364,7 @@ export class People<C> implements Disposable {
 
   /** Closes the store. */
   close(): void {
+    this.#unsubscribe?.();
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#store.close();
@@ -502,6 +515,9 @@ export class People<C> implements Disposable {
     }
     if (result.previousName !== null) this.#loggedOutOf(c, result.previousName);
     if (result.kicked !== null) this.#kick(result.kicked.session, name);
+    this.#events?.loggedIn(name).catch((error) =>
+      logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
+    );
     this.#announce(this.#presence.login(name));
     const mail = await this.#mailbox.pending(name);
     logger.info("{name} logged in; {mail} mail waiting", { name, mail: mail.length });
@@ -812,6 +828,23 @@ export class People<C> implements Disposable {
   #loggedOut(name: string): void {
     this.#announce(this.#presence.logout(name));
     this.#pending.forgetName(name);
+  }
+
+  /** An event of a registry sharing the store: the same names, blocks and one session per account. */
+  #heard(event: PeopleEvent): void {
+    switch (event.kind) {
+      case "account":
+        return this.#accounts.learnName(event.name);
+      case "block":
+        return this.#blocks.learn(event.by, event.name, event.blocked);
+      case "login": {
+        const older = this.#accounts.sessionOf(event.name);
+        if (event.origin === this.#events?.origin || older === undefined) return;
+        this.#accounts.logout(older);
+        this.#loggedOut(event.name);
+        this.#kick(older, event.name);
+      }
+    }
   }
 
   /** Tells `older` it was logged in elsewhere, then closes it. */

@@ -16,11 +16,14 @@
  * | `P mail:seq` | string | the last mail id given |
  * | `P mail:box:NAME` | hash | id → `{"from","text","at"}` (JSON), NAME's mailbox |
  * | `P mail:bytes:NAME` | string | UTF-8 bytes of text in NAME's mailbox |
+ * | `P people` | channel | the events of `registry/store_people_events.ts` (JSON) |
  *
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { type LoadedScript, RedisConnection } from "./redis_connection.ts";
+import type { PeopleEvent, PeopleEvents } from "./store_people_events.ts";
 import type {
   AccountRecord,
   BlockRecord,
@@ -32,8 +35,19 @@ import type {
 } from "./people_store.ts";
 
 const encoder = new TextEncoder();
+const logger = getLogger(["ringchat", "registry", "people_store"]);
 
 const SCRIPTS = {
+  /** ARGV: prefix, name, account JSON, event JSON. 1 when created (and published). */
+  createAccount: `
+if redis.call('HSETNX', ARGV[1] .. 'accounts', ARGV[2], ARGV[3]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[1] .. 'people', ARGV[4])
+return 1`,
+  /** ARGV: prefix, block field, event JSON. 1 when removed (and published). */
+  removeBlock: `
+if redis.call('HDEL', ARGV[1] .. 'blocks', ARGV[2]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[1] .. 'people', ARGV[3])
+return 1`,
   /** ARGV: prefix, name, password. 1 when the account existed. */
   setPassword: `
 local key = ARGV[1] .. 'accounts'
@@ -43,12 +57,13 @@ local account = cjson.decode(json)
 account.password = ARGV[3]
 redis.call('HSET', key, ARGV[2], cjson.encode(account))
 return 1`,
-  /** ARGV: prefix, block field, at. 1 when added. */
+  /** ARGV: prefix, block field, at, event JSON. 1 when added (and published). */
   addBlock: `
 local key = ARGV[1] .. 'blocks'
 if redis.call('HEXISTS', key, ARGV[2]) == 1 then return 0 end
 local n = redis.call('INCR', ARGV[1] .. 'blocks:seq')
 redis.call('HSET', key, ARGV[2], '[' .. ARGV[3] .. ',' .. n .. ']')
+redis.call('PUBLISH', ARGV[1] .. 'people', ARGV[4])
 return 1`,
   /** ARGV: prefix, to, mail JSON, bytes, maxMessages, maxBytes. The id, or -1 when full. */
   deposit: `
@@ -88,43 +103,71 @@ export interface RedisPeopleStoreOptions {
 }
 
 /** The Redis people store; see the module doc. */
-export class RedisPeopleStore implements PeopleStore {
+export class RedisPeopleStore implements PeopleStore, PeopleEvents {
+  readonly origin = crypto.randomUUID().slice(0, 8);
   readonly #redis: RedisConnection;
+  readonly #subscriber: RedisConnection;
   readonly #scripts: Scripts;
   readonly #prefix: string;
-  #closed = false;
+  readonly #listeners = new Set<(event: PeopleEvent) => void>();
+  #closing: Promise<void> | null = null;
 
-  private constructor(redis: RedisConnection, scripts: Scripts, prefix: string) {
+  private constructor(
+    redis: RedisConnection,
+    subscriber: RedisConnection,
+    scripts: Scripts,
+    prefix: string,
+  ) {
     this.#redis = redis;
+    this.#subscriber = subscriber;
     this.#scripts = scripts;
     this.#prefix = prefix;
   }
 
   /**
-   * Connects and loads the scripts.
+   * Connects (commands, and a subscriber to `P people`), loads the scripts.
    *
    * @throws {Error} when Redis does not answer
    */
   static async open(options: RedisPeopleStoreOptions): Promise<RedisPeopleStore> {
     const redis = await RedisConnection.open(options.url);
+    let subscriber: RedisConnection | null = null;
     try {
+      subscriber = await redis.duplicate();
       const entries = await Promise.all(
         Object.entries(SCRIPTS).map(async ([name, source]) => [name, await redis.load(source)]),
       );
-      return new RedisPeopleStore(
+      const store = new RedisPeopleStore(
         redis,
+        subscriber,
         Object.fromEntries(entries) as Scripts,
         options.prefix ?? "ringchat:",
       );
+      await subscriber.client.subscribe(
+        `${store.#prefix}people`,
+        (message: string) => store.#heard(message),
+      );
+      return store;
     } catch (error) {
-      await redis.close();
+      await Promise.all([redis.close(), subscriber?.close()]);
       throw error;
     }
   }
 
+  onPeopleEvent(listener: (event: PeopleEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async loggedIn(name: string): Promise<void> {
+    const event: PeopleEvent = { kind: "login", name, origin: this.origin };
+    await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
   async createAccount(account: AccountRecord): Promise<boolean> {
     const json = JSON.stringify({ password: account.password, createdAt: account.createdAt });
-    return await this.#command(["HSETNX", this.#key("accounts"), account.name, json]) === 1;
+    const event: PeopleEvent = { kind: "account", name: account.name };
+    return await this.#script("createAccount", [account.name, json, JSON.stringify(event)]) === 1;
   }
 
   async account(name: string): Promise<AccountRecord | undefined> {
@@ -144,12 +187,17 @@ export class RedisPeopleStore implements PeopleStore {
   }
 
   async addBlock(block: BlockRecord): Promise<boolean> {
-    return await this.#script("addBlock", [blockField(block.by, block.name), String(block.at)]) ===
-      1;
+    const event: PeopleEvent = { kind: "block", by: block.by, name: block.name, blocked: true };
+    return await this.#script("addBlock", [
+      blockField(block.by, block.name),
+      String(block.at),
+      JSON.stringify(event),
+    ]) === 1;
   }
 
   async removeBlock(by: string, name: string): Promise<boolean> {
-    return await this.#command(["HDEL", this.#key("blocks"), blockField(by, name)]) === 1;
+    const event: PeopleEvent = { kind: "block", by, name, blocked: false };
+    return await this.#script("removeBlock", [blockField(by, name), JSON.stringify(event)]) === 1;
   }
 
   async blocks(): Promise<BlockRecord[]> {
@@ -199,11 +247,11 @@ export class RedisPeopleStore implements PeopleStore {
     return await this.#script("deleteMail", [to, ...ids.map(String)]) as number;
   }
 
-  /** Closes the connection; the contract's `close(): void` may await the promise. */
+  /** Closes the connection; the contract's `close(): void` may await the promise (every call gets the same). */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
-    return this.#redis.close();
+    this.#listeners.clear();
+    this.#closing ??= Promise.all([this.#subscriber.close(), this.#redis.close()]).then(() => {});
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -214,13 +262,29 @@ export class RedisPeopleStore implements PeopleStore {
     return this.#prefix + name;
   }
 
+  #heard(message: string): void {
+    let event: PeopleEvent;
+    try {
+      event = JSON.parse(message);
+    } catch {
+      return;
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        logger.error("A people event listener failed: {error}", { error });
+      }
+    }
+  }
+
   #command(args: string[]): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new TypeError("The people store is closed"));
+    if (this.#closing !== null) return Promise.reject(new TypeError("The people store is closed"));
     return this.#redis.client.sendCommand(args);
   }
 
   #script(name: keyof Scripts, args: string[]): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new TypeError("The people store is closed"));
+    if (this.#closing !== null) return Promise.reject(new TypeError("The people store is closed"));
     return this.#redis.run(this.#scripts[name], [this.#prefix, ...args]);
   }
 }

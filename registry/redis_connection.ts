@@ -16,6 +16,13 @@ const logger = getLogger(["ringchat", "registry", "redis"]);
 /** A raw Redis reply: what a Lua script returns, in RESP2. */
 export type RedisReply = string | number | null | RedisReply[];
 
+/**
+ * Per Redis URL, how many of this process's connections to it are down: the
+ * first to fail logs the outage, the last to come back logs its end (a
+ * registry holds four connections; an outage is one error line).
+ */
+const downByUrl = new Map<string, number>();
+
 /** The longest wait between two reconnection attempts, in ms. */
 const MAX_RECONNECT_MS = 1000;
 
@@ -53,13 +60,11 @@ export class RedisConnection {
     client.on("error", (error: unknown) => {
       if (this.#down) return;
       this.#down = true;
-      logger.error("Redis at {url} failed: {error}", { url, error });
+      const down = (downByUrl.get(url) ?? 0) + 1;
+      downByUrl.set(url, down);
+      if (down === 1) logger.error("Redis at {url} failed: {error}", { url, error });
     });
-    client.on("ready", () => {
-      if (!this.#down) return;
-      this.#down = false;
-      logger.info("Redis at {url} answers again", { url });
-    });
+    client.on("ready", () => this.#up());
   }
 
   /**
@@ -77,6 +82,40 @@ export class RedisConnection {
       throw error;
     }
     return connection;
+  }
+
+  /** True while Redis answers (false during an outage). */
+  get up(): boolean {
+    return !this.#down && this.#client.isReady;
+  }
+
+  /** True when Redis answers a PING within `timeoutMs`. */
+  async ping(timeoutMs: number): Promise<boolean> {
+    if (!this.#client.isReady) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) =>
+      timer = setTimeout(() => resolve(false), timeoutMs)
+    );
+    try {
+      return await Promise.race([
+        this.#client.sendCommand<string>(["PING"]).then((r) => r === "PONG", () => false),
+        late,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** This connection answers again (or closed): the outage ends for it. */
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    const down = (downByUrl.get(this.#url) ?? 1) - 1;
+    if (down > 0) downByUrl.set(this.#url, down);
+    else {
+      downByUrl.delete(this.#url);
+      logger.info("Redis at {url} answers again", { url: this.#url });
+    }
   }
 
   /** A second connection to the same Redis (a subscriber cannot run commands). */
@@ -111,6 +150,7 @@ export class RedisConnection {
    * waits out a pending reconnection timer so that nothing outlives it.
    */
   async close(): Promise<void> {
+    this.#up();
     if (this.#client.isOpen) {
       if (this.#client.isReady) await this.#client.close();
       else this.#client.destroy();

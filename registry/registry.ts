@@ -18,7 +18,13 @@
 import { getLogger } from "@logtape/logtape";
 import { isDisconnect, ProtocolError } from "../lib/errors.ts";
 import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
-import type { DepartFrame, ExtensionFrame, Frame, JoinFrame } from "../lib/frames.ts";
+import {
+  decodeFrame,
+  type DepartFrame,
+  type ExtensionFrame,
+  type Frame,
+  type JoinFrame,
+} from "../lib/frames.ts";
 import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import { hashId } from "../lib/sdbm.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
@@ -40,6 +46,8 @@ import { type AcceptCounts, acceptLoop } from "./accept_loop.ts";
 import { idleCheckEveryMs, isIdle } from "./idle.ts";
 import { AddressList, mayAdvertise, normalAddress } from "./source_address.ts";
 import { SourceLimits, type SourceRefusal } from "./source_limits.ts";
+import { type SharedHost, SharedRooms, STORE_DOWN } from "./store_shared.ts";
+import { openSharedStores, type SharedStores } from "./store_open.ts";
 import { RegistryMetrics } from "./metrics.ts";
 import {
   EMBEDDED_STORE_HEALTH,
@@ -83,12 +91,25 @@ export interface RegistryHandle extends AsyncDisposable {
 export async function startRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
   const resolved = resolveRegistryOptions(options);
   const host = new PeopleConnections();
-  const people = await People.open({ ...resolved, dataDir: resolved.dataDir ?? ":memory:" }, host);
+  // `--store redis://…`: rooms and people in Redis, shared with other registries.
+  const stores = await openSharedStores(resolved);
+  let people;
+  try {
+    people = await People.open(
+      { ...resolved, dataDir: resolved.dataDir ?? ":memory:" },
+      host,
+      stores?.people,
+    );
+  } catch (error) {
+    await stores?.close();
+    throw error;
+  }
   let registry: Registry;
   try {
-    registry = new Registry(resolved, people, host);
+    registry = new Registry(resolved, people, host, stores);
   } catch (error) {
     people.close();
+    await stores?.close();
     throw error;
   }
   if (resolved.metrics === undefined) return registry;
@@ -107,8 +128,11 @@ const encoder = new TextEncoder();
 /** Each connection's read buffer. A JOIN is under 350 bytes; more arrives in further reads. */
 const READ_BUFFER_BYTES = 2048;
 
-/** What answers one frame: its bytes, or (hello'd connections only) bytes still being made. */
-type Reply = Uint8Array | Promise<Uint8Array>;
+/**
+ * What answers one frame: its bytes, or bytes still being made (hello'd
+ * connections, and every connection with `--store`: then maybe several frames).
+ */
+type Reply = Uint8Array | Promise<Uint8Array | readonly Uint8Array[]>;
 
 function failure(text: string): Uint8Array {
   return encoder.encode(`F:${text}::\r\n`);
@@ -224,11 +248,14 @@ class Registry implements RegistryHandle {
   readonly #push: MemberPush<Client>;
   /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
   readonly #people: People<Client>;
+  /** With `--store`: the rooms shared with other registries (./store_shared.ts); null: embedded. */
+  readonly #shared: SharedRooms<Client> | null;
+  readonly #stores: SharedStores | null;
   #closing: Promise<void> | null = null;
   /** Requests by type, their durations, store errors (./metrics.ts); counted with `metrics` only. */
   readonly #metrics = new RegistryMetrics([...PEOPLE_OPS, ...HELLO_OPS]);
   /** Whether the store answers (`/healthz`); a shared store replaces the embedded one's. */
-  readonly #store: StoreHealth = EMBEDDED_STORE_HEALTH;
+  readonly #store: StoreHealth;
   #metricsServer: MetricsServer | null = null;
   /** Answers one frame: {@linkcode #answer}, counted and timed when metrics are served. */
   #respond: (client: Client, frame: RawFrame) => Reply = (client, frame) =>
@@ -238,9 +265,13 @@ class Registry implements RegistryHandle {
     options: Required<RegistryOptions>,
     people: People<Client>,
     host: PeopleConnections,
+    stores: SharedStores | null,
   ) {
     this.#options = options;
     this.#people = people;
+    this.#stores = stores;
+    this.#store = stores ?? EMBEDDED_STORE_HEALTH;
+    this.#shared = stores === null ? null : new SharedRooms(stores.rooms, this.#sharedHost());
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
@@ -252,7 +283,8 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
-    host.bind(this.#clients, this.#rooms, (client) => {
+    host.bind(this.#clients, (client) => this.#memberOf(client), (client) => {
+      if (this.#shared !== null) return this.#track(this.#shared.release(client));
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (logged out)", "lost");
     });
@@ -282,6 +314,7 @@ class Registry implements RegistryHandle {
   }
 
   stats(): RegistryStats {
+    if (this.#shared !== null) return { connections: this.#clients.size, ...this.#shared.counts };
     return {
       connections: this.#clients.size,
       rooms: this.#rooms.roomCount,
@@ -329,6 +362,8 @@ class Registry implements RegistryHandle {
     // Until here /healthz answered 503 (closing), for a balancer to take the registry out.
     await this.#metricsServer?.close();
     this.#people.close();
+    await this.#shared?.close();
+    await this.#stores?.close();
     logger.info(
       "Closed; accepted {accepted}, {perConnectionErrors} accepts failed for a reset, {resourceErrors} for a resource ({backoffMs} ms of back-off)",
       { ...this.#accepts },
@@ -493,7 +528,10 @@ class Registry implements RegistryHandle {
    */
   #send(client: Client, reply: Reply): Promise<void> {
     const outbox = client.outbox;
-    if (outbox === null) return writeAll(client.conn, reply as Uint8Array);
+    if (outbox === null) {
+      if (reply instanceof Uint8Array) return writeAll(client.conn, reply);
+      return reply.then((frames) => writeFrames(client.conn, frames));
+    }
     if (reply instanceof Uint8Array && reply[0] === M_TYPE) {
       const room = this.#rooms.memberOf(client)?.room;
       const frames = room === undefined ? null : this.#push.frames(room);
@@ -512,6 +550,7 @@ class Registry implements RegistryHandle {
       const room = this.#rooms.memberOf(client)?.room;
       logger.debug("{remote} proved its key", { remote: client.remote });
       if (room !== undefined) this.#push.infoChanged(room);
+      if (this.#shared !== null) this.#track(this.#shared.infoChanged(client));
     });
     switch (answer.kind) {
       case "unknown":
@@ -520,12 +559,14 @@ class Registry implements RegistryHandle {
         this.#valid(client);
         client.hello = answer.session;
         client.outbox = new Outbox(client.conn, () => {
+          if (this.#shared !== null) return this.#shared.frames(client);
           const room = this.#rooms.memberOf(client)?.room;
           return room === undefined ? null : this.#push.frames(room);
         });
         logger.debug("{remote} said hello", { remote: client.remote });
         const room = this.#rooms.memberOf(client)?.room;
         if (room !== undefined) this.#push.infoChanged(room);
+        if (this.#shared !== null) this.#track(this.#shared.infoChanged(client));
         return answer.reply;
       }
       case "reply":
@@ -583,6 +624,7 @@ class Registry implements RegistryHandle {
     try {
       // Logged out first, then out of its room: one presence change, not two.
       this.#people.closed(client);
+      if (this.#shared !== null) return this.#track(this.#shared.release(client));
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)", "lost");
     } catch (error) {
@@ -595,6 +637,8 @@ class Registry implements RegistryHandle {
     try {
       const keepalive = this.#keepalive(client, frame.bytes, frame.bytes.length);
       if (keepalive !== null) return keepalive;
+      const renewal = this.#shared?.renewal(client, frame.bytes);
+      if (renewal != null) return this.#renewed(client, client.lastJoin!, renewal);
       let decoded: Frame;
       try {
         decoded = frame.decode();
@@ -620,11 +664,11 @@ class Registry implements RegistryHandle {
           return this.#extension(client, decoded);
         case "L":
           this.#valid(client);
-          return this.#rooms.roomsReply();
+          return this.#shared?.roomsReply() ?? this.#rooms.roomsReply();
         case "J":
           return this.#join(client, decoded, frame.bytes);
         case "D":
-          return this.#depart(client, decoded);
+          return this.#shared?.depart(client, decoded) ?? this.#depart(client, decoded);
         default:
           logger.debug("Rejected a {type} frame from {remote}", {
             type: decoded.type,
@@ -643,7 +687,33 @@ class Registry implements RegistryHandle {
   }
 
   /** The reply to a JOIN; `frame` is its bytes, a view (copied: a repeat of them is a keepalive). */
-  #join(client: Client, join: JoinFrame, frame: Uint8Array): Uint8Array {
+  #join(client: Client, join: JoinFrame, frame: Uint8Array): Reply {
+    if (this.#shared !== null) return this.#sharedJoin(client, join, frame.slice());
+    return this.#embeddedJoin(client, join, frame);
+  }
+
+  /**
+   * With `--store`, the reply to a keepalive (`last`: the JOIN it repeats);
+   * a full JOIN when the store says the connection owns no member any more.
+   */
+  async #renewed(
+    client: Client,
+    last: Uint8Array,
+    renewal: Promise<Uint8Array | Uint8Array[] | null>,
+  ): Promise<Uint8Array | readonly Uint8Array[]> {
+    const reply = await renewal;
+    return reply ?? await this.#sharedJoin(client, decodeFrame(last) as JoinFrame, last);
+  }
+
+  /** A JOIN with `--store`: the registry's own checks, then the store's. */
+  #sharedJoin(client: Client, join: JoinFrame, frame: Uint8Array): Reply {
+    const refused = this.#joinChecks(client, join) ??
+      (this.#ipRefusal(client, join) === null ? null : REFUSALS["ip-not-source"].reply);
+    return refused ?? this.#shared!.join(client, join, frame);
+  }
+
+  /** The `F` reply when a field of `join` is too long or its name is not `client`'s to use. */
+  #joinChecks(client: Client, join: JoinFrame): Uint8Array | null {
     const tooLong = byteLength(join.room) > MAX_NAME_BYTES
       ? JOIN_ROOM_TOO_LONG
       : byteLength(join.name) > MAX_NAME_BYTES
@@ -664,6 +734,13 @@ class Registry implements RegistryHandle {
       });
       return failure(nameRefused);
     }
+    return null;
+  }
+
+  /** The reply to a JOIN over the embedded rooms. */
+  #embeddedJoin(client: Client, join: JoinFrame, frame: Uint8Array): Uint8Array {
+    const checked = this.#joinChecks(client, join);
+    if (checked !== null) return checked;
     const mine = this.#rooms.memberOf(client);
     if (mine !== undefined) {
       if (mine.room !== join.room) return JOIN_OTHER_ROOM;
@@ -735,10 +812,19 @@ class Registry implements RegistryHandle {
   }
 
   /** A hello'd connection's `rename` op: its member departs, as renamed to the op's `to`. */
-  #rename(client: Client, frame: ExtensionFrame): Uint8Array {
+  #rename(client: Client, frame: ExtensionFrame): Reply {
     this.#valid(client);
     const to = renameTarget(frame.body);
     if (to instanceof Uint8Array) return to;
+    if (this.#shared !== null) {
+      return this.#shared.rename(client, to).then(
+        (done) =>
+          done
+            ? renamedReply(to)
+            : helloError("bad-request", "This connection holds no member to rename"),
+        () => STORE_DOWN,
+      );
+    }
     const member = this.#rooms.memberOf(client);
     const removal = member === undefined ? null : this.#rooms.depart(member.room, member, client);
     if (removal === null || removal === "not-owner") {
@@ -784,7 +870,7 @@ class Registry implements RegistryHandle {
     const now = performance.now();
     for (const client of this.#clients) {
       if (client.firstFrameTimer !== undefined || client.closed) continue;
-      const inRoom = this.#rooms.memberOf(client) !== undefined;
+      const inRoom = this.#memberOf(client) !== undefined;
       // A logged-in session in no room may be silent for as long as a member.
       const timeoutMs = !inRoom && this.#people.isLoggedIn(client)
         ? Math.max(this.#options.expiryMs, this.#options.idleTimeoutMs)
@@ -805,7 +891,38 @@ class Registry implements RegistryHandle {
     }
   }
 
+  /** The member `client` owns, in whichever store runs. */
+  #memberOf(client: Client): MemberView | undefined {
+    return this.#shared === null ? this.#rooms.memberOf(client) : this.#shared.memberOf(client);
+  }
+
+  /** What the shared rooms need of this registry. */
+  #sharedHost(): SharedHost<Client> {
+    return {
+      valid: (c) => this.#valid(c),
+      takenOver: (c) => this.#takenOver(c),
+      denied: (denial) =>
+        denial === "other-room"
+          ? JOIN_OTHER_ROOM
+          : denial === "other-member"
+          ? JOIN_OTHER_MEMBER
+          : denial === "held"
+          ? JOIN_HELD
+          : REFUSALS[denial].reply,
+      departNotOwner: DEPART_NOT_OWNER,
+      departed: DEPARTED,
+      entered: (c, name, room, added) => this.#people.entered(c, name, room, added),
+      left: (c, name, room) => this.#people.left(c, name, room),
+      storeError: () => this.#metrics.storeError(),
+    };
+  }
+
   #sweep(): void {
+    if (this.#shared !== null) {
+      this.#track(this.#shared.sweep(this.#options.expiryMs));
+      this.#people.sweep(Date.now());
+      return;
+    }
     try {
       for (const removal of this.#rooms.sweep(Date.now(), this.#options.expiryMs)) {
         this.#removed(removal, "expired", "expired");
@@ -820,17 +937,17 @@ class Registry implements RegistryHandle {
 /** The registry's connections as the people ops see them (./people_ops.ts). */
 class PeopleConnections implements PeopleHost<Client> {
   #clients: ReadonlySet<Client> = new Set();
-  #rooms: Rooms<Client> | null = null;
+  #memberOf: (c: Client) => MemberView | undefined = () => undefined;
   #release: (c: Client) => void = () => {};
 
-  /** Binds the registry's connections, rooms and member release, once they exist. */
+  /** Binds the registry's connections, member lookup and member release, once they exist. */
   bind(
     clients: ReadonlySet<Client>,
-    rooms: Rooms<Client>,
+    memberOf: (c: Client) => MemberView | undefined,
     release: (c: Client) => void,
   ): void {
     this.#clients = clients;
-    this.#rooms = rooms;
+    this.#memberOf = memberOf;
     this.#release = release;
   }
 
@@ -847,7 +964,7 @@ class PeopleConnections implements PeopleHost<Client> {
   }
 
   memberOf(c: Client): MemberView | undefined {
-    return this.#rooms?.memberOf(c);
+    return this.#memberOf(c);
   }
 
   source(c: Client): string {
@@ -894,6 +1011,14 @@ const REFUSALS: Record<
 
 function memberFields(m: { name: string; ip: string; port: number; room: string }) {
   return { name: m.name, ip: m.ip, port: m.port, room: m.room };
+}
+
+async function writeFrames(
+  conn: Deno.Conn,
+  frames: Uint8Array | readonly Uint8Array[],
+): Promise<void> {
+  if (frames instanceof Uint8Array) return await writeAll(conn, frames);
+  for (const frame of frames) await writeAll(conn, frame);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -32,9 +32,10 @@ export type { JoinOutcome, JoinRefusal, MemberRecord, Removal };
  * Why a JOIN was refused: a limit or a name in use ({@linkcode JoinRefusal}),
  * or the connection already owns a member in another room (`"other-room"`,
  * `F:JOIN message - Already joined another chatroom!!`) or another member of
- * this room (`"other-member"`).
+ * this room (`"other-member"`), or (when the JOIN claims, see
+ * `registry/ownership.ts`) another live connection holds the member (`"held"`).
  */
-export type JoinDenial = JoinRefusal | "other-room" | "other-member";
+export type JoinDenial = JoinRefusal | "other-room" | "other-member" | "held";
 
 /** What a JOIN got: the member and the room's encoded `M` reply, or a denial. */
 export type JoinAnswer<Owner> =

@@ -15,7 +15,9 @@
  * | `P r:ROOM:names` | hash | name → how many members hold it |
  * | `P owners` | hash | connection id → `HID:ROOM` it owns |
  * | `P seen` | sorted set | `HID:ROOM`, scored by last heard from (ms): the expiry index |
- * | channel `P changes` | pub/sub | `MROOM` (members changed) or `GROOM` (room created or destroyed) |
+ * | `P r:ROOM:info` | hash | HID → member-info entry (JSON) of a member whose connection said hello |
+ * | `P alive:REGISTRY` | string | set while registry REGISTRY runs (refreshed, expires): its owners are live |
+ * | channel `P changes` | pub/sub | `MROOM` (members changed), `GROOM` (room created or destroyed), `IROOM` (member-info changed), `TOWNER` (OWNER's member was taken over) |
  *
  * Room and member names never hold `:` (they are fields of a frame), so
  * `HID:ROOM` splits at its first `:`. Keys are built inside the scripts, so
@@ -54,6 +56,7 @@ local function remove(room, hid)
   redis.call('ZREM', rk(room, ':order'), hid .. ':' .. seg)
   redis.call('HDEL', rk(room, ':seg'), hid)
   redis.call('HDEL', rk(room, ':owner'), hid)
+  redis.call('HDEL', rk(room, ':info'), hid)
   local name = string.match(seg, '^([^:]*):')
   if redis.call('HINCRBY', rk(room, ':names'), name, -1) <= 0 then
     redis.call('HDEL', rk(room, ':names'), name)
@@ -62,7 +65,7 @@ local function remove(room, hid)
   redis.call('ZREM', p .. 'seen', key)
   local destroyed = 0
   if redis.call('ZCARD', rk(room, ':order')) == 0 then
-    redis.call('DEL', rk(room, ''), rk(room, ':names'))
+    redis.call('DEL', rk(room, ''), rk(room, ':names'), rk(room, ':info'))
     redis.call('ZREM', p .. 'rooms', room)
     destroyed = 1
   end
@@ -73,7 +76,12 @@ end
 
 /**
  * ARGV: prefix, room, hid, name, segment, owner, now, maxRooms (0: none),
- * maxMembers (0: none), allowDuplicateNames (1/0), known version.
+ * maxMembers (0: none), allowDuplicateNames (1/0), known version, and the
+ * member-info entry of the owner (JSON; `''` for a connection without hello),
+ * and the claim: `''` takes a listed member over from any other owner;
+ * `k:KEY` (`k:` for no proved key) refuses it (`{'held'}`) when its owner's
+ * registry is alive (`P alive:REGISTRY`) unless the owner proved KEY too
+ * (`registry/ownership.ts`).
  * Returns `{denial}` or `{'ok', added, created, takenFrom, segment, version[, list]}`.
  */
 export const JOIN = PRELUDE + `
@@ -115,31 +123,56 @@ if not listed then
 else
   local previous = redis.call('HGET', rk(room, ':owner'), hid)
   if previous and previous ~= owner then
+    local claimant = ARGV[13] or ''
+    local registry = string.match(previous, '^([^/]*)/')
+    if claimant ~= '' and registry and redis.call('EXISTS', p .. 'alive:' .. registry) == 1 then
+      local held = redis.call('HGET', rk(room, ':info'), hid)
+      local key = held and cjson.decode(held).key
+      if not key or key ~= string.sub(claimant, 3) then return {'held'} end
+    end
     takenFrom = previous
     redis.call('HDEL', p .. 'owners', previous)
+    redis.call('PUBLISH', p .. 'changes', 'T' .. previous)
   end
+end
+local info = ARGV[12] or ''
+local infoChanged = false
+if info == '' then
+  infoChanged = redis.call('HDEL', rk(room, ':info'), hid) == 1
+elseif redis.call('HGET', rk(room, ':info'), hid) ~= info then
+  redis.call('HSET', rk(room, ':info'), hid, info)
+  infoChanged = true
 end
 redis.call('HSET', rk(room, ':owner'), hid, owner)
 redis.call('HSET', p .. 'owners', owner, key)
 redis.call('ZADD', p .. 'seen', now, key)
-if added == 1 then changed(room, created == 1) end
+if added == 1 then changed(room, created == 1)
+elseif infoChanged then redis.call('PUBLISH', p .. 'changes', 'I' .. room) end
 local r = reply(room, known)
 return {'ok', added, created, takenFrom, listed, r[1], r[2]}
 `;
 
 /**
- * ARGV: prefix, owner, now, the room the caller believes it is in, that
- * room's known version. Returns `{}` (owns none) or `{room, hid, segment, version[, list]}`.
+ * Keepalives, any number in one call. ARGV: prefix, now, then per owner:
+ * owner, the room the caller believes it is in, that room's known version.
+ * Returns one entry per owner: `{}` (owns none) or `{room, hid, segment, version[, list]}`.
  */
 export const RENEW = PRELUDE + `
-local key = redis.call('HGET', p .. 'owners', ARGV[2])
-if not key then return {} end
-local hid, room = split(key)
-redis.call('ZADD', p .. 'seen', 'XX', ARGV[3], key)
-local known = ''
-if room == ARGV[4] then known = ARGV[5] end
-local r = reply(room, known)
-return {room, hid, redis.call('HGET', rk(room, ':seg'), hid), r[1], r[2]}
+local now, out = ARGV[2], {}
+for i = 3, #ARGV, 3 do
+  local key = redis.call('HGET', p .. 'owners', ARGV[i])
+  if not key then
+    out[#out + 1] = {}
+  else
+    local hid, room = split(key)
+    redis.call('ZADD', p .. 'seen', 'XX', now, key)
+    local known = ''
+    if room == ARGV[i + 1] then known = ARGV[i + 2] end
+    local r = reply(room, known)
+    out[#out + 1] = {room, hid, redis.call('HGET', rk(room, ':seg'), hid), r[1], r[2]}
+  end
+end
+return out
 `;
 
 /** ARGV: prefix, room, hid, owner. Returns `{}`, `{'not-owner'}` or a removal. */
@@ -219,4 +252,31 @@ return {room, hid, seg, redis.call('ZSCORE', p .. 'seen', key) or '0'}
 /** ARGV: prefix. Returns `{rooms, members}`. */
 export const COUNTS = PRELUDE + `
 return {redis.call('ZCARD', p .. 'rooms'), redis.call('ZCARD', p .. 'seen')}
+`;
+
+/**
+ * ARGV: prefix, owner, member-info entry (JSON; `''`: none). Sets the entry
+ * of the member `owner` owns and publishes `IROOM`. Returns 1, or 0 when it owns none.
+ */
+export const SET_INFO = PRELUDE + `
+local key = redis.call('HGET', p .. 'owners', ARGV[2])
+if not key then return 0 end
+local hid, room = split(key)
+if ARGV[3] == '' then redis.call('HDEL', rk(room, ':info'), hid)
+else redis.call('HSET', rk(room, ':info'), hid, ARGV[3]) end
+redis.call('PUBLISH', p .. 'changes', 'I' .. room)
+return 1
+`;
+
+/**
+ * ARGV: prefix, room, known version. Returns `{}` (no room) or
+ * `{version, list or false, HID, entry, HID, entry…}`: the `M` as
+ * MEMBERS_REPLY answers it, then the member-info entries.
+ */
+export const MEMBER_INFO = PRELUDE + `
+local r = reply(ARGV[2], ARGV[3])
+if #r == 0 then return {} end
+local out = {r[1], r[2] or false}
+for _, field in ipairs(redis.call('HGETALL', rk(ARGV[2], ':info'))) do out[#out + 1] = field end
+return out
 `;

@@ -64,6 +64,13 @@ interface Cached {
 
 type Scripts = { [K in keyof typeof lua]: LoadedScript };
 
+interface Renewal {
+  readonly owner: string;
+  readonly now: number;
+  readonly resolve: (answer: RenewAnswer | null) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** The Redis room store; see the module doc. Owners are connection ids unique across registries. */
 export class RedisRoomStore implements RoomStore<string> {
   readonly #redis: RedisConnection;
@@ -78,6 +85,12 @@ export class RedisRoomStore implements RoomStore<string> {
   /** The room each of this registry's owners joined, to send that room's cached version. */
   readonly #ownerRooms = new Map<string, string>();
   readonly #listeners = new Set<(change: RoomChange) => void>();
+  readonly #takeovers = new Set<(owner: string) => void>();
+  /** Keepalives waiting for the script call under way to end ({@linkcode renew}). */
+  #renewals: Renewal[] = [];
+  #renewing = false;
+  /** The HashIDs of each cached `M` reply, in its order (member-info follows it). */
+  readonly #order = new Map<string, string[]>();
   #closed = false;
 
   private constructor(
@@ -131,11 +144,22 @@ export class RedisRoomStore implements RoomStore<string> {
     }
   }
 
+  /**
+   * As {@linkcode RoomStore.join}; `info` is the owner's member-info entry
+   * (JSON, for a connection that said hello; `""` for none), kept with the
+   * member in the same step ({@linkcode memberInfo}). With `claim` (the
+   * joining connection's proved key, `""` for none) a member another live
+   * owner holds is taken over only by the same proved key, else `"held"`
+   * (`registry/ownership.ts`); owners are live while their registry's
+   * {@linkcode alive} holds. Without it, the JOIN takes the member over.
+   */
   async join(
     room: string,
     member: Member,
     owner: string,
     now: number,
+    info = "",
+    claim?: string,
   ): Promise<JoinAnswer<string>> {
     const id = hashId(member.name, member.ip, member.port);
     const cached = this.#replies.get(room);
@@ -148,6 +172,8 @@ export class RedisRoomStore implements RoomStore<string> {
       String(now),
       ...this.#limits,
       cached?.version ?? "",
+      info,
+      claim === undefined ? "" : `k:${claim}`,
     ]) as RedisReply[];
     if (r[0] !== "ok") return { denied: r[0] as JoinDenial };
     const [, added, created, takenFrom, segment, version, list] = r;
@@ -163,25 +189,60 @@ export class RedisRoomStore implements RoomStore<string> {
     };
   }
 
-  async renew(owner: string, now: number): Promise<RenewAnswer | null> {
-    const believed = this.#ownerRooms.get(owner) ?? "";
-    const cached = this.#replies.get(believed);
-    const r = await this.#run("RENEW", [
-      owner,
-      String(now),
-      believed,
-      cached?.version ?? "",
-    ]) as RedisReply[];
-    if (r.length === 0) {
-      this.#ownerRooms.delete(owner);
-      return null;
+  /**
+   * As {@linkcode RoomStore.renew}. Keepalives asked for while one script
+   * call is under way go together in the next (one `EVALSHA` for all of
+   * them): still one round trip each at most, and far fewer under load.
+   */
+  renew(owner: string, now: number): Promise<RenewAnswer | null> {
+    const { promise, resolve, reject } = Promise.withResolvers<RenewAnswer | null>();
+    this.#renewals.push({ owner, now, resolve, reject });
+    if (!this.#renewing) this.#renewBatches();
+    return promise;
+  }
+
+  async #renewBatches(): Promise<void> {
+    this.#renewing = true;
+    while (this.#renewals.length > 0) {
+      const batch = this.#renewals;
+      this.#renewals = [];
+      const args = [String(batch.at(-1)!.now)];
+      const cached = batch.map(({ owner }) => {
+        const believed = this.#ownerRooms.get(owner) ?? "";
+        const held = this.#replies.get(believed);
+        args.push(owner, believed, held?.version ?? "");
+        return { believed, held };
+      });
+      let r: RedisReply[][];
+      try {
+        r = await this.#run("RENEW", args) as RedisReply[][];
+      } catch (error) {
+        for (const { reject } of batch) reject(error);
+        continue;
+      }
+      for (const [i, { owner, now, resolve }] of batch.entries()) {
+        const entry = r[i]!;
+        if (entry.length === 0) {
+          this.#ownerRooms.delete(owner);
+          resolve(null);
+          continue;
+        }
+        const [room, hid, segment, version, list] = entry as [
+          string,
+          string,
+          string,
+          string,
+          RedisReply,
+        ];
+        const { believed, held } = cached[i]!;
+        this.#ownerRooms.set(owner, room);
+        resolve({
+          member: record(room, BigInt(hid), segment, now),
+          reply: this.#membersCached(room, room === believed ? held : undefined, version, list),
+        });
+      }
     }
-    const [room, hid, segment, version, list] = r as [string, string, string, string, RedisReply];
-    this.#ownerRooms.set(owner, room);
-    return {
-      member: record(room, BigInt(hid), segment, now),
-      reply: this.#membersCached(room, room === believed ? cached : undefined, version, list),
-    };
+    this.#renewing = false;
   }
 
   async depart(
@@ -255,6 +316,57 @@ export class RedisRoomStore implements RoomStore<string> {
     return reply;
   }
 
+  /**
+   * Sets the member-info entry (JSON; `""`: none) of the member `owner` owns
+   * (its connection said hello or proved a key); every store hears it as a
+   * change of the room. False when `owner` owns none.
+   */
+  async setInfo(owner: string, info: string): Promise<boolean> {
+    return await this.#run("SET_INFO", [owner, info]) === 1;
+  }
+
+  /**
+   * The `M` reply of `room` and the member-info entries (JSON) of its members
+   * whose connection said hello, in `M` order (newest join first); null when
+   * there is no such room. One round trip.
+   */
+  async memberInfo(room: string): Promise<{ reply: Uint8Array; entries: string[] } | null> {
+    const cached = this.#replies.get(room);
+    const r = await this.#run("MEMBER_INFO", [room, cached?.version ?? ""]) as RedisReply[];
+    if (r.length === 0) {
+      this.#replies.delete(room);
+      return null;
+    }
+    const reply = this.#membersCached(room, cached, r[0] as string, r[1] ?? undefined);
+    const info = new Map<string, string>();
+    for (let i = 2; i + 1 < r.length; i += 2) info.set(r[i] as string, r[i + 1] as string);
+    const entries: string[] = [];
+    if (info.size > 0) {
+      for (const hid of this.#order.get(room) ?? []) {
+        const entry = info.get(hid);
+        if (entry !== undefined) entries.push(entry);
+      }
+    }
+    return { reply, entries };
+  }
+
+  /**
+   * Marks the owners `"<registry>/…"` live for `ttlMs` (call again well
+   * before it runs out); `ttlMs` 0 marks them dead at once (a clean close).
+   */
+  async alive(registry: string, ttlMs: number): Promise<void> {
+    const key = `${this.#prefix}alive:${registry}`;
+    if (this.#closed) throw new TypeError("The room store is closed");
+    await this.#redis.client.sendCommand(
+      ttlMs > 0 ? ["SET", key, "1", "PX", String(ttlMs)] : ["DEL", key],
+    );
+  }
+
+  /** True when Redis answers a PING within `timeoutMs` (`/healthz`). */
+  healthy(timeoutMs = 1000): Promise<boolean> {
+    return this.#closed ? Promise.resolve(false) : this.#redis.ping(timeoutMs);
+  }
+
   async counts(): Promise<RoomCounts> {
     const [rooms, members] = await this.#run("COUNTS", []) as [number, number];
     return { rooms, members };
@@ -265,10 +377,20 @@ export class RedisRoomStore implements RoomStore<string> {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` with the owner whose member a JOIN on any registry took
+   * over (the connection that held it should be told and closed); returns its unsubscribe.
+   */
+  onTakeover(listener: (owner: string) => void): () => void {
+    this.#takeovers.add(listener);
+    return () => this.#takeovers.delete(listener);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.#takeovers.clear();
     await Promise.all([this.#subscriber.close(), this.#redis.close()]);
   }
 
@@ -294,8 +416,17 @@ export class RedisRoomStore implements RoomStore<string> {
     if (list === undefined && cached !== undefined && cached.version === version) {
       return cached.reply;
     }
+    // Another answer in the same batch built it already: the same version is the same bytes.
+    const current = this.#replies.get(room);
+    if (current !== undefined && current.version === version) return current.reply;
     let payload = "";
-    for (const entry of list as string[]) payload += entry.slice(entry.indexOf(":") + 1);
+    const order: string[] = [];
+    for (const entry of list as string[]) {
+      const colon = entry.indexOf(":");
+      order.push(entry.slice(0, colon));
+      payload += entry.slice(colon + 1);
+    }
+    this.#order.set(room, order);
     const msid = sdbmHash(payload);
     const reply = encoder.encode(
       payload.length === 0 ? `M:${msid}::\r\n` : `M:${msid}:${payload}:\r\n`,
@@ -328,8 +459,22 @@ export class RedisRoomStore implements RoomStore<string> {
 
   /** A message on `P changes`: drop what it makes stale, tell the listeners. */
   #heard(message: string): void {
+    if (message[0] === "T") {
+      const owner = message.slice(1);
+      this.#ownerRooms.delete(owner);
+      for (const listener of this.#takeovers) {
+        try {
+          listener(owner);
+        } catch (error) {
+          logger.error("A takeover listener failed: {error}", { error });
+        }
+      }
+      return;
+    }
     const change = { room: message.slice(1), roomsChanged: message[0] === "G" };
-    this.#replies.delete(change.room);
+    // A member-info change ("I") leaves the `M` as it was.
+    if (message[0] !== "I") this.#replies.delete(change.room);
+    if (change.roomsChanged) this.#order.delete(change.room);
     if (change.roomsChanged) this.#roomsReply = null;
     for (const listener of this.#listeners) {
       try {

@@ -1,0 +1,350 @@
+/**
+ * Several registries on one Redis (`registry --store`, issue 15): whichever
+ * registry a member goes through, every registry answers alike.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { type RegistryHandle, type RegistryOptions, startRegistry } from "../registry/registry.ts";
+import { STORE_DOWN } from "../registry/store_shared.ts";
+import { extension, helloClient, memberList } from "./support/hello_client.ts";
+import { PeopleClient } from "./support/people_client.ts";
+import { RawClient } from "./support/raw_client.ts";
+import { type RedisServer, redisTest, startRedisServer } from "./support/redis_server.ts";
+
+const DOWN = new TextDecoder().decode(STORE_DOWN);
+const HELD = "F:JOIN message - Member held by another connection!!::\r\n";
+
+function join(room: string, name: string, port: number): string {
+  return `J:${room}:${name}:127.0.0.1:${port}::\r\n`;
+}
+
+/** `n` registries sharing `redis`, disposed together. */
+async function registries(
+  redis: RedisServer,
+  n: number,
+  options: RegistryOptions = {},
+): Promise<RegistryHandle[] & AsyncDisposable> {
+  const started: RegistryHandle[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      started.push(
+        await startRegistry({ hostname: "127.0.0.1", port: 0, store: redis.url, ...options }),
+      );
+    }
+  } catch (error) {
+    await Promise.all(started.map((r) => r.close()));
+    throw error;
+  }
+  return Object.assign(started, {
+    [Symbol.asyncDispose]: async () => void await Promise.all(started.map((r) => r.close())),
+  });
+}
+
+/** One seed connection to each registry. */
+async function clients(regs: readonly RegistryHandle[]): Promise<RawClient[] & AsyncDisposable> {
+  const out = await Promise.all(regs.map((r) => RawClient.connect(r.port)));
+  return Object.assign(out, {
+    [Symbol.asyncDispose]: () => {
+      for (const c of out) c.close();
+      return Promise.resolve();
+    },
+  });
+}
+
+/** The same request through every client: the replies. */
+function everywhere(cs: readonly RawClient[], request: string): Promise<string[]> {
+  return Promise.all(cs.map((c) => c.request(request)));
+}
+
+/** Asks `request` through `c` until `done` holds of the reply (changes arrive by pub/sub). */
+function until(c: RawClient, request: string, done: (reply: string) => boolean): Promise<string> {
+  return retry(() => c.request(request), done);
+}
+
+redisTest(
+  "scale-out: three registries answer G and M byte for byte alike, whoever joined where",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3);
+    await using seeds = await clients(regs);
+    // Members join through different registries; the M each JOIN gets lists all, newest first.
+    const m1 = await seeds[0]!.request(join("lobby", "alice", 50001));
+    deepEqual(memberList(m1), ["alice:127.0.0.1:50001"]);
+    const m2 = await seeds[1]!.request(join("lobby", "bob", 50002));
+    deepEqual(memberList(m2), ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"]);
+    const m3 = await seeds[2]!.request(join("chess", "carol", 50003));
+    deepEqual(memberList(m3), ["carol:127.0.0.1:50003"]);
+    // A keepalive on A sees B's join at once (its cached reply was made stale by the change).
+    equal(await seeds[0]!.request(join("lobby", "alice", 50001)), m2);
+    deepEqual(await everywhere(seeds, "L::\r\n"), Array(3).fill("G:chess:lobby::\r\n"));
+    // Every registry counts what all hold (its stats, the metrics' gauges).
+    await retry(() => Promise.resolve(regs[2]!.stats()), (s) => s.members === 3);
+    deepEqual(regs[2]!.stats(), { connections: 1, rooms: 2, members: 3 });
+    // The same JOIN bytes through a fourth connection on C (a name in use) is refused as one registry would.
+    await using other = await RawClient.connect(regs[2]!.port);
+    equal(
+      await other.request(join("lobby", "bob", 50009)),
+      "F:JOIN message - Name already in use in this chatroom!!::\r\n",
+    );
+    equal(
+      await seeds[1]!.request(join("chess", "bob", 50002)),
+      "F:JOIN message - Already joined another chatroom!!::\r\n",
+    );
+    // A DEPART through B, and a connection closed on C, remove their members everywhere.
+    equal(await seeds[1]!.request("D:lobby:bob:127.0.0.1:50002::\r\n"), "S::\r\n");
+    equal(await seeds[0]!.request(join("lobby", "alice", 50001)), m1);
+    seeds[2]!.close();
+    const g = await until(seeds[0]!, "L::\r\n", (r) => r === "G:lobby::\r\n");
+    equal(g, "G:lobby::\r\n");
+    equal(await seeds[1]!.request("L::\r\n"), g);
+    equal(regs[0]!.stats().connections, 1);
+  },
+);
+
+redisTest(
+  "scale-out: a member expires, whichever registries sweep, and leaves every registry's M",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, { expiryMs: 150, sweepMs: 40 });
+    await using seeds = await clients(regs);
+    await seeds[0]!.request(join("room", "alice", 50001));
+    const both = await seeds[1]!.request(join("room", "bob", 50002));
+    deepEqual(memberList(both), ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"]);
+    // Bob keeps alive through B; alice says nothing and expires.
+    let reply = both;
+    const deadline = Date.now() + 5000;
+    while (memberList(reply).length === 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      reply = await seeds[1]!.request(join("room", "bob", 50002));
+    }
+    deepEqual(memberList(reply), ["bob:127.0.0.1:50002"]);
+    deepEqual(await everywhere(seeds, "L::\r\n"), Array(3).fill("G:room::\r\n"));
+    // Alice's keepalive is now answered as a full JOIN: she is back, newest first.
+    deepEqual(memberList(await seeds[0]!.request(join("room", "alice", 50001))), [
+      "alice:127.0.0.1:50001",
+      "bob:127.0.0.1:50002",
+    ]);
+  },
+);
+
+redisTest(
+  "scale-out: two JOINs racing into a new room through two registries create it once (100 rounds)",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using seeds = await clients(regs);
+    for (let round = 0; round < 100; round++) {
+      const room = `race${round}`;
+      const [a, b] = await Promise.all([
+        seeds[0]!.request(join(room, "alice", 50001)),
+        seeds[1]!.request(join(room, "bob", 50002)),
+      ]);
+      // Each saw itself, and whichever came second saw both; the later M lists both.
+      const longer = memberList(a!).length > memberList(b!).length ? a! : b!;
+      equal(memberList(longer).length, 2, `round ${round}`);
+      ok(
+        memberList(a!).includes("alice:127.0.0.1:50001") &&
+          memberList(b!).includes("bob:127.0.0.1:50002"),
+      );
+      const [ma, mb] = await Promise.all([
+        seeds[0]!.request(join(room, "alice", 50001)),
+        seeds[1]!.request(join(room, "bob", 50002)),
+      ]);
+      equal(ma, longer, `round ${round}: one M from both`);
+      equal(mb, longer);
+      equal(await seeds[0]!.request(`D:${room}:alice:127.0.0.1:50001::\r\n`), "S::\r\n");
+      equal(await seeds[1]!.request(`D:${room}:bob:127.0.0.1:50002::\r\n`), "S::\r\n");
+    }
+    deepEqual(await everywhere(seeds, "L::\r\n"), ["G::\r\n", "G::\r\n"]);
+  },
+);
+
+redisTest(
+  "scale-out: a hello'd member on A is pushed a JOIN through B within 100 ms, with B's member-info",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using alice = await helloClient(regs[0]!.port);
+    const m = await alice.client.request(join("room", "alice", 50001));
+    deepEqual(memberList(m), ["alice:127.0.0.1:50001"]);
+    deepEqual(extension(await alice.client.frame()).body.members, [
+      { name: "alice", ip: "127.0.0.1", port: 50001, ringchat: true },
+    ]);
+    await using bob = await helloClient(regs[1]!.port);
+    equal(await bob.prove(), 'X:15:{"op":"proved"}::\r\n');
+    const joined = performance.now();
+    const mb = await bob.client.request(join("room", "bob", 50002));
+    const pushed = await alice.client.frame();
+    const ms = performance.now() - joined;
+    equal(pushed, mb);
+    ok(ms < 100, `pushed after ${ms.toFixed(1)} ms`);
+    deepEqual(extension(await alice.client.frame()).body.members, [
+      { name: "bob", ip: "127.0.0.1", port: 50002, ringchat: true, key: bob.identity.publicKey },
+      { name: "alice", ip: "127.0.0.1", port: 50001, ringchat: true },
+    ]);
+    // Bob's JOIN reply was followed by the same member-info.
+    equal((extension(await bob.client.frame()).body.members as unknown[]).length, 2);
+    // A seed member leaving through B is pushed to alice on A, its reason named.
+    await using seed = await RawClient.connect(regs[1]!.port);
+    await seed.request(join("room", "carol", 50003));
+    equal(memberList(await alice.client.frame()).length, 3);
+    await alice.client.frame();
+    equal(await seed.request("D:room:carol:127.0.0.1:50003::\r\n"), "S::\r\n");
+    equal(await alice.client.frame(), mb);
+    await alice.client.frame();
+  },
+);
+
+redisTest(
+  "scale-out: a member held on A is refused to another connection on B, and taken over by the same proved key",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2);
+    await using old = await helloClient(regs[0]!.port);
+    equal(await old.prove(), 'X:15:{"op":"proved"}::\r\n');
+    const m = await old.client.request(join("room", "alice", 50001));
+    await old.client.frame(); // member-info
+    // A seed connection (no key), or another key, may not take it while A holds it.
+    await using seed = await RawClient.connect(regs[1]!.port);
+    equal(await seed.request(join("room", "alice", 50001)), HELD);
+    await using stranger = await helloClient(regs[1]!.port);
+    equal(await stranger.prove(), 'X:15:{"op":"proved"}::\r\n');
+    equal(await stranger.client.request(join("room", "alice", 50001)), HELD);
+    // The same key on a new connection through B is the same member come back: it takes over.
+    await using back = await helloClient(regs[1]!.port, old.identity);
+    equal(await back.prove(), 'X:15:{"op":"proved"}::\r\n');
+    equal(await back.client.request(join("room", "alice", 50001)), m);
+    const rest = await old.client.closedByPeer();
+    ok(rest.some((f) => f.includes('"code":"taken-over"')), rest.join(""));
+    // Still listed once, now B's connection's; its keepalive renews it.
+    await back.client.frame(); // member-info
+    equal(await back.client.request(join("room", "alice", 50001)), m);
+    await using probe = await RawClient.connect(regs[0]!.port);
+    equal(await probe.request("L::\r\n"), "G:room::\r\n");
+  },
+);
+
+redisTest(
+  "scale-out: Redis down: registries answer F with a clear text, keep their connections, and recover by themselves",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: true });
+    await using regs = await registries(redis, 2, { metrics: { hostname: "127.0.0.1", port: 0 } });
+    await using seeds = await clients(regs);
+    const m = await seeds[0]!.request(join("room", "alice", 50001));
+    const metrics = regs[0]!.metricsAddress!;
+    deepEqual(await scrape(metrics), { health: 200, storeErrors: 0 });
+    await redis.kill();
+    match(DOWN, /^F:Registry store unavailable - .*!!::\r\n$/);
+    equal(await seeds[0]!.request(join("room", "alice", 50001)), DOWN);
+    equal(await seeds[1]!.request("L::\r\n"), DOWN);
+    equal(await seeds[1]!.request(join("room", "bob", 50002)), DOWN);
+    // /healthz says the store does not answer; the failed requests are counted.
+    const down = await scrape(metrics);
+    equal(down.health, 503);
+    ok(down.storeErrors >= 1, `${down.storeErrors} store errors`); // the JOIN (and any heartbeat)
+    await redis.restart();
+    // Back with its AOF: the room is there; the connections were kept.
+    equal(await until(seeds[0]!, join("room", "alice", 50001), (r) => r !== DOWN), m);
+    deepEqual(
+      memberList(await until(seeds[1]!, join("room", "bob", 50002), (r) => r !== DOWN)),
+      ["bob:127.0.0.1:50002", "alice:127.0.0.1:50001"],
+    );
+    equal(await seeds[0]!.request("L::\r\n"), "G:room::\r\n");
+    equal((await scrape(metrics)).health, 200);
+  },
+);
+
+/** `/healthz`'s status and the store errors counted in `/metrics` of the registry at `address`. */
+async function scrape(address: { hostname: string; port: number }) {
+  const base = `http://${address.hostname}:${address.port}`;
+  const health = await fetch(`${base}/healthz`);
+  await health.body?.cancel();
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("ringchat_registry_store_errors_total "));
+  return { health: health.status, storeErrors: Number(line?.split(" ")[1]) };
+}
+
+redisTest(
+  "scale-out: --store must name a Redis; one that does not answer fails the start",
+  async () => {
+    let refused: unknown = null;
+    await startRegistry({ port: 0, store: "http://localhost" }).catch((e) => refused = e);
+    ok(refused instanceof RangeError, String(refused));
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    refused = null;
+    await startRegistry({ port: 0, store: `redis://127.0.0.1:${port}` }).catch((e) => refused = e);
+    ok(refused instanceof Error, String(refused));
+  },
+);
+
+/** Cheap hashes: the sharing, not PBKDF2, is under test. */
+const PEOPLE: RegistryOptions = {
+  passwordIterations: 1000,
+  maxRegistrationsPerSource: 1000,
+  presenceFlushMs: 5,
+};
+
+redisTest(
+  "scale-out: an account registered through A is B's too; a login on B kicks the older session on A",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using first = await PeopleClient.connect(regs[0]!.port);
+    await first.account("bob");
+    ok((await first.join("room1", "bob", 4100)).startsWith("M:"));
+    // The name is taken on B at once: a stranger there may not JOIN as it.
+    await using stranger = await RawClient.connect(regs[1]!.port);
+    match(await stranger.request(join("room2", "bob", 4200)), /^F:.*registered/i);
+    await using second = await PeopleClient.connect(regs[1]!.port);
+    await second.login("bob");
+    deepEqual(await first.pushOf("kicked"), { op: "kicked", reason: "logged-in-elsewhere" });
+    await first.client.closedByPeer();
+    // Its member went with it, for every registry.
+    await using probe = await RawClient.connect(regs[1]!.port);
+    equal(await until(probe, "L::\r\n", (r) => r === "G::\r\n"), "G::\r\n");
+    // The new session is B's: it may JOIN as bob there.
+    ok((await second.join("room1", "bob", 4101)).startsWith("M:"));
+  },
+);
+
+redisTest(
+  "scale-out: blocks made through A hold on B; mail stored through A survives Redis killed (AOF) and is read through B",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: true });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using bobReg = await PeopleClient.connect(regs[0]!.port);
+    await bobReg.register("bob");
+    await using carol = await PeopleClient.connect(regs[0]!.port);
+    await carol.account("carol");
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    equal((await carol.request("block", { name: "alice" })).op, "blocked");
+    const stored = await alice.request("mail", { to: "bob", text: "call me" });
+    equal(stored.op, "mail-stored");
+    await redis.kill();
+    await redis.restart();
+    // On B (after the restart): the accounts, carol's block and bob's mail are there.
+    await using alice2 = await PeopleClient.connect(regs[1]!.port);
+    const login = await retry(
+      () => alice2.request("login", { name: "alice", password: "correct horse" }),
+      (r) => r.op === "logged-in",
+    );
+    equal(login.op, "logged-in", JSON.stringify(login));
+    equal((await alice2.request("mail", { to: "carol", text: "hi" })).code, "blocked");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    equal((await bob.login("bob")).mail, 1);
+    const mail = await bob.pushOf("mail");
+    deepEqual([mail.id, mail.from, mail.text], [stored.id, "alice", "call me"]);
+  },
+);
+
+/** Calls `fn` until `done` holds of its answer (a registry reconnecting to Redis), for up to 5 s. */
+async function retry<T>(fn: () => Promise<T>, done: (answer: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const answer = await fn();
+    if (done(answer) || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
