@@ -62,6 +62,11 @@ interface Cached {
   readonly reply: Uint8Array;
 }
 
+/** A room's cached `M` reply and the HashIDs it lists, in its order (member-info follows it). */
+interface CachedMembers extends Cached {
+  readonly order: readonly string[];
+}
+
 type Scripts = { [K in keyof typeof lua]: LoadedScript };
 
 interface Renewal {
@@ -80,7 +85,7 @@ export class RedisRoomStore implements RoomStore<string> {
   readonly #limits: readonly [string, string, string];
   readonly #sweepBatch: number;
   /** Encoded `M` replies by room. */
-  readonly #replies = new Map<string, Cached>();
+  readonly #replies = new Map<string, CachedMembers>();
   #roomsReply: Cached | null = null;
   /** The room each of this registry's owners joined, to send that room's cached version. */
   readonly #ownerRooms = new Map<string, string>();
@@ -89,8 +94,6 @@ export class RedisRoomStore implements RoomStore<string> {
   /** Keepalives waiting for the script call under way to end ({@linkcode renew}). */
   #renewals: Renewal[] = [];
   #renewing = false;
-  /** The HashIDs of each cached `M` reply, in its order (member-info follows it). */
-  readonly #order = new Map<string, string[]>();
   #closed = false;
 
   private constructor(
@@ -185,7 +188,7 @@ export class RedisRoomStore implements RoomStore<string> {
         roomCreated: created === 1,
         takenFrom: takenFrom === "" ? null : takenFrom as string,
       },
-      reply: this.#membersCached(room, cached, version as string, list),
+      reply: this.#membersCached(room, cached, version as string, list).reply,
     };
   }
 
@@ -238,7 +241,8 @@ export class RedisRoomStore implements RoomStore<string> {
         this.#ownerRooms.set(owner, room);
         resolve({
           member: record(room, BigInt(hid), segment, now),
-          reply: this.#membersCached(room, room === believed ? held : undefined, version, list),
+          reply: this.#membersCached(room, room === believed ? held : undefined, version, list)
+            .reply,
         });
       }
     }
@@ -300,7 +304,7 @@ export class RedisRoomStore implements RoomStore<string> {
       this.#replies.delete(room);
       return null;
     }
-    return this.#membersCached(room, cached, r[0] as string, r[1]);
+    return this.#membersCached(room, cached, r[0] as string, r[1]).reply;
   }
 
   async roomsReply(): Promise<Uint8Array> {
@@ -337,12 +341,14 @@ export class RedisRoomStore implements RoomStore<string> {
       this.#replies.delete(room);
       return null;
     }
-    const reply = this.#membersCached(room, cached, r[0] as string, r[1] ?? undefined);
+    // The order comes with the reply it lists: a change heard meanwhile drops
+    // the cache, not what this answer lists.
+    const { reply, order } = this.#membersCached(room, cached, r[0] as string, r[1] ?? undefined);
     const info = new Map<string, string>();
     for (let i = 2; i + 1 < r.length; i += 2) info.set(r[i] as string, r[i + 1] as string);
     const entries: string[] = [];
     if (info.size > 0) {
-      for (const hid of this.#order.get(room) ?? []) {
+      for (const hid of order) {
         const entry = info.get(hid);
         if (entry !== undefined) entries.push(entry);
       }
@@ -404,21 +410,19 @@ export class RedisRoomStore implements RoomStore<string> {
   }
 
   /**
-   * The `M` reply of `room` at `version`: the cached bytes when `list` is
-   * absent (Redis saw the version we sent), else built from `list`.
+   * The `M` reply of `room` at `version` and its order: the cached ones when
+   * `list` is absent (Redis saw the version we sent), else built from `list`.
    */
   #membersCached(
     room: string,
-    cached: Cached | undefined,
+    cached: CachedMembers | undefined,
     version: string,
     list: RedisReply | undefined,
-  ): Uint8Array {
-    if (list === undefined && cached !== undefined && cached.version === version) {
-      return cached.reply;
-    }
+  ): CachedMembers {
+    if (list === undefined && cached !== undefined && cached.version === version) return cached;
     // Another answer in the same batch built it already: the same version is the same bytes.
     const current = this.#replies.get(room);
-    if (current !== undefined && current.version === version) return current.reply;
+    if (current !== undefined && current.version === version) return current;
     let payload = "";
     const order: string[] = [];
     for (const entry of list as string[]) {
@@ -426,13 +430,13 @@ export class RedisRoomStore implements RoomStore<string> {
       order.push(entry.slice(0, colon));
       payload += entry.slice(colon + 1);
     }
-    this.#order.set(room, order);
     const msid = sdbmHash(payload);
     const reply = encoder.encode(
       payload.length === 0 ? `M:${msid}::\r\n` : `M:${msid}:${payload}:\r\n`,
     );
-    this.#replies.set(room, { version, reply });
-    return reply;
+    const built = { version, reply, order };
+    this.#replies.set(room, built);
+    return built;
   }
 
   /** Removals from a script's reply, six fields each from `start`. */
@@ -474,7 +478,6 @@ export class RedisRoomStore implements RoomStore<string> {
     const change = { room: message.slice(1), roomsChanged: message[0] === "G" };
     // A member-info change ("I") leaves the `M` as it was.
     if (message[0] !== "I") this.#replies.delete(change.room);
-    if (change.roomsChanged) this.#order.delete(change.room);
     if (change.roomsChanged) this.#roomsReply = null;
     for (const listener of this.#listeners) {
       try {

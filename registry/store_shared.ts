@@ -366,6 +366,10 @@ export class SharedRooms<C extends SharedClient> {
         this.#recentLeft(room),
       ),
     ];
+    // The same bytes as held (a push heard for the change a reply just read):
+    // keep the held frames, so the outbox sees the push repeat what it wrote.
+    const held = this.#frames.get(room);
+    if (held !== undefined && sameFrames(held, frames)) return held;
     if (this.#inRoom.has(room)) this.#frames.set(room, frames);
     return frames;
   }
@@ -505,6 +509,15 @@ function infoOf(c: SharedClient, member: { name: string; ip: string; port: numbe
     port: member.port,
     ringchat: true,
     ...(key === null ? {} : { key }),
+  });
+}
+
+/** True when `a` and `b` hold the same frames, byte for byte. */
+function sameFrames(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((frame, i) => {
+    const other = b[i]!;
+    return frame.length === other.length && frame.every((byte, j) => byte === other[j]);
   });
 }
 

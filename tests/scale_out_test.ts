@@ -195,6 +195,27 @@ redisTest(
 );
 
 redisTest(
+  "scale-out: a hello'd JOIN into a new room gets its M and member-info listing itself, whenever its own change is heard (300 rooms)",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 1);
+    await using alice = await helloClient(regs[0]!.port);
+    const self = { name: "alice", ip: "127.0.0.1", port: 50001, ringchat: true };
+    for (let round = 0; round < 300; round++) {
+      const room = `new${round}`;
+      // The JOIN's own change is heard on the store's channel before, between or
+      // after the reply's two reads (JOIN, then member-info): the member-info
+      // still lists alice, and is this room's (a late repeat would shift the frames).
+      const m = await alice.client.request(join(room, "alice", 50001));
+      deepEqual(memberList(m), ["alice:127.0.0.1:50001"], `round ${round}`);
+      const info = extension(await alice.client.frame()).body;
+      deepEqual([info.room, info.members], [room, [self]], `round ${round}`);
+      equal(await alice.client.request(`D:${room}:alice:127.0.0.1:50001::\r\n`), "S::\r\n");
+    }
+  },
+);
+
+redisTest(
   "scale-out: a member held on A is refused to another connection on B, and taken over by the same proved key",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
