@@ -64,8 +64,8 @@ export const DEAD_MS = 10_000;
 export interface TreeHost {
   place(): Place | null;
   readonly members: Membership;
-  /** True for a peer that speaks plain P2PChat only. */
-  readonly plain: boolean;
+  /** True for a peer that speaks plain P2PChat only, or floods the ring by choice. */
+  readonly ringOnly: boolean;
   /** My ring links (forward and backward). */
   ringLinks(): Link[];
   /** An open link to `member` whose other side speaks ringchat/2 (a ring or finger link). */
@@ -151,7 +151,7 @@ export class TreeRouter {
    */
   mode(): OverlayMode {
     const host = this.#host;
-    if (host.plain || host.place() === null) return "ring";
+    if (host.ringOnly || host.place() === null) return "ring";
     return messageMode(host.members.ring, (m) => host.members.speaksRingchat(m) === true);
   }
 

@@ -184,7 +184,7 @@ export function wirePeer(
   const tree = new TreeRouter({
     place: host.place,
     members,
-    plain: opts.plain ?? false,
+    ringOnly: (opts.plain ?? false) || opts.overlay === "ring",
     ringLinks: () => overlay.all(),
     linkTo: (member) => overlay.treeLinkTo(member, (link) => guard.speaksRingchat(link)),
     speaksRingchat: (link) => guard.speaksRingchat(link),
