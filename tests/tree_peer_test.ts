@@ -117,3 +117,42 @@ Deno.test("tree: 16 ringchat peers get each message once, down the tree, at most
     await Promise.all(peers.map((p) => p.peer.quit()));
   }
 });
+
+Deno.test("tree: a plain P2PChat member turns the room back to the ring, nothing lost or doubled", async () => {
+  await using reg = await startRegistry({ hostname: "127.0.0.1", port: 0 });
+  const peers = await room(reg.port, 6, "mixed");
+  const all = [...peers];
+  try {
+    await peers[1]!.peer.send("mixed|before");
+    await untilAll(
+      peers,
+      () => peers.every((p) => messagesOf(p, "mixed|before").length === 1),
+      "the tree message everywhere",
+    );
+    ok(
+      peers.some((p) => (messagesOf(p, "mixed|before")[0]!.hops ?? 0) >= 2),
+      "it went by the tree",
+    );
+    // A seed-like member joins: ringchat peers send as T again, flooded on the ring.
+    const plain = await testPeer(reg.port, { name: "plainpeer", room: "room1", plain: true });
+    all.push(plain);
+    await untilAll(all, () => all.every((p) => listed(p) === 7), "7 members listed everywhere");
+    await poll(() => peers.every((p) => (p.peer.stats().fingers ?? 0) === 0), "fingers closed");
+    const texts = peers.map((_, i) => `mixed|after ${i}`);
+    for (const [i, p] of peers.entries()) await p.peer.send(texts[i]!);
+    await untilAll(
+      all,
+      () => all.every((p) => texts.every((t) => messagesOf(p, t).length >= 1)),
+      "every message everywhere, the plain member included",
+    );
+    for (const p of all) {
+      for (const t of texts) {
+        const got = messagesOf(p, t);
+        equal(got.length, 1, `${p.peer.port} shows ${t} once`);
+        if (!got[0]!.self && !got[0]!.history) equal(got[0]!.hops, undefined, "a ring flood");
+      }
+    }
+  } finally {
+    await Promise.all(all.map((p) => p.peer.quit()));
+  }
+});
