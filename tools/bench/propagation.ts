@@ -51,6 +51,7 @@ import { type BenchResult, printResult, type Target } from "./report.ts";
 import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
+import { type TreeKill, treeKill } from "./tree_kill.ts";
 
 /** Figures for one room size. */
 export interface PropagationRow {
@@ -535,6 +536,12 @@ if (import.meta.main) {
         message`Time allowed per size; what does not fit is reported as such.`,
         60_000,
       ),
+      kill: textOption(
+        "--kill",
+        "LIST",
+        message`Process room sizes for the tree node hung and killed mid-stream ("0" for none).`,
+        "12",
+      ),
       noFloor: switchOption("--no-floor", message`Skip the raw TCP floor.`),
       json: jsonOption(),
     }),
@@ -569,6 +576,14 @@ if (import.meta.main) {
       rows.push(await processes(n, { ...opts, concurrency: Math.min(opts.concurrency, 2) }));
     } catch (error) {
       rows.push(skippedRow("processes", "tree", n, `failed: ${String(error)}`));
+    }
+  }
+  const kills: TreeKill[] = [];
+  for (const n of args.kill === "0" ? [] : integerList(args.kill, "--kill")) {
+    try {
+      kills.push(await treeKill(n));
+    } catch (error) {
+      console.error(`tree kill with ${n} peers failed: ${String(error)}`);
     }
   }
   const result: BenchResult = {
@@ -614,8 +629,38 @@ if (import.meta.main) {
           ? null
           : `${r.converged ? "yes" : "no"}${r.graphStable ? "" : " (graph changed)"}`,
       ]),
+    }, {
+      title: "tree: a tree node hung (SIGSTOP), then SIGKILLed, mid-stream (processes)",
+      columns: [
+        "N",
+        "below it",
+        "messages",
+        "lost",
+        "twice",
+        "repaired by pulls",
+        "hang → all had all ms",
+        "slowest send → last ms",
+      ],
+      rows: kills.map((k) => [
+        k.peers,
+        k.subtree,
+        k.messages,
+        k.lost,
+        k.doubled,
+        k.repaired,
+        k.hungMs,
+        k.recoveryMs,
+      ]),
     }],
-    targets: propagationTargets(rows),
+    targets: [
+      ...propagationTargets(rows),
+      ...kills.map((k) => ({
+        what: `tree node killed mid-stream, N = ${k.peers}: every message once`,
+        target: "0 lost, 0 twice",
+        value: `${k.lost} lost, ${k.doubled} twice`,
+        met: k.lost === 0 && k.doubled === 0,
+      })),
+    ],
     notes: [
       "Latency: in-process from send() to the last peer's message event on one clock; processes " +
       "from the sender's own message event to the last delivery, both as the harness reads the " +
@@ -633,7 +678,7 @@ if (import.meta.main) {
         `${r.mode} N = ${r.peers}: ${r.skipped}`
       ),
     ],
-    data: rows,
+    data: { rows, kills },
     durationMs: Math.round(performance.now() - began),
   };
   printResult(result, args.json);
