@@ -101,6 +101,9 @@ export interface RelayTree {
   delivered(frame: TextFrame, raw: Uint8Array, hops: number, pulled: boolean): void;
 }
 
+/** How a text came: down the tree (its `tree` op's route), or undefined: flooded on the ring. */
+type Route = TreeRoute | undefined;
+
 /** The `message` event. */
 export type MessageEvent = Extract<PeerEvent, { type: "message" }>;
 
@@ -273,7 +276,7 @@ export class Relay {
     frame: TextFrame,
     raw: Uint8Array,
     content: Uint8Array,
-    route: TreeRoute | undefined,
+    route: Route,
   ): void {
     const host = this.#host;
     const origin = frame.originHid;
@@ -308,7 +311,7 @@ export class Relay {
     raw: Uint8Array,
     content: Uint8Array,
     result: Refreshed | undefined,
-    route: TreeRoute | undefined,
+    route: Route,
   ): void {
     if (result !== "unreachable" || !this.#host.seen.provisional(frame.originHid)) {
       return this.#dropStranger(frame);
@@ -334,13 +337,7 @@ export class Relay {
    * (down the tree when a `tree` op headed it, `route`; else flooded on the
    * ring), shown.
    */
-  #accept(
-    from: Link,
-    frame: TextFrame,
-    raw: Uint8Array,
-    content: Uint8Array,
-    route: TreeRoute | undefined,
-  ): void {
+  #accept(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array, route: Route): void {
     const host = this.#host;
     // After the duplicate check: copies cost no tokens, and a message dropped
     // here is dropped for good (its copies are refused the same way).
