@@ -10,8 +10,9 @@
  *
  * A finger link opens with a `finger` op (not a `P`: it is no ring link and
  * replaces none), answered with `finger` and `ok` by a member in tree mode
- * that lists the dialling member; any other answer, or none in time, and
- * the member is tried again at the next change.
+ * that lists the dialling member at the address the connection comes from;
+ * any other answer, or none in time, and the member is tried again after
+ * `retryMs`.
  *
  * @module
  */
@@ -117,9 +118,14 @@ export class FingerLinks {
     let member: RingMember | undefined;
     try {
       const hello = parseFingerHello(probed.probe.body);
-      if (place !== null && hello.room === place.room && host.treeMode()) {
-        member = host.members.find(hello.from);
-      }
+      // Only from the address the registry lists it at: a member cannot pass for another
+      // from elsewhere.
+      const from = (probed.conn.remoteAddr as Deno.NetAddr).hostname;
+      const listed = host.members.find(hello.from);
+      if (
+        place !== null && hello.room === place.room && host.treeMode() &&
+        listed !== undefined && sameAddress(listed.ip, from)
+      ) member = listed;
     } catch (error) {
       logger.debug("Refused a finger hello: {error}", { error: describe(error) });
     }
@@ -201,4 +207,10 @@ export class FingerLinks {
     // Closed by the other side, or failed: dialled again if it is still a finger of mine.
     if (!this.#ended.has(link)) this.#retry(`The finger link with ${link.peer.name} closed`);
   }
+}
+
+/** True when `listed` (a member's advertised ip) is the address `from` a connection came from. */
+function sameAddress(listed: string, from: string): boolean {
+  const bare = (ip: string) => ip.replace(/^::ffff:/, "");
+  return bare(listed) === bare(from);
 }
