@@ -130,7 +130,7 @@ export class FingerLinks {
       logger.debug("Refused a finger hello: {error}", { error: describe(error) });
     }
     if (member === undefined || place === null || memberKey(member) === memberKey(place.me)) {
-      probed.conn.close();
+      closeQuietly(probed.conn);
       return true;
     }
     const link = new Link(probed, "backward", member, this.#handlers, host.linkOptions);
@@ -177,7 +177,7 @@ export class FingerLinks {
           const ok = answer.type === "X" && answer.op === FINGER_OP && answer.body.ok === true;
           const still = host.place()?.me === place.me && host.treeMode();
           if (!ok || !still || this.#links.has(key)) {
-            opened.conn.close();
+            closeQuietly(opened.conn);
             // It may not list me yet (its list comes a moment after mine).
             if (!ok) this.#retry(`${member.name} refused a finger link`);
             return;
@@ -213,4 +213,13 @@ export class FingerLinks {
 function sameAddress(listed: string, from: string): boolean {
   const bare = (ip: string) => ip.replace(/^::ffff:/, "");
   return bare(listed) === bare(from);
+}
+
+/** Closes `conn` unless it is closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already (the other side went, or the handshake timed out).
+  }
 }

@@ -8,7 +8,8 @@ import { deepEqual, equal, throws } from "node:assert/strict";
 import { decodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.ts";
 import { ringOrder } from "../lib/ring.ts";
 import { ProtocolError } from "../lib/errors.ts";
-import type { Link } from "../peer/links.ts";
+import { FingerLinks } from "../peer/fingers_links.ts";
+import type { Link, Probed } from "../peer/links.ts";
 import type { Membership } from "../peer/membership.ts";
 import { PullStore } from "../peer/pull_store.ts";
 import { MAX_HEADERS_PER_LINK, PULL_RATE, TreeRouter } from "../peer/tree.ts";
@@ -185,4 +186,29 @@ Deno.test("pull store: bounded by count, bytes and age", () => {
   now = 1000;
   equal(store.get("7", 7n), undefined, "too old");
   equal(store.size, 0);
+});
+
+Deno.test("finger links: a finger hello on a connection closed meanwhile is refused quietly", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dialled = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const accepted = await listener.accept();
+  accepted.close();
+  const fingers = new FingerLinks({
+    place: () => null,
+    members: { ring: [], find: () => undefined } as unknown as Membership,
+    treeMode: () => false,
+    ringLinked: () => false,
+    handlers: { onText: () => {} },
+    changed: () => {},
+    linkOptions: {},
+    maxFrameBytes: 1024,
+    handshakeTimeoutMs: 1000,
+    retryMs: 100,
+    signal: new AbortController().signal,
+    track: (promise) => promise,
+  });
+  const probe = op("finger", { room: "r", name: "a", ip: "127.0.0.1", port: 1 });
+  const probed = { conn: accepted, reader: null, frames: [], probe } as unknown as Probed;
+  equal(fingers.accept(probed), true);
+  dialled.close();
 });
