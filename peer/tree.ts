@@ -80,7 +80,7 @@ export interface TreeHost {
 
 /** The timings of the tree. */
 export interface TreeOptions {
-  /** A hop's time as the pull grace counts it, in ms (default 30). */
+  /** A hop's time as the pull grace counts it, in ms (default 50). */
   hopMs?: number;
   /** How often a digest goes on each ring link while the room is active, in ms (default 200). */
   digestMs?: number;
@@ -137,7 +137,7 @@ export class TreeRouter {
   /** A tree for `host`'s room. */
   constructor(host: TreeHost, options: TreeOptions = {}) {
     this.#host = host;
-    this.#hopMs = options.hopMs ?? 30;
+    this.#hopMs = options.hopMs ?? 50;
     this.#digestMs = options.digestMs ?? 200;
     this.#now = options.now ?? Date.now;
     this.#recent = new RecentIds({ now: this.#now });
