@@ -133,6 +133,12 @@ export class TreeRouter {
   #pullTimer: ReturnType<typeof setTimeout> | undefined;
   #pullAt = Infinity;
   #closed = false;
+  #modeCache: { ring: readonly RingMember[]; at: number; mode: OverlayMode } | undefined;
+  /** Where each member sits in a ring list (by key and by HashID), made once per list. */
+  readonly #places = new WeakMap<
+    readonly RingMember[],
+    { byKey: Map<string, number>; byHid: Map<string, number> }
+  >();
 
   /** A tree for `host`'s room. */
   constructor(host: TreeHost, options: TreeOptions = {}) {
@@ -153,6 +159,16 @@ export class TreeRouter {
     const host = this.#host;
     if (host.ringOnly || host.place() === null) return "ring";
     return messageMode(host.members.ring, (m) => host.members.speaksRingchat(m) === true);
+  }
+
+  /** {@linkcode mode}, asked again at most once a second for one list (the digest timer's). */
+  #recentMode(): OverlayMode {
+    const ring = this.#host.members.ring, now = this.#now();
+    const cached = this.#modeCache;
+    if (cached?.ring === ring && now - cached.at < 1000) return cached.mode;
+    const mode = this.mode();
+    this.#modeCache = { ring, at: now, mode };
+    return mode;
   }
 
   /** A `tree`, `digest` or `pull` op on `link`; false for any other op. */
@@ -215,7 +231,7 @@ export class TreeRouter {
     const ring = this.#host.members.ring;
     const n = ring.length;
     const me = this.#indexOf(ring, place.me);
-    const origin = ring.findIndex((m) => m.hashId.toString() === frame.originHid);
+    const origin = this.#placesOf(ring).byHid.get(frame.originHid) ?? -1;
     if (me < 0) return 0;
     let sent = this.#net(raw);
     const hops = route.hops + 1;
@@ -315,8 +331,20 @@ export class TreeRouter {
   }
 
   #indexOf(ring: readonly RingMember[], member: Member): number {
-    const key = memberKey(member);
-    return ring.findIndex((m) => memberKey(m) === key);
+    return this.#placesOf(ring).byKey.get(memberKey(member)) ?? -1;
+  }
+
+  #placesOf(ring: readonly RingMember[]) {
+    let places = this.#places.get(ring);
+    if (places === undefined) {
+      places = { byKey: new Map(), byHid: new Map() };
+      for (const [i, m] of ring.entries()) {
+        places.byKey.set(memberKey(m), i);
+        places.byHid.set(m.hashId.toString(), i);
+      }
+      this.#places.set(ring, places);
+    }
+    return places;
   }
 
   #isDead(member: Member): boolean {
@@ -391,7 +419,7 @@ export class TreeRouter {
   #sendDigests(): void {
     const place = this.#host.place();
     const digest = this.#recent.digest();
-    if (place === null || digest.origins.length === 0 || this.mode() !== "tree") {
+    if (place === null || digest.origins.length === 0 || this.#recentMode() !== "tree") {
       clearInterval(this.#digestTimer);
       this.#digestTimer = undefined;
       return;
