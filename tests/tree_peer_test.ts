@@ -149,7 +149,9 @@ Deno.test("tree: a plain P2PChat member turns the room back to the ring, nothing
       for (const t of texts) {
         const got = messagesOf(p, t);
         equal(got.length, 1, `${p.peer.port} shows ${t} once`);
-        if (!got[0]!.self && !got[0]!.history) equal(got[0]!.hops, undefined, "a ring flood");
+        if (got[0]!.history) continue;
+        ok(got[0]!.via !== undefined, "a ring message says whom it came from too");
+        if (!got[0]!.self) equal(got[0]!.hops, undefined, "a ring flood");
       }
     }
   } finally {
