@@ -199,8 +199,9 @@ export class TreeRouter {
   }
 
   /**
-   * Sends my message down the tree when the room is in tree mode (else
-   * false: it floods). Returns the copies sent, or false.
+   * Sends my message down the tree when the room is in tree mode and a
+   * child is reachable (else false: it floods), and as `T` to ring links not
+   * known to speak ringchat/2. Returns the copies sent, or false.
    */
   originate(frame: TextFrame, raw: Uint8Array): number | false {
     const place = this.#host.place();
@@ -208,7 +209,7 @@ export class TreeRouter {
     const ring = this.#host.members.ring;
     const me = this.#indexOf(ring, place.me);
     if (me < 0) return false;
-    return this.#sendShare(
+    const down = this.#sendShare(
       frame,
       raw,
       ring,
@@ -218,6 +219,9 @@ export class TreeRouter {
       1,
       (i) => this.#unreachable(ring, i),
     );
+    // No link reaches a child yet (finger links still coming up): flooded instead.
+    if (down === 0) return false;
+    return down + this.#net(raw);
   }
 
   /**
