@@ -12,7 +12,7 @@
  * The subtree under offset k is the ring interval [k, k + lowbit(k)), which
  * is what makes the ring a good repair path (docs/overlay.md).
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` and `peer/fingers_links.ts` (docs/overlay.md).
  *
  * @example
  * ```ts

@@ -11,7 +11,7 @@
  * ways; when two members are each other's finger (distance d one way, N − d
  * the other) only one of them dials it ({@linkcode dialsFinger}).
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` and `peer/fingers_links.ts` (docs/overlay.md).
  *
  * @example
  * ```ts

@@ -5,7 +5,7 @@
  * PROTOCOL.md §6 says. A tree never skips a seed client. The mode is per
  * message and fixed by its origin, so a switch loses and duplicates nothing.
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` (`TreeRouter.mode`).
  *
  * @example
  * ```ts

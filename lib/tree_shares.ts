@@ -10,7 +10,7 @@
  * its first member forward, wrapping, up to (not including) its end; an end
  * at the first member's own position is the whole ring (the origin's share).
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` and `peer/fingers_links.ts` (docs/overlay.md).
  *
  * @example
  * ```ts

@@ -18,7 +18,7 @@
  * most `maxPull` of them, for origins the caller accepts (its members). Nothing
  * in a digest changes what I hold: only messages that arrive do.
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` and `peer/fingers_links.ts` (docs/overlay.md).
  *
  * @example
  * ```ts

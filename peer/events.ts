@@ -111,6 +111,17 @@ export type PeerEvent =
     /** When it was said or first received, ISO 8601 UTC with ms (always on history messages). */
     at: string;
     /**
+     * The member the first copy came from (me, for my own message): with
+     * `hops`, what draws the dissemination tree (docs/overlay.md). On every
+     * live message; absent on history messages (`history`).
+     */
+    via?: LinkPeer;
+    /**
+     * Hops from its origin where known: 0 for mine, the `tree` op's count for
+     * a message that came down the broadcast tree; absent for a ring flood.
+     */
+    hops?: number;
+    /**
      * True on a message that came in a catch-up answer (`docs/extensions.md`,
      * `history`): missed while away, shown once, never forwarded; absent otherwise.
      */

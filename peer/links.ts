@@ -276,6 +276,36 @@ export async function probe(
   }
 }
 
+/**
+ * Opens a connection to `member` that starts with `first` (an `X` frame, so
+ * a seed peer closes at once) and waits for the first frame of the answer;
+ * unlike {@linkcode probe} it keeps the connection, to be made a
+ * {@linkcode Link} (a finger link, docs/overlay.md). Closes it and throws an
+ * Error saying why when there is no answer in time.
+ */
+export async function openWith(
+  member: Member,
+  first: Uint8Array,
+  timeoutMs: number,
+  outer?: AbortSignal,
+  maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
+): Promise<{ opened: Handshaken; answer: Frame }> {
+  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await connectTo(member, signal);
+    await writeAll(conn, first);
+    const reader = new FrameReader({ maxFrameBytes });
+    const read = await readFirstFrame(conn, reader, signal);
+    return { opened: { conn, reader, frames: read.rest }, answer: read.first.decode() };
+  } catch (error) {
+    if (conn !== undefined) closeQuietly(conn);
+    throw error instanceof Error ? error : new Error(String(error));
+  } finally {
+    dispose();
+  }
+}
+
 /** Writes `frame` on a probe's connection and closes it (failures are quiet). */
 export async function answerProbe(conn: Deno.TcpConn, frame: ExtensionFrame): Promise<void> {
   try {

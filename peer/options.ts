@@ -155,6 +155,13 @@ export interface PeerOptions {
    * and tests). Default false.
    */
   plain?: boolean;
+  /**
+   * How my messages travel: `"auto"` (the default) sends them down the
+   * broadcast tree while every member speaks ringchat/2 and floods the ring
+   * otherwise (docs/overlay.md); `"ring"` always floods the ring, as a
+   * seed client does (benchmarks compare the two).
+   */
+  overlay?: "auto" | "ring";
 }
 
 /** The sections of `peer --help` after the first. */
@@ -626,7 +633,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent" | "plain" | "password">>
+  Required<Omit<PeerOptions, "onEvent" | "plain" | "password" | "overlay">>
 > = true;
 
 type Limit = {
@@ -654,10 +661,21 @@ export type ResolvedOptions =
   & Required<
     Omit<
       PeerOptions,
-      "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "onEvent" | "plain"
+      | "advertise"
+      | "name"
+      | "room"
+      | "password"
+      | "web"
+      | "dataDir"
+      | "onEvent"
+      | "plain"
+      | "overlay"
     >
   >
-  & Pick<PeerOptions, "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "plain">;
+  & Pick<
+    PeerOptions,
+    "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "plain" | "overlay"
+  >;
 
 /**
  * Applies the defaults to `options` and checks them.

@@ -21,6 +21,7 @@ import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
 import { EclipseWatch } from "./eclipse.ts";
+import { FingerLinks } from "./fingers_links.ts";
 import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
 import { LINK_AUTH_OP, LINK_PROOF_OP, LinkAuth } from "./link_auth.ts";
@@ -79,6 +80,13 @@ export interface OverlayHost {
   linkChanged?(link: Link, down: boolean): void;
   /** The bytes of the frame `raw` for `link` (text_guard.ts). */
   bytesFor?(link: Link, raw: Uint8Array): Uint8Array;
+  /** True while my messages go down the broadcast tree: finger links are kept then (tree.ts). */
+  treeMode?(): boolean;
+  /**
+   * A link of any kind (ring or finger) came up or went down; `lost`: the
+   * other side closed it or it failed (tree.ts counts its member dead).
+   */
+  anyLinkChanged?(link: Link, down: boolean, lost: boolean): void;
   emit(event: PeerEvent): void;
   report(key: string, type: "info" | "error", message: string): void;
   track<T>(promise: Promise<T>): Promise<T>;
@@ -113,6 +121,8 @@ export class Overlay {
   readonly #handshaking = new Map<LinkAuth, Member>();
   /** Links whose other side has a challenge of mine to prove, with its deadline. */
   readonly #proofTimers = new Map<Link, ReturnType<typeof setTimeout>>();
+  /** The finger links of the broadcast tree (fingers_links.ts). */
+  readonly #fingers: FingerLinks;
 
   /** An overlay with no links yet. */
   constructor(host: OverlayHost, options: OverlayOptions) {
@@ -137,7 +147,11 @@ export class Overlay {
       handshaken: (auth) => this.#handshaken(auth),
       verifiedLinkFrom: (member) =>
         this.all().some((l) => sameMember(l.peer, member) && l.auth?.verified === true),
-      probe: host.probe,
+      probe: (probed) => {
+        if (this.#fingers.accept(probed)) return;
+        if (host.probe !== undefined) host.probe(probed);
+        else probed.conn.close();
+      },
     }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
       onText: (link, frame, raw, content) => host.onText(link, frame, raw, content),
@@ -150,6 +164,41 @@ export class Overlay {
           `Dropped ${reason} on the link with ${link.peer.name}`,
         ),
     };
+    this.#fingers = new FingerLinks({
+      place: () => host.place(),
+      members: host.members,
+      treeMode: () => host.treeMode?.() ?? false,
+      ringLinked: (member) => this.all().some((l) => sameMember(l.peer, member)),
+      handlers: this.#linkHandlers,
+      changed: (link, down, reason) => host.anyLinkChanged?.(link, down, down && lostLink(reason)),
+      linkOptions: this.#linkOptions,
+      maxFrameBytes: this.#maxFrameBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      retryMs: options.retryMs,
+      signal: this.#abort.signal,
+      track: (promise) => host.track(promise),
+    });
+  }
+
+  /** The finger links (open only while the room is in tree mode). */
+  get fingers(): Link[] {
+    return this.#fingers.all();
+  }
+
+  /**
+   * The link a tree message to `member` goes on: a ring link whose other
+   * side speaks ringchat/2 (`speaks`), else a finger link; undefined if none.
+   */
+  treeLinkTo(member: Member, speaks: (link: Link) => boolean): Link | undefined {
+    for (const link of this.all()) {
+      if (link.open && sameMember(link.peer, member) && speaks(link)) return link;
+    }
+    return this.#fingers.linkTo(member);
+  }
+
+  /** Chooses the finger links again (the member list or its info changed). */
+  refingers(): void {
+    this.#fingers.update();
   }
 
   /** The forward link, if any. */
@@ -227,6 +276,7 @@ export class Overlay {
   /** Chooses a forward link now (or once the attempt running ends). */
   relink(): void {
     if (this.#host.place() === null || this.#host.quitting()) return;
+    this.#fingers.update();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     if (this.#linking !== null) {
@@ -262,12 +312,14 @@ export class Overlay {
   async close(): Promise<void> {
     clearTimeout(this.#retryTimer);
     this.#abort.abort(new Error("Quit"));
+    this.#fingers.closeAll("Quit");
     const links = [...this.all(), ...this.#ending];
     for (const link of this.#ending) link.close("Quit", false, false);
     // Open links first write what is queued (within the grace time).
     for (const link of this.all()) link.close("Quit");
     for (const wake of [...this.#linkWaiters]) wake();
     await Promise.allSettled(links.map((link) => link.done()));
+    await this.#fingers.done();
   }
 
   /**
@@ -282,8 +334,10 @@ export class Overlay {
       this.#retryTimer = undefined;
     }
     const links = only ?? [...this.all(), ...this.#ending];
+    if (only === undefined) this.#fingers.closeAll("Left the room");
     for (const link of only ?? this.all()) link.close("Left the room");
     await Promise.allSettled(links.map((link) => link.done()));
+    if (only === undefined) await this.#fingers.done();
   }
 
   /** Clears a retry scheduled meanwhile (after every task ended). */
@@ -331,6 +385,8 @@ export class Overlay {
    * and challenges that waited for a member's key are answered.
    */
   reauthenticate(): void {
+    // The info may have changed who speaks ringchat/2, and so the mode.
+    if (this.#host.place() !== null && !this.#host.quitting()) this.#fingers.update();
     // A handshake under way answers a challenge that waited for this key.
     // A key missing from the info (a registry that restarted and has not relisted the member
     // yet) changes nothing: only a key given, or a new one, does.
@@ -630,6 +686,9 @@ export class Overlay {
     }
     this.#host.emit({ type: "link", direction: link.direction, state: "down", peer });
     this.#host.linkChanged?.(link, true);
+    this.#host.anyLinkChanged?.(link, true, error || lostLink(reason));
+    // A finger skipped because this link served it needs a link of its own now.
+    if (!this.#host.quitting() && this.#host.place() !== null) this.#fingers.update();
   }
 
   /**
@@ -650,6 +709,12 @@ export class Overlay {
       link.send(this.#host.bytesFor?.(link, bytes) ?? bytes);
     }
     this.#host.linkChanged?.(link, false);
+    this.#host.anyLinkChanged?.(link, false, false);
     for (const wake of [...this.#linkWaiters]) wake();
   }
+}
+
+/** True when `reason` (why a link closed) says the other side closed it or it failed. */
+function lostLink(reason: string): boolean {
+  return /^(Closed by the other side|Connection failed|Dropped|Write failed)/.test(reason);
 }

@@ -29,6 +29,7 @@ import {
 import type { Link } from "./links.ts";
 import type { Membership } from "./membership.ts";
 import type { Place } from "./state.ts";
+import type { TreeRoute } from "./tree_ops.ts";
 import { RateLimiter, type Verdict } from "./rate_limit.ts";
 import type { Refreshed } from "./registry_client.ts";
 import { type MessageCounts, newMessageCounts } from "./stats.ts";
@@ -84,7 +85,24 @@ export interface RelayHost {
    * restart, not again.
    */
   delivered?(frame: TextFrame, raw: Uint8Array): boolean;
+  /** The broadcast tree (tree.ts); without it every message floods the ring. */
+  tree?: RelayTree;
 }
+
+/** What the relay asks of the broadcast tree (tree.ts). */
+export interface RelayTree {
+  /** The route of a text that a `tree` op headed on `link`, taken once. */
+  take(link: Link, frame: TextFrame): TreeRoute | undefined;
+  /** Sends my message down the tree: the copies sent, or false when it floods. */
+  originate(frame: TextFrame, raw: Uint8Array): number | false;
+  /** Forwards a tree message down my share: the copies sent. */
+  forward(frame: TextFrame, raw: Uint8Array, route: TreeRoute): number;
+  /** A message was delivered (`hops` 0 for mine; `pulled`: it came by a pull). */
+  delivered(frame: TextFrame, raw: Uint8Array, hops: number, pulled: boolean): void;
+}
+
+/** How a text came: down the tree (its `tree` op's route), or undefined: flooded on the ring. */
+type Route = TreeRoute | undefined;
 
 /** The `message` event. */
 export type MessageEvent = Extract<PeerEvent, { type: "message" }>;
@@ -188,8 +206,10 @@ export class Relay {
   #sendOwn(frame: TextFrame, bytes: Uint8Array): void {
     const host = this.#host;
     this.counts.sent++;
-    this.#deliver(frame, true, bytes);
+    this.#deliver(frame, true, bytes, null);
     host.recent.push(bytes);
+    // In tree mode my message goes down the tree, else it floods the ring.
+    if ((host.tree?.originate(frame, bytes) ?? false) !== false) return;
     for (const link of host.links()) link.send(host.bytesFor?.(link, bytes) ?? bytes);
   }
 
@@ -206,6 +226,8 @@ export class Relay {
       );
     }
     const content = textContent(raw);
+    // Taken even from a copy that is dropped: a `tree` op is good for one text.
+    const route = host.tree?.take(from, frame);
     const verdict = this.#check(frame, content);
     if (verdict === "seen") return;
     // Anything but a copy costs the link a token, before it is looked up or stored.
@@ -214,9 +236,9 @@ export class Relay {
     // Behind the texts of its origin that wait for a look-up, even if the list
     // has listed it meanwhile: an origin's texts are shown in the order they came.
     if (verdict === "stranger" || this.#lookUps.has(frame.originHid)) {
-      return this.#stranger(from, frame, raw, content);
+      return this.#stranger(from, frame, raw, content, route);
     }
-    this.#accept(from, frame, raw, content);
+    this.#accept(from, frame, raw, content, route);
   }
 
   /** What the window says of a message, counting copies. */
@@ -249,7 +271,13 @@ export class Relay {
    * meanwhile are shared, and they are at least `refreshIntervalMs` apart),
    * then is checked again. At most {@linkcode MAX_WAITING_TEXTS} wait.
    */
-  #stranger(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void {
+  #stranger(
+    from: Link,
+    frame: TextFrame,
+    raw: Uint8Array,
+    content: Uint8Array,
+    route: Route,
+  ): void {
     const host = this.#host;
     const origin = frame.originHid;
     if (this.#waiting >= MAX_WAITING_TEXTS) return this.#dropStranger(frame);
@@ -267,8 +295,8 @@ export class Relay {
       const verdict = this.#check(frame, content);
       if (verdict === "seen") return;
       if (verdict === "full") return this.#full(frame);
-      if (verdict === "new") return this.#accept(from, frame, raw, content);
-      this.#afterLookUp(from, frame, raw, content, result);
+      if (verdict === "new") return this.#accept(from, frame, raw, content, route);
+      this.#afterLookUp(from, frame, raw, content, result, route);
     }));
   }
 
@@ -283,12 +311,13 @@ export class Relay {
     raw: Uint8Array,
     content: Uint8Array,
     result: Refreshed | undefined,
+    route: Route,
   ): void {
     if (result !== "unreachable" || !this.#host.seen.provisional(frame.originHid)) {
       return this.#dropStranger(frame);
     }
     const verdict = this.#check(frame, content);
-    if (verdict === "new") return this.#accept(from, frame, raw, content);
+    if (verdict === "new") return this.#accept(from, frame, raw, content, route);
     if (verdict === "full") this.#full(frame);
   }
 
@@ -303,8 +332,12 @@ export class Relay {
     );
   }
 
-  /** A new message from a member: within its origin's rate, stored, forwarded, shown. */
-  #accept(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array): void {
+  /**
+   * A new message from a member: within its origin's rate, stored, forwarded
+   * (down the tree when a `tree` op headed it, `route`; else flooded on the
+   * ring), shown.
+   */
+  #accept(from: Link, frame: TextFrame, raw: Uint8Array, content: Uint8Array, route: Route): void {
     const host = this.#host;
     // After the duplicate check: copies cost no tokens, and a message dropped
     // here is dropped for good (its copies are refused the same way).
@@ -312,13 +345,17 @@ export class Relay {
     if (host.seen.admit(frame.originHid, frame.originName, frame.msgId, content) !== "new") return;
     // Forward first, then show: the next hop does not wait for this peer's display.
     host.recent.push(raw);
+    if (route !== undefined && host.tree !== undefined) {
+      this.counts.forwarded += host.tree.forward(frame, raw, route);
+      return this.#deliver(frame, false, raw, from, route);
+    }
     for (const link of host.links()) {
       if (link === from) continue;
       const peer = link.peer;
       if (peer.hashId.toString() === frame.originHid || peer.name === frame.originHid) continue;
       if (link.send(host.bytesFor?.(link, raw) ?? raw)) this.counts.forwarded++;
     }
-    this.#deliver(frame, false, raw);
+    this.#deliver(frame, false, raw, from, undefined);
   }
 
   #originWithinRate(frame: TextFrame): boolean {
@@ -365,8 +402,19 @@ export class Relay {
     return true;
   }
 
-  #deliver(frame: TextFrame, self: boolean, raw: Uint8Array): void {
+  /** Shows a message that came from `from` (null: mine) by `route` (a tree's; else the ring). */
+  #deliver(
+    frame: TextFrame,
+    self: boolean,
+    raw: Uint8Array,
+    from: Link | null,
+    route?: TreeRoute,
+  ): void {
+    const hops = from === null ? 0 : route?.hops;
+    this.#host.tree?.delivered(frame, raw, hops ?? 0, route?.pulled ?? false);
     if (this.#host.delivered?.(frame, raw) === false) return void this.counts.duplicates++;
+    const me = this.#host.place()?.me;
+    const via = from !== null ? from.peer : me;
     this.counts.delivered++;
     const event: MessageEvent = {
       type: "message",
@@ -379,6 +427,8 @@ export class Relay {
       verified: this.#host.verified?.(raw) ?? false,
       at: new Date().toISOString(),
     };
+    if (via !== undefined) event.via = { name: via.name, ip: via.ip, port: via.port };
+    if (hops !== undefined) event.hops = hops;
     if (this.#host.deliver !== undefined) return this.#host.deliver(event, frame);
     this.#host.emit(event);
   }

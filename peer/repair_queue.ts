@@ -15,7 +15,7 @@
  * `maxAttempts`. At most `maxPending` wants are held: a hostile digest cannot
  * make me hold more.
  *
- * Designed and simulated, not yet wired into the peer.
+ * Wired in `peer/tree.ts` and `peer/fingers_links.ts` (docs/overlay.md).
  *
  * @example
  * ```ts

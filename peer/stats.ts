@@ -29,6 +29,14 @@ export interface PeerStats {
   links: number;
   /** Bytes queued for writing on all links now. */
   queuedBytes: number;
+  /** Finger links up (docs/overlay.md): only while the room is in tree mode. */
+  fingers?: number;
+  /** Copies of messages sent down the broadcast tree (mine and forwarded; in `forwarded` too). */
+  treeSent?: number;
+  /** Digests sent on ring links, pulls sent, and messages that reached me by a pull first. */
+  digests?: number;
+  pulls?: number;
+  repaired?: number;
 }
 
 /** The counts kept as messages flow; the rest is read when asked. */
@@ -46,17 +54,24 @@ export function newMessageCounts(): MessageCounts {
 export interface StatsSources {
   relay: { counts: MessageCounts };
   seen: { entries: number };
-  overlay: { count: number; queuedBytes: number };
+  overlay: { count: number; queuedBytes: number; fingers?: readonly unknown[] };
   history: { counts: { shown: number } };
+  tree?: { counts: { sent: number; digests: number; pulls: number; repaired: number } };
 }
 
 /** A peer's figures now: the message counts and what its parts hold. */
-export function peerStats({ relay, seen, overlay, history }: StatsSources): PeerStats {
-  return {
+export function peerStats({ relay, seen, overlay, history, tree }: StatsSources): PeerStats {
+  const stats: PeerStats = {
     ...relay.counts,
     caughtUp: history.counts.shown,
     remembered: seen.entries,
     links: overlay.count,
     queuedBytes: overlay.queuedBytes,
   };
+  if (overlay.fingers !== undefined) stats.fingers = overlay.fingers.length;
+  if (tree !== undefined) {
+    const { sent, digests, pulls, repaired } = tree.counts;
+    Object.assign(stats, { treeSent: sent, digests, pulls, repaired });
+  }
+  return stats;
 }

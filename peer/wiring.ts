@@ -31,6 +31,7 @@ import { TextGuard } from "./text_guard.ts";
 import { openPeerHistory } from "./history_wiring.ts";
 import { registryList } from "./registry_addresses.ts";
 import type { HistorySync } from "./history_sync.ts";
+import { TreeRouter } from "./tree.ts";
 
 /** What the parts ask of the peer that owns them. */
 export interface PeerHost {
@@ -71,6 +72,8 @@ export interface PeerParts {
   people: People;
   /** The room history: store, `/history`, answers and catch-up. */
   history: HistorySync;
+  /** The broadcast tree and its repair path (docs/overlay.md). */
+  tree: TreeRouter;
 }
 
 /**
@@ -185,9 +188,22 @@ export function wirePeer(
   const encodings = {
     bytesFor: (link: Link, raw: Uint8Array) => guard.bytesFor(link, raw),
   };
+  const tree = new TreeRouter({
+    place: host.place,
+    members,
+    ringOnly: (opts.plain ?? false) || opts.overlay === "ring",
+    ringLinks: () => overlay.all(),
+    linkTo: (member) => overlay.treeLinkTo(member, (link) => guard.speaksRingchat(link)),
+    speaksRingchat: (link) => guard.speaksRingchat(link),
+    bytesFor: (link, raw) => guard.bytesFor(link, raw),
+    isMember: (originHid) => seen.isMember(originHid),
+    report: host.report,
+  });
+  host.signal.addEventListener("abort", () => tree.close(), { once: true });
   const relay: Relay = new Relay({
     ...shared,
     ...encodings,
+    tree,
     links: () => overlay.all(),
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
@@ -216,9 +232,11 @@ export function wirePeer(
     onExtension: (link, frame) => {
       if (frame.op === TEXT_OP) guard.onTextOp(link, frame);
       else if (frame.op === PARTS_OP) texts.onPartsOp(link, frame);
-      else history.onOp(link, frame);
+      else if (!tree.onOp(link, frame)) history.onOp(link, frame);
     },
     linkChanged: (link, down) => down ? history.linkDown(link) : history.linkUp(link),
+    treeMode: () => tree.mode() === "tree",
+    anyLinkChanged: (link, down, lost) => down ? tree.linkDown(link, lost) : tree.linkUp(link),
     probe: (probed) => {
       // A plain peer closes it, as a seed client does.
       if (opts.plain) return probed.conn.close();
@@ -263,5 +281,6 @@ export function wirePeer(
     poker,
     people,
     history,
+    tree,
   };
 }

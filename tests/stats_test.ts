@@ -29,6 +29,11 @@ Deno.test("stats: a fresh peer has counted nothing", async () => {
       remembered: 0,
       links: 0,
       queuedBytes: 0,
+      fingers: 0,
+      treeSent: 0,
+      digests: 0,
+      pulls: 0,
+      repaired: 0,
     });
   } finally {
     await peer.quit();

@@ -35,6 +35,8 @@ export interface InProcessRoomOptions {
   prefix?: string;
   /** Stop starting peers after this long (default 120 s): the room is then smaller. */
   deadlineMs?: number;
+  /** How the peers send their messages (PeerOptions.overlay; default "auto"). */
+  overlay?: "auto" | "ring";
 }
 
 /** Peers of one room in this process. */
@@ -76,6 +78,7 @@ export class InProcessRoom implements AsyncDisposable {
       room: options.room ?? "bench",
       keepaliveMs: options.keepaliveMs,
       retryMs: options.retryMs ?? 200,
+      overlay: options.overlay ?? "auto",
       onEvent: (event) => this.#onEvent(entry, event),
     });
     return entry;

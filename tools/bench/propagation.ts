@@ -20,9 +20,12 @@
  *   stamps each JSON event line as it reads it; the figure is from the
  *   sender's own `message` event (emitted as it writes the frame) to the last
  *   delivery, so both ends include one stdout pipe.
- * - Hops: the frame carries no hop count, so hops are the sender's
- *   eccentricity in the link graph (every peer's `/links`) taken after
- *   convergence and checked unchanged after the messages.
+ * - Hops to the last peer: from each delivery's `hops` (the broadcast tree
+ *   counts them) or its `via` (the member its first copy came from), so the
+ *   path each copy really took; times 30 ms, the time to the last peer on a
+ *   wide-area network.
+ * - Each in-process size runs twice: the ring (every peer floods, overlay
+ *   "ring") and the broadcast tree (docs/overlay.md); processes run the tree.
  * - Duplicates: the growth of the peers' `duplicates` counters (`T` frames
  *   dropped as already seen: `peer.stats()` in-process, the `stats` event of
  *   a process) from just before a message is sent until it has drained.
@@ -37,7 +40,10 @@ import { jsonOption, switchOption, textOption } from "../tool_options.ts";
 import { configureLogging } from "../../lib/logging.ts";
 import { inProcessDuplicates, processDuplicates } from "./duplicates.ts";
 import { floorRing } from "./floor_ring.ts";
-import { duplicateBound, eccentricity, edgeCount, edgeSignature, isConnected } from "./graph.ts";
+import { duplicateBound, edgeCount, edgeSignature, isConnected } from "./graph.ts";
+import { fingerNeighbours } from "../../lib/fingers.ts";
+import { ringOrder } from "../../lib/ring.ts";
+import type { PeerEvent } from "../../peer/events.ts";
 import type { Overlay } from "./graph.ts";
 import { InProcessRoom } from "./in_process_room.ts";
 import { machine } from "./machine.ts";
@@ -45,10 +51,13 @@ import { type BenchResult, printResult, type Target } from "./report.ts";
 import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
+import { type TreeKill, treeKill } from "./tree_kill.ts";
 
 /** Figures for one room size. */
 export interface PropagationRow {
   mode: "in-process" | "processes";
+  /** How messages travel: flooded on the ring, or down the broadcast tree (docs/overlay.md). */
+  overlay: "ring" | "tree";
   peers: number;
   /** Peers that actually started (fewer than `peers` when the start ran out of time). */
   started: number;
@@ -62,7 +71,12 @@ export interface PropagationRow {
   latencyMs: Summary;
   /** Floor: raw TCP flooding on a ring of the same size (in-process only). */
   floorMs: Summary | null;
+  /** Hops from the sender to the last peer, from each delivery's `via` and `hops`. */
   hops: Summary;
+  /** The same hop counts times 30 ms: the time to the last peer on a wide-area network. */
+  at30Ms: Summary;
+  /** Copies received per message (deliveries plus duplicates): the transmissions. */
+  frames: Summary;
   duplicates: Summary;
   duplicateBound: number;
   deliveryRatio: number;
@@ -82,10 +96,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function skippedRow(mode: PropagationRow["mode"], peers: number, why: string): PropagationRow {
+function skippedRow(
+  mode: PropagationRow["mode"],
+  overlay: PropagationRow["overlay"],
+  peers: number,
+  why: string,
+): PropagationRow {
   const empty = summarize([]);
   return {
     mode,
+    overlay,
     peers,
     started: 0,
     joinMs: 0,
@@ -98,6 +118,8 @@ function skippedRow(mode: PropagationRow["mode"], peers: number, why: string): P
     latencyMs: empty,
     floorMs: null,
     hops: empty,
+    at30Ms: empty,
+    frames: empty,
     duplicates: empty,
     duplicateBound: 0,
     deliveryRatio: 0,
@@ -118,6 +140,52 @@ class Arrivals {
   readonly ids = new Map<string, string>();
   /** When the harness saw the sender's own `message` event. */
   readonly selfAt = new Map<string, number>();
+
+  /** Per text, each receiver's `via` (by name) and `hops` of its first copy. */
+  readonly paths = new Map<string, Map<string, { via: string | null; hops: number | null }>>();
+
+  /** Records a `message` event (of `receiver`, the peer that emitted it). */
+  event(receiver: string, event: PeerEvent, at: number): void {
+    if (event.type !== "message") return;
+    this.record(event.text, event.self, event.msgId, at);
+    if (event.self) return;
+    let paths = this.paths.get(event.text);
+    if (paths === undefined) this.paths.set(event.text, paths = new Map());
+    if (!paths.has(receiver)) {
+      paths.set(receiver, { via: event.via?.name ?? null, hops: event.hops ?? null });
+    }
+    this.poke(event.text);
+  }
+
+  /**
+   * Hops from `sender` to the last peer that got `text`: each peer's `hops`
+   * where the design knows it (the tree), else one more than the peer its
+   * first copy came from (`via`). Null if a path is unknown.
+   */
+  hopsToLast(text: string, sender: string): number | null {
+    const paths = this.paths.get(text);
+    if (paths === undefined) return null;
+    const depth = new Map<string, number>([[sender, 0]]);
+    const of = (name: string, guard: number): number | null => {
+      const known = depth.get(name);
+      if (known !== undefined) return known;
+      const path = paths.get(name);
+      if (path === undefined || guard > paths.size) return null;
+      if (path.hops !== null) return path.hops;
+      if (path.via === null) return null;
+      const before = of(path.via, guard + 1);
+      if (before === null) return null;
+      depth.set(name, before + 1);
+      return before + 1;
+    };
+    let last = 0;
+    for (const name of paths.keys()) {
+      const d = of(name, 0);
+      if (d === null) return null;
+      last = Math.max(last, d);
+    }
+    return last;
+  }
 
   record(text: string, self: boolean, msgId: string, at: number): void {
     if (self) {
@@ -168,10 +236,35 @@ function graphFigures(overlay: Overlay) {
   };
 }
 
+/**
+ * Waits until every peer of a tree-mode room has its finger links (each
+ * links with every member at a power-of-two distance either way, its two
+ * ring neighbours by the ring links), or until `deadline`. Finger links make
+ * no event: their counts are read every 50 ms, for at most 20 s. Returns
+ * how many peers still lack some (the tree then hands their parts on by
+ * takeover and the repair path).
+ */
+async function untilFingers(room: InProcessRoom, deadline: number): Promise<number> {
+  const members = room.peers.map((p) => ({ name: p.name, ip: "127.0.0.1", port: p.handle.port }));
+  const ring = ringOrder(members, members[0]!);
+  const owed = new Map(
+    ring.map((m, i) => [m.name, Math.max(0, fingerNeighbours(ring.length, i).length - 2)]),
+  );
+  const until = Math.min(deadline - 10_000, performance.now() + 20_000);
+  let short = room.peers.length;
+  while (performance.now() < until) {
+    short = room.peers.filter((p) => (p.handle.stats().fingers ?? 0) < owed.get(p.name)!).length;
+    if (short === 0) return 0;
+    await sleep(50);
+  }
+  return short;
+}
+
 /** N peers in this process. */
 export async function inProcess(
   peers: number,
   opts: Options,
+  overlay: PropagationRow["overlay"] = "ring",
 ): Promise<PropagationRow> {
   const started = performance.now();
   const deadline = started + opts.budgetMs;
@@ -186,6 +279,7 @@ export async function inProcess(
     keepaliveMs: 20_000,
     concurrency: opts.concurrency,
     deadlineMs: opts.budgetMs * 0.5,
+    overlay: overlay === "ring" ? "ring" : "auto",
   });
   const joinMs = performance.now() - started;
   const n = room.peers.length;
@@ -193,6 +287,7 @@ export async function inProcess(
     return {
       ...skippedRow(
         "in-process",
+        overlay,
         peers,
         `only ${n} of ${peers} peers joined within ${
           Math.round(opts.budgetMs * 0.5 / 1000)
@@ -203,11 +298,7 @@ export async function inProcess(
     };
   }
   const arrivals = new Arrivals();
-  room.on((_peer, event, at) => {
-    if (event.type !== "message") return;
-    arrivals.record(event.text, event.self, event.msgId, at);
-    if (!event.self) arrivals.poke(event.text);
-  });
+  room.on((peer, event, at) => arrivals.event(peer.name, event, at));
   // The newest member speaks: peers that do not know it refresh their member list.
   await room.peers[n - 1]!.handle.send("converge");
   await arrivals.wait("converge", n - 1, Math.max(1000, deadline - performance.now()));
@@ -215,12 +306,13 @@ export async function inProcess(
     Math.max(0, Math.min(30_000, deadline - performance.now())),
     opts.settleMs,
   );
+  const shortOfFingers = overlay === "tree" ? await untilFingers(room, deadline) : 0;
   const before = graphFigures(room.overlay());
-  const overlay = room.overlay();
 
   const latencies: number[] = [];
   const hops: number[] = [];
   const dupCounts: number[] = [];
+  const frames: number[] = [];
   const handles = room.peers.map((p) => p.handle);
   let delivered = 0;
   let measured = 0;
@@ -240,9 +332,11 @@ export async function inProcess(
     measured++;
     delivered += a.count;
     if (a.count >= n - 1) latencies.push(a.last - t0);
-    const ecc = eccentricity(overlay, sender.name);
-    if (ecc !== null) hops.push(ecc);
-    dupCounts.push(inProcessDuplicates(handles) - dupsBefore);
+    const last = arrivals.hopsToLast(text, sender.name);
+    if (last !== null) hops.push(last);
+    const dups = inProcessDuplicates(handles) - dupsBefore;
+    dupCounts.push(dups);
+    frames.push(a.count + dups);
   }
   await sleep(100);
   const after = graphFigures(room.overlay());
@@ -251,6 +345,7 @@ export async function inProcess(
     : null;
   return {
     mode: "in-process",
+    overlay,
     peers,
     started: n,
     joinMs: round(joinMs, 0),
@@ -263,11 +358,15 @@ export async function inProcess(
     latencyMs: summarize(latencies),
     floorMs,
     hops: summarize(hops, 0),
+    at30Ms: summarize(hops.map((h) => h * 30), 0),
+    frames: summarize(frames, 0),
     duplicates: summarize(dupCounts, 0),
     duplicateBound: duplicateBound(n, before.edges),
     deliveryRatio: measured === 0 ? 0 : round(delivered / (measured * (n - 1)), 4),
     skipped: measured < opts.messages
       ? `only ${measured} of ${opts.messages} messages within the budget`
+      : shortOfFingers > 0
+      ? `${shortOfFingers} peers lacked some finger links after 20 s`
       : null,
   };
 }
@@ -286,11 +385,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
   const cluster = watched.cluster;
   const names = [...cluster.peers.keys()];
   const arrivals = new Arrivals();
-  watched.on((_peer, event, at) => {
-    if (event.type !== "message") return;
-    arrivals.record(event.text, event.self, event.msgId, at);
-    if (!event.self) arrivals.poke(event.text);
-  });
+  watched.on((peer, event, at) => arrivals.event(peer.name, event, at));
   await cluster.peer(names.at(-1)!).send("converge");
   await arrivals.wait("converge", peers - 1, 10_000);
   const conv = await watched.waitConverged(
@@ -303,6 +398,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
   const latencies: number[] = [];
   const hops: number[] = [];
   const dupCounts: number[] = [];
+  const frames: number[] = [];
   let delivered = 0;
   let measured = 0;
   for (let k = 0; k < opts.warmup + opts.messages; k++) {
@@ -319,14 +415,17 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     delivered += a.count;
     const selfAt = arrivals.selfAt.get(text);
     if (a.count >= peers - 1 && selfAt !== undefined) latencies.push(a.last - selfAt);
-    const ecc = eccentricity(overlay, sender);
-    if (ecc !== null) hops.push(ecc);
-    dupCounts.push(await processDuplicates(cluster.alive()) - dupsBefore);
+    const last = arrivals.hopsToLast(text, sender);
+    if (last !== null) hops.push(last);
+    const dups = await processDuplicates(cluster.alive()) - dupsBefore;
+    dupCounts.push(dups);
+    frames.push(a.count + dups);
   }
   await sleep(200);
   const after = graphFigures(await cluster.overlay());
   return {
     mode: "processes",
+    overlay: "tree",
     peers,
     started: names.length,
     joinMs: round(joinMs, 0),
@@ -339,6 +438,8 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     latencyMs: summarize(latencies),
     floorMs: null,
     hops: summarize(hops, 0),
+    at30Ms: summarize(hops.map((h) => h * 30), 0),
+    frames: summarize(frames, 0),
     duplicates: summarize(dupCounts, 0),
     duplicateBound: duplicateBound(peers, before.edges),
     deliveryRatio: measured === 0 ? 0 : round(delivered / (measured * (peers - 1)), 4),
@@ -351,11 +452,11 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
 /** The issue's targets, checked against the rows. */
 export function propagationTargets(rows: readonly PropagationRow[]): Target[] {
   const targets: Target[] = [];
-  const n200 = rows.find((r) => r.mode === "in-process" && r.peers === 200);
+  const n200 = rows.find((r) => r.mode === "in-process" && r.peers === 200 && r.overlay === "ring");
   if (n200 !== undefined) {
     const p50 = n200.latencyMs.p50;
     targets.push({
-      what: "in-process N = 200: p50 send → last peer",
+      what: "in-process N = 200, ring: p50 send → last peer",
       target: "≤ 5 ms",
       value: p50 === null ? "not measured" : `${p50} ms (${n200.hops.p50} hops)`,
       met: p50 === null ? null : p50 <= 5,
@@ -363,18 +464,28 @@ export function propagationTargets(rows: readonly PropagationRow[]): Target[] {
   }
   for (const r of rows) {
     if (r.messages === 0) continue;
-    const label = `${r.mode} N = ${r.peers}`;
+    const label = `${r.mode} N = ${r.peers}, ${r.overlay}`;
+    const bound = r.overlay === "tree" ? 2 : r.duplicateBound;
     targets.push({
       what: `${label}: duplicates per message`,
-      target: `≤ 2(E − N + 1) = ${r.duplicateBound}`,
+      target: r.overlay === "tree" ? "≤ 2" : `≤ 2(E − N + 1) = ${r.duplicateBound}`,
       value: `max ${r.duplicates.max}`,
-      met: r.duplicates.max !== null && r.duplicates.max <= r.duplicateBound,
+      met: r.duplicates.max !== null && r.duplicates.max <= bound,
     });
     targets.push({
       what: `${label}: delivery ratio`,
       target: "100%",
       value: `${round(r.deliveryRatio * 100, 2)}%`,
       met: r.deliveryRatio === 1,
+    });
+    if (r.overlay !== "tree") continue;
+    const most = Math.ceil(Math.log2(r.peers)) + 2;
+    const limit = r.peers === 200 ? Math.min(most, 10) : most;
+    targets.push({
+      what: `${label}: hops to the last peer`,
+      target: `≤ ⌈log₂ N⌉ + 2 = ${most}${r.peers === 200 ? " (and ≤ 10)" : ""}`,
+      value: `max ${r.hops.max}`,
+      met: r.hops.max !== null && r.hops.max <= limit,
     });
   }
   return targets;
@@ -425,6 +536,12 @@ if (import.meta.main) {
         message`Time allowed per size; what does not fit is reported as such.`,
         60_000,
       ),
+      kill: textOption(
+        "--kill",
+        "LIST",
+        message`Process room sizes for the tree node hung and killed mid-stream ("0" for none).`,
+        "12",
+      ),
       noFloor: switchOption("--no-floor", message`Skip the raw TCP floor.`),
       json: jsonOption(),
     }),
@@ -443,10 +560,14 @@ if (import.meta.main) {
   };
   const rows: PropagationRow[] = [];
   for (const n of integerList(args.peers, "--peers")) {
-    try {
-      rows.push(await inProcess(n, opts));
-    } catch (error) {
-      rows.push(skippedRow("in-process", n, `failed: ${String(error)}`));
+    for (const overlay of ["ring", "tree"] as const) {
+      try {
+        rows.push(
+          await inProcess(n, { ...opts, floor: opts.floor && overlay === "ring" }, overlay),
+        );
+      } catch (error) {
+        rows.push(skippedRow("in-process", overlay, n, `failed: ${String(error)}`));
+      }
     }
   }
   const processSizes = args.processes === "0" ? [] : integerList(args.processes, "--processes");
@@ -454,7 +575,15 @@ if (import.meta.main) {
     try {
       rows.push(await processes(n, { ...opts, concurrency: Math.min(opts.concurrency, 2) }));
     } catch (error) {
-      rows.push(skippedRow("processes", n, `failed: ${String(error)}`));
+      rows.push(skippedRow("processes", "tree", n, `failed: ${String(error)}`));
+    }
+  }
+  const kills: TreeKill[] = [];
+  for (const n of args.kill === "0" ? [] : integerList(args.kill, "--kill")) {
+    try {
+      kills.push(await treeKill(n));
+    } catch (error) {
+      console.error(`tree kill with ${n} peers failed: ${String(error)}`);
     }
   }
   const result: BenchResult = {
@@ -468,41 +597,80 @@ if (import.meta.main) {
       title: "send → delivery at the last peer",
       columns: [
         "mode",
+        "overlay",
         "N",
         "links E",
-        "hops p50 (max)",
+        "hops to last p50 (max)",
+        "at 30 ms/hop p50 (max)",
         "p50 ms",
         "p99 ms",
         "floor p50 ms",
+        "frames/msg p50",
         "dups/msg p50 (max)",
-        "2(E−N+1)",
         "delivered",
         "join s",
         "converged",
       ],
       rows: rows.map((r) => [
         r.mode,
+        r.overlay,
         r.peers,
         r.skipped !== null && r.messages === 0 ? null : r.edges,
         r.hops.p50 === null ? null : `${r.hops.p50} (${r.hops.max})`,
+        r.at30Ms.p50 === null ? null : `${r.at30Ms.p50} (${r.at30Ms.max})`,
         r.latencyMs.p50,
         r.latencyMs.p99,
         r.floorMs?.p50 ?? null,
+        r.frames.p50,
         r.duplicates.p50 === null ? null : `${r.duplicates.p50} (${r.duplicates.max})`,
-        r.messages === 0 ? null : r.duplicateBound,
         r.messages === 0 ? (r.skipped ?? "–") : `${round(r.deliveryRatio * 100, 2)}%`,
         round(r.joinMs / 1000, 1),
         r.messages === 0
           ? null
           : `${r.converged ? "yes" : "no"}${r.graphStable ? "" : " (graph changed)"}`,
       ]),
+    }, {
+      title: "tree: a tree node hung (SIGSTOP), then SIGKILLed, mid-stream (processes)",
+      columns: [
+        "N",
+        "below it",
+        "messages",
+        "lost",
+        "twice",
+        "repaired by pulls",
+        "hang → all had all ms",
+        "slowest send → last ms",
+      ],
+      rows: kills.map((k) => [
+        k.peers,
+        k.subtree,
+        k.messages,
+        k.lost,
+        k.doubled,
+        k.repaired,
+        k.hungMs,
+        k.recoveryMs,
+      ]),
     }],
-    targets: propagationTargets(rows),
+    targets: [
+      ...propagationTargets(rows),
+      ...kills.map((k) => ({
+        what: `tree node killed mid-stream, N = ${k.peers}: every message once`,
+        target: "0 lost, 0 twice",
+        value: `${k.lost} lost, ${k.doubled} twice`,
+        met: k.lost === 0 && k.doubled === 0,
+      })),
+    ],
     notes: [
       "Latency: in-process from send() to the last peer's message event on one clock; processes " +
       "from the sender's own message event to the last delivery, both as the harness reads the " +
       "peers' JSON lines.",
-      "Hops: the sender's eccentricity in the link graph (the frame carries no hop count).",
+      "Hops to the last peer: per receiver, the `hops` of its message event (the tree's count) " +
+      "or one more than the peer its first copy came from (`via`); at 30 ms/hop = hops × 30 ms.",
+      'ring: every peer floods the ring (overlay "ring"); tree: the broadcast tree over finger ' +
+      "links with the digest repair path (docs/overlay.md). Processes run in tree mode. links E " +
+      "counts the ring links only.",
+      "frames/msg: copies received per message (deliveries + duplicates), i.e. transmissions.",
       "Duplicates: growth of the peers' duplicates counters (peer.stats(); processes: the " +
       "stats event) per message.",
       "Floor: raw TCP flooding on a ring of N in one process, no codec, no dedup, no events.",
@@ -510,7 +678,7 @@ if (import.meta.main) {
         `${r.mode} N = ${r.peers}: ${r.skipped}`
       ),
     ],
-    data: rows,
+    data: { rows, kills },
     durationMs: Math.round(performance.now() - began),
   };
   printResult(result, args.json);

@@ -57,7 +57,8 @@ export const QUICK: readonly Step[] = [
       "--budget-ms",
       "40000",
     ],
-    timeoutMs: 90_000,
+    // Each in-process size runs the ring and the tree, then the tree kill (bench:propagation).
+    timeoutMs: 240_000,
   },
   {
     name: "repair",

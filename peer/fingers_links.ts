@@ -1,0 +1,225 @@
+/**
+ * Finger links (docs/overlay.md §1): while every member of my room speaks
+ * ringchat/2, links to the members at ring distances 1, 2, 4, … below N
+ * (`lib/fingers.ts`), beside the ring's forward and backward links, re-chosen
+ * whenever the member list or its info changes. Of two members that are
+ * each other's finger only one dials (`dialsFinger`), and no finger is
+ * dialled to a member I already share a link with (that link serves). They
+ * carry only the tree's texts (`./tree.ts`): the ring's flood, digests and
+ * catch-up stay on the ring links.
+ *
+ * A finger link opens with a `finger` op (not a `P`: it is no ring link and
+ * replaces none), answered with `finger` and `ok` by a member in tree mode
+ * that lists the dialling member at the address the connection comes from;
+ * any other answer, or none in time, and the member is tried again after
+ * `retryMs`.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { dialsFinger, fingerIndexes, fingerNeighbours } from "../lib/fingers.ts";
+import type { Member } from "../lib/frames.ts";
+import { memberKey, type RingMember } from "../lib/ring.ts";
+import { describe } from "./errors.ts";
+import { Link, type LinkHandlers, type LinkOptions, openWith, type Probed } from "./links.ts";
+import type { Membership } from "./membership.ts";
+import type { Place } from "./state.ts";
+import { FINGER_OP, fingerHello, fingerOk, parseFingerHello } from "./tree_ops.ts";
+
+const logger = getLogger(["ringchat", "peer", "fingers"]);
+
+/** What the finger links need from the overlay. */
+export interface FingerLinksHost {
+  place(): Place | null;
+  readonly members: Membership;
+  /** True while my messages go down the tree (every member speaks ringchat/2). */
+  treeMode(): boolean;
+  /** True when a ring link with `member` is open. */
+  ringLinked(member: Member): boolean;
+  /** Text and op handlers, as the ring links have. */
+  readonly handlers: Pick<LinkHandlers, "onText" | "onExtension" | "onRejected">;
+  /** A finger link came up or went down (`reason`: why it closed). */
+  changed(link: Link, down: boolean, reason: string): void;
+  readonly linkOptions: LinkOptions;
+  readonly maxFrameBytes: number;
+  readonly handshakeTimeoutMs: number;
+  /** Wait before dialling again the fingers that refused or failed, in ms. */
+  readonly retryMs: number;
+  readonly signal: AbortSignal;
+  track<T>(promise: Promise<T>): Promise<T>;
+}
+
+/** My finger links, dialled and accepted; see the module doc. */
+export class FingerLinks {
+  readonly #host: FingerLinksHost;
+  /** Open finger links by the other member's key. */
+  readonly #links = new Map<string, Link>();
+  readonly #dialling = new Set<string>();
+  readonly #handlers: LinkHandlers;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Links I closed myself (not to be dialled again for that). */
+  readonly #ended = new WeakSet<Link>();
+
+  /** No finger links yet. */
+  constructor(host: FingerLinksHost) {
+    this.#host = host;
+    this.#handlers = {
+      ...host.handlers,
+      onClose: (link, reason) => this.#closed(link, reason),
+    };
+  }
+
+  /** Every open finger link. */
+  all(): Link[] {
+    return [...this.#links.values()];
+  }
+
+  /** The open finger link with `member`, if any. */
+  linkTo(member: Member): Link | undefined {
+    const link = this.#links.get(memberKey(member));
+    return link?.open ? link : undefined;
+  }
+
+  /**
+   * Chooses my fingers again: dials the missing ones, closes the ones no
+   * longer mine (all of them when the room is not in tree mode).
+   */
+  update(): void {
+    const host = this.#host;
+    const place = host.place();
+    if (place === null || !host.treeMode()) return this.closeAll("The room is not in tree mode");
+    const ring = host.members.ring;
+    const me = ring.findIndex((m) => memberKey(m) === memberKey(place.me));
+    if (me < 0) return;
+    const wanted = new Map<string, RingMember>();
+    for (const i of fingerIndexes(ring.length, me)) {
+      if (dialsFinger(ring.length, me, i)) wanted.set(memberKey(ring[i]!), ring[i]!);
+    }
+    // A link serves both ways, whoever dialled it: it stays while either side owes it.
+    const neighbours = new Set(fingerNeighbours(ring.length, me).map((i) => memberKey(ring[i]!)));
+    for (const [key, link] of this.#links) {
+      if (host.members.find(link.peer) === undefined || !neighbours.has(key)) {
+        this.#ended.add(link);
+        link.close("No longer a finger", false);
+      }
+    }
+    for (const [key, member] of wanted) {
+      if (this.#links.has(key) || this.#dialling.has(key) || host.ringLinked(member)) continue;
+      this.#dial(key, member, place);
+    }
+  }
+
+  /** A connection that opened with an `X` op: true if it was a finger hello (taken or refused). */
+  accept(probed: Probed): boolean {
+    if (probed.probe.op !== FINGER_OP) return false;
+    const host = this.#host;
+    const place = host.place();
+    let member: RingMember | undefined;
+    try {
+      const hello = parseFingerHello(probed.probe.body);
+      // Only from the address the registry lists it at: a member cannot pass for another
+      // from elsewhere.
+      const from = (probed.conn.remoteAddr as Deno.NetAddr).hostname;
+      const listed = host.members.find(hello.from);
+      if (
+        place !== null && hello.room === place.room && host.treeMode() &&
+        listed !== undefined && sameAddress(listed.ip, from)
+      ) member = listed;
+    } catch (error) {
+      logger.debug("Refused a finger hello: {error}", { error: describe(error) });
+    }
+    if (member === undefined || place === null || memberKey(member) === memberKey(place.me)) {
+      closeQuietly(probed.conn);
+      return true;
+    }
+    const link = new Link(probed, "backward", member, this.#handlers, host.linkOptions);
+    this.#adopt(link);
+    link.send(fingerOk(place.room));
+    return true;
+  }
+
+  /** Closes every finger link (and stops retrying). */
+  closeAll(reason: string): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    for (const link of [...this.#links.values()]) {
+      this.#ended.add(link);
+      link.close(reason, false);
+    }
+  }
+
+  /** Every finger link's end, once closed. */
+  async done(): Promise<void> {
+    await Promise.allSettled([...this.#links.values()].map((l) => l.done()));
+  }
+
+  #adopt(link: Link): void {
+    const key = memberKey(link.peer);
+    const old = this.#links.get(key);
+    if (old !== undefined) {
+      this.#ended.add(old);
+      old.close("Replaced by a new finger link", false);
+    }
+    this.#links.set(key, link);
+    link.start();
+    this.#host.track(link.done());
+    this.#host.changed(link, false, "");
+  }
+
+  #dial(key: string, member: RingMember, place: Place): void {
+    const host = this.#host;
+    this.#dialling.add(key);
+    const hello = fingerHello(place.room, place.me);
+    host.track(
+      openWith(member, hello, host.handshakeTimeoutMs, host.signal, host.maxFrameBytes)
+        .then(({ opened, answer }) => {
+          const ok = answer.type === "X" && answer.op === FINGER_OP && answer.body.ok === true;
+          const still = host.place()?.me === place.me && host.treeMode();
+          if (!ok || !still || this.#links.has(key)) {
+            closeQuietly(opened.conn);
+            // It may not list me yet (its list comes a moment after mine).
+            if (!ok) this.#retry(`${member.name} refused a finger link`);
+            return;
+          }
+          this.#adopt(new Link(opened, "forward", member, this.#handlers, host.linkOptions));
+        })
+        .catch((error) => this.#retry(`No finger link to ${member.name}: ${describe(error)}`))
+        .finally(() => this.#dialling.delete(key)),
+    );
+  }
+
+  /** Dials the missing fingers again in `retryMs` (one timer for all). */
+  #retry(why: string): void {
+    logger.debug("{why}; trying again", { why });
+    if (this.#retryTimer !== undefined || this.#host.signal.aborted) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.update();
+    }, this.#host.retryMs);
+  }
+
+  #closed(link: Link, reason: string): void {
+    const key = memberKey(link.peer);
+    if (this.#links.get(key) === link) this.#links.delete(key);
+    logger.debug("Finger link with {name} closed: {reason}", { name: link.peer.name, reason });
+    this.#host.changed(link, true, reason);
+    // Closed by the other side, or failed: dialled again if it is still a finger of mine.
+    if (!this.#ended.has(link)) this.#retry(`The finger link with ${link.peer.name} closed`);
+  }
+}
+
+/** True when `listed` (a member's advertised ip) is the address `from` a connection came from. */
+function sameAddress(listed: string, from: string): boolean {
+  const bare = (ip: string) => ip.replace(/^::ffff:/, "");
+  return bare(listed) === bare(from);
+}
+
+/** Closes `conn` unless it is closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already (the other side went, or the handshake timed out).
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The tree's ops and their bounds against a hostile member (peer/tree_ops.ts,
+ * peer/tree.ts, peer/pull_store.ts): malformed ops are refused, forged
+ * `tree` ops cannot pile up, pulls are answered at a bounded rate, and a
+ * forged share end does not make a peer forward to the whole ring.
+ */
+import { deepEqual, equal, throws } from "node:assert/strict";
+import { decodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.ts";
+import { ringOrder } from "../lib/ring.ts";
+import { ProtocolError } from "../lib/errors.ts";
+import { FingerLinks } from "../peer/fingers_links.ts";
+import type { Link, Probed } from "../peer/links.ts";
+import type { Membership } from "../peer/membership.ts";
+import { PullStore } from "../peer/pull_store.ts";
+import { MAX_HEADERS_PER_LINK, PULL_RATE, TreeRouter } from "../peer/tree.ts";
+import {
+  MAX_PULL_WANTS,
+  parsePull,
+  parseTreeHeader,
+  pullOp,
+  treeHeaderBody,
+} from "../peer/tree_ops.ts";
+
+const members = Array.from({ length: 8 }, (_, i) => ({
+  name: `m${i}`,
+  ip: "127.0.0.1",
+  port: 40000 + i,
+}));
+const ring = ringOrder(members, members[0]!);
+const me = ring[0]!;
+
+/** A link that records what is written to it. */
+function fakeLink(peer = ring[1]!): Link & { written: Uint8Array[] } {
+  const written: Uint8Array[] = [];
+  return {
+    peer,
+    direction: "backward",
+    open: true,
+    written,
+    send(bytes: Uint8Array) {
+      written.push(bytes);
+      return true;
+    },
+  } as unknown as Link & { written: Uint8Array[] };
+}
+
+/** A tree over `ring` where every member is linked by `links`. */
+function router(links = new Map(ring.map((m) => [m.name, fakeLink(m)]))) {
+  const membership = {
+    ring,
+    members: ring,
+    speaksRingchat: () => true,
+  } as unknown as Membership;
+  const tree = new TreeRouter({
+    place: () => ({ room: "r", me }) as never,
+    members: membership,
+    ringOnly: false,
+    ringLinks: () => [],
+    linkTo: (m) => links.get(m.name),
+    speaksRingchat: () => true,
+    bytesFor: (_link, raw) => raw,
+    isMember: () => true,
+    report: () => {},
+  });
+  return { tree, links };
+}
+
+function text(msgId: bigint, origin = ring[3]!): { frame: TextFrame; raw: Uint8Array } {
+  const frame: TextFrame = {
+    type: "T",
+    room: "r",
+    originHid: origin.hashId.toString(),
+    originName: origin.name,
+    msgId,
+    text: "hi",
+  };
+  return { frame, raw: new TextEncoder().encode(`T r ${msgId}`) };
+}
+
+function op(op: string, body: Record<string, unknown>): ExtensionFrame {
+  return { type: "X", op, body };
+}
+
+Deno.test("tree ops: malformed tree and pull ops are refused", () => {
+  const good = treeHeaderBody("r", "7", 3n, { hops: 1, limit: null, pulled: true });
+  deepEqual(parseTreeHeader(good).route, { hops: 1, limit: null, pulled: true });
+  throws(() => parseTreeHeader({ ...good, hops: 0 }), ProtocolError);
+  throws(() => parseTreeHeader({ ...good, hops: 5000 }), ProtocolError);
+  throws(() => parseTreeHeader({ ...good, limit: { name: "a", ip: "x", port: 1 } }), ProtocolError);
+  throws(
+    () => parseTreeHeader({ ...good, pulled: undefined, limit: { name: "a" } }),
+    ProtocolError,
+  );
+  throws(() => parseTreeHeader({ ...good, origin: "-1" }), ProtocolError);
+  const wants = Array.from({ length: MAX_PULL_WANTS + 1 }, (_, i) => ["7", String(i + 1)]);
+  throws(() => parsePull({ room: "r", want: wants }), ProtocolError);
+  throws(() => parsePull({ room: "r", want: [["7", "1"], ["7", "1"]] }), ProtocolError);
+  throws(() => parsePull({ room: "r", want: [] }), ProtocolError);
+  const pull = decodeFrame(pullOp("r", [{ originHid: "7", msgId: 2n }]));
+  if (pull.type !== "X") throw new Error("not X");
+  deepEqual(parsePull(pull.body).wants, [{ originHid: "7", msgId: 2n }]);
+});
+
+Deno.test("tree ops: forged tree ops without their text are kept at most 64 per link", () => {
+  const { tree } = router();
+  const link = fakeLink();
+  const origin = ring[3]!.hashId.toString();
+  for (let k = 1; k <= 200; k++) {
+    tree.onOp(
+      link,
+      op(
+        "tree",
+        treeHeaderBody("r", origin, BigInt(k), {
+          hops: 1,
+          limit: me,
+          pulled: false,
+        }),
+      ),
+    );
+  }
+  equal(tree.take(link, text(1n).frame), undefined, "the oldest were dropped");
+  equal(tree.take(link, text(200n).frame)?.hops, 1);
+  equal(tree.take(link, text(200n).frame), undefined, "a tree op is good for one text");
+  let kept = 0;
+  for (let k = 1; k <= 200; k++) if (tree.take(link, text(BigInt(k)).frame)) kept++;
+  equal(kept, MAX_HEADERS_PER_LINK - 1);
+  tree.close();
+});
+
+Deno.test("tree ops: pulls are answered from what is held, at most PULL_RATE a second per link", () => {
+  const { tree } = router();
+  for (let k = 1n; k <= 5n; k++) {
+    const { frame, raw } = text(k);
+    tree.delivered(frame, raw, 2, false);
+  }
+  const link = fakeLink();
+  const origin = ring[3]!.hashId.toString();
+  for (let i = 0; i < 100; i++) {
+    tree.onOp(
+      link,
+      op("pull", { room: "r", want: [[origin, "1"], [origin, "2"], [origin, "99"]] }),
+    );
+  }
+  // Two held of three asked, each a tree op and the text: 4 frames per answered pull.
+  equal(link.written.length, PULL_RATE * 4);
+  const head = decodeFrame(link.written[0]!);
+  if (head.type !== "X") throw new Error("not X");
+  deepEqual(parseTreeHeader(head.body).route, { hops: 3, limit: null, pulled: true });
+  equal(tree.counts.answered, PULL_RATE * 2);
+  tree.close();
+});
+
+Deno.test("tree ops: a share end at my own place makes me forward nothing, a true one my children", () => {
+  const { tree, links } = router();
+  const { frame, raw } = text(1n);
+  equal(tree.forward(frame, raw, { hops: 1, limit: me, pulled: false }), 0);
+  // From the origin ring[4] I (ring[0]) am at offset 4 of 8: my share is ring[0..3], up to
+  // the origin; I hand ring[2..3] to ring[2] and ring[1] alone to ring[1].
+  const mine = text(2n, ring[4]!);
+  equal(tree.forward(mine.frame, mine.raw, { hops: 1, limit: ring[4]!, pulled: false }), 2);
+  deepEqual(
+    [...links.values()].filter((l) => l.written.length > 0).map((l) => l.peer.name),
+    [ring[1]!.name, ring[2]!.name],
+  );
+  const head = decodeFrame(links.get(ring[2]!.name)!.written[0]!);
+  if (head.type !== "X") throw new Error("not X");
+  deepEqual(parseTreeHeader(head.body).route.limit, {
+    name: ring[4]!.name,
+    ip: ring[4]!.ip,
+    port: ring[4]!.port,
+  });
+  equal(parseTreeHeader(head.body).route.hops, 2);
+  tree.close();
+});
+
+Deno.test("pull store: bounded by count, bytes and age", () => {
+  let now = 0;
+  const store = new PullStore({ max: 3, maxBytes: 10, maxAgeMs: 100, now: () => now });
+  for (let k = 1n; k <= 5n; k++) store.add("7", k, new Uint8Array(2), 1);
+  equal(store.size, 3);
+  equal(store.get("7", 2n), undefined);
+  store.add("7", 6n, new Uint8Array(11), 1);
+  equal(store.get("7", 6n), undefined, "a message over the bytes is not kept");
+  store.add("7", 7n, new Uint8Array(8), 1);
+  equal(store.bytes <= 10, true);
+  now = 1000;
+  equal(store.get("7", 7n), undefined, "too old");
+  equal(store.size, 0);
+});
+
+Deno.test("finger links: a finger hello on a connection closed meanwhile is refused quietly", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dialled = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const accepted = await listener.accept();
+  accepted.close();
+  const fingers = new FingerLinks({
+    place: () => null,
+    members: { ring: [], find: () => undefined } as unknown as Membership,
+    treeMode: () => false,
+    ringLinked: () => false,
+    handlers: { onText: () => {} },
+    changed: () => {},
+    linkOptions: {},
+    maxFrameBytes: 1024,
+    handshakeTimeoutMs: 1000,
+    retryMs: 100,
+    signal: new AbortController().signal,
+    track: (promise) => promise,
+  });
+  const probe = op("finger", { room: "r", name: "a", ip: "127.0.0.1", port: 1 });
+  const probed = { conn: accepted, reader: null, frames: [], probe } as unknown as Probed;
+  equal(fingers.accept(probed), true);
+  dialled.close();
+});
