@@ -32,8 +32,17 @@ import type { RegistryOptions } from "./options.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { SqlitePeopleStore } from "./people_db.ts";
 import { PendingRequests } from "./people_requests.ts";
+
 import type { MailRecord, PeopleStore } from "./people_store.ts";
-import { type PeopleEvent, type PeopleEvents, peopleEvents } from "./store_people_events.ts";
+import {
+  isPresenceEvent,
+  MAX_PRESENCE_USERS,
+  type PeopleEvent,
+  type PeopleEvents,
+  peopleEvents,
+  presenceEntry,
+  presenceTuple,
+} from "./store_people_events.ts";
 import { Presence, type PresenceEntry } from "./presence.ts";
 
 const logger = getLogger(["ringchat", "registry", "people"]);
@@ -227,6 +236,14 @@ export class People<C> implements Disposable {
   #nextRoundAt = 0;
   /** Pushes queued and not yet written, per connection. */
   readonly #queued = new Map<C, number>();
+  /** With a shared store: names whose state here changed and is not yet published. */
+  readonly #outgoing = new Set<string>();
+  /** Another registry asked for every live name: publish them at the next round. */
+  #snapshotDue = false;
+  #publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Other registries whose heartbeat key was missing at the last check. */
+  readonly #missing = new Set<string>();
+  #checkingAlive = false;
 
   private constructor(
     options: PeopleOptions,
@@ -239,6 +256,7 @@ export class People<C> implements Disposable {
     this.#options = options;
     this.#events = events;
     this.#unsubscribe = events?.onPeopleEvent((event) => this.#heard(event)) ?? null;
+    this.#askPresence();
     this.#host = host;
     this.#store = store;
     this.#accounts = accounts;
@@ -329,13 +347,13 @@ export class People<C> implements Disposable {
     if (named === undefined) this.#membersNamed.set(name, named = new Set());
     named.add(c);
     if (this.#host.saidHello(c) && !this.#host.isClosed(c)) this.#listeners.add(c);
-    if (added) this.#announce(this.#presence.enterRoom(name, room));
+    if (added) this.#local(name, this.#presence.enterRoom(name, room));
   }
 
   /** A member named `name` left `room` (departed, expired, or its connection closed); `c` owned it. */
   left(c: C | null, name: string, room: string): void {
     if (c !== null && this.#memberName.get(c) === name) this.#forgetMember(c);
-    this.#announce(this.#presence.leaveRoom(name, room));
+    this.#local(name, this.#presence.leaveRoom(name, room));
   }
 
   /** `c` closed: its login ends, its pending requests are forgotten. */
@@ -356,6 +374,7 @@ export class People<C> implements Disposable {
     this.#sourceBroadcasts.sweep(now);
     this.#mailRate.sweep(now);
     this.#pending.sweep(now);
+    this.#checkAlive();
     const burst = this.#options.peopleRequestBurst;
     for (const [c, bucket] of this.#buckets) {
       if (bucket.tokens(now) >= burst) this.#buckets.delete(c);
@@ -367,6 +386,8 @@ export class People<C> implements Disposable {
     this.#unsubscribe?.();
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    clearTimeout(this.#publishTimer);
+    this.#publishTimer = undefined;
     this.#store.close();
   }
 
@@ -518,7 +539,7 @@ export class People<C> implements Disposable {
     this.#events?.loggedIn(name).catch((error) =>
       logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
     );
-    this.#announce(this.#presence.login(name));
+    this.#local(name, this.#presence.login(name));
     const mail = await this.#mailbox.pending(name);
     logger.info("{name} logged in; {mail} mail waiting", { name, mail: mail.length });
     // After the reply (queued already): the mail, oldest first.
@@ -545,7 +566,7 @@ export class People<C> implements Disposable {
     if (on === undefined) return error(ref, "bad-request", { message: "on is a boolean" });
     const me = this.#nameOf(c);
     if (me === undefined) return error(ref, "login-required");
-    this.#announce(this.#presence.setAway(me, on));
+    this.#local(me, this.#presence.setAway(me, on));
     return frame("away", { ref, on });
   }
 
@@ -826,7 +847,7 @@ export class People<C> implements Disposable {
   }
 
   #loggedOut(name: string): void {
-    this.#announce(this.#presence.logout(name));
+    this.#local(name, this.#presence.logout(name));
     this.#pending.forgetName(name);
   }
 
@@ -843,8 +864,105 @@ export class People<C> implements Disposable {
         this.#accounts.logout(older);
         this.#loggedOut(event.name);
         this.#kick(older, event.name);
+        return;
       }
+      case "presence":
+      case "presence-ask":
+        return this.#heardPresence(event);
+      case "resync":
+        return this.#askPresence();
     }
+  }
+
+  /** Another registry's presence (validated: a malformed event is dropped). */
+  #heardPresence(event: unknown): void {
+    if (!isPresenceEvent(event) || event.origin === this.#events?.origin) return;
+    if (event.kind === "presence-ask") {
+      this.#snapshotDue = true;
+      this.#publishSoon();
+      return;
+    }
+    this.#missing.delete(event.origin);
+    if (event.first) {
+      for (const change of this.#presence.dropRegistry(event.origin)) this.#announce(change);
+    }
+    for (const tuple of event.users) {
+      const entry = presenceEntry(tuple);
+      if (entry !== null) this.#announce(this.#presence.remote(event.origin, entry));
+    }
+  }
+
+  /** Asks the other registries for their live names (at start, and when the subscription came back). */
+  #askPresence(): void {
+    const events = this.#events;
+    if (events === null) return;
+    events.publish({ kind: "presence-ask", origin: events.origin }).catch((error) =>
+      logger.debug("Presence not asked for: {error}", { error })
+    );
+  }
+
+  /**
+   * `name`'s state here changed (`change`: the visible change, if any):
+   * announced here, and with a shared store published to the other
+   * registries at the next round (the latest state per name).
+   */
+  #local(name: string, change: PresenceEntry | null): void {
+    this.#announce(change);
+    if (this.#events === null) return;
+    this.#outgoing.add(name);
+    this.#publishSoon();
+  }
+
+  #publishSoon(): void {
+    this.#publishTimer ??= setTimeout(() => this.#publish(), this.#options.presenceFlushMs);
+  }
+
+  /**
+   * Publishes the names whose state here changed (or, when asked, every
+   * live name, the first message marked `first`), at most
+   * {@linkcode MAX_PRESENCE_USERS} a message: a name that changes a
+   * thousand times in a round is published once.
+   */
+  #publish(): void {
+    this.#publishTimer = undefined;
+    const events = this.#events;
+    if (events === null) return;
+    const full = this.#snapshotDue;
+    const names = full ? [...this.#presence.liveNames()] : [...this.#outgoing];
+    this.#snapshotDue = false;
+    this.#outgoing.clear();
+    const users = names.map((name) => presenceTuple(this.#presence.localEntry(name)));
+    for (let i = 0; i < users.length || (full && i === 0); i += MAX_PRESENCE_USERS) {
+      events.publish({
+        kind: "presence",
+        origin: events.origin,
+        first: full && i === 0,
+        users: users.slice(i, i + MAX_PRESENCE_USERS),
+      }).catch((error) => logger.debug("Presence not published: {error}", { error }));
+    }
+  }
+
+  /**
+   * Forgets the names of registries whose heartbeat key lapsed at two
+   * checks in a row (a SIGKILLed or closed registry; one miss may be a
+   * registry that just started).
+   */
+  #checkAlive(): void {
+    const events = this.#events;
+    const registries = this.#presence.remoteRegistries();
+    if (events === null || registries.length === 0 || this.#checkingAlive) return;
+    this.#checkingAlive = true;
+    events.alive(registries).then((alive) => {
+      for (const registry of registries) {
+        if (alive.has(registry)) this.#missing.delete(registry);
+        else if (!this.#missing.has(registry)) this.#missing.add(registry);
+        else {
+          this.#missing.delete(registry);
+          for (const change of this.#presence.dropRegistry(registry)) this.#announce(change);
+        }
+      }
+    }, (error) => logger.debug("Registries' heartbeats not read: {error}", { error }))
+      .finally(() => this.#checkingAlive = false);
   }
 
   /** Tells `older` it was logged in elsewhere, then closes it. */

@@ -147,6 +147,8 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
         `${store.#prefix}people`,
         (message: string) => store.#heard(message),
       );
+      // The client subscribes again when it reconnects; what was published meanwhile is lost.
+      subscriber.client.on("ready", () => store.#emit({ kind: "resync" }));
       return store;
     } catch (error) {
       await Promise.all([redis.close(), subscriber?.close()]);
@@ -162,6 +164,18 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
   async loggedIn(name: string): Promise<void> {
     const event: PeopleEvent = { kind: "login", name, origin: this.origin };
     await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
+  async publish(event: PeopleEvent & { kind: "presence" | "presence-ask" }): Promise<void> {
+    await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
+  async alive(registries: readonly string[]): Promise<Set<string>> {
+    if (registries.length === 0) return new Set();
+    const values = await this.#command(
+      ["MGET", ...registries.map((id) => this.#key(`alive:${id}`))],
+    ) as (string | null)[];
+    return new Set(registries.filter((_, i) => values[i] !== null));
   }
 
   async createAccount(account: AccountRecord): Promise<boolean> {
@@ -269,6 +283,11 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
     } catch {
       return;
     }
+    if ((event as { kind?: unknown } | null)?.kind === "resync") return;
+    this.#emit(event);
+  }
+
+  #emit(event: PeopleEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);

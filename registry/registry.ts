@@ -271,7 +271,9 @@ class Registry implements RegistryHandle {
     this.#people = people;
     this.#stores = stores;
     this.#store = stores ?? EMBEDDED_STORE_HEALTH;
-    this.#shared = stores === null ? null : new SharedRooms(stores.rooms, this.#sharedHost());
+    this.#shared = stores === null
+      ? null
+      : new SharedRooms(stores.rooms, this.#sharedHost(), stores.people.origin);
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,

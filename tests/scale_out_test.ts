@@ -4,6 +4,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { type RegistryHandle, type RegistryOptions, startRegistry } from "../registry/registry.ts";
+import { RedisConnection } from "../registry/redis_connection.ts";
 import { STORE_DOWN } from "../registry/store_shared.ts";
 import { extension, helloClient, memberList } from "./support/hello_client.ts";
 import { PeopleClient } from "./support/people_client.ts";
@@ -357,6 +358,100 @@ redisTest(
     equal((await bob.login("bob")).mail, 1);
     const mail = await bob.pushOf("mail");
     deepEqual([mail.id, mail.from, mail.text], [stored.id, "alice", "call me"]);
+  },
+);
+
+/** The entry of `name` in the `online` list `viewer` gets. */
+async function onlineEntry(viewer: PeopleClient, name: string): Promise<unknown> {
+  const list = await viewer.request("online");
+  return (list.users as { name: string }[]).find((u) => u.name === name);
+}
+
+/** The next `presence` push `viewer` gets of `name` in `state` (earlier ones skipped). */
+async function presenceOf(viewer: PeopleClient, name: string, state: string) {
+  for (;;) {
+    const push = await viewer.pushOf("presence");
+    if (push.name === name && push.state === state) return push;
+  }
+}
+
+/** Asks `online` through `viewer` until `name`'s entry is `entry`. */
+function untilOnline(viewer: PeopleClient, name: string, entry: unknown): Promise<unknown> {
+  return retry(() => onlineEntry(viewer, name), (e) => JSON.stringify(e) === JSON.stringify(entry));
+}
+
+redisTest(
+  "scale-out: presence is shared: a user online through B is in A's online list, search and presence pushes; a registry started later learns it; a closed registry's users go offline",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const options = { ...PEOPLE, sweepMs: 50 };
+    await using regs = await registries(redis, 2, options);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    await bob.account("bob");
+    ok((await bob.join("room1", "bob", 4300)).startsWith("M:"));
+    const bobThere = { name: "bob", state: "online", room: "room1" };
+    deepEqual(await untilOnline(alice, "bob", bobThere), bobThere);
+    const { ref: _ref, ...found } = await alice.request("search", { name: "bob" });
+    deepEqual(found, { op: "search", result: "found", ...bobThere });
+    // A registry started now asks the others and lists bob (and alice) at once.
+    await using late = await registries(redis, 1, options);
+    await using carol = await PeopleClient.connect(late[0]!.port);
+    await carol.account("carol");
+    deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
+    deepEqual(await untilOnline(carol, "alice", { name: "alice", state: "online" }), {
+      name: "alice",
+      state: "online",
+    });
+    // A change on B is pushed to listeners on A and on the late one.
+    equal((await bob.request("away", { on: true })).op, "away");
+    const away = { op: "presence", name: "bob", state: "away", room: "room1" };
+    deepEqual(await presenceOf(alice, "bob", "away"), away);
+    deepEqual(await presenceOf(carol, "bob", "away"), away);
+    // bob online through two registries: leaving one keeps him online through the other.
+    await using bob2 = await RawClient.connect(late[0]!.port);
+    ok((await bob2.request(join("room2", "guest", 4301))).startsWith("M:"));
+    const guest = { name: "guest", state: "online", room: "room2" };
+    deepEqual(await untilOnline(alice, "guest", guest), guest);
+    // The registry closes: its users are offline everywhere (its heartbeat key is gone).
+    await regs[1]!.close();
+    const offline = { name: "bob", state: "offline" };
+    deepEqual(await untilOnline(alice, "bob", offline), offline);
+    deepEqual(await untilOnline(carol, "bob", offline), offline);
+    deepEqual(await onlineEntry(alice, "guest"), guest);
+  },
+);
+
+redisTest(
+  "scale-out: presence events from the channel are validated and bounded",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 1, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    const publisher = await RedisConnection.open(redis.url);
+    await using _ = { [Symbol.asyncDispose]: () => publisher.close() };
+    const publish = (event: unknown) =>
+      publisher.client.sendCommand(["PUBLISH", "ringchat:people", JSON.stringify(event)]);
+    const long = "x".repeat(33);
+    const many = Array.from({ length: 257 }, (_, i) => [`u${i}`, "online"]);
+    for (
+      const event of [
+        { kind: "presence", origin: "zz", first: false, users: [[long, "online"]] },
+        { kind: "presence", origin: "zz", first: false, users: [["eve", "king"]] },
+        { kind: "presence", origin: "zz", first: false, users: [["eve", "online", 5]] },
+        { kind: "presence", origin: "zz", first: false, users: many },
+        { kind: "presence", origin: "", first: false, users: [["eve", "online"]] },
+      ]
+    ) await publish(event);
+    await publish({ kind: "presence", origin: "zz", first: false, users: [["ok", "online"]] });
+    deepEqual(await untilOnline(alice, "ok", { name: "ok", state: "online" }), {
+      name: "ok",
+      state: "online",
+    });
+    const names = ((await alice.request("online")).users as { name: string }[]).map((u) => u.name);
+    deepEqual(names, ["ok"]);
   },
 );
 
