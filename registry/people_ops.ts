@@ -31,17 +31,19 @@ import { Mailbox, routeDm } from "./mailbox.ts";
 import type { RegistryOptions } from "./options.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { SqlitePeopleStore } from "./people_db.ts";
-import { PendingRequests } from "./people_requests.ts";
+import { type Consent, PendingRequests } from "./people_requests.ts";
 
 import type { MailRecord, PeopleStore } from "./people_store.ts";
 import {
   isPresenceEvent,
+  isRelayEvent,
   MAX_PRESENCE_USERS,
   type PeopleEvent,
   type PeopleEvents,
   peopleEvents,
   presenceEntry,
   presenceTuple,
+  type RelayEvent,
 } from "./store_people_events.ts";
 import { Presence, type PresenceEntry } from "./presence.ts";
 
@@ -211,6 +213,11 @@ export class People<C> implements Disposable {
   readonly #mailbox: Mailbox;
   readonly #presence = new Presence();
   readonly #pending: PendingRequests<C>;
+  /**
+   * With a shared store: requests to names here relayed from other
+   * registries, each with the registry that asked (the answer goes back to it).
+   */
+  readonly #relayed: PendingRequests<string>;
   /** Broadcasts per sender name. */
   readonly #broadcasts: Broadcasts;
   /** Broadcasts per source address (fresh names do not buy more). */
@@ -265,10 +272,9 @@ export class People<C> implements Disposable {
       maxMessages: options.maxMailMessages,
       maxBytes: options.maxMailBytes,
     });
-    this.#pending = new PendingRequests<C>({
-      ttlMs: options.requestTtlMs,
-      maxPerSender: options.maxPendingRequests,
-    });
+    const bounds = { ttlMs: options.requestTtlMs, maxPerSender: options.maxPendingRequests };
+    this.#pending = new PendingRequests<C>(bounds);
+    this.#relayed = new PendingRequests<string>(bounds);
     const rate = { perMinute: options.broadcastPerMinute, burst: options.broadcastBurst };
     this.#broadcasts = new Broadcasts(rate);
     this.#sourceBroadcasts = new Broadcasts(rate);
@@ -374,6 +380,7 @@ export class People<C> implements Disposable {
     this.#sourceBroadcasts.sweep(now);
     this.#mailRate.sweep(now);
     this.#pending.sweep(now);
+    this.#relayed.sweep(now);
     this.#checkAlive();
     const burst = this.#options.peopleRequestBurst;
     for (const [c, bucket] of this.#buckets) {
@@ -625,7 +632,8 @@ export class People<C> implements Disposable {
     if (route.route === "refused") return error(ref, route.code);
     if (route.route === "mailbox") return frame("dm-route", { ref, to, route: "mailbox" });
     const target = this.#reach(to);
-    if (target === undefined) {
+    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take direct messages` });
     }
     const reply = frame("dm-route", { ref, to, route: "direct" });
@@ -639,7 +647,10 @@ export class People<C> implements Disposable {
     if (offered === "too-many") {
       return error(ref, "rate-limited", { retryAfterMs: this.#pending.retryAfterMs(me, now) });
     }
-    if (offered === "new") this.#push(target, frame("dm-request", { from: me }));
+    if (offered === "new") {
+      if (target !== undefined) this.#push(target, frame("dm-request", { from: me }));
+      else this.#relay(holder!, { op: "dm-request", from: me, to });
+    }
     return reply;
   }
 
@@ -666,15 +677,19 @@ export class People<C> implements Disposable {
     if (accept && address.port === undefined) {
       return error(ref, "bad-request", { message: "port is needed when in no room" });
     }
-    const request = this.#pending.take("dm", to, me, "", Date.now());
-    if (request === undefined) return error(ref, "no-request");
+    const now = Date.now();
+    const request = this.#pending.take("dm", to, me, "", now);
+    // Asked through another registry: the answer goes back there.
+    const relayed = request === undefined ? this.#relayed.take("dm", to, me, "", now) : undefined;
+    if (request === undefined && relayed === undefined) return error(ref, "no-request");
     if (!accept) {
-      this.#push(request.requester, frame("dm-rejected", { by: me }));
+      if (request !== undefined) this.#push(request.requester, frame("dm-rejected", { by: me }));
+      else this.#relay(relayed!.requester, { op: "dm-answer", from: me, to, accept });
       return frame("dm-answered", { ref, to, accept });
     }
     const consent = { ip: address.ip, port: address.port!, token: randomToken() };
-    this.#pending.grant(to, me, consent);
-    this.#push(request.requester, frame("dm-accepted", { by: me, ...consent }));
+    if (request !== undefined) this.#consented(request.requester, to, me, consent);
+    else this.#relay(relayed!.requester, { op: "dm-answer", from: me, to, accept, ...consent });
     return frame("dm-answered", { ref, to, accept, token: consent.token });
   }
 
@@ -727,7 +742,8 @@ export class People<C> implements Disposable {
     const refused = this.#refusedTo(me, to, "invite");
     if (refused !== null) return error(ref, refused);
     const target = this.#reach(to);
-    if (target === undefined) {
+    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take invitations` });
     }
     const now = Date.now();
@@ -735,7 +751,10 @@ export class People<C> implements Disposable {
     if (offered === "too-many") {
       return error(ref, "rate-limited", { retryAfterMs: this.#pending.retryAfterMs(me, now) });
     }
-    if (offered === "new") this.#push(target, frame("invite", { from: me, room }));
+    if (offered === "new") {
+      if (target !== undefined) this.#push(target, frame("invite", { from: me, room }));
+      else this.#relay(holder!, { op: "invite", from: me, to, room });
+    }
     return frame("invite-sent", { ref, to, room });
   }
 
@@ -748,12 +767,18 @@ export class People<C> implements Disposable {
     }
     const me = this.#nameOf(c);
     if (me === undefined) return error(ref, "login-required");
-    const request = this.#pending.take("invite", to, me, room, Date.now());
-    if (request === undefined) return error(ref, "no-request");
-    this.#push(
-      request.requester,
-      frame(accept ? "invite-accepted" : "invite-declined", { by: me, room }),
-    );
+    const now = Date.now();
+    const request = this.#pending.take("invite", to, me, room, now);
+    const relayed = request === undefined
+      ? this.#relayed.take("invite", to, me, room, now)
+      : undefined;
+    if (request === undefined && relayed === undefined) return error(ref, "no-request");
+    if (request !== undefined) {
+      this.#push(
+        request.requester,
+        frame(accept ? "invite-accepted" : "invite-declined", { by: me, room }),
+      );
+    } else this.#relay(relayed!.requester, { op: "invite-answer", from: me, to, room, accept });
     return frame("invite-answered", { ref, to, room, accept });
   }
 
@@ -869,8 +894,55 @@ export class People<C> implements Disposable {
       case "presence":
       case "presence-ask":
         return this.#heardPresence(event);
+      case "relay":
+        return this.#heardRelay(event);
       case "resync":
         return this.#askPresence();
+    }
+  }
+
+  /** `requester` (a connection of `from`) gets `to`'s consent; `from` keeps it. */
+  #consented(requester: C, from: string, to: string, consent: Consent): void {
+    this.#pending.grant(from, to, consent);
+    this.#push(requester, frame("dm-accepted", { by: to, ...consent }));
+  }
+
+  /** Sends `relay` to `registry` (the one holding its `to`, or the one that asked). */
+  #relay(registry: string, relay: Omit<RelayEvent, "kind" | "origin">): void {
+    const events = this.#events;
+    if (events === null) return;
+    events.send(registry, { kind: "relay", origin: events.origin, ...relay }).catch((error) =>
+      logger.debug("A {op} not relayed: {error}", { op: relay.op, error })
+    );
+  }
+
+  /**
+   * A request to a name here from another registry (kept in `#relayed`,
+   * pushed to the name's connection), or the answer to one of this
+   * registry's requests (given to the requester as a local answer is).
+   */
+  #heardRelay(event: unknown): void {
+    if (!isRelayEvent(event) || event.origin === this.#events?.origin) return;
+    const { op, from, to } = event;
+    const room = event.room ?? "";
+    const now = Date.now();
+    if (op === "dm-request" || op === "invite") {
+      const target = this.#reach(to);
+      if (target === undefined) return;
+      const kind = op === "dm-request" ? "dm" : "invite";
+      if (this.#relayed.offer(kind, from, to, room, event.origin, now) !== "new") return;
+      this.#push(target, op === "invite" ? frame("invite", { from, room }) : frame(op, { from }));
+      return;
+    }
+    const request = this.#pending.take(op === "dm-answer" ? "dm" : "invite", to, from, room, now);
+    if (request === undefined) return;
+    if (op === "invite-answer") {
+      const answer = event.accept ? "invite-accepted" : "invite-declined";
+      this.#push(request.requester, frame(answer, { by: from, room }));
+    } else if (!event.accept) this.#push(request.requester, frame("dm-rejected", { by: from }));
+    else {
+      const consent = { ip: event.ip!, port: event.port!, token: event.token! };
+      this.#consented(request.requester, to, from, consent);
     }
   }
 
@@ -958,6 +1030,7 @@ export class People<C> implements Disposable {
         else if (!this.#missing.has(registry)) this.#missing.add(registry);
         else {
           this.#missing.delete(registry);
+          this.#relayed.forgetRequester(registry);
           for (const change of this.#presence.dropRegistry(registry)) this.#announce(change);
         }
       }
@@ -984,7 +1057,10 @@ export class People<C> implements Disposable {
    */
   #announce(change: PresenceEntry | null): void {
     if (change === null) return;
-    if (change.state === "offline") this.#pending.forgetName(change.name);
+    if (change.state === "offline") {
+      this.#pending.forgetName(change.name);
+      this.#relayed.forgetName(change.name);
+    }
     this.#changes.delete(change.name);
     this.#changes.set(change.name, change);
     this.#flushTimer ??= setTimeout(() => this.#flush(), this.#roundDelay());

@@ -17,13 +17,14 @@
  * | `P mail:box:NAME` | hash | id → `{"from","text","at"}` (JSON), NAME's mailbox |
  * | `P mail:bytes:NAME` | string | UTF-8 bytes of text in NAME's mailbox |
  * | `P people` | channel | the events of `registry/store_people_events.ts` (JSON) |
+ * | `P people:ID` | channel | the `relay` events for registry ID alone |
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { type LoadedScript, RedisConnection } from "./redis_connection.ts";
-import type { PeopleEvent, PeopleEvents } from "./store_people_events.ts";
+import type { PeopleEvent, PeopleEvents, RelayEvent } from "./store_people_events.ts";
 import type {
   AccountRecord,
   BlockRecord,
@@ -144,7 +145,7 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
         options.prefix ?? "ringchat:",
       );
       await subscriber.client.subscribe(
-        `${store.#prefix}people`,
+        [`${store.#prefix}people`, `${store.#prefix}people:${store.origin}`],
         (message: string) => store.#heard(message),
       );
       // The client subscribes again when it reconnects; what was published meanwhile is lost.
@@ -168,6 +169,10 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
 
   async publish(event: PeopleEvent & { kind: "presence" | "presence-ask" }): Promise<void> {
     await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
+  async send(registry: string, event: RelayEvent): Promise<void> {
+    await this.#command(["PUBLISH", this.#key(`people:${registry}`), JSON.stringify(event)]);
   }
 
   async alive(registries: readonly string[]): Promise<Set<string>> {

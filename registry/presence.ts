@@ -136,6 +136,13 @@ export class Presence {
     return this.#sorted.filter((name) => this.#live.has(name));
   }
 
+  /** Another registry `name` is live through, when not live here. */
+  holder(name: string): string | undefined {
+    if (this.#live.has(name) || !this.#remoteCount.has(name)) return undefined;
+    for (const [registry, entries] of this.#remote) if (entries.has(name)) return registry;
+    return undefined;
+  }
+
   /** The other registries that told of live names. */
   remoteRegistries(): string[] {
     return [...this.#remote.keys()];

@@ -16,10 +16,15 @@
  * forgets what it held of that registry), and forgets a registry's names
  * when its heartbeat key (`P alive:ID`, the rooms' owners' one) lapses.
  *
+ * DM requests and invitations to a name live through another registry are
+ * relayed to that registry alone (`relay`, on its own channel
+ * `P people:ID`): the request, then the answer back to the requester's
+ * registry, which keeps the consent as for a requester of its own.
+ *
  * @module
  */
 
-import { MAX_NAME_BYTES } from "../lib/limits.ts";
+import { MAX_IP_BYTES, MAX_NAME_BYTES } from "../lib/limits.ts";
 import type { PresenceEntry, PresenceState } from "./presence.ts";
 
 /** Names one `presence` event carries at most (a longer list is split). */
@@ -52,8 +57,32 @@ export type PeopleEvent =
     readonly users: readonly PresenceTuple[];
   }
   | { readonly kind: "presence-ask"; readonly origin: string }
+  | RelayEvent
   /** This registry's subscription came back: events may have been missed. */
   | { readonly kind: "resync" };
+
+/** What a `relay` carries: a request to a name on the receiving registry, or the answer back. */
+export type RelayOp = "dm-request" | "dm-answer" | "invite" | "invite-answer";
+
+/**
+ * A people request or answer between two registries: `from` asks (or
+ * answers) `to`, whose connection the receiving registry holds.
+ */
+export interface RelayEvent {
+  readonly kind: "relay";
+  readonly origin: string;
+  readonly op: RelayOp;
+  readonly from: string;
+  readonly to: string;
+  /** The room of an invitation or its answer. */
+  readonly room?: string;
+  /** The answer of `dm-answer` and `invite-answer`. */
+  readonly accept?: boolean;
+  /** An accepted `dm-answer`'s consent: where `to` connects to `from`. */
+  readonly ip?: string;
+  readonly port?: number;
+  readonly token?: string;
+}
 
 /** The events of a shared people store. */
 export interface PeopleEvents {
@@ -65,10 +94,18 @@ export interface PeopleEvents {
   loggedIn(name: string): Promise<void>;
   /** Publishes a `presence` or `presence-ask` event of this registry. */
   publish(event: PeopleEvent & { kind: "presence" | "presence-ask" }): Promise<void>;
+  /** Sends `event` to registry `registry` alone. */
+  send(registry: string, event: RelayEvent): Promise<void>;
   /** Which of `registries` are alive (their heartbeat key is set). */
   alive(registries: readonly string[]): Promise<Set<string>>;
 }
 
+const RELAY_OPS: ReadonlySet<string> = new Set([
+  "dm-request",
+  "dm-answer",
+  "invite",
+  "invite-answer",
+]);
 const STATES: ReadonlySet<string> = new Set(["online", "away", "offline"]);
 const encoder = new TextEncoder();
 
@@ -112,4 +149,27 @@ export function isPresenceEvent(
 /** `store`'s events when it is shared (`registry --store`), else null. */
 export function peopleEvents(store: object): PeopleEvents | null {
   return "onPeopleEvent" in store ? store as PeopleEvents : null;
+}
+
+/**
+ * True when `event` (parsed from the channel) is a well-formed `relay`:
+ * names and rooms as the wire allows them, an accepted `dm-answer` with an
+ * ip, a port and a 128-bit hex token.
+ */
+export function isRelayEvent(event: unknown): event is RelayEvent {
+  if (typeof event !== "object" || event === null) return false;
+  const { kind, origin, op, from, to, room, accept, ip, port, token } = event as Record<
+    string,
+    unknown
+  >;
+  if (kind !== "relay" || typeof origin !== "string" || origin === "" || origin.length > 64) {
+    return false;
+  }
+  if (typeof op !== "string" || !RELAY_OPS.has(op) || !isName(from) || !isName(to)) return false;
+  if ((op === "invite" || op === "invite-answer") && !isName(room)) return false;
+  if ((op === "dm-answer" || op === "invite-answer") && typeof accept !== "boolean") return false;
+  if (op !== "dm-answer" || accept !== true) return true;
+  return typeof ip === "string" && ip !== "" && ip.length <= MAX_IP_BYTES &&
+    Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535 &&
+    typeof token === "string" && /^[0-9a-f]{32}$/.test(token);
 }

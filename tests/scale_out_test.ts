@@ -424,6 +424,77 @@ redisTest(
 );
 
 redisTest(
+  "scale-out: DM requests and invitations reach a user online through another registry, and the answers come back",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    await bob.account("bob");
+    ok((await bob.join("room1", "bob", 4500)).startsWith("M:"));
+    await using carol = await PeopleClient.connect(regs[2]!.port);
+    await carol.account("carol");
+    const bobThere = { name: "bob", state: "online", room: "room1" };
+    deepEqual(await untilOnline(alice, "bob", bobThere), bobThere);
+    deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
+    // Online elsewhere is online: no mail, the consent flow instead.
+    equal((await alice.request("mail", { to: "bob", text: "hi" })).code, "not-offline");
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    deepEqual(await bob.pushOf("dm-request"), { op: "dm-request", from: "alice" });
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    const answered = await bob.request("dm-answer", { to: "alice", accept: true });
+    equal(answered.op, "dm-answered");
+    deepEqual(await alice.pushOf("dm-accepted"), {
+      op: "dm-accepted",
+      by: "bob",
+      ip: "127.0.0.1",
+      port: 4500,
+      token: answered.token,
+    });
+    ok(!bob.keptPushes.some((p) => p.op === "dm-request"), "bob was asked once");
+    equal((await bob.request("dm-answer", { to: "alice", accept: true })).code, "no-request");
+    // The consent is kept by alice's registry: asking again is answered at once.
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    equal((await alice.pushOf("dm-accepted")).token, answered.token);
+    // A rejection goes back too.
+    equal((await carol.request("dm-request", { to: "bob" })).route, "direct");
+    deepEqual(await bob.pushOf("dm-request"), { op: "dm-request", from: "carol" });
+    equal((await bob.request("dm-answer", { to: "carol", accept: false })).accept, false);
+    deepEqual(await carol.pushOf("dm-rejected"), { op: "dm-rejected", by: "bob" });
+    // Invitations: accepted and declined.
+    equal((await alice.request("invite", { to: "bob", room: "room9" })).op, "invite-sent");
+    deepEqual(await bob.pushOf("invite"), { op: "invite", from: "alice", room: "room9" });
+    const accepted = await bob.request("invite-answer", {
+      to: "alice",
+      room: "room9",
+      accept: true,
+    });
+    equal(accepted.op, "invite-answered");
+    deepEqual(await alice.pushOf("invite-accepted"), {
+      op: "invite-accepted",
+      by: "bob",
+      room: "room9",
+    });
+    equal((await carol.request("invite", { to: "bob", room: "room8" })).op, "invite-sent");
+    await bob.pushOf("invite");
+    equal(
+      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: false })).accept,
+      false,
+    );
+    deepEqual(await carol.pushOf("invite-declined"), {
+      op: "invite-declined",
+      by: "bob",
+      room: "room8",
+    });
+    equal(
+      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: true })).code,
+      "no-request",
+    );
+  },
+);
+
+redisTest(
   "scale-out: presence events from the channel are validated and bounded",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
