@@ -228,6 +228,16 @@ export class SharedRooms<C extends SharedClient> {
     return this.#withInfo(c, join.room, reply);
   }
 
+  /** True when `room` exists, false when not, null when the store does not answer. */
+  async roomExists(room: string): Promise<boolean | null> {
+    try {
+      return await this.#store.membersReply(room) !== null;
+    } catch (error) {
+      logger.debug("Room {room} not looked up: {error}", { room, error });
+      return null;
+    }
+  }
+
   /** The reply to a DEPART. */
   async depart(c: C, depart: DepartFrame): Promise<Uint8Array> {
     this.#host.valid(c);

@@ -300,6 +300,48 @@ redisTest(
   },
 );
 
+redisTest(
+  "scale-out: per-source JOIN limits hold with --store (counted per registry); joining a room that exists elsewhere is not a new room",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, {
+      trustedSources: "none",
+      maxMembersPerSource: 2,
+      maxRoomsPerSource: 2,
+    });
+    const tooManyMembers = "F:JOIN message - Too many members from this address!!::\r\n";
+    const tooManyRooms = "F:JOIN message - Too many chatrooms from this address!!::\r\n";
+    const opened: RawClient[] = [];
+    using _ = { [Symbol.dispose]: () => opened.forEach((c) => c.close()) };
+    const joinThrough = async (r: number, frame: string) => {
+      const client = await RawClient.connect(regs[r]!.port);
+      opened.push(client);
+      return { client, reply: await client.request(frame) };
+    };
+    match((await joinThrough(2, join("elsewhere", "x1", 9))).reply, /^M:/);
+    const first = await joinThrough(0, join("room1", "m1", 1));
+    match(first.reply, /^M:/);
+    match((await joinThrough(0, join("room1", "m2", 2))).reply, /^M:/);
+    equal((await joinThrough(0, join("room1", "m3", 3))).reply, tooManyMembers);
+    match(await first.client.request(join("room1", "m1", 1)), /^M:/);
+    match((await joinThrough(0, join("room2", "m4", 4))).reply, /^M:/);
+    equal((await joinThrough(0, join("room3", "m5", 5))).reply, tooManyRooms);
+    // At its rooms limit, the source may still join a room that exists (made through C).
+    match((await joinThrough(0, join("elsewhere", "m6", 6))).reply, /^M:/);
+    // Counted per registry: B has its own counts.
+    match((await joinThrough(1, join("room1", "m7", 7))).reply, /^M:/);
+    // A member whose connection closes frees its place.
+    first.client.close();
+    deepEqual(
+      await retry(
+        async () => (await joinThrough(0, join("room1", "m8", 8))).reply.slice(0, 2),
+        (r) => r === "M:",
+      ),
+      "M:",
+    );
+  },
+);
+
 /** Cheap hashes: the sharing, not PBKDF2, is under test. */
 const PEOPLE: RegistryOptions = {
   passwordIterations: 1000,
