@@ -897,7 +897,7 @@ export class People<C> implements Disposable {
       case "relay":
         return this.#heardRelay(event);
       case "resync":
-        return this.#askPresence();
+        return this.#resync();
     }
   }
 
@@ -962,6 +962,22 @@ export class People<C> implements Disposable {
       const entry = presenceEntry(tuple);
       if (entry !== null) this.#announce(this.#presence.remote(event.origin, entry));
     }
+  }
+
+  /**
+   * The subscription came back after a drop: what was published meanwhile
+   * was missed. Reads the names and blocks from the store again, asks the
+   * other registries for their live names and tells them all of this one's.
+   */
+  #resync(): void {
+    logger.info("People events resubscribed: reloading names and blocks");
+    this.#askPresence();
+    this.#snapshotDue = true;
+    this.#publishSoon();
+    this.#store.accountNames().then((names) => {
+      for (const name of names) this.#accounts.learnName(name);
+    }).catch((error) => logger.debug("Names not reloaded: {error}", { error }));
+    this.#blocks.reload().catch((error) => logger.debug("Blocks not reloaded: {error}", { error }));
   }
 
   /** Asks the other registries for their live names (at start, and when the subscription came back). */

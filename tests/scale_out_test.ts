@@ -537,6 +537,44 @@ redisTest(
 );
 
 redisTest(
+  "scale-out: a registry whose subscription dropped reloads the names and blocks published meanwhile, and presence",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using carol = await PeopleClient.connect(regs[0]!.port);
+    await carol.account("carol");
+    await using alice = await PeopleClient.connect(regs[1]!.port);
+    await alice.account("alice");
+    const admin = await RedisConnection.open(redis.url);
+    await using _ = { [Symbol.asyncDispose]: () => admin.close() };
+    // Every subscriber is cut and kept out (no new connections) while carol blocks alice
+    // and dave registers: those events are published to nobody.
+    const redisCommand = async (...args: string[]) => String(await admin.client.sendCommand(args));
+    await redisCommand("CONFIG", "SET", "maxclients", "1");
+    await redisCommand("CLIENT", "KILL", "TYPE", "pubsub");
+    await retry(() => redisCommand("CLIENT", "LIST", "TYPE", "pubsub"), (list) => list === "");
+    equal(await redisCommand("CLIENT", "LIST", "TYPE", "pubsub"), "");
+    equal((await carol.request("block", { name: "alice" })).op, "blocked");
+    await using dave = await PeopleClient.connect(regs[0]!.port);
+    await dave.account("dave");
+    await redisCommand("CONFIG", "SET", "maxclients", "10000");
+    // B reloaded them when its subscription came back.
+    const mail = await retry(
+      () => alice.request("mail", { to: "carol", text: "hi" }),
+      (r) => r.code === "blocked",
+    );
+    equal(mail.code, "blocked");
+    await using stranger = await RawClient.connect(regs[1]!.port);
+    match(
+      await until(stranger, join("room2", "dave", 4200), (r) => r.startsWith("F:")),
+      /^F:.*registered/i,
+    );
+    const daveThere = { name: "dave", state: "online" };
+    deepEqual(await untilOnline(alice, "dave", daveThere), daveThere);
+  },
+);
+
+redisTest(
   "scale-out: presence events from the channel are validated and bounded",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
