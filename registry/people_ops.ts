@@ -132,6 +132,11 @@ export interface PeopleHost<C> {
   release(c: C): void;
   /** True once `c` is closed. */
   isClosed(c: C): boolean;
+  /**
+   * With a shared store: the members of `room`, whichever registry serves
+   * them (`address` of a user whose connection is on another registry).
+   */
+  membersOf?(room: string): Promise<readonly MemberView[]>;
 }
 
 type Body = Record<string, unknown>;
@@ -782,7 +787,7 @@ export class People<C> implements Disposable {
     return frame("invite-answered", { ref, to, room, accept });
   }
 
-  #address(c: C, ref: string, body: Body): Uint8Array {
+  #address(c: C, ref: string, body: Body): Uint8Array | Promise<Uint8Array> {
     const name = text(body, "name");
     const purpose = body.for ?? "link";
     if (name === undefined || (purpose !== "poke" && purpose !== "link")) {
@@ -794,7 +799,23 @@ export class People<C> implements Disposable {
       return error(ref, "blocked");
     }
     const member = this.#memberNamed(name);
-    if (member === undefined) return error(ref, "unknown-user");
+    if (member !== undefined) return this.#addressOf(c, ref, me, member);
+    // Live through another registry: its member is in the shared rooms, in the room presence says.
+    const room = this.#presence.holder(name) === undefined
+      ? undefined
+      : this.#presence.entry(name)?.room;
+    if (room === undefined || this.#host.membersOf === undefined) {
+      return error(ref, "unknown-user");
+    }
+    return this.#host.membersOf(room).then((members) => {
+      const there = members.find((m) => m.name === name);
+      return there === undefined ? error(ref, "unknown-user") : this.#addressOf(c, ref, me, there);
+    });
+  }
+
+  /** The `address` answer of `member` to `me` (on `c`): in the same room, or with consent. */
+  #addressOf(c: C, ref: string, me: string, member: MemberView): Uint8Array {
+    const name = member.name;
     const mine = this.#host.memberOf(c);
     if (mine?.room !== member.room && this.#pending.consent(me, name) === undefined) {
       return error(ref, "consent-required");

@@ -285,6 +285,8 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const shared = this.#shared;
+    if (shared !== null) host.membersOf = (room) => shared.members(room);
     host.bind(this.#clients, (client) => this.#memberOf(client), (client) => {
       if (this.#shared !== null) return this.#track(this.#shared.release(client));
       const removal = this.#rooms.release(client);
@@ -979,6 +981,8 @@ class PeopleConnections implements PeopleHost<Client> {
   #clients: ReadonlySet<Client> = new Set();
   #memberOf: (c: Client) => MemberView | undefined = () => undefined;
   #release: (c: Client) => void = () => {};
+  /** With a shared store: the members of a room, whichever registry serves them. */
+  membersOf?: (room: string) => Promise<readonly MemberView[]>;
 
   /** Binds the registry's connections, member lookup and member release, once they exist. */
   bind(

@@ -228,6 +228,11 @@ export class SharedRooms<C extends SharedClient> {
     return this.#withInfo(c, join.room, reply);
   }
 
+  /** The members of `room`, newest join first, whichever registry serves them. */
+  members(room: string): Promise<MemberRecord[]> {
+    return this.#store.members(room);
+  }
+
   /** True when `room` exists, false when not, null when the store does not answer. */
   async roomExists(room: string): Promise<boolean | null> {
     try {

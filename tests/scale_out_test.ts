@@ -480,6 +480,8 @@ redisTest(
     const bobThere = { name: "bob", state: "online", room: "room1" };
     deepEqual(await untilOnline(alice, "bob", bobThere), bobThere);
     deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
+    equal((await alice.request("address", { name: "bob" })).code, "consent-required");
+    equal((await alice.request("address", { name: "nobody" })).code, "unknown-user");
     // Online elsewhere is online: no mail, the consent flow instead.
     equal((await alice.request("mail", { to: "bob", text: "hi" })).code, "not-offline");
     equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
@@ -496,6 +498,9 @@ redisTest(
     });
     ok(!bob.keptPushes.some((p) => p.op === "dm-request"), "bob was asked once");
     equal((await bob.request("dm-answer", { to: "alice", accept: true })).code, "no-request");
+    const { ref: _ref, ...address } = await alice.request("address", { name: "bob", for: "poke" });
+    deepEqual(address, { op: "address", name: "bob", ip: "127.0.0.1", port: 4500, room: "room1" });
+    equal((await carol.request("address", { name: "bob" })).code, "consent-required");
     // The consent is kept by alice's registry: asking again is answered at once.
     equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
     equal((await alice.pushOf("dm-accepted")).token, answered.token);
