@@ -255,6 +255,8 @@ export class People<C> implements Disposable {
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
   /** Other registries whose heartbeat key was missing at the last check. */
   readonly #missing = new Set<string>();
+  /** With a shared store: when each session here began (a resync tells the others again). */
+  readonly #loginAt = new Map<string, number>();
   #checkingAlive = false;
 
   private constructor(
@@ -548,9 +550,11 @@ export class People<C> implements Disposable {
     }
     if (result.previousName !== null) this.#loggedOutOf(c, result.previousName);
     if (result.kicked !== null) this.#kick(result.kicked.session, name);
-    this.#events?.loggedIn(name).catch((error) =>
-      logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
-    );
+    if (this.#events !== null) {
+      const at = Date.now();
+      this.#loginAt.set(name, at);
+      this.#tellLogin(name, at, false);
+    }
     this.#local(name, this.#presence.login(name));
     const mail = await this.#mailbox.pending(name);
     logger.info("{name} logged in; {mail} mail waiting", { name, mail: mail.length });
@@ -893,6 +897,7 @@ export class People<C> implements Disposable {
   }
 
   #loggedOut(name: string): void {
+    this.#loginAt.delete(name);
     this.#local(name, this.#presence.logout(name));
     this.#pending.forgetName(name);
   }
@@ -907,6 +912,15 @@ export class People<C> implements Disposable {
       case "login": {
         const older = this.#accounts.sessionOf(event.name);
         if (event.origin === this.#events?.origin || older === undefined) return;
+        if (event.again === true) {
+          const mine = this.#loginAt.get(event.name) ?? 0;
+          const theirs = typeof event.at === "number" ? event.at : 0;
+          if (mine > theirs || (mine === theirs && this.#events!.origin > event.origin)) {
+            // Ours began later: that registry ends its older session when told again.
+            this.#tellLogin(event.name, mine, true);
+            return;
+          }
+        }
         this.#accounts.logout(older);
         this.#loggedOut(event.name);
         this.#kick(older, event.name);
@@ -988,17 +1002,27 @@ export class People<C> implements Disposable {
   /**
    * The subscription came back after a drop: what was published meanwhile
    * was missed. Reads the names and blocks from the store again, asks the
-   * other registries for their live names and tells them all of this one's.
+   * other registries for their live names and tells them all of this one's,
+   * and tells its sessions again (the older of two sessions of one account
+   * ends).
    */
   #resync(): void {
     logger.info("People events resubscribed: reloading names and blocks");
     this.#askPresence();
+    for (const [name, at] of this.#loginAt) this.#tellLogin(name, at, true);
     this.#snapshotDue = true;
     this.#publishSoon();
     this.#store.accountNames().then((names) => {
       for (const name of names) this.#accounts.learnName(name);
     }).catch((error) => logger.debug("Names not reloaded: {error}", { error }));
     this.#blocks.reload().catch((error) => logger.debug("Blocks not reloaded: {error}", { error }));
+  }
+
+  /** Tells the other registries of the session of `name` here, begun at `at`. */
+  #tellLogin(name: string, at: number, again: boolean): void {
+    this.#events?.loggedIn(name, at, again).catch((error) =>
+      logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
+    );
   }
 
   /** Asks the other registries for their live names (at start, and when the subscription came back). */

@@ -162,8 +162,8 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
     return () => this.#listeners.delete(listener);
   }
 
-  async loggedIn(name: string): Promise<void> {
-    const event: PeopleEvent = { kind: "login", name, origin: this.origin };
+  async loggedIn(name: string, at: number, again = false): Promise<void> {
+    const event: PeopleEvent = { kind: "login", name, origin: this.origin, at, again };
     await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
   }
 

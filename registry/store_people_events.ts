@@ -48,7 +48,18 @@ export type PeopleEvent =
     readonly name: string;
     readonly blocked: boolean;
   }
-  | { readonly kind: "login"; readonly name: string; readonly origin: string }
+  | {
+    readonly kind: "login";
+    readonly name: string;
+    readonly origin: string;
+    /** When the session began (ms, the origin's clock). */
+    readonly at?: number;
+    /**
+     * Told again after a resync, not a new login: only a session that began
+     * earlier ends; one that began later is told back (`again` too).
+     */
+    readonly again?: boolean;
+  }
   | {
     readonly kind: "presence";
     readonly origin: string;
@@ -90,8 +101,11 @@ export interface PeopleEvents {
   readonly origin: string;
   /** Calls `listener` on every event, whichever registry caused it; returns its unsubscribe. */
   onPeopleEvent(listener: (event: PeopleEvent) => void): () => void;
-  /** Tells every registry that `name` logged in here (older sessions elsewhere end). */
-  loggedIn(name: string): Promise<void>;
+  /**
+   * Tells every registry that `name` logged in here at `at` (older sessions
+   * elsewhere end); `again` after a resync (see the `login` event).
+   */
+  loggedIn(name: string, at: number, again?: boolean): Promise<void>;
   /** Publishes a `presence` or `presence-ask` event of this registry. */
   publish(event: PeopleEvent & { kind: "presence" | "presence-ask" }): Promise<void>;
   /** Sends `event` to registry `registry` alone. */

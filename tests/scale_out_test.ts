@@ -542,7 +542,7 @@ redisTest(
 );
 
 redisTest(
-  "scale-out: a registry whose subscription dropped reloads the names and blocks published meanwhile, and presence",
+  "scale-out: a registry whose subscription dropped reloads the names and blocks published meanwhile, presence, and the logins (the older session ends)",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
     await using regs = await registries(redis, 2, PEOPLE);
@@ -550,6 +550,8 @@ redisTest(
     await carol.account("carol");
     await using alice = await PeopleClient.connect(regs[1]!.port);
     await alice.account("alice");
+    await using erinA = await PeopleClient.connect(regs[0]!.port);
+    await erinA.account("erin");
     const admin = await RedisConnection.open(redis.url);
     await using _ = { [Symbol.asyncDispose]: () => admin.close() };
     // Every subscriber is cut and kept out (no new connections) while carol blocks alice
@@ -562,7 +564,13 @@ redisTest(
     equal((await carol.request("block", { name: "alice" })).op, "blocked");
     await using dave = await PeopleClient.connect(regs[0]!.port);
     await dave.account("dave");
+    await using erinB = await PeopleClient.connect(regs[1]!.port);
+    await erinB.login("erin");
     await redisCommand("CONFIG", "SET", "maxclients", "10000");
+    // The older session of erin (on A) ends when the logins are told again; the newer one stays.
+    deepEqual(await erinA.pushOf("kicked"), { op: "kicked", reason: "logged-in-elsewhere" });
+    await erinA.client.closedByPeer();
+    equal((await erinB.request("away", { on: true })).op, "away");
     // B reloaded them when its subscription came back.
     const mail = await retry(
       () => alice.request("mail", { to: "carol", text: "hi" }),
