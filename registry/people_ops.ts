@@ -147,6 +147,11 @@ const MAX_ACK_IDS = 100;
 const MAX_ONLINE = 1000;
 /** How long a kicked connection may take to be told why before it is closed anyway. */
 const KICK_WRITE_MS = 1000;
+/**
+ * With a shared store, how often the heartbeat keys of the registries that
+ * told of live names are read (two misses in a row drop their names).
+ */
+const ALIVE_CHECK_MS = 1000;
 
 function frame(op: string, body: Body): Uint8Array {
   return encodeFrame({ type: "X", op, body });
@@ -258,6 +263,7 @@ export class People<C> implements Disposable {
   /** With a shared store: when each session here began (a resync tells the others again). */
   readonly #loginAt = new Map<string, number>();
   #checkingAlive = false;
+  #aliveTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     options: PeopleOptions,
@@ -271,6 +277,7 @@ export class People<C> implements Disposable {
     this.#events = events;
     this.#unsubscribe = events?.onPeopleEvent((event) => this.#heard(event)) ?? null;
     this.#askPresence();
+    if (events !== null) this.#aliveTimer = setInterval(() => this.#checkAlive(), ALIVE_CHECK_MS);
     this.#host = host;
     this.#store = store;
     this.#accounts = accounts;
@@ -388,7 +395,6 @@ export class People<C> implements Disposable {
     this.#mailRate.sweep(now);
     this.#pending.sweep(now);
     this.#relayed.sweep(now);
-    this.#checkAlive();
     const burst = this.#options.peopleRequestBurst;
     for (const [c, bucket] of this.#buckets) {
       if (bucket.tokens(now) >= burst) this.#buckets.delete(c);
@@ -402,6 +408,7 @@ export class People<C> implements Disposable {
     this.#flushTimer = undefined;
     clearTimeout(this.#publishTimer);
     this.#publishTimer = undefined;
+    clearInterval(this.#aliveTimer);
     this.#store.close();
   }
 

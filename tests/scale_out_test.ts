@@ -426,8 +426,7 @@ redisTest(
   "scale-out: presence is shared: a user online through B is in A's online list, search and presence pushes; a registry started later learns it; a closed registry's users go offline",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
-    const options = { ...PEOPLE, sweepMs: 50 };
-    await using regs = await registries(redis, 2, options);
+    await using regs = await registries(redis, 2, PEOPLE);
     await using alice = await PeopleClient.connect(regs[0]!.port);
     await alice.account("alice");
     await using bob = await PeopleClient.connect(regs[1]!.port);
@@ -438,7 +437,7 @@ redisTest(
     const { ref: _ref, ...found } = await alice.request("search", { name: "bob" });
     deepEqual(found, { op: "search", result: "found", ...bobThere });
     // A registry started now asks the others and lists bob (and alice) at once.
-    await using late = await registries(redis, 1, options);
+    await using late = await registries(redis, 1, PEOPLE);
     await using carol = await PeopleClient.connect(late[0]!.port);
     await carol.account("carol");
     deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
