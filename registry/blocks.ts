@@ -209,6 +209,21 @@ export class Blocks implements BlockLookup {
     else this.#remove(by, name);
   }
 
+  /**
+   * Reads every block from the store again (this registry may have missed
+   * other registries' events): holds what the store holds. A block made
+   * here while the read is under way is kept.
+   */
+  async reload(): Promise<void> {
+    const before = [...this.#byBlocker].flatMap(([by, names]) =>
+      [...names].map((name) => [by, name] as const)
+    );
+    const records = await this.#store.blocks();
+    const held = new Set(records.map((b) => `${b.by}\u0000${b.name}`));
+    for (const [by, name] of before) if (!held.has(`${by}\u0000${name}`)) this.#remove(by, name);
+    for (const b of records) this.#add(b.by, b.name);
+  }
+
   #add(by: string, name: string): void {
     let names = this.#byBlocker.get(by);
     if (names === undefined) this.#byBlocker.set(by, names = new Set());

@@ -31,9 +31,20 @@ import { Mailbox, routeDm } from "./mailbox.ts";
 import type { RegistryOptions } from "./options.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { SqlitePeopleStore } from "./people_db.ts";
-import { PendingRequests } from "./people_requests.ts";
+import { type Consent, PendingRequests } from "./people_requests.ts";
+
 import type { MailRecord, PeopleStore } from "./people_store.ts";
-import { type PeopleEvent, type PeopleEvents, peopleEvents } from "./store_people_events.ts";
+import {
+  isPresenceEvent,
+  isRelayEvent,
+  MAX_PRESENCE_USERS,
+  type PeopleEvent,
+  type PeopleEvents,
+  peopleEvents,
+  presenceEntry,
+  presenceTuple,
+  type RelayEvent,
+} from "./store_people_events.ts";
 import { Presence, type PresenceEntry } from "./presence.ts";
 
 const logger = getLogger(["ringchat", "registry", "people"]);
@@ -121,6 +132,11 @@ export interface PeopleHost<C> {
   release(c: C): void;
   /** True once `c` is closed. */
   isClosed(c: C): boolean;
+  /**
+   * With a shared store: the members of `room`, whichever registry serves
+   * them (`address` of a user whose connection is on another registry).
+   */
+  membersOf?(room: string): Promise<readonly MemberView[]>;
 }
 
 type Body = Record<string, unknown>;
@@ -131,6 +147,11 @@ const MAX_ACK_IDS = 100;
 const MAX_ONLINE = 1000;
 /** How long a kicked connection may take to be told why before it is closed anyway. */
 const KICK_WRITE_MS = 1000;
+/**
+ * With a shared store, how often the heartbeat keys of the registries that
+ * told of live names are read (two misses in a row drop their names).
+ */
+const ALIVE_CHECK_MS = 1000;
 
 function frame(op: string, body: Body): Uint8Array {
   return encodeFrame({ type: "X", op, body });
@@ -202,6 +223,11 @@ export class People<C> implements Disposable {
   readonly #mailbox: Mailbox;
   readonly #presence = new Presence();
   readonly #pending: PendingRequests<C>;
+  /**
+   * With a shared store: requests to names here relayed from other
+   * registries, each with the registry that asked (the answer goes back to it).
+   */
+  readonly #relayed: PendingRequests<string>;
   /** Broadcasts per sender name. */
   readonly #broadcasts: Broadcasts;
   /** Broadcasts per source address (fresh names do not buy more). */
@@ -227,6 +253,17 @@ export class People<C> implements Disposable {
   #nextRoundAt = 0;
   /** Pushes queued and not yet written, per connection. */
   readonly #queued = new Map<C, number>();
+  /** With a shared store: names whose state here changed and is not yet published. */
+  readonly #outgoing = new Set<string>();
+  /** Another registry asked for every live name: publish them at the next round. */
+  #snapshotDue = false;
+  #publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Other registries whose heartbeat key was missing at the last check. */
+  readonly #missing = new Set<string>();
+  /** With a shared store: when each session here began (a resync tells the others again). */
+  readonly #loginAt = new Map<string, number>();
+  #checkingAlive = false;
+  #aliveTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     options: PeopleOptions,
@@ -239,6 +276,8 @@ export class People<C> implements Disposable {
     this.#options = options;
     this.#events = events;
     this.#unsubscribe = events?.onPeopleEvent((event) => this.#heard(event)) ?? null;
+    this.#askPresence();
+    if (events !== null) this.#aliveTimer = setInterval(() => this.#checkAlive(), ALIVE_CHECK_MS);
     this.#host = host;
     this.#store = store;
     this.#accounts = accounts;
@@ -247,10 +286,9 @@ export class People<C> implements Disposable {
       maxMessages: options.maxMailMessages,
       maxBytes: options.maxMailBytes,
     });
-    this.#pending = new PendingRequests<C>({
-      ttlMs: options.requestTtlMs,
-      maxPerSender: options.maxPendingRequests,
-    });
+    const bounds = { ttlMs: options.requestTtlMs, maxPerSender: options.maxPendingRequests };
+    this.#pending = new PendingRequests<C>(bounds);
+    this.#relayed = new PendingRequests<string>(bounds);
     const rate = { perMinute: options.broadcastPerMinute, burst: options.broadcastBurst };
     this.#broadcasts = new Broadcasts(rate);
     this.#sourceBroadcasts = new Broadcasts(rate);
@@ -329,13 +367,13 @@ export class People<C> implements Disposable {
     if (named === undefined) this.#membersNamed.set(name, named = new Set());
     named.add(c);
     if (this.#host.saidHello(c) && !this.#host.isClosed(c)) this.#listeners.add(c);
-    if (added) this.#announce(this.#presence.enterRoom(name, room));
+    if (added) this.#local(name, this.#presence.enterRoom(name, room));
   }
 
   /** A member named `name` left `room` (departed, expired, or its connection closed); `c` owned it. */
   left(c: C | null, name: string, room: string): void {
     if (c !== null && this.#memberName.get(c) === name) this.#forgetMember(c);
-    this.#announce(this.#presence.leaveRoom(name, room));
+    this.#local(name, this.#presence.leaveRoom(name, room));
   }
 
   /** `c` closed: its login ends, its pending requests are forgotten. */
@@ -356,6 +394,7 @@ export class People<C> implements Disposable {
     this.#sourceBroadcasts.sweep(now);
     this.#mailRate.sweep(now);
     this.#pending.sweep(now);
+    this.#relayed.sweep(now);
     const burst = this.#options.peopleRequestBurst;
     for (const [c, bucket] of this.#buckets) {
       if (bucket.tokens(now) >= burst) this.#buckets.delete(c);
@@ -367,6 +406,9 @@ export class People<C> implements Disposable {
     this.#unsubscribe?.();
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    clearTimeout(this.#publishTimer);
+    this.#publishTimer = undefined;
+    clearInterval(this.#aliveTimer);
     this.#store.close();
   }
 
@@ -515,10 +557,12 @@ export class People<C> implements Disposable {
     }
     if (result.previousName !== null) this.#loggedOutOf(c, result.previousName);
     if (result.kicked !== null) this.#kick(result.kicked.session, name);
-    this.#events?.loggedIn(name).catch((error) =>
-      logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
-    );
-    this.#announce(this.#presence.login(name));
+    if (this.#events !== null) {
+      const at = Date.now();
+      this.#loginAt.set(name, at);
+      this.#tellLogin(name, at, false);
+    }
+    this.#local(name, this.#presence.login(name));
     const mail = await this.#mailbox.pending(name);
     logger.info("{name} logged in; {mail} mail waiting", { name, mail: mail.length });
     // After the reply (queued already): the mail, oldest first.
@@ -545,7 +589,7 @@ export class People<C> implements Disposable {
     if (on === undefined) return error(ref, "bad-request", { message: "on is a boolean" });
     const me = this.#nameOf(c);
     if (me === undefined) return error(ref, "login-required");
-    this.#announce(this.#presence.setAway(me, on));
+    this.#local(me, this.#presence.setAway(me, on));
     return frame("away", { ref, on });
   }
 
@@ -604,7 +648,8 @@ export class People<C> implements Disposable {
     if (route.route === "refused") return error(ref, route.code);
     if (route.route === "mailbox") return frame("dm-route", { ref, to, route: "mailbox" });
     const target = this.#reach(to);
-    if (target === undefined) {
+    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take direct messages` });
     }
     const reply = frame("dm-route", { ref, to, route: "direct" });
@@ -618,7 +663,10 @@ export class People<C> implements Disposable {
     if (offered === "too-many") {
       return error(ref, "rate-limited", { retryAfterMs: this.#pending.retryAfterMs(me, now) });
     }
-    if (offered === "new") this.#push(target, frame("dm-request", { from: me }));
+    if (offered === "new") {
+      if (target !== undefined) this.#push(target, frame("dm-request", { from: me }));
+      else this.#relay(holder!, { op: "dm-request", from: me, to });
+    }
     return reply;
   }
 
@@ -645,15 +693,19 @@ export class People<C> implements Disposable {
     if (accept && address.port === undefined) {
       return error(ref, "bad-request", { message: "port is needed when in no room" });
     }
-    const request = this.#pending.take("dm", to, me, "", Date.now());
-    if (request === undefined) return error(ref, "no-request");
+    const now = Date.now();
+    const request = this.#pending.take("dm", to, me, "", now);
+    // Asked through another registry: the answer goes back there.
+    const relayed = request === undefined ? this.#relayed.take("dm", to, me, "", now) : undefined;
+    if (request === undefined && relayed === undefined) return error(ref, "no-request");
     if (!accept) {
-      this.#push(request.requester, frame("dm-rejected", { by: me }));
+      if (request !== undefined) this.#push(request.requester, frame("dm-rejected", { by: me }));
+      else this.#relay(relayed!.requester, { op: "dm-answer", from: me, to, accept });
       return frame("dm-answered", { ref, to, accept });
     }
     const consent = { ip: address.ip, port: address.port!, token: randomToken() };
-    this.#pending.grant(to, me, consent);
-    this.#push(request.requester, frame("dm-accepted", { by: me, ...consent }));
+    if (request !== undefined) this.#consented(request.requester, to, me, consent);
+    else this.#relay(relayed!.requester, { op: "dm-answer", from: me, to, accept, ...consent });
     return frame("dm-answered", { ref, to, accept, token: consent.token });
   }
 
@@ -706,7 +758,8 @@ export class People<C> implements Disposable {
     const refused = this.#refusedTo(me, to, "invite");
     if (refused !== null) return error(ref, refused);
     const target = this.#reach(to);
-    if (target === undefined) {
+    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take invitations` });
     }
     const now = Date.now();
@@ -714,7 +767,10 @@ export class People<C> implements Disposable {
     if (offered === "too-many") {
       return error(ref, "rate-limited", { retryAfterMs: this.#pending.retryAfterMs(me, now) });
     }
-    if (offered === "new") this.#push(target, frame("invite", { from: me, room }));
+    if (offered === "new") {
+      if (target !== undefined) this.#push(target, frame("invite", { from: me, room }));
+      else this.#relay(holder!, { op: "invite", from: me, to, room });
+    }
     return frame("invite-sent", { ref, to, room });
   }
 
@@ -727,16 +783,22 @@ export class People<C> implements Disposable {
     }
     const me = this.#nameOf(c);
     if (me === undefined) return error(ref, "login-required");
-    const request = this.#pending.take("invite", to, me, room, Date.now());
-    if (request === undefined) return error(ref, "no-request");
-    this.#push(
-      request.requester,
-      frame(accept ? "invite-accepted" : "invite-declined", { by: me, room }),
-    );
+    const now = Date.now();
+    const request = this.#pending.take("invite", to, me, room, now);
+    const relayed = request === undefined
+      ? this.#relayed.take("invite", to, me, room, now)
+      : undefined;
+    if (request === undefined && relayed === undefined) return error(ref, "no-request");
+    if (request !== undefined) {
+      this.#push(
+        request.requester,
+        frame(accept ? "invite-accepted" : "invite-declined", { by: me, room }),
+      );
+    } else this.#relay(relayed!.requester, { op: "invite-answer", from: me, to, room, accept });
     return frame("invite-answered", { ref, to, room, accept });
   }
 
-  #address(c: C, ref: string, body: Body): Uint8Array {
+  #address(c: C, ref: string, body: Body): Uint8Array | Promise<Uint8Array> {
     const name = text(body, "name");
     const purpose = body.for ?? "link";
     if (name === undefined || (purpose !== "poke" && purpose !== "link")) {
@@ -748,7 +810,23 @@ export class People<C> implements Disposable {
       return error(ref, "blocked");
     }
     const member = this.#memberNamed(name);
-    if (member === undefined) return error(ref, "unknown-user");
+    if (member !== undefined) return this.#addressOf(c, ref, me, member);
+    // Live through another registry: its member is in the shared rooms, in the room presence says.
+    const room = this.#presence.holder(name) === undefined
+      ? undefined
+      : this.#presence.entry(name)?.room;
+    if (room === undefined || this.#host.membersOf === undefined) {
+      return error(ref, "unknown-user");
+    }
+    return this.#host.membersOf(room).then((members) => {
+      const there = members.find((m) => m.name === name);
+      return there === undefined ? error(ref, "unknown-user") : this.#addressOf(c, ref, me, there);
+    });
+  }
+
+  /** The `address` answer of `member` to `me` (on `c`): in the same room, or with consent. */
+  #addressOf(c: C, ref: string, me: string, member: MemberView): Uint8Array {
+    const name = member.name;
     const mine = this.#host.memberOf(c);
     if (mine?.room !== member.room && this.#pending.consent(me, name) === undefined) {
       return error(ref, "consent-required");
@@ -826,7 +904,8 @@ export class People<C> implements Disposable {
   }
 
   #loggedOut(name: string): void {
-    this.#announce(this.#presence.logout(name));
+    this.#loginAt.delete(name);
+    this.#local(name, this.#presence.logout(name));
     this.#pending.forgetName(name);
   }
 
@@ -840,11 +919,191 @@ export class People<C> implements Disposable {
       case "login": {
         const older = this.#accounts.sessionOf(event.name);
         if (event.origin === this.#events?.origin || older === undefined) return;
+        if (event.again === true) {
+          const mine = this.#loginAt.get(event.name) ?? 0;
+          const theirs = typeof event.at === "number" ? event.at : 0;
+          if (mine > theirs || (mine === theirs && this.#events!.origin > event.origin)) {
+            // Ours began later: that registry ends its older session when told again.
+            this.#tellLogin(event.name, mine, true);
+            return;
+          }
+        }
         this.#accounts.logout(older);
         this.#loggedOut(event.name);
         this.#kick(older, event.name);
+        return;
       }
+      case "presence":
+      case "presence-ask":
+        return this.#heardPresence(event);
+      case "relay":
+        return this.#heardRelay(event);
+      case "resync":
+        return this.#resync();
     }
+  }
+
+  /** `requester` (a connection of `from`) gets `to`'s consent; `from` keeps it. */
+  #consented(requester: C, from: string, to: string, consent: Consent): void {
+    this.#pending.grant(from, to, consent);
+    this.#push(requester, frame("dm-accepted", { by: to, ...consent }));
+  }
+
+  /** Sends `relay` to `registry` (the one holding its `to`, or the one that asked). */
+  #relay(registry: string, relay: Omit<RelayEvent, "kind" | "origin">): void {
+    const events = this.#events;
+    if (events === null) return;
+    events.send(registry, { kind: "relay", origin: events.origin, ...relay }).catch((error) =>
+      logger.debug("A {op} not relayed: {error}", { op: relay.op, error })
+    );
+  }
+
+  /**
+   * A request to a name here from another registry (kept in `#relayed`,
+   * pushed to the name's connection), or the answer to one of this
+   * registry's requests (given to the requester as a local answer is).
+   */
+  #heardRelay(event: unknown): void {
+    if (!isRelayEvent(event) || event.origin === this.#events?.origin) return;
+    const { op, from, to } = event;
+    const room = event.room ?? "";
+    const now = Date.now();
+    if (op === "dm-request" || op === "invite") {
+      const target = this.#reach(to);
+      if (target === undefined) return;
+      const kind = op === "dm-request" ? "dm" : "invite";
+      if (this.#relayed.offer(kind, from, to, room, event.origin, now) !== "new") return;
+      this.#push(target, op === "invite" ? frame("invite", { from, room }) : frame(op, { from }));
+      return;
+    }
+    const request = this.#pending.take(op === "dm-answer" ? "dm" : "invite", to, from, room, now);
+    if (request === undefined) return;
+    if (op === "invite-answer") {
+      const answer = event.accept ? "invite-accepted" : "invite-declined";
+      this.#push(request.requester, frame(answer, { by: from, room }));
+    } else if (!event.accept) this.#push(request.requester, frame("dm-rejected", { by: from }));
+    else {
+      const consent = { ip: event.ip!, port: event.port!, token: event.token! };
+      this.#consented(request.requester, to, from, consent);
+    }
+  }
+
+  /** Another registry's presence (validated: a malformed event is dropped). */
+  #heardPresence(event: unknown): void {
+    if (!isPresenceEvent(event) || event.origin === this.#events?.origin) return;
+    if (event.kind === "presence-ask") {
+      this.#snapshotDue = true;
+      this.#publishSoon();
+      return;
+    }
+    this.#missing.delete(event.origin);
+    if (event.first) {
+      for (const change of this.#presence.dropRegistry(event.origin)) this.#announce(change);
+    }
+    for (const tuple of event.users) {
+      const entry = presenceEntry(tuple);
+      if (entry !== null) this.#announce(this.#presence.remote(event.origin, entry));
+    }
+  }
+
+  /**
+   * The subscription came back after a drop: what was published meanwhile
+   * was missed. Reads the names and blocks from the store again, asks the
+   * other registries for their live names and tells them all of this one's,
+   * and tells its sessions again (the older of two sessions of one account
+   * ends).
+   */
+  #resync(): void {
+    logger.info("People events resubscribed: reloading names and blocks");
+    this.#askPresence();
+    for (const [name, at] of this.#loginAt) this.#tellLogin(name, at, true);
+    this.#snapshotDue = true;
+    this.#publishSoon();
+    this.#store.accountNames().then((names) => {
+      for (const name of names) this.#accounts.learnName(name);
+    }).catch((error) => logger.debug("Names not reloaded: {error}", { error }));
+    this.#blocks.reload().catch((error) => logger.debug("Blocks not reloaded: {error}", { error }));
+  }
+
+  /** Tells the other registries of the session of `name` here, begun at `at`. */
+  #tellLogin(name: string, at: number, again: boolean): void {
+    this.#events?.loggedIn(name, at, again).catch((error) =>
+      logger.warn("Other registries not told of {name}'s login: {error}", { name, error })
+    );
+  }
+
+  /** Asks the other registries for their live names (at start, and when the subscription came back). */
+  #askPresence(): void {
+    const events = this.#events;
+    if (events === null) return;
+    events.publish({ kind: "presence-ask", origin: events.origin }).catch((error) =>
+      logger.debug("Presence not asked for: {error}", { error })
+    );
+  }
+
+  /**
+   * `name`'s state here changed (`change`: the visible change, if any):
+   * announced here, and with a shared store published to the other
+   * registries at the next round (the latest state per name).
+   */
+  #local(name: string, change: PresenceEntry | null): void {
+    this.#announce(change);
+    if (this.#events === null) return;
+    this.#outgoing.add(name);
+    this.#publishSoon();
+  }
+
+  #publishSoon(): void {
+    this.#publishTimer ??= setTimeout(() => this.#publish(), this.#options.presenceFlushMs);
+  }
+
+  /**
+   * Publishes the names whose state here changed (or, when asked, every
+   * live name, the first message marked `first`), at most
+   * {@linkcode MAX_PRESENCE_USERS} a message: a name that changes a
+   * thousand times in a round is published once.
+   */
+  #publish(): void {
+    this.#publishTimer = undefined;
+    const events = this.#events;
+    if (events === null) return;
+    const full = this.#snapshotDue;
+    const names = full ? [...this.#presence.liveNames()] : [...this.#outgoing];
+    this.#snapshotDue = false;
+    this.#outgoing.clear();
+    const users = names.map((name) => presenceTuple(this.#presence.localEntry(name)));
+    for (let i = 0; i < users.length || (full && i === 0); i += MAX_PRESENCE_USERS) {
+      events.publish({
+        kind: "presence",
+        origin: events.origin,
+        first: full && i === 0,
+        users: users.slice(i, i + MAX_PRESENCE_USERS),
+      }).catch((error) => logger.debug("Presence not published: {error}", { error }));
+    }
+  }
+
+  /**
+   * Forgets the names of registries whose heartbeat key lapsed at two
+   * checks in a row (a SIGKILLed or closed registry; one miss may be a
+   * registry that just started).
+   */
+  #checkAlive(): void {
+    const events = this.#events;
+    const registries = this.#presence.remoteRegistries();
+    if (events === null || registries.length === 0 || this.#checkingAlive) return;
+    this.#checkingAlive = true;
+    events.alive(registries).then((alive) => {
+      for (const registry of registries) {
+        if (alive.has(registry)) this.#missing.delete(registry);
+        else if (!this.#missing.has(registry)) this.#missing.add(registry);
+        else {
+          this.#missing.delete(registry);
+          this.#relayed.forgetRequester(registry);
+          for (const change of this.#presence.dropRegistry(registry)) this.#announce(change);
+        }
+      }
+    }, (error) => logger.debug("Registries' heartbeats not read: {error}", { error }))
+      .finally(() => this.#checkingAlive = false);
   }
 
   /** Tells `older` it was logged in elsewhere, then closes it. */
@@ -866,7 +1125,10 @@ export class People<C> implements Disposable {
    */
   #announce(change: PresenceEntry | null): void {
     if (change === null) return;
-    if (change.state === "offline") this.#pending.forgetName(change.name);
+    if (change.state === "offline") {
+      this.#pending.forgetName(change.name);
+      this.#relayed.forgetName(change.name);
+    }
     this.#changes.delete(change.name);
     this.#changes.set(change.name, change);
     this.#flushTimer ??= setTimeout(() => this.#flush(), this.#roundDelay());

@@ -17,13 +17,14 @@
  * | `P mail:box:NAME` | hash | id → `{"from","text","at"}` (JSON), NAME's mailbox |
  * | `P mail:bytes:NAME` | string | UTF-8 bytes of text in NAME's mailbox |
  * | `P people` | channel | the events of `registry/store_people_events.ts` (JSON) |
+ * | `P people:ID` | channel | the `relay` events for registry ID alone |
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { type LoadedScript, RedisConnection } from "./redis_connection.ts";
-import type { PeopleEvent, PeopleEvents } from "./store_people_events.ts";
+import type { PeopleEvent, PeopleEvents, RelayEvent } from "./store_people_events.ts";
 import type {
   AccountRecord,
   BlockRecord,
@@ -144,9 +145,11 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
         options.prefix ?? "ringchat:",
       );
       await subscriber.client.subscribe(
-        `${store.#prefix}people`,
+        [`${store.#prefix}people`, `${store.#prefix}people:${store.origin}`],
         (message: string) => store.#heard(message),
       );
+      // The client subscribes again when it reconnects; what was published meanwhile is lost.
+      subscriber.client.on("ready", () => store.#emit({ kind: "resync" }));
       return store;
     } catch (error) {
       await Promise.all([redis.close(), subscriber?.close()]);
@@ -159,9 +162,25 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
     return () => this.#listeners.delete(listener);
   }
 
-  async loggedIn(name: string): Promise<void> {
-    const event: PeopleEvent = { kind: "login", name, origin: this.origin };
+  async loggedIn(name: string, at: number, again = false): Promise<void> {
+    const event: PeopleEvent = { kind: "login", name, origin: this.origin, at, again };
     await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
+  async publish(event: PeopleEvent & { kind: "presence" | "presence-ask" }): Promise<void> {
+    await this.#command(["PUBLISH", this.#key("people"), JSON.stringify(event)]);
+  }
+
+  async send(registry: string, event: RelayEvent): Promise<void> {
+    await this.#command(["PUBLISH", this.#key(`people:${registry}`), JSON.stringify(event)]);
+  }
+
+  async alive(registries: readonly string[]): Promise<Set<string>> {
+    if (registries.length === 0) return new Set();
+    const values = await this.#command(
+      ["MGET", ...registries.map((id) => this.#key(`alive:${id}`))],
+    ) as (string | null)[];
+    return new Set(registries.filter((_, i) => values[i] !== null));
   }
 
   async createAccount(account: AccountRecord): Promise<boolean> {
@@ -269,6 +288,11 @@ export class RedisPeopleStore implements PeopleStore, PeopleEvents {
     } catch {
       return;
     }
+    if ((event as { kind?: unknown } | null)?.kind === "resync") return;
+    this.#emit(event);
+  }
+
+  #emit(event: PeopleEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);

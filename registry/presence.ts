@@ -8,6 +8,12 @@
  * seed clients under one unregistered name): it counts as in a room until
  * it has left all of them, and its room is the one it entered last.
  *
+ * With a shared store (`registry --store`, issue 15) the names live
+ * through other registries are kept too ({@linkcode Presence.remote}): a
+ * name is live when live here or through any other registry, and its state
+ * is this registry's when live here, else the one another registry last
+ * told.
+ *
  * Blocks hide: a viewer blocked by bob does not see bob in the online list,
  * finds `not-found` when searching for him, and is not told of his changes
  * ({@linkcode permits} with `"see-presence"` and `"find"`).
@@ -84,6 +90,10 @@ export class Presence {
   readonly #live = new Map<string, Live>();
   /** The live names, kept sorted (an `online` request then costs its page, not a sort). */
   readonly #sorted: string[] = [];
+  /** The names live through other registries: registry id → name → its state there. */
+  readonly #remote = new Map<string, Map<string, PresenceEntry>>();
+  /** How many other registries list each name. */
+  readonly #remoteCount = new Map<string, number>();
 
   /** How many names are online or away. */
   get liveCount(): number {
@@ -102,12 +112,83 @@ export class Presence {
   entry(name: string, registered?: Registered): PresenceEntry | undefined {
     const live = this.#live.get(name);
     if (live === undefined) {
+      if (this.#remoteCount.has(name)) {
+        for (const entries of this.#remote.values()) {
+          const there = entries.get(name);
+          if (there !== undefined) return { ...there };
+        }
+      }
       return registered?.isRegistered(name) ? { name, state: "offline" } : undefined;
     }
     const entry: PresenceEntry = { name, state: live.away ? "away" : "online" };
     const room = [...live.rooms.keys()].at(-1);
     if (room !== undefined) entry.room = room;
     return entry;
+  }
+
+  /** The state of `name` through this registry alone (offline when not live here). */
+  localEntry(name: string): PresenceEntry {
+    return this.#live.has(name) ? this.entry(name)! : { name, state: "offline" };
+  }
+
+  /** The names live through this registry, sorted. */
+  localNames(): string[] {
+    return this.#sorted.filter((name) => this.#live.has(name));
+  }
+
+  /** Another registry `name` is live through, when not live here. */
+  holder(name: string): string | undefined {
+    if (this.#live.has(name) || !this.#remoteCount.has(name)) return undefined;
+    for (const [registry, entries] of this.#remote) if (entries.has(name)) return registry;
+    return undefined;
+  }
+
+  /** The other registries that told of live names. */
+  remoteRegistries(): string[] {
+    return [...this.#remote.keys()];
+  }
+
+  /**
+   * Registry `registry` (another one sharing the store) says `entry.name` is
+   * in `entry`'s state there (`offline`: not live there). Returns the change
+   * to push, or null when nothing visible changed.
+   */
+  remote(registry: string, entry: PresenceEntry): PresenceEntry | null {
+    const name = entry.name;
+    const before = this.#visible(name);
+    const listed = this.#listed(name);
+    let entries = this.#remote.get(registry);
+    const had = entries?.has(name) ?? false;
+    if (entry.state === "offline") {
+      if (!had) return null;
+      entries!.delete(name);
+      if (entries!.size === 0) this.#remote.delete(registry);
+      const n = this.#remoteCount.get(name)! - 1;
+      if (n > 0) this.#remoteCount.set(name, n);
+      else this.#remoteCount.delete(name);
+    } else {
+      if (entries === undefined) this.#remote.set(registry, entries = new Map());
+      const kept: PresenceEntry = { name, state: entry.state };
+      if (entry.room !== undefined) kept.room = entry.room;
+      entries.delete(name);
+      entries.set(name, kept);
+      if (!had) this.#remoteCount.set(name, (this.#remoteCount.get(name) ?? 0) + 1);
+    }
+    this.#resort(name, listed);
+    const after = this.#visible(name);
+    return sameEntry(before, after) ? null : after;
+  }
+
+  /** Forgets every name of `registry` (it ended, or tells them all again); returns the changes. */
+  dropRegistry(registry: string): PresenceEntry[] {
+    const entries = this.#remote.get(registry);
+    if (entries === undefined) return [];
+    const changes: PresenceEntry[] = [];
+    for (const name of [...entries.keys()]) {
+      const change = this.remote(registry, { name, state: "offline" });
+      if (change !== null) changes.push(change);
+    }
+    return changes;
   }
 
   /** `name` logged in. Returns the change to push, or null when nothing visible changed. */
@@ -196,16 +277,30 @@ export class Presence {
   }
 
   #change(name: string, update: (live: Live) => void): PresenceEntry | null {
-    const before = this.entry(name) ?? { name, state: "offline" as const };
+    const before = this.#visible(name);
+    const listed = this.#listed(name);
     const live = this.#live.get(name) ?? { loggedIn: false, away: false, rooms: new Map() };
     update(live);
-    if (live.loggedIn || live.rooms.size > 0) {
-      if (!this.#live.has(name)) this.#sorted.splice(insertionPoint(this.#sorted, name), 0, name);
-      this.#live.set(name, live);
-    } else if (this.#live.delete(name)) {
-      this.#sorted.splice(insertionPoint(this.#sorted, name), 1);
-    }
-    const after = this.entry(name) ?? { name, state: "offline" as const };
+    if (live.loggedIn || live.rooms.size > 0) this.#live.set(name, live);
+    else this.#live.delete(name);
+    this.#resort(name, listed);
+    const after = this.#visible(name);
     return sameEntry(before, after) ? null : after;
+  }
+
+  #visible(name: string): PresenceEntry {
+    return this.entry(name) ?? { name, state: "offline" };
+  }
+
+  /** True when `name` is live here or through another registry (so in `#sorted`). */
+  #listed(name: string): boolean {
+    return this.#live.has(name) || this.#remoteCount.has(name);
+  }
+
+  /** Puts `name` in or out of `#sorted` after a change; `listed`: whether it was in. */
+  #resort(name: string, listed: boolean): void {
+    const now = this.#listed(name);
+    if (now && !listed) this.#sorted.splice(insertionPoint(this.#sorted, name), 0, name);
+    else if (!now && listed) this.#sorted.splice(insertionPoint(this.#sorted, name), 1);
   }
 }

@@ -271,7 +271,9 @@ class Registry implements RegistryHandle {
     this.#people = people;
     this.#stores = stores;
     this.#store = stores ?? EMBEDDED_STORE_HEALTH;
-    this.#shared = stores === null ? null : new SharedRooms(stores.rooms, this.#sharedHost());
+    this.#shared = stores === null
+      ? null
+      : new SharedRooms(stores.rooms, this.#sharedHost(), stores.people.origin);
     this.#rooms = new Rooms<Client>({
       maxRooms: options.maxRooms,
       maxMembersPerRoom: options.maxMembersPerRoom,
@@ -283,6 +285,8 @@ class Registry implements RegistryHandle {
       outbox: (client) => client.outbox,
     });
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const shared = this.#shared;
+    if (shared !== null) host.membersOf = (room) => shared.members(room);
     host.bind(this.#clients, (client) => this.#memberOf(client), (client) => {
       if (this.#shared !== null) return this.#track(this.#shared.release(client));
       const removal = this.#rooms.release(client);
@@ -624,7 +628,11 @@ class Registry implements RegistryHandle {
     try {
       // Logged out first, then out of its room: one presence change, not two.
       this.#people.closed(client);
-      if (this.#shared !== null) return this.#track(this.#shared.release(client));
+      if (this.#shared !== null) {
+        // Counted per connection with a shared store (a member taken over elsewhere is not released).
+        this.#sources.removed(client);
+        return this.#track(this.#shared.release(client));
+      }
       const removal = this.#rooms.release(client);
       if (removal !== null) this.#removed(removal, "left (connection closed)", "lost");
     } catch (error) {
@@ -709,7 +717,43 @@ class Registry implements RegistryHandle {
   #sharedJoin(client: Client, join: JoinFrame, frame: Uint8Array): Reply {
     const refused = this.#joinChecks(client, join) ??
       (this.#ipRefusal(client, join) === null ? null : REFUSALS["ip-not-source"].reply);
-    return refused ?? this.#shared!.join(client, join, frame);
+    if (refused !== null) return refused;
+    const limited = this.#sharedSourceRefusal(client, join);
+    if (limited === null) return this.#shared!.join(client, join, frame);
+    if (limited !== "ask") return this.#refusedJoin(client, join, limited);
+    // At its rooms limit: refused only when the JOIN would create the room.
+    return this.#shared!.roomExists(join.room).then((exists) =>
+      exists === false
+        ? this.#refusedJoin(client, join, "rooms-per-source")
+        : this.#shared!.join(client, join, frame)
+    );
+  }
+
+  /**
+   * With `--store`, why a per-source limit refuses `join` from `client`, or
+   * null; `"ask"` when the source is at its rooms limit and it depends on
+   * whether the room exists. The members counted are those this registry
+   * serves (`#sources` is per registry).
+   */
+  #sharedSourceRefusal(client: Client, join: JoinFrame): SourceRefusal | "ask" | null {
+    if (this.#sources.trusts(client.source)) return null;
+    const mine = this.#shared!.memberOf(client);
+    if (mine?.room === join.room && mine.hashId === hashId(join.name, join.ip, join.port)) {
+      return null;
+    }
+    return this.#sources.joinRefusal(client.source, join.room, true) ??
+      (this.#sources.joinRefusal(client.source, join.room, false) === null ? null : "ask");
+  }
+
+  /** The `F` reply of a refused JOIN, logged. */
+  #refusedJoin(client: Client, join: JoinFrame, refused: keyof typeof REFUSALS): Uint8Array {
+    const { why, reply } = REFUSALS[refused];
+    logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
+      ...memberFields(join),
+      remote: client.remote,
+      why: why(this.#options),
+    });
+    return reply;
   }
 
   /** The `F` reply when a field of `join` is too long or its name is not `client`'s to use. */
@@ -764,15 +808,7 @@ class Registry implements RegistryHandle {
     }
     const refused = ipRefused ?? this.#rooms.refusal(join.room, join) ??
       this.#sourceRefusal(client, join);
-    if (refused !== null) {
-      const { why, reply } = REFUSALS[refused];
-      logger.debug("Refused a JOIN of {name}@{ip}:{port} into {room} from {remote}: {why}", {
-        ...memberFields(join),
-        remote: client.remote,
-        why: why(this.#options),
-      });
-      return reply;
-    }
+    if (refused !== null) return this.#refusedJoin(client, join, refused);
     const outcome = this.#rooms.join(join.room, join, client, Date.now());
     this.#valid(client);
     client.lastJoin = frame.slice();
@@ -911,8 +947,14 @@ class Registry implements RegistryHandle {
           : REFUSALS[denial].reply,
       departNotOwner: DEPART_NOT_OWNER,
       departed: DEPARTED,
-      entered: (c, name, room, added) => this.#people.entered(c, name, room, added),
-      left: (c, name, room) => this.#people.left(c, name, room),
+      entered: (c, name, room, added) => {
+        this.#sources.added(c, c.source, room);
+        this.#people.entered(c, name, room, added);
+      },
+      left: (c, name, room) => {
+        if (c !== null) this.#sources.removed(c);
+        this.#people.left(c, name, room);
+      },
       storeError: () => this.#metrics.storeError(),
     };
   }
@@ -939,6 +981,8 @@ class PeopleConnections implements PeopleHost<Client> {
   #clients: ReadonlySet<Client> = new Set();
   #memberOf: (c: Client) => MemberView | undefined = () => undefined;
   #release: (c: Client) => void = () => {};
+  /** With a shared store: the members of a room, whichever registry serves them. */
+  membersOf?: (room: string) => Promise<readonly MemberView[]>;
 
   /** Binds the registry's connections, member lookup and member release, once they exist. */
   bind(

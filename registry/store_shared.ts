@@ -104,7 +104,7 @@ interface Removed {
 export class SharedRooms<C extends SharedClient> {
   readonly #store: RedisRoomStore;
   readonly #host: SharedHost<C>;
-  readonly #registryId = crypto.randomUUID().slice(0, 8);
+  readonly #registryId: string;
   #next = 0;
   readonly #owners = new Map<C, string>();
   readonly #clients = new Map<string, C>();
@@ -126,8 +126,17 @@ export class SharedRooms<C extends SharedClient> {
   #counting: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  /** The rooms of `store` as a registry serves them to its connections through `host`. */
-  constructor(store: RedisRoomStore, host: SharedHost<C>) {
+  /**
+   * The rooms of `store` as a registry serves them to its connections
+   * through `host`; `registryId` names this registry in owners and its
+   * heartbeat key (the people store's origin, so presence lapses with it).
+   */
+  constructor(
+    store: RedisRoomStore,
+    host: SharedHost<C>,
+    registryId: string = crypto.randomUUID().slice(0, 8),
+  ) {
+    this.#registryId = registryId;
     this.#store = store;
     this.#host = host;
     this.#unsubscribe = [
@@ -217,6 +226,21 @@ export class SharedRooms<C extends SharedClient> {
       this.#host.entered(c, join.name, join.room, true);
     }
     return this.#withInfo(c, join.room, reply);
+  }
+
+  /** The members of `room`, newest join first, whichever registry serves them. */
+  members(room: string): Promise<MemberRecord[]> {
+    return this.#store.members(room);
+  }
+
+  /** True when `room` exists, false when not, null when the store does not answer. */
+  async roomExists(room: string): Promise<boolean | null> {
+    try {
+      return await this.#store.membersReply(room) !== null;
+    } catch (error) {
+      logger.debug("Room {room} not looked up: {error}", { room, error });
+      return null;
+    }
   }
 
   /** The reply to a DEPART. */

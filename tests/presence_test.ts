@@ -145,3 +145,38 @@ Deno.test("presence: the online list stays sorted through joins, leaves and logi
     "x",
   ]);
 });
+
+Deno.test("presence: names live through other registries count as live; this registry's own state wins; a registry's names go with it", () => {
+  const presence = new Presence();
+  const registered = registeredOf("bob");
+  deepEqual(presence.remote("B", { name: "bob", state: "online", room: "r1" }), {
+    name: "bob",
+    state: "online",
+    room: "r1",
+  });
+  equal(presence.holder("bob"), "B");
+  // The same state told again, or by a second registry, changes nothing visible.
+  equal(presence.remote("B", { name: "bob", state: "online", room: "r1" }), null);
+  equal(presence.remote("C", { name: "bob", state: "away" }), null);
+  deepEqual(presence.online("viewer", registered, NO_BLOCKS).users, [
+    { name: "bob", state: "online", room: "r1" },
+  ]);
+  // Live here: this registry's state is the one shown, and no other registry holds him for it.
+  deepEqual(presence.login("bob"), { name: "bob", state: "online" });
+  equal(presence.holder("bob"), undefined);
+  deepEqual(presence.localEntry("bob"), { name: "bob", state: "online" });
+  deepEqual(presence.logout("bob"), { name: "bob", state: "online", room: "r1" });
+  deepEqual(presence.localEntry("bob"), { name: "bob", state: "offline" });
+  // B goes: C still has him (away); C goes: offline (registered).
+  deepEqual(presence.dropRegistry("B"), [{ name: "bob", state: "away" }]);
+  deepEqual(presence.remoteRegistries(), ["C"]);
+  deepEqual(presence.remote("C", { name: "bob", state: "offline" }), {
+    name: "bob",
+    state: "offline",
+  });
+  deepEqual(presence.remoteRegistries(), []);
+  deepEqual(presence.online("viewer", registered, NO_BLOCKS).users, [
+    { name: "bob", state: "offline" },
+  ]);
+  equal(presence.search("viewer", "bob", registered, NO_BLOCKS).result, "found");
+});

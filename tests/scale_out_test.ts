@@ -4,6 +4,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { type RegistryHandle, type RegistryOptions, startRegistry } from "../registry/registry.ts";
+import { RedisConnection } from "../registry/redis_connection.ts";
 import { STORE_DOWN } from "../registry/store_shared.ts";
 import { extension, helloClient, memberList } from "./support/hello_client.ts";
 import { PeopleClient } from "./support/people_client.ts";
@@ -299,6 +300,48 @@ redisTest(
   },
 );
 
+redisTest(
+  "scale-out: per-source JOIN limits hold with --store (counted per registry); joining a room that exists elsewhere is not a new room",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, {
+      trustedSources: "none",
+      maxMembersPerSource: 2,
+      maxRoomsPerSource: 2,
+    });
+    const tooManyMembers = "F:JOIN message - Too many members from this address!!::\r\n";
+    const tooManyRooms = "F:JOIN message - Too many chatrooms from this address!!::\r\n";
+    const opened: RawClient[] = [];
+    using _ = { [Symbol.dispose]: () => opened.forEach((c) => c.close()) };
+    const joinThrough = async (r: number, frame: string) => {
+      const client = await RawClient.connect(regs[r]!.port);
+      opened.push(client);
+      return { client, reply: await client.request(frame) };
+    };
+    match((await joinThrough(2, join("elsewhere", "x1", 9))).reply, /^M:/);
+    const first = await joinThrough(0, join("room1", "m1", 1));
+    match(first.reply, /^M:/);
+    match((await joinThrough(0, join("room1", "m2", 2))).reply, /^M:/);
+    equal((await joinThrough(0, join("room1", "m3", 3))).reply, tooManyMembers);
+    match(await first.client.request(join("room1", "m1", 1)), /^M:/);
+    match((await joinThrough(0, join("room2", "m4", 4))).reply, /^M:/);
+    equal((await joinThrough(0, join("room3", "m5", 5))).reply, tooManyRooms);
+    // At its rooms limit, the source may still join a room that exists (made through C).
+    match((await joinThrough(0, join("elsewhere", "m6", 6))).reply, /^M:/);
+    // Counted per registry: B has its own counts.
+    match((await joinThrough(1, join("room1", "m7", 7))).reply, /^M:/);
+    // A member whose connection closes frees its place.
+    first.client.close();
+    deepEqual(
+      await retry(
+        async () => (await joinThrough(0, join("room1", "m8", 8))).reply.slice(0, 2),
+        (r) => r === "M:",
+      ),
+      "M:",
+    );
+  },
+);
+
 /** Cheap hashes: the sharing, not PBKDF2, is under test. */
 const PEOPLE: RegistryOptions = {
   passwordIterations: 1000,
@@ -357,6 +400,221 @@ redisTest(
     equal((await bob.login("bob")).mail, 1);
     const mail = await bob.pushOf("mail");
     deepEqual([mail.id, mail.from, mail.text], [stored.id, "alice", "call me"]);
+  },
+);
+
+/** The entry of `name` in the `online` list `viewer` gets. */
+async function onlineEntry(viewer: PeopleClient, name: string): Promise<unknown> {
+  const list = await viewer.request("online");
+  return (list.users as { name: string }[]).find((u) => u.name === name);
+}
+
+/** The next `presence` push `viewer` gets of `name` in `state` (earlier ones skipped). */
+async function presenceOf(viewer: PeopleClient, name: string, state: string) {
+  for (;;) {
+    const push = await viewer.pushOf("presence");
+    if (push.name === name && push.state === state) return push;
+  }
+}
+
+/** Asks `online` through `viewer` until `name`'s entry is `entry`. */
+function untilOnline(viewer: PeopleClient, name: string, entry: unknown): Promise<unknown> {
+  return retry(() => onlineEntry(viewer, name), (e) => JSON.stringify(e) === JSON.stringify(entry));
+}
+
+redisTest(
+  "scale-out: presence is shared: a user online through B is in A's online list, search and presence pushes; a registry started later learns it; a closed registry's users go offline",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    await bob.account("bob");
+    ok((await bob.join("room1", "bob", 4300)).startsWith("M:"));
+    const bobThere = { name: "bob", state: "online", room: "room1" };
+    deepEqual(await untilOnline(alice, "bob", bobThere), bobThere);
+    const { ref: _ref, ...found } = await alice.request("search", { name: "bob" });
+    deepEqual(found, { op: "search", result: "found", ...bobThere });
+    // A registry started now asks the others and lists bob (and alice) at once.
+    await using late = await registries(redis, 1, PEOPLE);
+    await using carol = await PeopleClient.connect(late[0]!.port);
+    await carol.account("carol");
+    deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
+    deepEqual(await untilOnline(carol, "alice", { name: "alice", state: "online" }), {
+      name: "alice",
+      state: "online",
+    });
+    // A change on B is pushed to listeners on A and on the late one.
+    equal((await bob.request("away", { on: true })).op, "away");
+    const away = { op: "presence", name: "bob", state: "away", room: "room1" };
+    deepEqual(await presenceOf(alice, "bob", "away"), away);
+    deepEqual(await presenceOf(carol, "bob", "away"), away);
+    // bob online through two registries: leaving one keeps him online through the other.
+    await using bob2 = await RawClient.connect(late[0]!.port);
+    ok((await bob2.request(join("room2", "guest", 4301))).startsWith("M:"));
+    const guest = { name: "guest", state: "online", room: "room2" };
+    deepEqual(await untilOnline(alice, "guest", guest), guest);
+    // The registry closes: its users are offline everywhere (its heartbeat key is gone).
+    await regs[1]!.close();
+    const offline = { name: "bob", state: "offline" };
+    deepEqual(await untilOnline(alice, "bob", offline), offline);
+    deepEqual(await untilOnline(carol, "bob", offline), offline);
+    deepEqual(await onlineEntry(alice, "guest"), guest);
+  },
+);
+
+redisTest(
+  "scale-out: DM requests and invitations reach a user online through another registry, and the answers come back",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    await using bob = await PeopleClient.connect(regs[1]!.port);
+    await bob.account("bob");
+    ok((await bob.join("room1", "bob", 4500)).startsWith("M:"));
+    await using carol = await PeopleClient.connect(regs[2]!.port);
+    await carol.account("carol");
+    const bobThere = { name: "bob", state: "online", room: "room1" };
+    deepEqual(await untilOnline(alice, "bob", bobThere), bobThere);
+    deepEqual(await untilOnline(carol, "bob", bobThere), bobThere);
+    equal((await alice.request("address", { name: "bob" })).code, "consent-required");
+    equal((await alice.request("address", { name: "nobody" })).code, "unknown-user");
+    // Online elsewhere is online: no mail, the consent flow instead.
+    equal((await alice.request("mail", { to: "bob", text: "hi" })).code, "not-offline");
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    deepEqual(await bob.pushOf("dm-request"), { op: "dm-request", from: "alice" });
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    const answered = await bob.request("dm-answer", { to: "alice", accept: true });
+    equal(answered.op, "dm-answered");
+    deepEqual(await alice.pushOf("dm-accepted"), {
+      op: "dm-accepted",
+      by: "bob",
+      ip: "127.0.0.1",
+      port: 4500,
+      token: answered.token,
+    });
+    ok(!bob.keptPushes.some((p) => p.op === "dm-request"), "bob was asked once");
+    equal((await bob.request("dm-answer", { to: "alice", accept: true })).code, "no-request");
+    const { ref: _ref, ...address } = await alice.request("address", { name: "bob", for: "poke" });
+    deepEqual(address, { op: "address", name: "bob", ip: "127.0.0.1", port: 4500, room: "room1" });
+    equal((await carol.request("address", { name: "bob" })).code, "consent-required");
+    // The consent is kept by alice's registry: asking again is answered at once.
+    equal((await alice.request("dm-request", { to: "bob" })).route, "direct");
+    equal((await alice.pushOf("dm-accepted")).token, answered.token);
+    // A rejection goes back too.
+    equal((await carol.request("dm-request", { to: "bob" })).route, "direct");
+    deepEqual(await bob.pushOf("dm-request"), { op: "dm-request", from: "carol" });
+    equal((await bob.request("dm-answer", { to: "carol", accept: false })).accept, false);
+    deepEqual(await carol.pushOf("dm-rejected"), { op: "dm-rejected", by: "bob" });
+    // Invitations: accepted and declined.
+    equal((await alice.request("invite", { to: "bob", room: "room9" })).op, "invite-sent");
+    deepEqual(await bob.pushOf("invite"), { op: "invite", from: "alice", room: "room9" });
+    const accepted = await bob.request("invite-answer", {
+      to: "alice",
+      room: "room9",
+      accept: true,
+    });
+    equal(accepted.op, "invite-answered");
+    deepEqual(await alice.pushOf("invite-accepted"), {
+      op: "invite-accepted",
+      by: "bob",
+      room: "room9",
+    });
+    equal((await carol.request("invite", { to: "bob", room: "room8" })).op, "invite-sent");
+    await bob.pushOf("invite");
+    equal(
+      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: false })).accept,
+      false,
+    );
+    deepEqual(await carol.pushOf("invite-declined"), {
+      op: "invite-declined",
+      by: "bob",
+      room: "room8",
+    });
+    equal(
+      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: true })).code,
+      "no-request",
+    );
+  },
+);
+
+redisTest(
+  "scale-out: a registry whose subscription dropped reloads the names and blocks published meanwhile, presence, and the logins (the older session ends)",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 2, PEOPLE);
+    await using carol = await PeopleClient.connect(regs[0]!.port);
+    await carol.account("carol");
+    await using alice = await PeopleClient.connect(regs[1]!.port);
+    await alice.account("alice");
+    await using erinA = await PeopleClient.connect(regs[0]!.port);
+    await erinA.account("erin");
+    const admin = await RedisConnection.open(redis.url);
+    await using _ = { [Symbol.asyncDispose]: () => admin.close() };
+    // Every subscriber is cut and kept out (no new connections) while carol blocks alice
+    // and dave registers: those events are published to nobody.
+    const redisCommand = async (...args: string[]) => String(await admin.client.sendCommand(args));
+    await redisCommand("CONFIG", "SET", "maxclients", "1");
+    await redisCommand("CLIENT", "KILL", "TYPE", "pubsub");
+    await retry(() => redisCommand("CLIENT", "LIST", "TYPE", "pubsub"), (list) => list === "");
+    equal(await redisCommand("CLIENT", "LIST", "TYPE", "pubsub"), "");
+    equal((await carol.request("block", { name: "alice" })).op, "blocked");
+    await using dave = await PeopleClient.connect(regs[0]!.port);
+    await dave.account("dave");
+    await using erinB = await PeopleClient.connect(regs[1]!.port);
+    await erinB.login("erin");
+    await redisCommand("CONFIG", "SET", "maxclients", "10000");
+    // The older session of erin (on A) ends when the logins are told again; the newer one stays.
+    deepEqual(await erinA.pushOf("kicked"), { op: "kicked", reason: "logged-in-elsewhere" });
+    await erinA.client.closedByPeer();
+    equal((await erinB.request("away", { on: true })).op, "away");
+    // B reloaded them when its subscription came back.
+    const mail = await retry(
+      () => alice.request("mail", { to: "carol", text: "hi" }),
+      (r) => r.code === "blocked",
+    );
+    equal(mail.code, "blocked");
+    await using stranger = await RawClient.connect(regs[1]!.port);
+    match(
+      await until(stranger, join("room2", "dave", 4200), (r) => r.startsWith("F:")),
+      /^F:.*registered/i,
+    );
+    const daveThere = { name: "dave", state: "online" };
+    deepEqual(await untilOnline(alice, "dave", daveThere), daveThere);
+  },
+);
+
+redisTest(
+  "scale-out: presence events from the channel are validated and bounded",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 1, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    const publisher = await RedisConnection.open(redis.url);
+    await using _ = { [Symbol.asyncDispose]: () => publisher.close() };
+    const publish = (event: unknown) =>
+      publisher.client.sendCommand(["PUBLISH", "ringchat:people", JSON.stringify(event)]);
+    const long = "x".repeat(33);
+    const many = Array.from({ length: 257 }, (_, i) => [`u${i}`, "online"]);
+    for (
+      const event of [
+        { kind: "presence", origin: "zz", first: false, users: [[long, "online"]] },
+        { kind: "presence", origin: "zz", first: false, users: [["eve", "king"]] },
+        { kind: "presence", origin: "zz", first: false, users: [["eve", "online", 5]] },
+        { kind: "presence", origin: "zz", first: false, users: many },
+        { kind: "presence", origin: "", first: false, users: [["eve", "online"]] },
+      ]
+    ) await publish(event);
+    await publish({ kind: "presence", origin: "zz", first: false, users: [["ok", "online"]] });
+    deepEqual(await untilOnline(alice, "ok", { name: "ok", state: "online" }), {
+      name: "ok",
+      state: "online",
+    });
+    const names = ((await alice.request("online")).users as { name: string }[]).map((u) => u.name);
+    deepEqual(names, ["ok"]);
   },
 );
 
