@@ -22,6 +22,7 @@
  * @module
  */
 
+import type { LeftReason } from "./member_push.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Member } from "../lib/frames.ts";
 import { hashId, sdbmHash } from "../lib/sdbm.ts";
@@ -91,6 +92,7 @@ export class RedisRoomStore implements RoomStore<string> {
   readonly #ownerRooms = new Map<string, string>();
   readonly #listeners = new Set<(change: RoomChange) => void>();
   readonly #takeovers = new Set<(owner: string) => void>();
+  readonly #lefts = new Set<(left: SharedLeft) => void>();
   /** Keepalives waiting for the script call under way to end ({@linkcode renew}). */
   #renewals: Renewal[] = [];
   #renewing = false;
@@ -368,6 +370,26 @@ export class RedisRoomStore implements RoomStore<string> {
     );
   }
 
+  /**
+   * Tells every registry why a member left `room` (member-info's `left`,
+   * registry/member_push.ts), on `P changes` after the change itself, so a
+   * registry that pushes the new `M` has the reason by then.
+   */
+  async publishLeft(left: SharedLeft): Promise<void> {
+    if (this.#closed) throw new TypeError("The room store is closed");
+    await this.#redis.client.sendCommand([
+      "PUBLISH",
+      `${this.#prefix}changes`,
+      `L${JSON.stringify(left)}`,
+    ]);
+  }
+
+  /** Calls `listener` with every removal's reason published by any registry; returns its unsubscribe. */
+  onLeft(listener: (left: SharedLeft) => void): () => void {
+    this.#lefts.add(listener);
+    return () => this.#lefts.delete(listener);
+  }
+
   /** True when Redis answers a PING within `timeoutMs` (`/healthz`). */
   healthy(timeoutMs = 1000): Promise<boolean> {
     return this.#closed ? Promise.resolve(false) : this.#redis.ping(timeoutMs);
@@ -397,6 +419,7 @@ export class RedisRoomStore implements RoomStore<string> {
     this.#closed = true;
     this.#listeners.clear();
     this.#takeovers.clear();
+    this.#lefts.clear();
     await Promise.all([this.#subscriber.close(), this.#redis.close()]);
   }
 
@@ -463,6 +486,18 @@ export class RedisRoomStore implements RoomStore<string> {
 
   /** A message on `P changes`: drop what it makes stale, tell the listeners. */
   #heard(message: string): void {
+    if (message[0] === "L") {
+      const left = parseSharedLeft(message.slice(1));
+      if (left === null) return logger.debug("Dropped a malformed removal reason");
+      for (const listener of this.#lefts) {
+        try {
+          listener(left);
+        } catch (error) {
+          logger.error("A removal listener failed: {error}", { error });
+        }
+      }
+      return;
+    }
     if (message[0] === "T") {
       const owner = message.slice(1);
       this.#ownerRooms.delete(owner);
@@ -499,4 +534,52 @@ function limit(value: number | undefined, name: string): string {
 function record(room: string, id: bigint, segment: string, lastSeen: number): MemberRecord {
   const [name, ip, port] = segment.split(":") as [string, string, string];
   return { room, name, ip, port: Number(port), hashId: id, lastSeen };
+}
+
+/** Why a member left a room, as one registry publishes it for the others. */
+export interface SharedLeft {
+  /** The publishing registry's id (it has the reason already). */
+  from: string;
+  room: string;
+  name: string;
+  ip: string;
+  port: number;
+  reason: LeftReason;
+  /** For `renamed`: the new name. */
+  to?: string;
+}
+
+const LEFT_REASONS: readonly string[] = ["left", "lost", "expired", "renamed"];
+
+/** A published removal reason, checked field by field; null when malformed. */
+export function parseSharedLeft(json: string): SharedLeft | null {
+  if (json.length > 512) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const short = (x: unknown, max: number) =>
+    typeof x === "string" && x.length > 0 && x.length <= max;
+  if (
+    !short(v.from, 64) || !short(v.room, 32) || !short(v.name, 32) || !short(v.ip, 64) ||
+    !Number.isInteger(v.port) || (v.port as number) < 0 || (v.port as number) > 65535 ||
+    typeof v.reason !== "string" || !LEFT_REASONS.includes(v.reason) ||
+    (v.to !== undefined && !short(v.to, 32))
+  ) {
+    return null;
+  }
+  const left: SharedLeft = {
+    from: v.from as string,
+    room: v.room as string,
+    name: v.name as string,
+    ip: v.ip as string,
+    port: v.port as number,
+    reason: v.reason as LeftReason,
+  };
+  if (v.to !== undefined) left.to = v.to as string;
+  return left;
 }

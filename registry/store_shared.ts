@@ -142,6 +142,18 @@ export class SharedRooms<C extends SharedClient> {
     this.#unsubscribe = [
       store.onChange((change) => this.#changed(change)),
       store.onTakeover((owner) => this.#takenOver(owner)),
+      store.onLeft((left) => {
+        // Kept for rooms with members here only: their pushes are the ones that show it.
+        if (left.from === this.#registryId || !this.#inRoom.has(left.room)) return;
+        const entry: LeftEntry = {
+          name: left.name,
+          ip: left.ip,
+          port: left.port,
+          reason: left.reason,
+        };
+        if (left.to !== undefined) entry.to = left.to;
+        this.#noteLeft(left.room, entry);
+      }),
     ];
     this.#beat();
     this.#heartbeat = setInterval(() => this.#beat(), ALIVE_EVERY_MS);
@@ -445,10 +457,22 @@ export class SharedRooms<C extends SharedClient> {
     }
     const entry: LeftEntry = { name: member.name, ip: member.ip, port: member.port, reason };
     if (to !== undefined) entry.to = to;
-    const log = this.#left.get(member.room) ?? [];
+    this.#noteLeft(member.room, entry);
+    // The other registries' member-info names the reason too.
+    this.#store.publishLeft({ from: this.#registryId, room: member.room, ...entry }).catch(
+      (error) => {
+        this.#host.storeError?.();
+        logger.debug("Removal reason not published: {error}", { error });
+      },
+    );
+  }
+
+  /** Keeps `entry` as `room`'s newest removal (at most {@linkcode LEFT_KEPT}). */
+  #noteLeft(room: string, entry: LeftEntry): void {
+    const log = this.#left.get(room) ?? [];
     log.unshift({ entry, at: performance.now() });
     if (log.length > LEFT_KEPT) log.length = LEFT_KEPT;
-    this.#left.set(member.room, log);
+    this.#left.set(room, log);
   }
 
   #takenOver(owner: string): void {

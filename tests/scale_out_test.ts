@@ -191,7 +191,10 @@ redisTest(
     await alice.client.frame();
     equal(await seed.request("D:room:carol:127.0.0.1:50003::\r\n"), "S::\r\n");
     equal(await alice.client.frame(), mb);
-    await alice.client.frame();
+    // The reason B knows travels to A: member-info's `left` names carol's DEPART.
+    deepEqual(extension(await alice.client.frame()).body.left, [
+      { name: "carol", ip: "127.0.0.1", port: 50003, reason: "left" },
+    ]);
   },
 );
 
