@@ -648,7 +648,7 @@ export class People<C> implements Disposable {
     if (route.route === "refused") return error(ref, route.code);
     if (route.route === "mailbox") return frame("dm-route", { ref, to, route: "mailbox" });
     const target = this.#reach(to);
-    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    const holder = target === undefined ? this.#presence.reachableHolder(to) : undefined;
     if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take direct messages` });
     }
@@ -758,7 +758,7 @@ export class People<C> implements Disposable {
     const refused = this.#refusedTo(me, to, "invite");
     if (refused !== null) return error(ref, refused);
     const target = this.#reach(to);
-    const holder = target === undefined ? this.#presence.holder(to) : undefined;
+    const holder = target === undefined ? this.#presence.reachableHolder(to) : undefined;
     if (target === undefined && holder === undefined) {
       return error(ref, "not-supported", { message: `${to}'s client cannot take invitations` });
     }
@@ -1001,8 +1001,9 @@ export class People<C> implements Disposable {
       for (const change of this.#presence.dropRegistry(event.origin)) this.#announce(change);
     }
     for (const tuple of event.users) {
-      const entry = presenceEntry(tuple);
-      if (entry !== null) this.#announce(this.#presence.remote(event.origin, entry));
+      const told = presenceEntry(tuple);
+      if (told === null) continue;
+      this.#announce(this.#presence.remote(event.origin, told.entry, told.reachable));
     }
   }
 
@@ -1071,7 +1072,9 @@ export class People<C> implements Disposable {
     const names = full ? [...this.#presence.liveNames()] : [...this.#outgoing];
     this.#snapshotDue = false;
     this.#outgoing.clear();
-    const users = names.map((name) => presenceTuple(this.#presence.localEntry(name)));
+    const users = names.map((name) =>
+      presenceTuple(this.#presence.localEntry(name), this.#reach(name) !== undefined)
+    );
     for (let i = 0; i < users.length || (full && i === 0); i += MAX_PRESENCE_USERS) {
       events.publish({
         kind: "presence",

@@ -94,6 +94,8 @@ export class Presence {
   readonly #remote = new Map<string, Map<string, PresenceEntry>>();
   /** How many other registries list each name. */
   readonly #remoteCount = new Map<string, number>();
+  /** The names live through other registries only by seed connections: registry id → names. */
+  readonly #seedOnly = new Map<string, Set<string>>();
 
   /** How many names are online or away. */
   get liveCount(): number {
@@ -143,6 +145,18 @@ export class Presence {
     return undefined;
   }
 
+  /**
+   * Another registry `name` is live through with a hello'd connection (so
+   * able to take DM requests and invitations), when not live here.
+   */
+  reachableHolder(name: string): string | undefined {
+    if (this.#live.has(name) || !this.#remoteCount.has(name)) return undefined;
+    for (const [registry, entries] of this.#remote) {
+      if (entries.has(name) && !this.#seedOnly.get(registry)?.has(name)) return registry;
+    }
+    return undefined;
+  }
+
   /** The other registries that told of live names. */
   remoteRegistries(): string[] {
     return [...this.#remote.keys()];
@@ -150,11 +164,13 @@ export class Presence {
 
   /**
    * Registry `registry` (another one sharing the store) says `entry.name` is
-   * in `entry`'s state there (`offline`: not live there). Returns the change
-   * to push, or null when nothing visible changed.
+   * in `entry`'s state there (`offline`: not live there); `reachable`:
+   * false when only seed connections hold it there. Returns the change to
+   * push, or null when nothing visible changed.
    */
-  remote(registry: string, entry: PresenceEntry): PresenceEntry | null {
+  remote(registry: string, entry: PresenceEntry, reachable = true): PresenceEntry | null {
     const name = entry.name;
+    this.#markSeedOnly(registry, name, entry.state !== "offline" && !reachable);
     const before = this.#visible(name);
     const listed = this.#listed(name);
     let entries = this.#remote.get(registry);
@@ -177,6 +193,14 @@ export class Presence {
     this.#resort(name, listed);
     const after = this.#visible(name);
     return sameEntry(before, after) ? null : after;
+  }
+
+  #markSeedOnly(registry: string, name: string, on: boolean): void {
+    let names = this.#seedOnly.get(registry);
+    if (on) {
+      if (names === undefined) this.#seedOnly.set(registry, names = new Set());
+      names.add(name);
+    } else if (names?.delete(name) && names.size === 0) this.#seedOnly.delete(registry);
   }
 
   /** Forgets every name of `registry` (it ended, or tells them all again); returns the changes. */

@@ -30,14 +30,16 @@ import type { PresenceEntry, PresenceState } from "./presence.ts";
 /** Names one `presence` event carries at most (a longer list is split). */
 export const MAX_PRESENCE_USERS = 256;
 
-/** One name's state in a `presence` event: `[name, state]` or `[name, state, room]`. */
+/**
+ * One name's state in a `presence` event: `[name, state]` or `[name, state,
+ * room]`, or `[name, state, room, 0]` when the name is live there only
+ * through seed connections (none said hello: it cannot take DM requests or
+ * invitations).
+ */
 export type PresenceTuple =
   | readonly [string, PresenceState]
-  | readonly [
-    string,
-    PresenceState,
-    string,
-  ];
+  | readonly [string, PresenceState, string]
+  | readonly [string, PresenceState, string, 0];
 
 /** One change another registry made (or this one: see {@linkcode PeopleEvents.origin}). */
 export type PeopleEvent =
@@ -128,20 +130,32 @@ function isName(value: unknown): value is string {
     encoder.encode(value).length <= MAX_NAME_BYTES;
 }
 
-/** `tuple` as an entry, or null when it is not a well-formed {@linkcode PresenceTuple}. */
-export function presenceEntry(tuple: unknown): PresenceEntry | null {
-  if (!Array.isArray(tuple) || tuple.length < 2 || tuple.length > 3) return null;
-  const [name, state, room] = tuple as unknown[];
-  if (!isName(name) || typeof state !== "string" || !STATES.has(state)) return null;
-  if (tuple.length === 2) return { name, state: state as PresenceState };
-  return isName(room) ? { name, state: state as PresenceState, room } : null;
+/** A name's state another registry told, and whether a hello'd connection holds it there. */
+export interface ToldPresence {
+  /** The name's state there. */
+  entry: PresenceEntry;
+  /** False when the name is live there only through seed connections. */
+  reachable: boolean;
 }
 
-/** `entry` as a {@linkcode PresenceTuple}. */
-export function presenceTuple(entry: PresenceEntry): PresenceTuple {
-  return entry.room === undefined
-    ? [entry.name, entry.state]
-    : [entry.name, entry.state, entry.room];
+/** `tuple` as a told state, or null when it is not a well-formed {@linkcode PresenceTuple}. */
+export function presenceEntry(tuple: unknown): ToldPresence | null {
+  if (!Array.isArray(tuple) || tuple.length < 2 || tuple.length > 4) return null;
+  const [name, state, room, seedOnly] = tuple as unknown[];
+  if (!isName(name) || typeof state !== "string" || !STATES.has(state)) return null;
+  if (tuple.length === 2) {
+    return { entry: { name, state: state as PresenceState }, reachable: true };
+  }
+  if (!isName(room) || (tuple.length === 4 && seedOnly !== 0)) return null;
+  return { entry: { name, state: state as PresenceState, room }, reachable: tuple.length === 3 };
+}
+
+/** `entry` as a {@linkcode PresenceTuple}; `reachable`: a hello'd connection holds it here. */
+export function presenceTuple(entry: PresenceEntry, reachable = true): PresenceTuple {
+  if (entry.room === undefined) return [entry.name, entry.state];
+  return reachable
+    ? [entry.name, entry.state, entry.room]
+    : [entry.name, entry.state, entry.room, 0];
 }
 
 /**

@@ -180,3 +180,26 @@ Deno.test("presence: names live through other registries count as live; this reg
   ]);
   equal(presence.search("viewer", "bob", registered, NO_BLOCKS).result, "found");
 });
+
+Deno.test("presence: a name held elsewhere only by seed connections is live but has no reachable holder", () => {
+  const presence = new Presence();
+  deepEqual(presence.remote("B", { name: "zed", state: "online", room: "r1" }, false), {
+    name: "zed",
+    state: "online",
+    room: "r1",
+  });
+  equal(presence.holder("zed"), "B");
+  equal(presence.reachableHolder("zed"), undefined);
+  equal(presence.remote("C", { name: "zed", state: "online", room: "r2" }), null);
+  equal(presence.reachableHolder("zed"), "C");
+  // B says hello'd now; C's goes: B is reachable.
+  presence.remote("B", { name: "zed", state: "online", room: "r1" });
+  presence.remote("C", { name: "zed", state: "offline" });
+  equal(presence.reachableHolder("zed"), "B");
+  // Seed-only again, then gone and back: a name that went offline forgets it was seed-only.
+  presence.remote("B", { name: "zed", state: "online", room: "r1" }, false);
+  equal(presence.reachableHolder("zed"), undefined);
+  presence.remote("B", { name: "zed", state: "offline" });
+  presence.remote("B", { name: "zed", state: "online", room: "r1" });
+  equal(presence.reachableHolder("zed"), "B");
+});

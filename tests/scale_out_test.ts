@@ -406,6 +406,33 @@ redisTest(
   },
 );
 
+redisTest(
+  "scale-out: a DM request or invitation to a name live through another registry only by a seed connection is not-supported, as one registry answers",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, PEOPLE);
+    await using alice = await PeopleClient.connect(regs[0]!.port);
+    await alice.account("alice");
+    await using seed = await RawClient.connect(regs[1]!.port);
+    ok((await seed.request(join("room1", "zed", 4501))).startsWith("M:"));
+    const zedThere = { name: "zed", state: "online", room: "room1" };
+    deepEqual(await untilOnline(alice, "zed", zedThere), zedThere);
+    equal((await alice.request("dm-request", { to: "zed" })).code, "not-supported");
+    equal((await alice.request("invite", { to: "zed", room: "room2" })).code, "not-supported");
+    // A hello'd connection of zed through a third registry can take them.
+    await using zed = await PeopleClient.connect(regs[2]!.port);
+    ok((await zed.join("room3", "zed", 4502)).startsWith("M:"));
+    const routed = await retry(
+      () => alice.request("dm-request", { to: "zed" }),
+      (answer) => answer.route === "direct",
+    );
+    equal(routed.route, "direct");
+    deepEqual(await zed.pushOf("dm-request"), { op: "dm-request", from: "alice" });
+    equal((await alice.request("invite", { to: "zed", room: "room2" })).op, "invite-sent");
+    deepEqual(await zed.pushOf("invite"), { op: "invite", from: "alice", room: "room2" });
+  },
+);
+
 /** The entry of `name` in the `online` list `viewer` gets. */
 async function onlineEntry(viewer: PeopleClient, name: string): Promise<unknown> {
   const list = await viewer.request("online");
