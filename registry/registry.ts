@@ -718,31 +718,9 @@ class Registry implements RegistryHandle {
     const refused = this.#joinChecks(client, join) ??
       (this.#ipRefusal(client, join) === null ? null : REFUSALS["ip-not-source"].reply);
     if (refused !== null) return refused;
-    const limited = this.#sharedSourceRefusal(client, join);
-    if (limited === null) return this.#shared!.join(client, join, frame);
-    if (limited !== "ask") return this.#refusedJoin(client, join, limited);
-    // At its rooms limit: refused only when the JOIN would create the room.
-    return this.#shared!.roomExists(join.room).then((exists) =>
-      exists === false
-        ? this.#refusedJoin(client, join, "rooms-per-source")
-        : this.#shared!.join(client, join, frame)
-    );
-  }
-
-  /**
-   * With `--store`, why a per-source limit refuses `join` from `client`, or
-   * null; `"ask"` when the source is at its rooms limit and it depends on
-   * whether the room exists. The members counted are those this registry
-   * serves (`#sources` is per registry).
-   */
-  #sharedSourceRefusal(client: Client, join: JoinFrame): SourceRefusal | "ask" | null {
-    if (this.#sources.trusts(client.source)) return null;
-    const mine = this.#shared!.memberOf(client);
-    if (mine?.room === join.room && mine.hashId === hashId(join.name, join.ip, join.port)) {
-      return null;
-    }
-    return this.#sources.joinRefusal(client.source, join.room, true) ??
-      (this.#sources.joinRefusal(client.source, join.room, false) === null ? null : "ask");
+    // The per-source limits are counted in the store, across registries.
+    const source = this.#sources.trusts(client.source) ? "" : client.source;
+    return this.#shared!.join(client, join, frame, source);
   }
 
   /** The `F` reply of a refused JOIN, logged. */
@@ -947,14 +925,8 @@ class Registry implements RegistryHandle {
           : REFUSALS[denial].reply,
       departNotOwner: DEPART_NOT_OWNER,
       departed: DEPARTED,
-      entered: (c, name, room, added) => {
-        this.#sources.added(c, c.source, room);
-        this.#people.entered(c, name, room, added);
-      },
-      left: (c, name, room) => {
-        if (c !== null) this.#sources.removed(c);
-        this.#people.left(c, name, room);
-      },
+      entered: (c, name, room, added) => this.#people.entered(c, name, room, added),
+      left: (c, name, room) => this.#people.left(c, name, room),
       storeError: () => this.#metrics.storeError(),
     };
   }

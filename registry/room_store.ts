@@ -25,6 +25,7 @@
 
 import type { Member } from "../lib/frames.ts";
 import type { JoinOutcome, JoinRefusal, MemberRecord, Removal } from "./rooms.ts";
+import type { SourceRefusal } from "./source_limits.ts";
 
 export type { JoinOutcome, JoinRefusal, MemberRecord, Removal };
 
@@ -35,7 +36,7 @@ export type { JoinOutcome, JoinRefusal, MemberRecord, Removal };
  * this room (`"other-member"`), or (when the JOIN claims, see
  * `registry/ownership.ts`) another live connection holds the member (`"held"`).
  */
-export type JoinDenial = JoinRefusal | "other-room" | "other-member" | "held";
+export type JoinDenial = JoinRefusal | SourceRefusal | "other-room" | "other-member" | "held";
 
 /** What a JOIN got: the member and the room's encoded `M` reply, or a denial. */
 export type JoinAnswer<Owner> =

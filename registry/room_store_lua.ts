@@ -16,6 +16,8 @@
  * | `P owners` | hash | connection id → `HID:ROOM` it owns |
  * | `P seen` | sorted set | `HID:ROOM`, scored by last heard from (ms): the expiry index |
  * | `P r:ROOM:info` | hash | HID → member-info entry (JSON) of a member whose connection said hello |
+ * | `P r:ROOM:src` | hash | HID → source address of its owner's connection (limited sources only) |
+ * | `P src:ADDRESS` | hash | room → how many of its members are owned from ADDRESS (the per-source limits) |
  * | `P alive:REGISTRY` | string | set while registry REGISTRY runs (refreshed, expires): its owners are live |
  * | channel `P changes` | pub/sub | `MROOM` (members changed), `GROOM` (room created or destroyed), `IROOM` (member-info changed), `TOWNER` (OWNER's member was taken over) |
  *
@@ -45,6 +47,20 @@ local function reply(room, known)
   if v == known then return {v} end
   return {v, redis.call('ZREVRANGE', rk(room, ':order'), 0, -1)}
 end
+local function count(room, hid, source)
+  local old = redis.call('HGET', rk(room, ':src'), hid)
+  if old == source then return end
+  if old then
+    if redis.call('HINCRBY', p .. 'src:' .. old, room, -1) <= 0 then
+      redis.call('HDEL', p .. 'src:' .. old, room)
+    end
+    redis.call('HDEL', rk(room, ':src'), hid)
+  end
+  if source ~= '' then
+    redis.call('HINCRBY', p .. 'src:' .. source, room, 1)
+    redis.call('HSET', rk(room, ':src'), hid, source)
+  end
+end
 local function remove(room, hid)
   local seg = redis.call('HGET', rk(room, ':seg'), hid)
   if not seg then return nil end
@@ -57,6 +73,7 @@ local function remove(room, hid)
   redis.call('HDEL', rk(room, ':seg'), hid)
   redis.call('HDEL', rk(room, ':owner'), hid)
   redis.call('HDEL', rk(room, ':info'), hid)
+  count(room, hid, '')
   local name = string.match(seg, '^([^:]*):')
   if redis.call('HINCRBY', rk(room, ':names'), name, -1) <= 0 then
     redis.call('HDEL', rk(room, ':names'), name)
@@ -81,13 +98,18 @@ end
  * and the claim: `''` takes a listed member over from any other owner;
  * `k:KEY` (`k:` for no proved key) refuses it (`{'held'}`) when its owner's
  * registry is alive (`P alive:REGISTRY`) unless the owner proved KEY too
- * (`registry/ownership.ts`).
+ * (`registry/ownership.ts`); then the owner's source address (`''`: not
+ * limited), the most members of one room from one source and the most rooms
+ * a source may have members in and still create one (0: none), counted
+ * across registries in `P src:ADDRESS` (a takeover moves its member's count).
  * Returns `{denial}` or `{'ok', added, created, takenFrom, segment, version[, list]}`.
  */
 export const JOIN = PRELUDE + `
 local room, hid, name, seg, owner, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local maxRooms, maxMembers = tonumber(ARGV[8]), tonumber(ARGV[9])
 local allowDup, known = ARGV[10] == '1', ARGV[11]
+local source = ARGV[14] or ''
+local perSource, roomsPerSource = tonumber(ARGV[15] or '0'), tonumber(ARGV[16] or '0')
 local key = hid .. ':' .. room
 local mine = redis.call('HGET', p .. 'owners', owner)
 if mine and mine ~= key then
@@ -104,6 +126,16 @@ elseif not listed then
   if holders > 0 and not allowDup then return {'name-in-use'} end
   if maxMembers > 0 and redis.call('ZCARD', rk(room, ':order')) >= maxMembers then
     return {'room-full'}
+  end
+end
+if source ~= '' and not listed then
+  local sk = p .. 'src:' .. source
+  if not exists then
+    if roomsPerSource > 0 and redis.call('HLEN', sk) >= roomsPerSource then
+      return {'rooms-per-source'}
+    end
+  elseif perSource > 0 and tonumber(redis.call('HGET', sk, room) or '0') >= perSource then
+    return {'members-per-source'}
   end
 end
 local created, added, takenFrom = 0, 0, ''
@@ -143,6 +175,7 @@ elseif redis.call('HGET', rk(room, ':info'), hid) ~= info then
   redis.call('HSET', rk(room, ':info'), hid, info)
   infoChanged = true
 end
+count(room, hid, source)
 redis.call('HSET', rk(room, ':owner'), hid, owner)
 redis.call('HSET', p .. 'owners', owner, key)
 redis.call('ZADD', p .. 'seen', now, key)

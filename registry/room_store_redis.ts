@@ -52,6 +52,10 @@ export interface RedisRoomStoreOptions {
   maxRooms?: number;
   /** Most members in one room. Default `Infinity`. */
   maxMembersPerRoom?: number;
+  /** Most members of one room owned from one source address (shared by every registry). Default `Infinity`. */
+  maxMembersPerSource?: number;
+  /** Most rooms a source address may have members in and still create one. Default `Infinity`. */
+  maxRoomsPerSource?: number;
   /** List two members of one name at other ips or ports (the reference's way). Default false. */
   allowDuplicateNames?: boolean;
   /** Most members one sweep script examines (a sweep runs as many as it needs). Default 1000. */
@@ -84,6 +88,8 @@ export class RedisRoomStore implements RoomStore<string> {
   readonly #scripts: Scripts;
   readonly #prefix: string;
   readonly #limits: readonly [string, string, string];
+  /** The per-source limits: members of one room, rooms. */
+  readonly #sourceLimits: readonly [string, string];
   readonly #sweepBatch: number;
   /** Encoded `M` replies by room. */
   readonly #replies = new Map<string, CachedMembers>();
@@ -113,6 +119,10 @@ export class RedisRoomStore implements RoomStore<string> {
       limit(options.maxMembersPerRoom, "maxMembersPerRoom"),
       options.allowDuplicateNames ? "1" : "0",
     ];
+    this.#sourceLimits = [
+      limit(options.maxMembersPerSource, "maxMembersPerSource"),
+      limit(options.maxRoomsPerSource, "maxRoomsPerSource"),
+    ];
     this.#sweepBatch = options.sweepBatch ?? 1000;
   }
 
@@ -126,6 +136,8 @@ export class RedisRoomStore implements RoomStore<string> {
   static async open(options: RedisRoomStoreOptions): Promise<RedisRoomStore> {
     limit(options.maxRooms, "maxRooms");
     limit(options.maxMembersPerRoom, "maxMembersPerRoom");
+    limit(options.maxMembersPerSource, "maxMembersPerSource");
+    limit(options.maxRoomsPerSource, "maxRoomsPerSource");
     const redis = await RedisConnection.open(options.url);
     try {
       const subscriber = await redis.duplicate();
@@ -157,6 +169,8 @@ export class RedisRoomStore implements RoomStore<string> {
    * owner holds is taken over only by the same proved key, else `"held"`
    * (`registry/ownership.ts`); owners are live while their registry's
    * {@linkcode alive} holds. Without it, the JOIN takes the member over.
+   * `source` is the owner's normalised source address, counted against the
+   * per-source limits across registries (`""`: a trusted source, not limited).
    */
   async join(
     room: string,
@@ -165,6 +179,7 @@ export class RedisRoomStore implements RoomStore<string> {
     now: number,
     info = "",
     claim?: string,
+    source = "",
   ): Promise<JoinAnswer<string>> {
     const id = hashId(member.name, member.ip, member.port);
     const cached = this.#replies.get(room);
@@ -179,6 +194,8 @@ export class RedisRoomStore implements RoomStore<string> {
       cached?.version ?? "",
       info,
       claim === undefined ? "" : `k:${claim}`,
+      source,
+      ...this.#sourceLimits,
     ]) as RedisReply[];
     if (r[0] !== "ok") return { denied: r[0] as JoinDenial };
     const [, added, created, takenFrom, segment, version, list] = r;

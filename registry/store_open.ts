@@ -29,6 +29,9 @@ export interface SharedStoreOptions {
   readonly maxRooms: number;
   readonly maxMembersPerRoom: number;
   readonly allowDuplicateNames: boolean;
+  /** The per-source limits, counted in the store across registries (default: none). */
+  readonly maxMembersPerSource?: number;
+  readonly maxRoomsPerSource?: number;
 }
 
 /**
@@ -49,6 +52,8 @@ export async function openSharedStores(
     maxRooms: options.maxRooms,
     maxMembersPerRoom: options.maxMembersPerRoom,
     allowDuplicateNames: options.allowDuplicateNames,
+    maxMembersPerSource: options.maxMembersPerSource,
+    maxRoomsPerSource: options.maxRoomsPerSource,
   });
   let people;
   try {

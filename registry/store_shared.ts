@@ -198,8 +198,17 @@ export class SharedRooms<C extends SharedClient> {
     return this.#renew(c);
   }
 
-  /** The reply to a JOIN that passed the registry's own checks; `frame` is its bytes (kept). */
-  async join(c: C, join: JoinFrame, frame: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
+  /**
+   * The reply to a JOIN that passed the registry's own checks; `frame` is its
+   * bytes (kept); `source`: `c`'s normalised source address, counted against
+   * the per-source limits in the store (`""`: trusted, not limited).
+   */
+  async join(
+    c: C,
+    join: JoinFrame,
+    frame: Uint8Array,
+    source = "",
+  ): Promise<Uint8Array | Uint8Array[]> {
     let answer;
     try {
       answer = await this.#store.join(
@@ -209,6 +218,7 @@ export class SharedRooms<C extends SharedClient> {
         Date.now(),
         infoOf(c, join),
         c.hello?.provedKey ?? "",
+        source,
       );
     } catch (error) {
       return this.#down("JOIN", error);
@@ -243,16 +253,6 @@ export class SharedRooms<C extends SharedClient> {
   /** The members of `room`, newest join first, whichever registry serves them. */
   members(room: string): Promise<MemberRecord[]> {
     return this.#store.members(room);
-  }
-
-  /** True when `room` exists, false when not, null when the store does not answer. */
-  async roomExists(room: string): Promise<boolean | null> {
-    try {
-      return await this.#store.membersReply(room) !== null;
-    } catch (error) {
-      logger.debug("Room {room} not looked up: {error}", { room, error });
-      return null;
-    }
   }
 
   /** The reply to a DEPART. */

@@ -304,16 +304,10 @@ redisTest(
 );
 
 redisTest(
-  "scale-out: per-source JOIN limits hold with --store (counted per registry); joining a room that exists elsewhere is not a new room",
+  "scale-out: per-source JOIN limits are counted across registries; joining a room that exists elsewhere is not a new room",
   async () => {
     await using redis = await startRedisServer({ appendOnly: false });
-    await using regs = await registries(redis, 3, {
-      trustedSources: "none",
-      maxMembersPerSource: 2,
-      maxRoomsPerSource: 2,
-    });
-    const tooManyMembers = "F:JOIN message - Too many members from this address!!::\r\n";
-    const tooManyRooms = "F:JOIN message - Too many chatrooms from this address!!::\r\n";
+    await using regs = await registries(redis, 3, SOURCE_LIMITS);
     const opened: RawClient[] = [];
     using _ = { [Symbol.dispose]: () => opened.forEach((c) => c.close()) };
     const joinThrough = async (r: number, frame: string) => {
@@ -321,29 +315,66 @@ redisTest(
       opened.push(client);
       return { client, reply: await client.request(frame) };
     };
+    // One room of the source's two, made through C.
     match((await joinThrough(2, join("elsewhere", "x1", 9))).reply, /^M:/);
     const first = await joinThrough(0, join("room1", "m1", 1));
     match(first.reply, /^M:/);
-    match((await joinThrough(0, join("room1", "m2", 2))).reply, /^M:/);
-    equal((await joinThrough(0, join("room1", "m3", 3))).reply, tooManyMembers);
+    match((await joinThrough(1, join("room1", "m2", 2))).reply, /^M:/);
+    // room1 holds two of the source's members (through A and B): a third is refused everywhere.
+    for (const r of [0, 1, 2]) {
+      equal((await joinThrough(r, join("room1", "m3", 3))).reply, TOO_MANY_MEMBERS);
+    }
     match(await first.client.request(join("room1", "m1", 1)), /^M:/);
-    match((await joinThrough(0, join("room2", "m4", 4))).reply, /^M:/);
-    equal((await joinThrough(0, join("room3", "m5", 5))).reply, tooManyRooms);
+    // Members in two rooms (elsewhere, room1): a third room is refused everywhere.
+    for (const r of [0, 1, 2]) {
+      equal((await joinThrough(r, join("room2", "m4", 4))).reply, TOO_MANY_ROOMS);
+    }
     // At its rooms limit, the source may still join a room that exists (made through C).
     match((await joinThrough(0, join("elsewhere", "m6", 6))).reply, /^M:/);
-    // Counted per registry: B has its own counts.
-    match((await joinThrough(1, join("room1", "m7", 7))).reply, /^M:/);
-    // A member whose connection closes frees its place.
+    // A member whose connection closes frees its place, on every registry.
     first.client.close();
     deepEqual(
       await retry(
-        async () => (await joinThrough(0, join("room1", "m8", 8))).reply.slice(0, 2),
+        async () => (await joinThrough(1, join("room1", "m8", 8))).reply.slice(0, 2),
         (r) => r === "M:",
       ),
       "M:",
     );
+    equal((await joinThrough(2, join("room1", "m9", 9))).reply, TOO_MANY_MEMBERS);
   },
 );
+
+redisTest(
+  "scale-out: a takeover through another registry moves its member's per-source count, counted once",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using regs = await registries(redis, 3, SOURCE_LIMITS);
+    await using old = await helloClient(regs[0]!.port);
+    equal(await old.prove(), 'X:15:{"op":"proved"}::\r\n');
+    const m = await old.client.request(join("room", "alice", 50001));
+    await old.client.frame(); // member-info
+    await using back = await helloClient(regs[1]!.port, old.identity);
+    equal(await back.prove(), 'X:15:{"op":"proved"}::\r\n');
+    equal(await back.client.request(join("room", "alice", 50001)), m);
+    await old.client.closedByPeer();
+    await back.client.frame(); // member-info
+    // The source holds one member of room (alice, now B's): one more, through C, then the limit.
+    await using bob = await RawClient.connect(regs[2]!.port);
+    match(await bob.request(join("room", "bob", 50002)), /^M:/);
+    await using carol = await RawClient.connect(regs[2]!.port);
+    equal(await carol.request(join("room", "carol", 50003)), TOO_MANY_MEMBERS);
+    await using dave = await RawClient.connect(regs[0]!.port);
+    equal(await dave.request(join("room", "dave", 50004)), TOO_MANY_MEMBERS);
+  },
+);
+
+const SOURCE_LIMITS: RegistryOptions = {
+  trustedSources: "none",
+  maxMembersPerSource: 2,
+  maxRoomsPerSource: 2,
+};
+const TOO_MANY_MEMBERS = "F:JOIN message - Too many members from this address!!::\r\n";
+const TOO_MANY_ROOMS = "F:JOIN message - Too many chatrooms from this address!!::\r\n";
 
 /** Cheap hashes: the sharing, not PBKDF2, is under test. */
 const PEOPLE: RegistryOptions = {
