@@ -342,6 +342,45 @@ redisTest(
   },
 );
 
+redisTest(
+  "room store redis: per-source counts are shared by every store, moved by a takeover, and gone with the members",
+  async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using stores = await openStores(redis, 2, {
+      maxMembersPerSource: 1,
+      maxRoomsPerSource: 1,
+    });
+    const [a, b] = [stores[0]!, stores[1]!];
+    const denial = (answer: JoinAnswer<string>) => "denied" in answer ? answer.denied : "ok";
+    const t0 = 1000;
+    equal(denial(await a.join("r1", someone(0), "a/1", t0, "", undefined, "10.0.0.1")), "ok");
+    equal(
+      denial(await b.join("r1", someone(1), "b/1", t0, "", undefined, "10.0.0.1")),
+      "members-per-source",
+    );
+    equal(
+      denial(await b.join("r2", someone(2), "b/2", t0, "", undefined, "10.0.0.1")),
+      "rooms-per-source",
+    );
+    // A trusted source (`""`) is not limited, nor counted.
+    equal(denial(await b.join("r2", someone(2), "b/2", t0)), "ok");
+    // Taken over from another source: the count moves with the member.
+    const taken = await b.join("r1", someone(0), "b/3", t0, "", undefined, "10.0.0.2");
+    ok("outcome" in taken);
+    equal(taken.outcome.takenFrom, "a/1");
+    equal(denial(await a.join("r3", someone(3), "a/4", t0, "", undefined, "10.0.0.1")), "ok");
+    equal(
+      denial(await a.join("r1", someone(5), "a/5", t0, "", undefined, "10.0.0.2")),
+      "members-per-source",
+    );
+    // Expired, whichever store sweeps: nothing of the counts is left.
+    equal((await a.sweep(t0 + EXPIRY_MS + 1, EXPIRY_MS)).length, 3);
+    await using admin = await RedisConnection.open(redis.url);
+    deepEqual(await admin.client.sendCommand(["KEYS", "*src*"]), []);
+    equal(denial(await b.join("r4", someone(6), "b/6", t0, "", undefined, "10.0.0.2")), "ok");
+  },
+);
+
 redisTest("room store redis: a keepalive is one round trip to Redis, and a JOIN one", async () => {
   await using redis = await startRedisServer({ appendOnly: false });
   await using stores = await openStores(redis, 1);
