@@ -118,12 +118,6 @@ export interface HistorySyncOptions {
   limit?: number;
   /** Longest chat text taken from an answer, in bytes. */
   maxTextBytes: number;
-  /**
-   * After joining, how long others' live messages wait for a ringchat link to
-   * ask (so a text missed before it cannot be shown after a later live one of
-   * its origin); 0: not at all (a plain peer asks nobody). @default {0}
-   */
-  joinHoldMs?: number;
 }
 
 /** A request of mine, open on a link. */
@@ -191,17 +185,12 @@ export class HistorySync {
   readonly counts = { answered: 0, refused: 0, asked: 0, shown: 0, dropped: 0 };
 
   /** The history of a peer, kept in `store` (closed with it). */
-  readonly #joinHoldMs: number;
-  /** Running for {@linkcode HistorySyncOptions.joinHoldMs} after a join. */
-  #joinWait: ReturnType<typeof setTimeout> | undefined;
-
   constructor(host: HistorySyncHost, store: History, options: HistorySyncOptions) {
     this.#host = host;
     this.#store = store;
     this.#newest = options.newest ?? 50;
     this.#limit = options.limit ?? 1000;
     this.#maxTextBytes = options.maxTextBytes;
-    this.#joinHoldMs = options.joinHoldMs ?? 0;
     this.#now = host.now ?? Date.now;
     this.#signal = AbortSignal.any([host.signal, this.#stop.signal]);
     this.#startedAt = this.#now();
@@ -298,15 +287,6 @@ export class HistorySync {
   joined(room: string): void {
     const cursor = this.#store.lastSeen(room);
     this.#begin(cursor.size === 0 ? { newest: this.#newest } : { since: cursor });
-    if (this.#joinHoldMs > 0) {
-      clearTimeout(this.#joinWait);
-      this.#joinWait = setTimeout(() => {
-        this.#joinWait = undefined;
-        this.#ask();
-        if (this.#open === null) this.#release();
-      }, this.#joinHoldMs);
-      this.#hold();
-    }
     this.#ask();
   }
 
@@ -339,8 +319,6 @@ export class HistorySync {
 
   /** I left the room (or quit): nothing more to ask; held messages are shown. */
   left(): void {
-    clearTimeout(this.#joinWait);
-    this.#joinWait = undefined;
     if (this.#open !== null) this.#close(this.#open);
     clearTimeout(this.#waitingForLink);
     this.#waitingForLink = undefined;
@@ -383,7 +361,7 @@ export class HistorySync {
     if (link === undefined) {
       // A link whose key proof is awaited will be asked: hold live messages for its answer;
       // nobody to ask: do not hold them for an answer that may never come.
-      if (links.some((l) => this.#pending(l)) || this.#joinWait !== undefined) this.#hold();
+      if (links.some((l) => this.#pending(l))) this.#hold();
       else this.#release();
       return;
     }

@@ -9,7 +9,7 @@
 
 import { prepareDataDir } from "./data_dir.ts";
 import { openHistory } from "./history.ts";
-import { HistorySync, type HistorySyncHost, NEW_LINK_WAIT_MS } from "./history_sync.ts";
+import { HistorySync, type HistorySyncHost } from "./history_sync.ts";
 import type { ResolvedOptions } from "./options.ts";
 
 /** The history of a peer with options `opts`, for `host`. */
@@ -26,6 +26,5 @@ export function openPeerHistory(opts: ResolvedOptions, host: HistorySyncHost): H
     newest: Math.min(50, opts.historyMaxMessages),
     limit: Math.min(1000, opts.historyMaxMessages),
     maxTextBytes: opts.maxTextBytes,
-    joinHoldMs: opts.plain ? 0 : NEW_LINK_WAIT_MS,
   });
 }

@@ -44,7 +44,6 @@ function setUp(
   maxMessages = 1000,
   maxTextBytes = 65_536,
   keys = new Map<string, string>(),
-  joinHoldMs = 0,
 ) {
   const events: PeerEvent[] = [];
   const seen = new SeenWindow();
@@ -67,7 +66,7 @@ function setUp(
       signal: abort.signal,
     },
     store,
-    { maxTextBytes, joinHoldMs },
+    { maxTextBytes },
   );
   return {
     sync,
@@ -295,25 +294,4 @@ Deno.test("history bounds: a member with a key is believed only with its signatu
   assert.equal(room.sync.counts.dropped, 2);
   // Kept with its signature: an answer of mine passes it on.
   assert.ok(room.store.recent("room1", 10).find((m) => m.msgId === 1n)?.sig?.length === 64);
-});
-
-Deno.test("history bounds: after a join, others' live texts wait for a link to ask, at most joinHoldMs", async () => {
-  using room = setUp([], 1000, 65_536, new Map(), 60);
-  room.sync.joined("room1");
-  const live: PeerEvent = {
-    type: "message",
-    room: "room1",
-    from: "alice",
-    originHid: ALICE.hashId.toString(),
-    msgId: "3",
-    text: "live before any link",
-    self: false,
-    verified: false,
-    at: new Date().toISOString(),
-  };
-  room.sync.emitLive(live);
-  assert.deepEqual(room.events, [], "held while a link to ask may still come");
-  // Nobody to ask came: shown once the wait is over.
-  await new Promise((resolve) => setTimeout(resolve, 120));
-  assert.deepEqual(room.events, [live]);
 });
