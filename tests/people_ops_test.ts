@@ -2,7 +2,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { PEOPLE_OPS } from "../registry/people_ops.ts";
 import { type RegistryOptions, startRegistry } from "../registry/registry.ts";
 import { UNKNOWN_REQUEST, xFrame } from "./support/hello_client.ts";
-import { PeopleClient } from "./support/people_client.ts";
+import { declineInvitation, PeopleClient } from "./support/people_client.ts";
 import { RawClient } from "./support/raw_client.ts";
 
 /** Cheap hashes: the ops, not PBKDF2, are under test here. */
@@ -464,21 +464,7 @@ Deno.test("people: an invitation reaches bob, his answer reaches the inviter; bl
     by: "bob",
     room: "room9",
   });
-  equal((await alice.request("invite", { to: "bob", room: "room8" })).op, "invite-sent");
-  await bob.pushOf("invite");
-  equal(
-    (await bob.request("invite-answer", { to: "alice", room: "room8", accept: false })).accept,
-    false,
-  );
-  deepEqual(await alice.pushOf("invite-declined"), {
-    op: "invite-declined",
-    by: "bob",
-    room: "room8",
-  });
-  equal(
-    (await bob.request("invite-answer", { to: "alice", room: "room8", accept: true })).code,
-    "no-request",
-  );
+  await declineInvitation(alice, "alice", bob, "bob");
   equal((await alice.request("invite", { to: "bob", room: "a:b" })).code, "bad-name");
   equal((await alice.request("invite", { to: "nobody", room: "room1" })).code, "unknown-user");
   equal((await bob.request("block", { name: "alice" })).op, "blocked");

@@ -7,7 +7,7 @@ import { type RegistryHandle, type RegistryOptions, startRegistry } from "../reg
 import { RedisConnection } from "../registry/redis_connection.ts";
 import { STORE_DOWN } from "../registry/store_shared.ts";
 import { extension, helloClient, memberList } from "./support/hello_client.ts";
-import { PeopleClient } from "./support/people_client.ts";
+import { declineInvitation, PeopleClient } from "./support/people_client.ts";
 import { RawClient } from "./support/raw_client.ts";
 import { type RedisServer, redisTest, startRedisServer } from "./support/redis_server.ts";
 
@@ -583,21 +583,7 @@ redisTest(
       by: "bob",
       room: "room9",
     });
-    equal((await carol.request("invite", { to: "bob", room: "room8" })).op, "invite-sent");
-    await bob.pushOf("invite");
-    equal(
-      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: false })).accept,
-      false,
-    );
-    deepEqual(await carol.pushOf("invite-declined"), {
-      op: "invite-declined",
-      by: "bob",
-      room: "room8",
-    });
-    equal(
-      (await bob.request("invite-answer", { to: "carol", room: "room8", accept: true })).code,
-      "no-request",
-    );
+    await declineInvitation(carol, "carol", bob, "bob");
   },
 );
 

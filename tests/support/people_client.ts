@@ -7,7 +7,7 @@
  * @module
  */
 
-import { equal } from "node:assert/strict";
+import { deepEqual, equal } from "node:assert/strict";
 import { decodeFrame, type ExtensionFrame } from "../../lib/frames.ts";
 import { extension, type HelloClient, helloClient } from "./hello_client.ts";
 import type { RawClient } from "./raw_client.ts";
@@ -140,4 +140,34 @@ export class PeopleClient implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.hello[Symbol.asyncDispose]();
   }
+}
+
+/**
+ * An invitation declined, then answered again (issue 12): `inviter` invites
+ * `invitee` into room8, the invitee declines, the inviter hears it, and a
+ * late accept finds no request.
+ */
+export async function declineInvitation(
+  inviter: PeopleClient,
+  inviterName: string,
+  invitee: PeopleClient,
+  inviteeName: string,
+): Promise<void> {
+  equal((await inviter.request("invite", { to: inviteeName, room: "room8" })).op, "invite-sent");
+  await invitee.pushOf("invite");
+  equal(
+    (await invitee.request("invite-answer", { to: inviterName, room: "room8", accept: false }))
+      .accept,
+    false,
+  );
+  deepEqual(await inviter.pushOf("invite-declined"), {
+    op: "invite-declined",
+    by: inviteeName,
+    room: "room8",
+  });
+  equal(
+    (await invitee.request("invite-answer", { to: inviterName, room: "room8", accept: true }))
+      .code,
+    "no-request",
+  );
 }
