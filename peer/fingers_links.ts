@@ -14,6 +14,22 @@
  * any other answer, or none in time, and the member is tried again after
  * `retryMs`.
  *
+ * Finger links are authenticated as ring links are (link_auth.ts, the same
+ * exchange): when the member-info gives the other side a key, it proves it
+ * before the link is made, both ways. The accepting side answers a finger
+ * hello from a keyed member with its `link-auth` challenge instead of the
+ * `ok`, and writes `ok` only once the proof verifies (within the handshake
+ * timeout, the connection holding one of the acceptor's `maxHandshakes`
+ * slots meanwhile); the dialling side sends its challenge right after its
+ * hello and takes the `ok` only after the accepting side's proof (which that
+ * side writes before its `ok`). Before its proof a finger link carries
+ * nothing: it is not a link yet, so no text, `tree`, `digest` or `pull` on
+ * it is read, and nobody is taken for the member it claims. A link whose
+ * member the member-info later gives another key is closed (and dialled
+ * again, to prove the new one). Without a key to prove (a member without
+ * one, or me without one) the link is made as before; it never replaces a
+ * finger link of that member whose key was proved.
+ *
  * @module
  */
 
@@ -22,7 +38,15 @@ import { dialsFinger, fingerIndexes, fingerNeighbours } from "../lib/fingers.ts"
 import type { Member } from "../lib/frames.ts";
 import { memberKey, type RingMember } from "../lib/ring.ts";
 import { describe } from "./errors.ts";
-import { Link, type LinkHandlers, type LinkOptions, openWith, type Probed } from "./links.ts";
+import type { LinkAuth, LinkRole } from "./link_auth.ts";
+import {
+  authenticate,
+  Link,
+  type LinkHandlers,
+  type LinkOptions,
+  openWith,
+  type Probed,
+} from "./links.ts";
 import type { Membership } from "./membership.ts";
 import type { Place } from "./state.ts";
 import { FINGER_OP, fingerHello, fingerOk, parseFingerHello } from "./tree_ops.ts";
@@ -48,6 +72,15 @@ export interface FingerLinksHost {
   readonly retryMs: number;
   readonly signal: AbortSignal;
   track<T>(promise: Promise<T>): Promise<T>;
+  /**
+   * The authentication of a finger link with `member` (`claim`: me as my
+   * hello says, or the dialler as its hello says), as a ring link's; the
+   * overlay answers from it a challenge that waited for a key.
+   */
+  authFor(claim: Member, member: RingMember, role: LinkRole): LinkAuth | undefined;
+  /** The handshake of an `auth` from `authFor` ended. */
+  handshaken(auth: LinkAuth | undefined): void;
+  report(key: string, type: "info" | "error", message: string): void;
 }
 
 /** My finger links, dialled and accepted; see the module doc. */
@@ -102,6 +135,10 @@ export class FingerLinks {
       if (host.members.find(link.peer) === undefined || !neighbours.has(key)) {
         this.#ended.add(link);
         link.close("No longer a finger", false);
+      } else if (this.#rekeyed(link)) {
+        // Dialled again below (by the side that owes it), to prove the new key.
+        this.#ended.add(link);
+        link.close("The registry gave its member another key", false);
       }
     }
     for (const [key, member] of wanted) {
@@ -110,14 +147,20 @@ export class FingerLinks {
     }
   }
 
-  /** A connection that opened with an `X` op: true if it was a finger hello (taken or refused). */
-  accept(probed: Probed): boolean {
-    if (probed.probe.op !== FINGER_OP) return false;
+  /**
+   * A connection that opened with an `X` op: null if it is no finger hello,
+   * else the handshake (taken or refused), which ends once the dialler proved
+   * its key or failed to.
+   */
+  accept(probed: Probed): Promise<void> | null {
+    if (probed.probe.op !== FINGER_OP) return null;
     const host = this.#host;
     const place = host.place();
     let member: RingMember | undefined;
+    let claim: Member | undefined;
     try {
       const hello = parseFingerHello(probed.probe.body);
+      claim = hello.from;
       // Only from the address the registry lists it at: a member cannot pass for another
       // from elsewhere.
       const from = (probed.conn.remoteAddr as Deno.NetAddr).hostname;
@@ -129,14 +172,59 @@ export class FingerLinks {
     } catch (error) {
       logger.debug("Refused a finger hello: {error}", { error: describe(error) });
     }
-    if (member === undefined || place === null || memberKey(member) === memberKey(place.me)) {
+    if (
+      member === undefined || claim === undefined || place === null ||
+      memberKey(member) === memberKey(place.me)
+    ) {
       closeQuietly(probed.conn);
-      return true;
+      return Promise.resolve();
+    }
+    return this.#prove(probed, claim, member, place);
+  }
+
+  /** Takes a finger hello from `member` once it proved its key (when it has one). */
+  async #prove(probed: Probed, claim: Member, member: RingMember, place: Place): Promise<void> {
+    const host = this.#host;
+    const auth = host.authFor(claim, member, "accept");
+    probed.auth = auth;
+    let refusal: string | null = null;
+    try {
+      if (auth?.required) {
+        await authenticate(probed, auth, host.handshakeTimeoutMs, host.signal);
+      } else if (this.#links.get(memberKey(member))?.auth?.verified === true) {
+        refusal =
+          "it did not prove the key of the member it claims, who is linked with its key proved";
+      }
+    } catch (error) {
+      refusal = describe(error);
+    } finally {
+      host.handshaken(auth);
+    }
+    if (refusal === null && (host.place()?.me !== place.me || !host.treeMode())) {
+      refusal = "I left the room or its tree mode meanwhile";
+    }
+    if (refusal !== null) {
+      closeQuietly(probed.conn);
+      host.report(
+        "finger refused",
+        "info",
+        `Refused a finger link from ${claim.name} (${claim.ip}:${claim.port}): ${refusal}`,
+      );
+      return;
     }
     const link = new Link(probed, "backward", member, this.#handlers, host.linkOptions);
     this.#adopt(link);
     link.send(fingerOk(place.room));
-    return true;
+  }
+
+  /**
+   * True when the member-info gives `link`'s member a key other than the one
+   * its handshake knew (a key missing from the info changes nothing, as on
+   * ring links: a registry that restarted lists keys again one by one).
+   */
+  #rekeyed(link: Link): boolean {
+    const key = this.#host.members.keyOf(link.peer) ?? undefined;
+    return key !== undefined && key !== link.auth?.peerKey;
   }
 
   /** Closes every finger link (and stops retrying). */
@@ -171,21 +259,36 @@ export class FingerLinks {
     const host = this.#host;
     this.#dialling.add(key);
     const hello = fingerHello(place.room, place.me);
+    const auth = host.authFor(place.me, member, "link");
     host.track(
-      openWith(member, hello, host.handshakeTimeoutMs, host.signal, host.maxFrameBytes)
+      openWith(member, hello, host.handshakeTimeoutMs, host.signal, host.maxFrameBytes, auth)
         .then(({ opened, answer }) => {
           const ok = answer.type === "X" && answer.op === FINGER_OP && answer.body.ok === true;
+          // It writes its proof before its ok: an ok without it is not taken.
+          const proved = auth?.pending !== true;
           const still = host.place()?.me === place.me && host.treeMode();
-          if (!ok || !still || this.#links.has(key)) {
+          if (!ok || !proved || !still || this.#links.has(key)) {
             closeQuietly(opened.conn);
             // It may not list me yet (its list comes a moment after mine).
             if (!ok) this.#retry(`${member.name} refused a finger link`);
+            else if (!proved) {
+              host.report(
+                `finger unproved ${key}`,
+                "error",
+                `Refused the finger link to ${member.name} (${member.ip}:${member.port}): ` +
+                  `it did not prove the key the registry gave for it`,
+              );
+              this.#retry(`${member.name} did not prove its key`);
+            }
             return;
           }
           this.#adopt(new Link(opened, "forward", member, this.#handlers, host.linkOptions));
         })
         .catch((error) => this.#retry(`No finger link to ${member.name}: ${describe(error)}`))
-        .finally(() => this.#dialling.delete(key)),
+        .finally(() => {
+          host.handshaken(auth);
+          this.#dialling.delete(key);
+        }),
     );
   }
 

@@ -6,8 +6,9 @@
  * link. When the member-info gives the member a key, it must prove it
  * (link_auth.ts) before the `S`; an unproved handshake never replaces a
  * link whose key was proved. A connection opening with an `X` frame is a
- * probe, handed to the host. Refusals close the connection without a reply. At most
- * `maxHandshakes` connections handshake at once; more are closed at once.
+ * probe, handed to the host (a finger hello among them, whose key proof
+ * counts as its handshake). Refusals close the connection without a reply.
+ * At most `maxHandshakes` connections handshake at once; more are closed at once.
  *
  * @module
  */
@@ -49,8 +50,12 @@ export interface AcceptorHost {
   handshaken?(auth: LinkAuth | undefined): void;
   /** True when I have a link from `member` whose key it proved. */
   verifiedLinkFrom?(member: RingMember): boolean;
-  /** A connection that opened with an `X` frame (a probe, PROTOCOL.md §9); the host closes it. */
-  probe?(probed: Probed): void;
+  /**
+   * A connection that opened with an `X` frame (a probe, PROTOCOL.md §9); the
+   * host closes it. A promise returned holds the connection's handshake slot
+   * until it settles (a finger link proving its key, fingers_links.ts).
+   */
+  probe?(probed: Probed): void | Promise<void>;
 }
 
 /** The acceptor's limits. */
@@ -178,7 +183,7 @@ export class LinkAcceptor {
       return;
     }
     if ("probe" in greeted) {
-      if (this.#host.probe !== undefined) return this.#host.probe(greeted);
+      if (this.#host.probe !== undefined) return await this.#host.probe(greeted);
       conn.close();
       return;
     }

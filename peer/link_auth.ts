@@ -25,6 +25,11 @@ export const LINK_AUTH_OP = "link-auth";
 /** The op of a proof. */
 export const LINK_PROOF_OP = "link-proof";
 
+/** True for the ops of link authentication (a challenge or a proof). */
+export function isAuthOp(op: string): boolean {
+  return op === LINK_AUTH_OP || op === LINK_PROOF_OP;
+}
+
 const B64URL = { alphabet: "base64url", omitPadding: true } as const;
 
 /** Which side of the link. */

@@ -32,7 +32,7 @@ import {
 } from "../lib/frames.ts";
 import { LINK_MAX_FRAME_BYTES, MAX_TEXT_BYTES } from "../lib/limits.ts";
 import type { RingMember } from "../lib/ring.ts";
-import type { LinkAuth } from "./link_auth.ts";
+import { isAuthOp, type LinkAuth } from "./link_auth.ts";
 
 const logger = getLogger(["ringchat", "peer", "links"]);
 
@@ -210,44 +210,17 @@ export async function dial(
   maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
   auth?: LinkAuth,
 ): Promise<Dialed> {
-  const { signal, dispose } = timeoutSignal(timeoutMs, outer);
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await connectTo(member, signal);
-    await writeAll(conn, encodeFrame(hello));
-    // To a member with a registered key: my challenge, right after the P.
-    if (auth?.required) await writeAll(conn, auth.challenge());
-    if (auth !== undefined) {
-      const open = conn;
-      auth.sink = (bytes) => void writeAll(open, bytes).catch(() => {});
-    }
-    const reader = new FrameReader({ maxFrameBytes });
-    let pending: RawFrame[] = [];
-    for (;;) {
-      let first = pending.shift();
-      if (first === undefined) {
-        ({ first, rest: pending } = await readFirstFrame(conn, reader, signal));
-      }
-      const frame = first.decode();
-      if (frame.type === "X" && auth !== undefined) {
-        // The accepting side's challenge (answered) or proof (checked) before its S.
-        const outcome = await auth.handle(frame);
-        if (outcome.kind === "failed") throw new Error(`Refused its key: ${outcome.why}`);
-        if (outcome.kind === "none" && outcome.reply !== undefined) {
-          await writeAll(conn, outcome.reply);
-        }
-        continue;
-      }
-      if (frame.type !== "S") throw new Error(`Answered the handshake with a ${frame.type} frame`);
-      return { conn, reader, frames: pending, msgId: frame.msgId, auth };
-    }
-  } catch (error) {
-    if (conn !== undefined) closeQuietly(conn);
-    throw error instanceof Error ? error : new Error(String(error));
-  } finally {
-    if (auth !== undefined) auth.sink = null;
-    dispose();
-  }
+  const { opened, answer } = await openWith(
+    member,
+    encodeFrame(hello),
+    timeoutMs,
+    outer,
+    maxFrameBytes,
+    auth,
+  );
+  if (answer.type === "S") return { ...opened, msgId: answer.msgId };
+  closeQuietly(opened.conn);
+  throw new Error(`Answered the handshake with a ${answer.type} frame`);
 }
 
 /**
@@ -277,11 +250,15 @@ export async function probe(
 }
 
 /**
- * Opens a connection to `member` that starts with `first` (an `X` frame, so
- * a seed peer closes at once) and waits for the first frame of the answer;
- * unlike {@linkcode probe} it keeps the connection, to be made a
- * {@linkcode Link} (a finger link, docs/overlay.md). Closes it and throws an
- * Error saying why when there is no answer in time.
+ * Opens a connection to `member` that starts with `first` (a `P`, or an `X`
+ * frame such as a finger hello, docs/overlay.md) and waits for the first
+ * frame of the answer; unlike {@linkcode probe} it keeps the connection, to
+ * be made a {@linkcode Link}. With `auth` (link_auth.ts), this is the
+ * linking side's half of link authentication: my challenge right after
+ * `first` when the other side must prove a key, its challenge answered and
+ * its proof checked as they come before the answer (which is the first
+ * frame that is neither). Closes the connection and throws an Error saying
+ * why when its proof is wrong or there is no answer in time.
  */
 export async function openWith(
   member: Member,
@@ -289,19 +266,43 @@ export async function openWith(
   timeoutMs: number,
   outer?: AbortSignal,
   maxFrameBytes: number = LINK_MAX_FRAME_BYTES,
+  auth?: LinkAuth,
 ): Promise<{ opened: Handshaken; answer: Frame }> {
   const { signal, dispose } = timeoutSignal(timeoutMs, outer);
   let conn: Deno.TcpConn | undefined;
   try {
     conn = await connectTo(member, signal);
     await writeAll(conn, first);
+    // To a member with a registered key: my challenge, right after the first frame.
+    if (auth?.required) await writeAll(conn, auth.challenge());
+    if (auth !== undefined) {
+      const open = conn;
+      auth.sink = (bytes) => void writeAll(open, bytes).catch(() => {});
+    }
     const reader = new FrameReader({ maxFrameBytes });
-    const read = await readFirstFrame(conn, reader, signal);
-    return { opened: { conn, reader, frames: read.rest }, answer: read.first.decode() };
+    let pending: RawFrame[] = [];
+    for (;;) {
+      let next = pending.shift();
+      if (next === undefined) {
+        ({ first: next, rest: pending } = await readFirstFrame(conn, reader, signal));
+      }
+      const frame = next.decode();
+      if (frame.type === "X" && auth !== undefined && isAuthOp(frame.op)) {
+        // The accepting side's challenge (answered) or proof (checked) before its answer.
+        const outcome = await auth.handle(frame);
+        if (outcome.kind === "failed") throw new Error(`Refused its key: ${outcome.why}`);
+        if (outcome.kind === "none" && outcome.reply !== undefined) {
+          await writeAll(conn, outcome.reply);
+        }
+        continue;
+      }
+      return { opened: { conn, reader, frames: pending, auth }, answer: frame };
+    }
   } catch (error) {
     if (conn !== undefined) closeQuietly(conn);
     throw error instanceof Error ? error : new Error(String(error));
   } finally {
+    if (auth !== undefined) auth.sink = null;
     dispose();
   }
 }

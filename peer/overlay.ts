@@ -9,12 +9,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import {
-  encodeFrame,
-  type ExtensionFrame,
-  type HandshakeFrame,
-  type Member,
-} from "../lib/frames.ts";
+import { encodeFrame, type ExtensionFrame, type Member } from "../lib/frames.ts";
 import { forwardCandidates, memberKey, type RingMember, successors } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
@@ -24,7 +19,7 @@ import { EclipseWatch } from "./eclipse.ts";
 import { FingerLinks } from "./fingers_links.ts";
 import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
-import { LINK_AUTH_OP, LINK_PROOF_OP, LinkAuth } from "./link_auth.ts";
+import { isAuthOp, LinkAuth, type LinkRole } from "./link_auth.ts";
 import {
   dial,
   type Greeted,
@@ -148,9 +143,12 @@ export class Overlay {
       verifiedLinkFrom: (member) =>
         this.all().some((l) => sameMember(l.peer, member) && l.auth?.verified === true),
       probe: (probed) => {
-        if (this.#fingers.accept(probed)) return;
+        // A finger hello's handshake (its key proof) holds its slot; other probes do not.
+        const finger = this.#fingers.accept(probed);
+        if (finger !== null) return finger;
         if (host.probe !== undefined) host.probe(probed);
         else probed.conn.close();
+        return undefined;
       },
     }, { ...options, maxFrameBytes: this.#maxFrameBytes });
     this.#linkHandlers = {
@@ -177,6 +175,9 @@ export class Overlay {
       retryMs: options.retryMs,
       signal: this.#abort.signal,
       track: (promise) => host.track(promise),
+      authFor: (claim, member, role) => this.#authFor(claim, member, role),
+      handshaken: (auth) => this.#handshaken(auth),
+      report: (key, type, message) => host.report(key, type, message),
     });
   }
 
@@ -411,12 +412,11 @@ export class Overlay {
     }
   }
 
-  /** The authentication of a link with `member` (`hello`: my P, or its P). */
-  #authFor(
-    hello: HandshakeFrame,
-    member: RingMember,
-    role: "link" | "accept",
-  ): LinkAuth | undefined {
+  /**
+   * The authentication of a link (ring or finger) with `member` (`hello`: my
+   * P or finger hello, or its own).
+   */
+  #authFor(hello: Member, member: RingMember, role: LinkRole): LinkAuth | undefined {
     const place = this.#host.place();
     if (place === null) return undefined;
     const claim = { name: hello.name, ip: hello.ip, port: hello.port };
@@ -454,7 +454,7 @@ export class Overlay {
   /** An `X` frame on a link: link authentication here, the rest to the host. */
   #onExtension(link: Link, frame: ExtensionFrame): void {
     const auth = link.auth;
-    if (auth === undefined || (frame.op !== LINK_AUTH_OP && frame.op !== LINK_PROOF_OP)) {
+    if (auth === undefined || !isAuthOp(frame.op)) {
       return this.#host.onExtension?.(link, frame);
     }
     this.#host.track(auth.handle(frame)).then((outcome) => {

@@ -4,7 +4,7 @@
  * `tree` ops cannot pile up, pulls are answered at a bounded rate, and a
  * forged share end does not make a peer forward to the whole ring.
  */
-import { deepEqual, equal, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { decodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.ts";
 import { ringOrder } from "../lib/ring.ts";
 import { ProtocolError } from "../lib/errors.ts";
@@ -206,9 +206,14 @@ Deno.test("finger links: a finger hello on a connection closed meanwhile is refu
     retryMs: 100,
     signal: new AbortController().signal,
     track: (promise) => promise,
+    authFor: () => undefined,
+    handshaken: () => {},
+    report: () => {},
   });
   const probe = op("finger", { room: "r", name: "a", ip: "127.0.0.1", port: 1 });
   const probed = { conn: accepted, reader: null, frames: [], probe } as unknown as Probed;
-  equal(fingers.accept(probed), true);
+  const taken = fingers.accept(probed);
+  ok(taken !== null, "a finger hello is taken (to be refused)");
+  await taken;
   dialled.close();
 });
