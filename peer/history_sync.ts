@@ -12,7 +12,13 @@
  * ({@linkcode SeenWindow}); when it is shown it is admitted to the window, so
  * a live copy that comes later is dropped as seen. Order: while an answer is
  * awaited, live messages of others are held back (bounded) and shown after
- * it, so each origin's messages are shown in msgID order.
+ * it, so each origin's messages are shown in msgID order. After a join they
+ * are held from the first one that comes, even before the request is asked:
+ * texts may come before the first ring link is up to ask (over a broadcast
+ * tree's finger link, or in the same read as a link's handshake), and the
+ * answer then brings older texts of their origins (bounded: once per join,
+ * {@linkcode NEW_LINK_WAIT_MS} for a request to be asked, and only while a link
+ * to a ringchat/2 member is open; in a room of seed clients nothing waits).
  *
  * Bounded whatever others send: a request is answered only on a link whose
  * other side speaks ringchat/2 (and proved its key when it has one), one
@@ -89,8 +95,13 @@ export interface HistorySyncHost {
   place(): Place | null;
   readonly members: Membership;
   readonly seen: SeenWindow;
-  /** Every open link. */
+  /** Every open link of the ring: the ones asked. */
   links(): Link[];
+  /**
+   * Every open link texts come over: the ring's and the broadcast tree's
+   * finger links (tree.ts). Default: {@linkcode HistorySyncHost.links}.
+   */
+  textLinks?(): Link[];
   /** True when `link`'s other side speaks ringchat/2 (text_guard.ts). */
   speaksRingchat(link: Link): boolean;
   emit(event: PeerEvent): void;
@@ -118,6 +129,12 @@ export interface HistorySyncOptions {
   limit?: number;
   /** Longest chat text taken from an answer, in bytes. */
   maxTextBytes: number;
+  /**
+   * How long a lost link's catch-up waits for a new link before asking any,
+   * and a join's held messages wait for its request to be asked, in ms.
+   * @default {NEW_LINK_WAIT_MS}
+   */
+  newLinkWaitMs?: number;
 }
 
 /** A request of mine, open on a link. */
@@ -153,6 +170,7 @@ export class HistorySync {
   readonly #newest: number;
   readonly #limit: number;
   readonly #maxTextBytes: number;
+  readonly #newLinkWaitMs: number;
   readonly #now: () => number;
   /** What I still want to ask for, or null (caught up). */
   #want: Want | null = null;
@@ -161,6 +179,13 @@ export class HistorySync {
   /** Links asked in this catch-up: a failed one is not asked again. */
   #tried = new WeakSet<Link>();
   #nextRef = 1;
+  /**
+   * Set from a join until its first request is asked (or the catch-up ends):
+   * the first live message of another that comes meanwhile starts the hold.
+   */
+  #joinPending = false;
+  /** Set while messages are held for a join's request that is not asked yet. */
+  #holdingForAsk = false;
   /** Set while a lost link's catch-up waits for the next link to come up. */
   #waitingForLink: ReturnType<typeof setTimeout> | undefined;
   /** Messages held back while an answer is awaited (live and history), or null when not holding. */
@@ -191,6 +216,7 @@ export class HistorySync {
     this.#newest = options.newest ?? 50;
     this.#limit = options.limit ?? 1000;
     this.#maxTextBytes = options.maxTextBytes;
+    this.#newLinkWaitMs = options.newLinkWaitMs ?? NEW_LINK_WAIT_MS;
     this.#now = host.now ?? Date.now;
     this.#signal = AbortSignal.any([host.signal, this.#stop.signal]);
     this.#startedAt = this.#now();
@@ -255,6 +281,7 @@ export class HistorySync {
 
   /** Emits a live event, holding others' messages back while an answer is awaited. */
   emitLive(event: PeerEvent): void {
+    if (event.type === "message" && !event.self && this.#joinPending) this.#holdForAsk();
     if (this.#held === null || event.type !== "message" || event.self) {
       return this.#host.emit(event);
     }
@@ -287,6 +314,7 @@ export class HistorySync {
   joined(room: string): void {
     const cursor = this.#store.lastSeen(room);
     this.#begin(cursor.size === 0 ? { newest: this.#newest } : { since: cursor });
+    this.#joinPending = true;
     this.#ask();
   }
 
@@ -299,7 +327,7 @@ export class HistorySync {
    * A link went down: what I missed meanwhile (since what I had then) is
    * asked for on the next link that comes up, which reaches the part of the
    * room the lost link did (the repair); on any link if none comes within
-   * {@linkcode NEW_LINK_WAIT_MS}.
+   * {@linkcode HistorySyncOptions.newLinkWaitMs}.
    */
   linkDown(link: Link): void {
     if (this.#open?.link === link) this.#failed("the link dropped");
@@ -309,7 +337,7 @@ export class HistorySync {
     this.#waitingForLink = setTimeout(() => {
       this.#waitingForLink = undefined;
       this.#ask();
-    }, NEW_LINK_WAIT_MS);
+    }, this.#newLinkWaitMs);
   }
 
   /** The member information changed: a link may speak ringchat/2 now. */
@@ -323,6 +351,7 @@ export class HistorySync {
     clearTimeout(this.#waitingForLink);
     this.#waitingForLink = undefined;
     this.#want = null;
+    this.#joinPending = false;
     this.#release();
   }
 
@@ -335,6 +364,7 @@ export class HistorySync {
   }
 
   #begin(want: Want): void {
+    this.#joinPending = false;
     clearTimeout(this.#waitingForLink);
     this.#waitingForLink = undefined;
     this.#want = want;
@@ -362,7 +392,7 @@ export class HistorySync {
       // A link whose key proof is awaited will be asked: hold live messages for its answer;
       // nobody to ask: do not hold them for an answer that may never come.
       if (links.some((l) => this.#pending(l))) this.#hold();
-      else this.#release();
+      else if (!this.#holdingForAsk) this.#release();
       return;
     }
     this.#tried.add(link);
@@ -384,6 +414,8 @@ export class HistorySync {
       deadline: performance.now() + ANSWER_TOTAL_MS,
     };
     this.#open = open;
+    this.#joinPending = false;
+    this.#holdingForAsk = false;
     this.counts.asked++;
     this.#hold();
     logger.debug("Asking {name} for the history: {want}", {
@@ -408,18 +440,37 @@ export class HistorySync {
     return link.open && link.auth?.pending === true && this.#host.speaksRingchat(link);
   }
 
-  #hold(): void {
-    if (this.#held !== null) return;
-    this.#held = [];
-    this.#armHold();
+  /**
+   * A live message of another came after a join, before its request was
+   * asked: it and what follows are held for the request, if a link that can
+   * answer is open (ring or finger link: the ring link to ask comes a moment
+   * later), for at most {@linkcode HistorySyncOptions.newLinkWaitMs} until it is asked. Once
+   * per join.
+   */
+  #holdForAsk(): void {
+    this.#joinPending = false;
+    if (this.#held !== null || this.#open !== null || this.#want === null) return;
+    const links = this.#host.textLinks?.() ?? this.#host.links();
+    if (!links.some((l) => this.#askable(l) || this.#pending(l))) return;
+    this.#holdingForAsk = true;
+    this.#hold(this.#newLinkWaitMs);
   }
 
-  /** Holding ends when no request is open an idle time after it began (or after the last one). */
-  #armHold(): void {
+  #hold(ms = ANSWER_IDLE_MS): void {
+    if (this.#held !== null) return;
+    this.#held = [];
+    this.#armHold(ms);
+  }
+
+  /**
+   * Holding ends when no request is open `ms` after it began (an idle time,
+   * or a join's wait for its request), or an idle time after the last check.
+   */
+  #armHold(ms = ANSWER_IDLE_MS): void {
     this.#holdTimer = setTimeout(() => {
       if (this.#open === null) this.#release();
       else this.#armHold();
-    }, ANSWER_IDLE_MS);
+    }, ms);
   }
 
   /** Shows a message now, or holds it with the others until the answer is over. */
@@ -439,6 +490,7 @@ export class HistorySync {
   #release(): void {
     clearTimeout(this.#holdTimer);
     this.#holdTimer = undefined;
+    this.#holdingForAsk = false;
     const held = this.#held;
     this.#held = null;
     for (const event of inOriginOrder(held ?? [], (e) => BigInt(e.msgId))) this.#host.emit(event);

@@ -175,6 +175,7 @@ export function wirePeer(
   const history: HistorySync = openPeerHistory(opts, {
     ...shared,
     links: () => overlay.all(),
+    textLinks: () => [...overlay.all(), ...overlay.fingers],
     speaksRingchat: (link) => guard.speaksRingchat(link),
     signal: host.signal,
     // A private room's stored and caught-up texts are its ciphertexts (private_session.ts).

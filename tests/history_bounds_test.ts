@@ -3,7 +3,9 @@
  * and database size stay bounded whatever others send"): a requester that
  * asks again and again, a responder that answers what was not asked, with
  * texts too long, more messages than asked, or a member's HashID under
- * another name. The sync runs with fake links that record what is written.
+ * another name; and live texts held for a join's answer, each origin's in
+ * msgID order, for a bounded time. The sync runs with fake links that record
+ * what is written.
  */
 
 import { textSigningInput } from "../peer/identity.ts";
@@ -24,6 +26,8 @@ const ALICE = { name: "alice", ip: "127.0.0.1", port: 1, hashId: hashId("alice",
 /** A link that records the frames written to it and drains at once. */
 class FakeLink {
   open = true;
+  /** False: a seed client's link (it does not speak ringchat/2). */
+  ringchat = true;
   queuedBytes = 0;
   auth = undefined;
   readonly sent: ExtensionFrame[] = [];
@@ -44,6 +48,7 @@ function setUp(
   maxMessages = 1000,
   maxTextBytes = 65_536,
   keys = new Map<string, string>(),
+  more: { textLinks?: FakeLink[]; newLinkWaitMs?: number } = {},
 ) {
   const events: PeerEvent[] = [];
   const seen = new SeenWindow();
@@ -59,14 +64,17 @@ function setUp(
       } as unknown as Membership,
       seen,
       links: () => links as unknown as Link[],
-      speaksRingchat: () => true,
+      ...(more.textLinks === undefined
+        ? {}
+        : { textLinks: () => [...links, ...more.textLinks!] as unknown as Link[] }),
+      speaksRingchat: (link) => (link as unknown as FakeLink).ringchat,
       emit: (event) => events.push(event),
       report: () => {},
       track: (promise) => promise,
       signal: abort.signal,
     },
     store,
-    { maxTextBytes },
+    { maxTextBytes, newLinkWaitMs: more.newLinkWaitMs },
   );
   return {
     sync,
@@ -294,4 +302,79 @@ Deno.test("history bounds: a member with a key is believed only with its signatu
   assert.equal(room.sync.counts.dropped, 2);
   // Kept with its signature: an answer of mine passes it on.
   assert.ok(room.store.recent("room1", 10).find((m) => m.msgId === 1n)?.sig?.length === 64);
+});
+
+/** A live text of alice's, `msgId`, as the relay emits it. */
+function live(msgId: bigint): PeerEvent {
+  return {
+    type: "message",
+    room: "room1",
+    from: "alice",
+    originHid: ALICE.hashId.toString(),
+    msgId: msgId.toString(),
+    text: `alice #${msgId}`,
+    self: false,
+    verified: false,
+    at: new Date().toISOString(),
+  };
+}
+
+function shownTexts(events: PeerEvent[]): string[] {
+  return events.flatMap((e) =>
+    e.type === "message" ? [e.text + (e.history ? " (history)" : "")] : []
+  );
+}
+
+Deno.test("history bounds: a live text that comes after a join, before its request is asked, waits for the answer's older ones", () => {
+  // The broadcast tree's finger link is up first; the ring link to ask comes a moment later.
+  const finger = new FakeLink(ALICE);
+  const ring: FakeLink[] = [];
+  using room = setUp(ring, 1000, 65_536, new Map(), { textLinks: [finger] });
+  room.sync.joined("room1");
+  assert.equal(finger.sent.length, 0, "a finger link is not asked");
+  room.sync.emitLive(live(3n));
+  assert.deepEqual(shownTexts(room.events), [], "held for the request to come");
+  const link = new FakeLink(ALICE);
+  ring.push(link);
+  room.sync.linkUp(link as unknown as Link);
+  const ref = link.sent[0]!.body.ref as string;
+  room.sync.emitLive(live(4n));
+  const answer = [1n, 2n].map((n) => entry(ALICE.hashId.toString(), "alice", n, `alice #${n}`));
+  for (const body of historyResponseBodies("room1", ref, answer)) {
+    room.sync.onOp(link as unknown as Link, link.frame("history", body));
+  }
+  assert.deepEqual(shownTexts(room.events), [
+    "alice #1 (history)",
+    "alice #2 (history)",
+    "alice #3",
+    "alice #4",
+  ]);
+  // Caught up: live texts are shown at once.
+  room.sync.emitLive(live(5n));
+  assert.equal(shownTexts(room.events).at(-1), "alice #5");
+});
+
+Deno.test("history bounds: after a join nothing waits when no link can answer, and at most newLinkWaitMs, once, when no request comes", async () => {
+  const seed = new FakeLink(ALICE);
+  seed.ringchat = false;
+  {
+    // Only a seed client's link: nobody will answer, the text is shown at once.
+    using room = setUp([seed], 1000, 65_536, new Map(), { newLinkWaitMs: 50 });
+    room.sync.joined("room1");
+    room.sync.emitLive(live(1n));
+    assert.deepEqual(shownTexts(room.events), ["alice #1"]);
+  }
+  // A finger link that could answer, but no ring link to ask comes: held for the wait, then shown.
+  const finger = new FakeLink(ALICE);
+  using room = setUp([seed], 1000, 65_536, new Map(), { textLinks: [finger], newLinkWaitMs: 50 });
+  room.sync.joined("room1");
+  room.sync.emitLive(live(2n));
+  room.sync.emitLive(live(1n));
+  room.sync.membersChanged(); // asks again: still nobody to ask, the wait goes on
+  assert.deepEqual(shownTexts(room.events), []);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.deepEqual(shownTexts(room.events), ["alice #1", "alice #2"], "in alice's order");
+  // Once per join: the texts after it are not held again.
+  room.sync.emitLive(live(3n));
+  assert.deepEqual(shownTexts(room.events).at(-1), "alice #3");
 });
