@@ -814,6 +814,7 @@ interface AttackArgs {
   idleConnections: number;
   roomCap: number;
   bigRoom: number;
+  churnRate: number;
 }
 
 /** `--attacks`: runs the attacks on the target registry; returns the exit code. */
@@ -846,6 +847,7 @@ async function attackCli(target: { hostname: string; port: number }, args: Attac
     idleConnections: args.idleConnections,
     roomCap: args.roomCap,
     bigRoom: args.bigRoom,
+    churnRate: args.churnRate,
     peerArgs: args.peerArgs?.split(",").filter((s) => s.length > 0) ?? [],
     peerBinary: args.peerBinary ?? null,
     member: args.member,
@@ -936,6 +938,12 @@ if (import.meta.main) {
         { min: 2, max: 15_000, metavar: "N" },
         message`Members of the churned room (doors-churn).`,
         ATTACK_DEFAULTS.bigRoom,
+      ),
+      churnRate: integerOption(
+        "--churn-rate",
+        { min: 1, max: 20_000, metavar: "N" },
+        message`JOIN-and-close a second of the doors-churn attack.`,
+        ATTACK_DEFAULTS.churnRate,
       ),
       member: textOption(
         "--member",

@@ -380,6 +380,11 @@ export interface NewcomerLink {
 
 /** What a newcomer waited, in ms: Infinity when refused or not answered; NaN when not tried. */
 export interface NewcomerTimes {
+  /**
+   * Its TCP connect (part of `served`): ~1,000 ms or more when its SYN was
+   * dropped (the registry's listen queue was full) and retransmitted.
+   */
+  connected: number;
   /** A new connection, `L` answered with `G`, then a JOIN answered with an `M` listing it. */
   served: number;
   /** From the same start to its first link up: a `P` to the peer answered `S`. */
@@ -400,11 +405,12 @@ export async function newcomer(
   link: NewcomerLink | null = null,
   timeoutMs = 2000,
 ): Promise<NewcomerTimes> {
-  const times = { served: Infinity, linked: link === null ? NaN : Infinity };
+  const times = { connected: Infinity, served: Infinity, linked: link === null ? NaN : Infinity };
   const started = performance.now();
   let wire: Wire | undefined;
   try {
     wire = await Wire.connect(host, port, { timeoutMs, lenient: true });
+    times.connected = performance.now() - started;
     if (!(await wire.request("L::\r\n")).startsWith("G:")) return times;
     const members = membersOf(await wire.request(joinFrame(room, name, link?.listenPort ?? 1)));
     if (members === null || !members.some((m) => m.name === name)) return times;
@@ -438,6 +444,8 @@ export interface NewcomerSample {
   ms: number;
   /** Its first link up ({@linkcode NewcomerTimes.linked}); NaN when it made none. */
   linkMs: number;
+  /** Its TCP connect, part of `ms` ({@linkcode NewcomerTimes.connected}). */
+  connectMs: number;
 }
 
 /** What the newcomer thread (./newcomer_worker.ts) is told. */
@@ -529,6 +537,14 @@ export function describeNewcomers(samples: readonly number[]): string {
   return `${samples.length} newcomers: p50 ${ms(percentile(served, 50))} ms, p95 ${
     ms(percentile(samples, 95))
   } ms, max ${ms(Math.max(...samples))} ms, ${unserved} unserved`;
+}
+
+/** "the slowest newcomer: x ms, its TCP connect y ms" ("" for no samples): was its SYN dropped? */
+export function slowestNewcomer(samples: readonly NewcomerSample[]): string {
+  if (samples.length === 0) return "";
+  const slowest = samples.reduce((a, b) => (b.ms > a.ms ? b : a));
+  const waited = Number.isFinite(slowest.ms) ? `${ms(slowest.ms)} ms` : "not served";
+  return `the slowest newcomer: ${waited}, its TCP connect ${ms(slowest.connectMs)} ms`;
 }
 
 /** True when every newcomer was served and 95% of them in under `boundMs`. */

@@ -36,6 +36,7 @@ async function sample(host: string, port: number, room: string, everyMs: number)
       at: performance.timeOrigin + started,
       ms: times.served,
       linkMs: times.linked,
+      connectMs: times.connected,
     });
     await sleep(Math.max(0, everyMs - (performance.now() - started)));
   }
