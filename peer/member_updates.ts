@@ -6,12 +6,14 @@
  * ringchat/2 with which key; links to members with a new key prove it).
  * Each list also tells who came and went (`room_life.ts`): `member-joined`,
  * `member-left` and `nick` events, with the reasons the list's member-info
- * gives.
+ * gives. A `members-delta` (lib/members_delta.ts) is taken as the list it
+ * makes, when it applies to mine.
  *
  * @module
  */
 
 import type { MembersFrame } from "../lib/frames.ts";
+import type { MembersDelta } from "../lib/members_delta.ts";
 import type { PeerEvent } from "./events.ts";
 import type { SeenWindow } from "./flood.ts";
 import type { Membership } from "./membership.ts";
@@ -25,7 +27,7 @@ export interface MemberUpdatesHost {
   members: Membership;
   /** Who came and went. */
   life: RoomLife;
-  seen: Pick<SeenWindow, "setMembers" | "forget">;
+  seen: Pick<SeenWindow, "setMembers" | "changeMembers" | "forget">;
   overlay: Pick<Overlay, "dropAbsent" | "reauthenticate" | "relink" | "membersEvent">;
   /** My place in the ring while joined. */
   place(): Place | null;
@@ -81,10 +83,35 @@ export class MemberUpdates {
   onMembers(frame: MembersFrame): void {
     const place = this.#host.place();
     if (place === null) return;
-    const { overlay } = this.#host;
-    const changed = this.set(frame);
-    const { members, life, emit } = this.#host;
-    for (const event of life.update(members.members, members.leftNotices(), this.#now())) {
+    this.#listed(place, this.set(frame));
+  }
+
+  /**
+   * Takes a `members-delta` the registry pushed while I am joined (one for
+   * another room, or while I am not joined, is dropped). False when it does
+   * not apply to my list (`Membership.applyDelta`): the full list is to be
+   * asked for.
+   */
+  onMembersDelta(delta: MembersDelta): boolean {
+    const place = this.#host.place();
+    if (place === null || delta.room !== place.room) return true;
+    const { members, seen } = this.#host;
+    const update = members.applyDelta(delta, this.#now());
+    if (update === null) return false;
+    seen.changeMembers(update.originsAdded, update.originsRemoved);
+    for (const key of update.forget) seen.forget(key);
+    this.#listed(place, true, delta);
+    return true;
+  }
+
+  /**
+   * What follows a new list (`changed`: it differs from the last; `delta`:
+   * the change that made it, when a delta did).
+   */
+  #listed(place: Place, changed: boolean, delta?: MembersDelta): void {
+    const { members, life, emit, overlay } = this.#host;
+    const now = this.#now();
+    for (const event of life.update(members.members, members.leftNotices(), now, delta)) {
       emit(event);
     }
     overlay.dropAbsent(this.#now(), place.room);

@@ -15,7 +15,7 @@ import {
   type HandshakeFrame,
   type Member,
 } from "../lib/frames.ts";
-import { forwardCandidates, memberKey, type RingMember, successors } from "../lib/ring.ts";
+import { memberKey, type RingMember, ringSuccessor, ringWalk } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
@@ -546,23 +546,31 @@ export class Overlay {
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
     const listed = host.members.msid;
-    let candidates = forwardCandidates(host.members.ring, me, (m) => this.#linksBack(m));
-    if (this.#ringchatFirst) {
-      const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
-      if (ringchat.length > 0) candidates = ringchat;
-    }
+    // The ring walked lazily (lib/ring.ts ringWalk): a walk that stops at my
+    // forward link, or at the first member that answers, costs only its steps.
+    const ring = host.members.ring;
+    const ringchatOnly = this.#ringchatFirst &&
+      ring.some((m) =>
+        !sameMember(m, me) && !this.#linksBack(m) && host.members.speaksRingchat(m) === true
+      );
+    const candidates = function* (overlay: Overlay) {
+      for (const m of ringWalk(ring, me)) {
+        if (overlay.#linksBack(m)) continue;
+        if (ringchatOnly && host.members.speaksRingchat(m) !== true) continue;
+        yield m;
+      }
+    };
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
     // (Only members before my forward link can be dialled: the walk stops at it.)
-    const successorOf = successors(host.members.ring);
     const awaited = new Map<RingMember, number>();
-    for (const m of candidates) {
+    for (const m of candidates(this)) {
       if (current !== null && sameMember(m, current.peer)) break;
-      awaited.set(m, this.#awaitingMs(m, me, successorOf));
+      awaited.set(m, this.#awaitingMs(m, me, (member) => ringSuccessor(ring, member)));
     }
     const awaitedMs = Math.max(0, ...awaited.values());
     if (awaitedMs > 0) this.#relinkIn(awaitedMs);
-    for (const candidate of candidates) {
+    for (const candidate of candidates(this)) {
       if (host.quitting()) return;
       if (current !== null && sameMember(candidate, current.peer)) return;
       if (this.#linksBack(candidate) || awaited.get(candidate)! > 0) continue;

@@ -17,7 +17,11 @@
  * A ringchat registry then pushes the room's `M` when the membership changes
  * (delivered through `onMembers`, as a keepalive's) and follows every `M`
  * with member-info (`hello.onMemberInfo`); a JOIN's `M` is taken as its
- * answer only with its member-info, so a list is never shown without it. A
+ * answer only with its member-info, so a list is never shown without it.
+ * With `hello.onMembersDelta` the hello asks for changes as `members-delta`
+ * ops instead (after a first full list); one that is not taken (it does not
+ * apply to my list) is answered by a keepalive JOIN at once, whose reply is
+ * the full list. A
  * registry that answers the hello
  * with `F` (the reference) is spoken to as plain P2PChat from then on, never
  * with `X` again, and `hello.onUnavailable` says so once.
@@ -35,6 +39,7 @@ import {
   type MembersFrame,
 } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { MEMBERS_DELTA } from "../lib/members_delta.ts";
 import { HelloSession, type RegistryHelloOptions } from "./registry_hello.ts";
 import { advertisable, type RegistryAddress, RegistryAddresses } from "./registry_addresses.ts";
 
@@ -514,7 +519,15 @@ export class RegistryClient {
     if (waiting?.type === "X" && frame.op !== "member-info" && answers(waiting, frame)) {
       return false;
     }
-    if (frame.op === "member-info") {
+    if (frame.op === MEMBERS_DELTA) {
+      if (this.#closed) return true;
+      this.#deliverPush();
+      // Not taken (a missed or broken change): the full list, by a keepalive JOIN now.
+      if (this.#hello?.feedDelta(frame) === false && this.#join !== null) {
+        logger.debug("A members-delta did not apply; asking for the full list");
+        this.#track(this.refresh());
+      }
+    } else if (frame.op === "member-info") {
       const info = this.#hello?.feed(frame) ?? null;
       if (info === null || this.#closed) return true;
       this.#hello?.memberInfo(info);

@@ -40,6 +40,35 @@ export const PUSH_INTERVAL_MS = 20;
 /** Bytes a room's pushes may write per ms, over all its connections, before they are spaced out more. */
 export const PUSH_BYTES_PER_MS = 64 * 1024;
 
+/**
+ * Members a room's pushes may make its members take in per ms (a push of a
+ * room of N members to its C connections counts N × C: each member's peer
+ * takes in the whole list, or a delta and then the list it makes), before
+ * they are spaced out more. The pushes of a room of 1,000 hello'd members
+ * are so at least 244 ms apart; of a room of 200, 20 ms (`PUSH_INTERVAL_MS`).
+ */
+export const PUSH_MEMBERS_PER_MS = 4096;
+
+/**
+ * How long a room waits after a push (ms): at least `PUSH_INTERVAL_MS`, and
+ * as long as its bytes take at `PUSH_BYTES_PER_MS` (`frames`, the whole
+ * list, to `whole` connections: those that take no deltas) and its members
+ * at `PUSH_MEMBERS_PER_MS` (`members` to each of `connections`).
+ */
+export function pushSpacingMs(
+  frames: readonly Uint8Array[],
+  members: number,
+  connections: number,
+  whole: number,
+): number {
+  const bytes = frames.reduce((sum, f) => sum + f.length, 0) * whole;
+  return Math.max(
+    PUSH_INTERVAL_MS,
+    bytes / PUSH_BYTES_PER_MS,
+    members * connections / PUSH_MEMBERS_PER_MS,
+  );
+}
+
 /** Removals a member-info names at most (the newest). */
 export const LEFT_KEPT = 32;
 /** How long a removal stays in the member-info, in ms. */
@@ -179,18 +208,16 @@ export class MemberPush<C> {
     try {
       const frames = this.frames(room);
       if (frames === null) return this.forget(room);
-      let connections = 0;
+      let members = 0, connections = 0, whole = 0;
       for (const owner of this.#host.rooms.owners(room)) {
+        members++;
         const outbox = this.#host.outbox(owner);
         if (outbox === null) continue;
         outbox.push();
         connections++;
+        if (this.#host.session(owner)?.membersDelta !== true) whole++;
       }
-      const bytes = frames.reduce((sum, f) => sum + f.length, 0) * connections;
-      this.#next.set(
-        room,
-        performance.now() + Math.max(PUSH_INTERVAL_MS, bytes / PUSH_BYTES_PER_MS),
-      );
+      this.#next.set(room, performance.now() + pushSpacingMs(frames, members, connections, whole));
     } catch (error) {
       logger.error("Pushing {room} failed: {error}", { room, error });
     }

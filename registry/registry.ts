@@ -37,6 +37,7 @@ import {
   renameTarget,
 } from "./hello.ts";
 import { type LeftReason, MemberPush } from "./member_push.ts";
+import { DeltaPush } from "./delta_push.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
 import { type MemberView, People, PEOPLE_OPS, type PeopleHost } from "./people_ops.ts";
@@ -246,6 +247,8 @@ class Registry implements RegistryHandle {
   };
   /** Pushed membership and member-info for hello'd connections. */
   readonly #push: MemberPush<Client>;
+  /** Pushes as deltas, to the hello'd connections that take them (./delta_push.ts). */
+  readonly #deltas = new DeltaPush<Client>();
   /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
   readonly #people: People<Client>;
   /** With `--store`: the rooms shared with other registries (./store_shared.ts); null: embedded. */
@@ -562,11 +565,17 @@ class Registry implements RegistryHandle {
       case "hello": {
         this.#valid(client);
         client.hello = answer.session;
+        const deltas = answer.session.membersDelta ? this.#deltas : null;
         client.outbox = new Outbox(client.conn, () => {
-          if (this.#shared !== null) return this.#shared.frames(client);
-          const room = this.#rooms.memberOf(client)?.room;
-          return room === undefined ? null : this.#push.frames(room);
-        });
+          let frames;
+          if (this.#shared !== null) {
+            frames = this.#shared.frames(client);
+          } else {
+            const room = this.#rooms.memberOf(client)?.room;
+            frames = room === undefined ? null : this.#push.frames(room);
+          }
+          return frames === null || deltas === null ? frames : deltas.push(client, frames);
+        }, (frames) => deltas?.written(client, frames));
         logger.debug("{remote} said hello", { remote: client.remote });
         const room = this.#rooms.memberOf(client)?.room;
         if (room !== undefined) this.#push.infoChanged(room);
