@@ -24,6 +24,8 @@ import { memberKey } from "./ring.ts";
 
 /** The op's name, and the hello feature a connection says to take it. */
 export const MEMBERS_DELTA = "members-delta";
+/** The op a peer asks with for the whole list again (a delta did not apply to its list). */
+export const MEMBERS_FULL = "members-full";
 
 /** Entries (added, removed and info, over all parts) a reader takes at most. */
 export const MAX_DELTA_ENTRIES = 100_000;
@@ -88,7 +90,8 @@ function described(member: Member, info: ReadonlyMap<string, string | null>): De
 /**
  * The delta from `from` to `to` in `room`, reasons of removals taken from
  * `left` (newest first); null when it cannot be said as one (a kept member
- * moved, or an added one is not among the newest) or there is no change.
+ * moved, or an added one is not among the newest). No change: a delta with
+ * empty lists ({@linkcode isEmptyDelta}).
  *
  * @example
  * ```ts
@@ -140,9 +143,6 @@ export function membersDelta(
   }
   if (at !== afterKeys.length) return null;
   const added = to.members.slice(0, fresh).map((m) => described(m, to.info));
-  if (added.length === 0 && removed.length === 0 && info.length === 0 && from.msid === to.msid) {
-    return null;
-  }
   return { room, from: from.msid, msid: to.msid, added, removed, info };
 }
 
@@ -150,11 +150,13 @@ export function membersDelta(
  * The frames of `delta`: one, or parts (`part` from 0, `parts`) when one
  * frame's JSON would pass `maxJsonBytes`. Every part has the room and both
  * MSIDs; its lists are consecutive runs of the delta's (added, then
- * removed, then info).
+ * removed, then info). With `reply`, every part says `"reply": true`: it
+ * answers a keepalive JOIN.
  */
 export function membersDeltaFrames(
   delta: MembersDelta,
   maxJsonBytes = MAX_EXTENSION_JSON_BYTES,
+  reply = false,
 ): Uint8Array[] {
   const { room, from, msid } = delta;
   const head = escapedLength(
@@ -181,6 +183,7 @@ export function membersDeltaFrames(
   return chunks.map((chunk, part) => {
     const body: Record<string, unknown> = { room, from, msid, ...chunk };
     if (chunks.length > 1) Object.assign(body, { part, parts: chunks.length });
+    if (reply) body.reply = true;
     return encodeFrame({ type: "X", op: MEMBERS_DELTA, body });
   });
 }
@@ -263,6 +266,17 @@ export function readMembersDelta(frame: ExtensionFrame): MembersDelta | null {
   if (added === null || removed === null || info === null) return null;
   if (added.length + removed.length + info.length > MAX_DELTA_ENTRIES) return null;
   return { room, from, msid, added, removed, info };
+}
+
+/** True when `delta` changes nothing. */
+export function isEmptyDelta(delta: MembersDelta): boolean {
+  return delta.from === delta.msid && delta.added.length === 0 && delta.removed.length === 0 &&
+    delta.info.length === 0;
+}
+
+/** True when `frame` (a `members-delta`) answers a keepalive JOIN (`"reply": true`). */
+export function isDeltaReply(frame: ExtensionFrame): boolean {
+  return frame.op === MEMBERS_DELTA && frame.body.reply === true;
 }
 
 /**

@@ -34,12 +34,22 @@ export interface MemberUpdatesHost {
   emit(event: PeerEvent): void;
   /** The time now (ms). */
   now?: () => number;
+  /** Asks the registry for the full list (a held delta did not apply to the list I joined with). */
+  refresh?: () => void;
 }
+
+/**
+ * Deltas held at most while I am joining: they came after the list I join
+ * with, before I took it.
+ */
+export const MAX_HELD_DELTAS = 16;
 
 /** Takes member lists and member info; see the module doc. */
 export class MemberUpdates {
   readonly #host: MemberUpdatesHost;
   readonly #now: () => number;
+  /** Deltas that came while I was not (yet) joined, for {@linkcode start}. */
+  #held: MembersDelta[] = [];
 
   constructor(host: MemberUpdatesHost) {
     this.#host = host;
@@ -61,14 +71,27 @@ export class MemberUpdates {
     return changed;
   }
 
-  /** Takes the list I joined with, as `me`: its members are not announced. */
+  /**
+   * Takes the list I joined with, as `me`: its members are not announced.
+   * Then the deltas that came meanwhile (a registry pushes the changes after
+   * that list at once); the full list is asked for when one does not apply.
+   */
   start(frame: MembersFrame, me: RingMember): void {
     this.set(frame);
     this.#host.life.start(this.#host.members.members, me);
+    const held = this.#held;
+    this.#held = [];
+    for (const delta of held) {
+      if (delta.from === this.#host.members.msid.toString() && !this.onMembersDelta(delta)) {
+        this.#host.refresh?.();
+        return;
+      }
+    }
   }
 
   /** I left the room: forgets its members. */
   stop(): void {
+    this.#held = [];
     this.#host.life.stop();
     this.#host.members.reset();
   }
@@ -88,13 +111,17 @@ export class MemberUpdates {
 
   /**
    * Takes a `members-delta` the registry pushed while I am joined (one for
-   * another room, or while I am not joined, is dropped). False when it does
-   * not apply to my list (`Membership.applyDelta`): the full list is to be
-   * asked for.
+   * another room is dropped; one while I am joining is held for
+   * {@linkcode start}). False when it does not apply to my list
+   * (`Membership.applyDelta`): the full list is to be asked for.
    */
   onMembersDelta(delta: MembersDelta): boolean {
     const place = this.#host.place();
-    if (place === null || delta.room !== place.room) return true;
+    if (place === null) {
+      if (this.#held.length < MAX_HELD_DELTAS) this.#held.push(delta);
+      return true;
+    }
+    if (delta.room !== place.room) return true;
     const { members, seen } = this.#host;
     const update = members.applyDelta(delta, this.#now());
     if (update === null) return false;

@@ -297,8 +297,9 @@ export class Membership {
     if (ring === null) return null;
     let next: RingMember[];
     if (removed.length > 0) {
-      const gone = new Set(removed);
-      next = ring.filter((m) => !gone.has(m));
+      // The ring's members are objects of their own (ringOrder copies them): by key.
+      const gone = new Set(removed.map(keyOf));
+      next = ring.filter((m) => !gone.has(keyOf(m)));
     } else {
       next = [...ring];
     }

@@ -247,14 +247,16 @@ export class HelloSession {
   }
 
   /**
-   * Takes one `members-delta` frame: hands a whole delta on; false when it
-   * or a run of parts was not taken (the full list is to be asked for).
+   * Takes one `members-delta` frame: hands a whole delta on (`"taken"`, or
+   * `"refused"` when it does not apply to my list), `"partial"` while its
+   * parts come; a malformed part, or a broken run of parts, is `"refused"`
+   * (the full list is to be asked for).
    */
-  feedDelta(frame: ExtensionFrame): boolean {
+  feedDelta(frame: ExtensionFrame): "taken" | "refused" | "partial" {
     const delta = this.#deltas.feed(frame);
-    if (delta === null) return true;
-    if (delta === "bad") return false;
-    return this.#options.onMembersDelta?.(delta) ?? false;
+    if (delta === null) return "partial";
+    if (delta === "bad") return "refused";
+    return this.#options.onMembersDelta?.(delta) === true ? "taken" : "refused";
   }
 
   /** Hands a whole member-info on. */

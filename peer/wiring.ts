@@ -257,6 +257,7 @@ export function wirePeer(
     overlay,
     place: host.place,
     emit: host.emit,
+    refresh: () => registry.resync(),
   });
   let bound;
   try {

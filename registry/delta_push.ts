@@ -18,6 +18,7 @@
 
 import { decodeFrame, type Member } from "../lib/frames.ts";
 import {
+  isEmptyDelta,
   type LeftNote,
   type ListState,
   membersDelta,
@@ -33,6 +34,8 @@ interface Written {
   bytes: number;
   /** From an older list: the delta's frames (null: a full push instead). */
   deltas: WeakMap<Written, Uint8Array[] | null>;
+  /** The same, as keepalive replies (`"reply": true`). */
+  replies: WeakMap<Written, Uint8Array[] | null>;
 }
 
 /** What was written to each delta-taking connection; see the module doc. */
@@ -42,7 +45,7 @@ export class DeltaPush<C extends object> {
   /** Lists by their first member-info frame (the `M` it follows is the frame before). */
   readonly #lists = new WeakMap<Uint8Array, Written>();
   /** Deltas made and full pushes written instead, for tests and benchmarks. */
-  readonly counts = { deltas: 0, full: 0, built: 0 };
+  readonly counts = { deltas: 0, replies: 0, full: 0, built: 0 };
 
   /**
    * `frames` (an `M` and its member-info) were written to `c`: the next
@@ -73,16 +76,56 @@ export class DeltaPush<C extends object> {
     return frames;
   }
 
+  /**
+   * The reply to a keepalive of `c` (its room's frames now `full`): the
+   * delta from what `c` was last written, marked `"reply": true` (no
+   * change: a delta with none), or `full` when there is no delta to make.
+   */
+  reply(c: C, full: readonly Uint8Array[]): readonly Uint8Array[] {
+    const from = this.#sent.get(c);
+    const to = this.#list(full);
+    if (from === undefined || to === null || to.state === null) return this.#full(full);
+    let frames = to.replies.get(from);
+    if (frames === undefined) {
+      frames = from === to
+        ? membersDeltaFrames(
+          {
+            room: to.room,
+            from: to.state.msid,
+            msid: to.state.msid,
+            added: [],
+            removed: [],
+            info: [],
+          },
+          undefined,
+          true,
+        )
+        : this.#delta(from, to, true);
+      to.replies.set(from, frames);
+    }
+    if (frames === null) return this.#full(full);
+    this.#sent.set(c, to);
+    this.counts.replies++;
+    return frames;
+  }
+
+  /** `c` asked for the whole list (`members-full`): its next push is one. */
+  forget(c: C): void {
+    this.#sent.delete(c);
+  }
+
   #full(full: readonly Uint8Array[]): readonly Uint8Array[] {
     this.counts.full++;
     return full;
   }
 
-  #delta(from: Written, to: Written): Uint8Array[] | null {
+  #delta(from: Written, to: Written, reply = false): Uint8Array[] | null {
     if (from.state === null || to.state === null || from.room !== to.room) return null;
     const delta = membersDelta(to.room, from.state, to.state, to.left);
     if (delta === null) return null;
-    const frames = membersDeltaFrames(delta);
+    // No change: nothing to push (a keepalive is answered with the empty delta).
+    if (!reply && isEmptyDelta(delta)) return [];
+    const frames = membersDeltaFrames(delta, undefined, reply);
     this.counts.built++;
     const bytes = frames.reduce((sum, f) => sum + f.length, 0);
     return bytes < to.bytes ? frames : null;
@@ -121,7 +164,9 @@ function readList(frames: readonly Uint8Array[]): Written | null {
     } catch {
       return null;
     }
-    if (decoded.type !== "X" || decoded.op !== "member-info") return null;
+    if (decoded.type !== "X") return null;
+    // What follows the member-info (the answer to a members-full op) is not the list's.
+    if (decoded.op !== "member-info") break;
     const body = decoded.body as {
       room: string;
       msid: string;
@@ -137,5 +182,5 @@ function readList(frames: readonly Uint8Array[]): Written | null {
   if (room === null) return null;
   const bytes = frames.reduce((sum, f) => sum + f.length, 0);
   const state: ListState | null = usable ? { msid, members: m.members, info } : null;
-  return { state, left, room, bytes, deltas: new WeakMap() };
+  return { state, left, room, bytes, deltas: new WeakMap(), replies: new WeakMap() };
 }

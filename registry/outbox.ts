@@ -15,7 +15,11 @@
 type Item =
   | {
     kind: "reply";
-    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>;
+    frames:
+      | Uint8Array
+      | readonly Uint8Array[]
+      | Promise<Uint8Array | readonly Uint8Array[]>
+      | (() => readonly Uint8Array[]);
     done: PromiseWithResolvers<void>;
   }
   | { kind: "push" };
@@ -50,9 +54,17 @@ export class Outbox {
     this.#written = written;
   }
 
-  /** Writes a reply after what is queued; resolves once it is written. */
+  /**
+   * Writes a reply after what is queued; resolves once it is written. A
+   * function makes the reply's frames when its turn comes (a reply that
+   * depends on what was written before it: a keepalive's `members-delta`).
+   */
   reply(
-    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>,
+    frames:
+      | Uint8Array
+      | readonly Uint8Array[]
+      | Promise<Uint8Array | readonly Uint8Array[]>
+      | (() => readonly Uint8Array[]),
   ): Promise<void> {
     if (this.#failed !== null) return Promise.reject(this.#failed);
     const done = Promise.withResolvers<void>();
@@ -85,7 +97,7 @@ export class Outbox {
           continue;
         }
         try {
-          const frames = await item.frames;
+          const frames = typeof item.frames === "function" ? item.frames() : await item.frames;
           await this.#write(frames instanceof Uint8Array ? [frames] : frames);
           item.done.resolve();
         } catch (error) {
