@@ -47,7 +47,7 @@ export const PUSH_BYTES_PER_MS = 64 * 1024;
  * they are spaced out more. The pushes of a room of 1,000 hello'd members
  * are so at least 244 ms apart; of a room of 200, 20 ms (`PUSH_INTERVAL_MS`).
  */
-export const PUSH_MEMBERS_PER_MS = 4096;
+export const PUSH_MEMBERS_PER_MS = 1024;
 
 /**
  * How long a room waits after a push (ms): at least `PUSH_INTERVAL_MS`, and
