@@ -142,8 +142,8 @@ export class MemberUpdates {
       emit(event);
     }
     overlay.dropAbsent(this.#now(), place.room);
-    // Member info kept for this list applies now.
-    overlay.reauthenticate();
+    // Member info kept for this list applies now (the fingers: by the relink, if it changed).
+    overlay.reauthenticate(!changed);
     if (!changed) return;
     this.emitMembers();
     overlay.relink();

@@ -384,9 +384,10 @@ export class Overlay {
    * one) must prove it (a challenge, answered within `handshakeTimeoutMs`),
    * and challenges that waited for a member's key are answered.
    */
-  reauthenticate(): void {
-    // The info may have changed who speaks ringchat/2, and so the mode.
-    if (this.#host.place() !== null && !this.#host.quitting()) this.#fingers.update();
+  reauthenticate(fingers = true): void {
+    // The info may have changed who speaks ringchat/2, and so the mode (unless a relink,
+    // which updates the fingers, follows: `fingers` false).
+    if (fingers && this.#host.place() !== null && !this.#host.quitting()) this.#fingers.update();
     // A handshake under way answers a challenge that waited for this key.
     // A key missing from the info (a registry that restarted and has not relisted the member
     // yet) changes nothing: only a key given, or a new one, does.
