@@ -43,7 +43,8 @@ export function withHashIds(members: readonly Member[]): RingMember[] {
   }));
 }
 
-function compare(a: RingMember, b: RingMember): number {
+/** The ring's order: ascending HashID, ties broken on the key. */
+export function compareRing(a: RingMember, b: RingMember): number {
   if (a.hashId !== b.hashId) return a.hashId < b.hashId ? -1 : 1;
   // Equal HashIDs need distinct strings that concatenate alike; break the tie
   // on the key so every peer sees one order.
@@ -58,7 +59,7 @@ function compare(a: RingMember, b: RingMember): number {
 export function ringOrder(members: readonly Member[], me: Member): RingMember[] {
   const byKey = new Map<string, RingMember>();
   for (const m of withHashIds([...members, me])) byKey.set(memberKey(m), m);
-  return [...byKey.values()].sort(compare);
+  return [...byKey.values()].sort(compareRing);
 }
 
 /**
@@ -102,4 +103,45 @@ export function successors(
     if (i === undefined || ring.length < 2) return undefined;
     return ring[(i + 1) % ring.length];
   };
+}
+
+/**
+ * Where `member` is, or would be, in `ring` (members sorted by
+ * {@linkcode compareRing}, as `ringOrder` makes them): the index of the
+ * first member not before it. A binary search: no sort, no copy.
+ */
+export function ringIndex(ring: readonly RingMember[], member: RingMember): number {
+  let lo = 0, hi = ring.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareRing(ring[mid]!, member) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The members of `ring` (sorted, as `ringOrder` makes it) in the order
+ * `me` walks them for a forward link: from just after `me`, wrapping
+ * around, never `me` itself. What `forwardCandidates` lists, without
+ * `linksBack`, one at a time: a walk that stops early costs only its steps.
+ */
+export function* ringWalk(ring: readonly RingMember[], me: RingMember): Generator<RingMember> {
+  const at = ringIndex(ring, me);
+  const listed = at < ring.length && compareRing(ring[at]!, me) === 0;
+  const start = listed ? at + 1 : at;
+  const steps = listed ? ring.length - 1 : ring.length;
+  for (let step = 0; step < steps; step++) yield ring[(start + step) % ring.length]!;
+}
+
+/** The member after `member` on `ring` (sorted); undefined when it is not listed, or alone. */
+export function ringSuccessor(
+  ring: readonly RingMember[],
+  member: RingMember,
+): RingMember | undefined {
+  const at = ringIndex(ring, member);
+  if (ring.length < 2 || at >= ring.length || compareRing(ring[at]!, member) !== 0) {
+    return undefined;
+  }
+  return ring[(at + 1) % ring.length];
 }

@@ -270,15 +270,43 @@ export class SeenWindow {
   setMembers(keys: Iterable<string>): void {
     const now = this.#now();
     const next = new Set(keys);
-    for (const key of this.#provisional.keys()) {
-      if (!next.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);
-    }
-    this.#provisional.clear();
+    this.#endProvisional(next, now);
     for (const key of this.#members) {
       if (!next.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);
     }
     for (const key of next) this.#departed.delete(key);
     this.#members = next;
+    this.#expireDeparted(now);
+  }
+
+  /**
+   * The member origins changed by `added` and `removed` keys: as
+   * {@linkcode setMembers} with the last keys so changed, in the time of the
+   * change, not of the whole list.
+   */
+  changeMembers(added: Iterable<string>, removed: Iterable<string>): void {
+    const now = this.#now();
+    for (const key of removed) {
+      if (this.#members.delete(key) && !this.#departed.has(key)) this.#departed.set(key, now);
+    }
+    for (const key of added) {
+      this.#members.add(key);
+      this.#departed.delete(key);
+    }
+    this.#endProvisional(this.#members, now);
+    this.#expireDeparted(now);
+  }
+
+  /** Provisional origins end: the members among them are `members`, the others departed. */
+  #endProvisional(members: ReadonlySet<string>, now: number): void {
+    for (const key of this.#provisional.keys()) {
+      if (!members.has(key) && !this.#departed.has(key)) this.#departed.set(key, now);
+    }
+    this.#provisional.clear();
+  }
+
+  /** Forgets the origins departed for `departedMs` (or past `maxDeparted`), and old entries. */
+  #expireDeparted(now: number): void {
     for (const [key, since] of this.#departed) {
       if (now - since < this.#departedMs && this.#departed.size <= this.#maxDeparted) break;
       this.#departed.delete(key);

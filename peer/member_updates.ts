@@ -6,12 +6,14 @@
  * ringchat/2 with which key; links to members with a new key prove it).
  * Each list also tells who came and went (`room_life.ts`): `member-joined`,
  * `member-left` and `nick` events, with the reasons the list's member-info
- * gives.
+ * gives. A `members-delta` (lib/members_delta.ts) is taken as the list it
+ * makes, when it applies to mine.
  *
  * @module
  */
 
 import type { MembersFrame } from "../lib/frames.ts";
+import type { MembersDelta } from "../lib/members_delta.ts";
 import type { PeerEvent } from "./events.ts";
 import type { SeenWindow } from "./flood.ts";
 import type { Membership } from "./membership.ts";
@@ -25,19 +27,29 @@ export interface MemberUpdatesHost {
   members: Membership;
   /** Who came and went. */
   life: RoomLife;
-  seen: Pick<SeenWindow, "setMembers" | "forget">;
+  seen: Pick<SeenWindow, "setMembers" | "changeMembers" | "forget">;
   overlay: Pick<Overlay, "dropAbsent" | "reauthenticate" | "relink" | "membersEvent">;
   /** My place in the ring while joined. */
   place(): Place | null;
   emit(event: PeerEvent): void;
   /** The time now (ms). */
   now?: () => number;
+  /** Asks the registry for the full list (a held delta did not apply to the list I joined with). */
+  refresh?: () => void;
 }
+
+/**
+ * Deltas held at most while I am joining: they came after the list I join
+ * with, before I took it.
+ */
+export const MAX_HELD_DELTAS = 16;
 
 /** Takes member lists and member info; see the module doc. */
 export class MemberUpdates {
   readonly #host: MemberUpdatesHost;
   readonly #now: () => number;
+  /** Deltas that came while I was not (yet) joined, for {@linkcode start}. */
+  #held: MembersDelta[] = [];
 
   constructor(host: MemberUpdatesHost) {
     this.#host = host;
@@ -59,14 +71,27 @@ export class MemberUpdates {
     return changed;
   }
 
-  /** Takes the list I joined with, as `me`: its members are not announced. */
+  /**
+   * Takes the list I joined with, as `me`: its members are not announced.
+   * Then the deltas that came meanwhile (a registry pushes the changes after
+   * that list at once); the full list is asked for when one does not apply.
+   */
   start(frame: MembersFrame, me: RingMember): void {
     this.set(frame);
     this.#host.life.start(this.#host.members.members, me);
+    const held = this.#held;
+    this.#held = [];
+    for (const delta of held) {
+      if (delta.from === this.#host.members.msid.toString() && !this.onMembersDelta(delta)) {
+        this.#host.refresh?.();
+        return;
+      }
+    }
   }
 
   /** I left the room: forgets its members. */
   stop(): void {
+    this.#held = [];
     this.#host.life.stop();
     this.#host.members.reset();
   }
@@ -81,15 +106,44 @@ export class MemberUpdates {
   onMembers(frame: MembersFrame): void {
     const place = this.#host.place();
     if (place === null) return;
-    const { overlay } = this.#host;
-    const changed = this.set(frame);
-    const { members, life, emit } = this.#host;
-    for (const event of life.update(members.members, members.leftNotices(), this.#now())) {
+    this.#listed(place, this.set(frame));
+  }
+
+  /**
+   * Takes a `members-delta` the registry pushed while I am joined (one for
+   * another room is dropped; one while I am joining is held for
+   * {@linkcode start}). False when it does not apply to my list
+   * (`Membership.applyDelta`): the full list is to be asked for.
+   */
+  onMembersDelta(delta: MembersDelta): boolean {
+    const place = this.#host.place();
+    if (place === null) {
+      if (this.#held.length < MAX_HELD_DELTAS) this.#held.push(delta);
+      return true;
+    }
+    if (delta.room !== place.room) return true;
+    const { members, seen } = this.#host;
+    const update = members.applyDelta(delta, this.#now());
+    if (update === null) return false;
+    seen.changeMembers(update.originsAdded, update.originsRemoved);
+    for (const key of update.forget) seen.forget(key);
+    this.#listed(place, true, delta);
+    return true;
+  }
+
+  /**
+   * What follows a new list (`changed`: it differs from the last; `delta`:
+   * the change that made it, when a delta did).
+   */
+  #listed(place: Place, changed: boolean, delta?: MembersDelta): void {
+    const { members, life, emit, overlay } = this.#host;
+    const now = this.#now();
+    for (const event of life.update(members.members, members.leftNotices(), now, delta)) {
       emit(event);
     }
     overlay.dropAbsent(this.#now(), place.room);
-    // Member info kept for this list applies now.
-    overlay.reauthenticate();
+    // Member info kept for this list applies now (the fingers: by the relink, if it changed).
+    overlay.reauthenticate(!changed);
     if (!changed) return;
     this.emitMembers();
     overlay.relink();

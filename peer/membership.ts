@@ -19,7 +19,9 @@
  */
 
 import { type Member, type MembersFrame, membersPayload } from "../lib/frames.ts";
-import { memberKey, type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
+import { applyMembersDelta, type MembersDelta } from "../lib/members_delta.ts";
+import { compareRing, memberKey, type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
+import { MembersReply } from "../registry/members_reply.ts";
 import type { MemberInfo } from "./events.ts";
 import type { RegistryMemberInfo } from "./registry_hello.ts";
 import type { LeftNotice } from "./room_life.ts";
@@ -39,12 +41,39 @@ function hidOf(member: RingMember): string {
   return hid;
 }
 
+/** Member keys (`memberKey`), made once per member object. */
+const keys = new WeakMap<Member, string>();
+
+function keyOf(member: Member): string {
+  let key = keys.get(member);
+  if (key === undefined) {
+    key = memberKey(member);
+    keys.set(member, key);
+  }
+  return key;
+}
+
+/**
+ * The member infos of `infos()`, one per member object and `ringchat`
+ * value: a list shown again (every delta shows the whole list) makes no new
+ * objects for members it showed before. Frozen: events share them.
+ */
+const shown = new WeakMap<RingMember, MemberInfo>();
+
 /** What a new member list changed. */
 export interface MembersUpdate {
   /** The list differs from the last one (MSID or members). */
   changed: boolean;
   /** Origin keys (HashIDs, names) whose messages are to be forgotten: gone for `graceMs`. */
   forget: string[];
+}
+
+/** What a delta changed ({@linkcode Membership.applyDelta}): also which origins came and went. */
+export interface DeltaUpdate extends MembersUpdate {
+  /** Origin keys now listed that were not. */
+  originsAdded: string[];
+  /** Origin keys no longer listed. */
+  originsRemoved: string[];
 }
 
 /** True when `a` and `b` are the same member (name, ip and port). */
@@ -56,8 +85,8 @@ export function sameMember(a: Member, b: Member): boolean {
 export class Membership {
   readonly #graceMs: number;
   #members: RingMember[] = [];
-  /** The payload of the last list, to tell an unchanged list without hashing it. */
-  #payload = "";
+  /** The payload of the last list, to tell an unchanged list without hashing it (null: to make). */
+  #payload: string | null = "";
   #msid: bigint | null = null;
   /** HashIDs (decimal) and names of the listed members: the origins I know. */
   #originKeys = new Set<string>();
@@ -84,6 +113,10 @@ export class Membership {
   #lastRing: RingMember[] = [];
   /** Proved keys by HashID, made from the list and its info when asked for (null: to make). */
   #keysByHid: Map<string, string> | null = null;
+  /** The infos of my list, as `infos()` last made them (null: to make). */
+  #infos: MemberInfo[] | null = null;
+  /** My list's MSID, kept per member to check deltas in O(log n) (null: to make from the list). */
+  #hash: MembersReply<string> | null = null;
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -121,7 +154,8 @@ export class Membership {
   /** Takes a new member list at time `now`. */
   set(frame: MembersFrame, now: number): MembersUpdate {
     const payload = membersPayload(frame.members);
-    const changed = frame.msid !== this.#msid || payload !== this.#payload;
+    const changed = frame.msid !== this.#msid ||
+      payload !== (this.#payload ??= membersPayload(this.#members));
     // A keepalive's reply is usually the same list: hash its members only when it is not.
     let next = this.#members;
     if (changed) {
@@ -142,6 +176,8 @@ export class Membership {
       this.#noteDeparted(byKey, now);
       this.#byKey = byKey;
       this.#ring = null;
+      this.#hash = null;
+      this.#infos = null;
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
@@ -151,6 +187,133 @@ export class Membership {
     const pending = this.#pendingInfo;
     if (pending !== null && pending.msid === frame.msid) this.setInfo(pending);
     return { changed, forget };
+  }
+
+  /**
+   * Takes a `members-delta` at time `now` (lib/members_delta.ts): applied
+   * only to the list it starts from (its MSID `from`, with that list's
+   * member info known), and taken only when the list it makes hashes to its
+   * `msid`. Null when it is not taken: nothing changed, the caller recovers
+   * with a full list.
+   */
+  applyDelta(delta: MembersDelta, now: number): DeltaUpdate | null {
+    const msid = this.#msid;
+    const info = this.#ringchat;
+    if (msid === null || info === null || this.#infoMsid !== msid) return null;
+    if (delta.from !== msid.toString()) return null;
+    const next = applyMembersDelta(
+      this.#members,
+      delta,
+      (m) => withHashIds([{ name: m.name, ip: m.ip, port: m.port }])[0]!,
+      this.#byKey,
+    );
+    if (next === null) return null;
+    const target = BigInt(delta.msid);
+    const hash = this.#hash ?? this.#listHash();
+    for (const m of delta.removed) hash.remove(memberKey(m));
+    for (let i = delta.added.length - 1; i >= 0; i--) {
+      const m = delta.added[i]!;
+      hash.add(memberKey(m), `${m.name}:${m.ip}:${m.port}:`);
+    }
+    if (hash.msid !== target) {
+      // Not the list the registry has: my list stays as it was, its hash is made again.
+      this.#hash = null;
+      return null;
+    }
+    this.#hash = hash;
+    const byKey = this.#byKey;
+    const removed: RingMember[] = [];
+    for (const m of delta.removed) {
+      const key = memberKey(m);
+      removed.push(byKey.get(key)!);
+      byKey.delete(key);
+    }
+    const added = next.slice(0, delta.added.length);
+    for (const m of added) byKey.set(memberKey(m), m);
+    const before = this.#originKeys;
+    const originsAdded: string[] = [];
+    const originsRemoved: string[] = [];
+    if (removed.length > 0) {
+      this.#originKeys = new Set();
+      this.#listedHids = new Set();
+      for (const m of next) {
+        this.#originKeys.add(hidOf(m)).add(m.name);
+        this.#listedHids.add(hidOf(m));
+      }
+      for (const m of removed) {
+        for (const key of [hidOf(m), m.name]) {
+          if (!this.#originKeys.has(key)) originsRemoved.push(key);
+        }
+      }
+    }
+    for (const m of added) {
+      for (const key of [hidOf(m), m.name]) {
+        if (!before.has(key)) originsAdded.push(key);
+        this.#originKeys.add(key);
+      }
+      this.#listedHids.add(hidOf(m));
+    }
+    for (const m of added) this.#listedAt.set(memberKey(m), now);
+    for (const m of delta.removed) this.#listedAt.delete(memberKey(m));
+    this.#departing(removed, now);
+    this.#ring = this.#ringAfter(removed, added);
+    const forget = this.#forgetDeparted(next, now);
+    this.#members = next;
+    this.#payload = null;
+    this.#msid = target;
+    this.#infoMsid = target;
+    this.#keysByHid = null;
+    // The member info of the new list: the old one's, with the delta's changes.
+    for (const m of delta.removed) info.delete(memberKey(m));
+    for (const m of [...delta.added, ...delta.info]) {
+      if (m.ringchat === true) info.set(memberKey(m), m.key ?? null);
+      else info.delete(memberKey(m));
+    }
+    this.#left = delta.removed.filter((m): m is LeftNotice => m.reason !== undefined);
+    this.#pendingInfo = null;
+    this.#infos = this.#infosAfter(removed, added.length, delta.info.length > 0);
+    return { changed: true, forget, originsAdded, originsRemoved };
+  }
+
+  /** A hash of my list, member by member (oldest first). */
+  #listHash(): MembersReply<string> {
+    const hash = new MembersReply<string>();
+    const entries: [string, string][] = [];
+    for (let i = this.#members.length - 1; i >= 0; i--) {
+      const m = this.#members[i]!;
+      entries.push([memberKey(m), `${m.name}:${m.ip}:${m.port}:`]);
+    }
+    hash.addAll(entries);
+    return hash;
+  }
+
+  /**
+   * The ring after a delta, made from the last one without sorting it
+   * again: the `removed` members cut out, the `added` ones put in their
+   * places. Null (made when asked for) when there is no ring yet.
+   */
+  #ringAfter(removed: readonly RingMember[], added: readonly RingMember[]): RingMember[] | null {
+    const ring = this.#ring;
+    if (ring === null) return null;
+    let next: RingMember[];
+    if (removed.length > 0) {
+      // The ring's members are objects of their own (ringOrder copies them): by key.
+      const gone = new Set(removed.map(keyOf));
+      next = ring.filter((m) => !gone.has(keyOf(m)));
+    } else {
+      next = [...ring];
+    }
+    for (const m of added) {
+      let lo = 0, hi = next.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareRing(next[mid]!, m) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      next.splice(lo, 0, m);
+    }
+    this.#lastRing = next;
+    return next;
   }
 
   /**
@@ -171,6 +334,7 @@ export class Membership {
     const before = this.#ringchat;
     this.#ringchat = next;
     this.#keysByHid = null;
+    this.#infos = null;
     if (before === null || before.size !== next.size) return true;
     for (const [key, value] of next) if (before.get(key) !== value) return true;
     return false;
@@ -202,6 +366,8 @@ export class Membership {
     this.#ring = null;
     this.#lastRing = [];
     this.#keysByHid = null;
+    this.#hash = null;
+    this.#infos = null;
   }
 
   /**
@@ -210,7 +376,7 @@ export class Membership {
    * registry).
    */
   speaksRingchat(member: Member): boolean | undefined {
-    return this.#ringchat === null ? undefined : this.#ringchat.has(memberKey(member));
+    return this.#ringchat === null ? undefined : this.#ringchat.has(keyOf(member));
   }
 
   /** The proved key of the member whose HashID (decimal) is `originHid`, if it proved one. */
@@ -252,7 +418,7 @@ export class Membership {
 
   /** The listed member a handshake names: exactly, or by name and port (liberal about the ip). */
   find(member: Member): RingMember | undefined {
-    return this.#members.find((m) => sameMember(m, member)) ??
+    return this.#byKey.get(memberKey(member)) ??
       this.#members.find((m) => m.name === member.name && m.port === member.port);
   }
 
@@ -283,17 +449,40 @@ export class Membership {
 
   /** The members as events show them. */
   infos(): MemberInfo[] {
+    this.#infos ??= this.#members.map((m) => this.#info(m));
+    return [...this.#infos];
+  }
+
+  /**
+   * The infos after a delta, from the last ones: the `removed` members' cut
+   * out, the `added` (the first of my list) put in front. Null (made when
+   * asked for) when none were made, or the member info changed (`info`).
+   */
+  #infosAfter(removed: readonly RingMember[], added: number, info: boolean): MemberInfo[] | null {
+    const last = this.#infos;
+    if (last === null || info) return null;
+    const gone = new Set<MemberInfo>();
+    for (const m of removed) {
+      const known = shown.get(m);
+      if (known === undefined) return null;
+      gone.add(known);
+    }
+    const kept = gone.size === 0 ? last : last.filter((i) => !gone.has(i));
+    if (kept.length !== last.length - gone.size) return null;
+    const fresh = this.#members.slice(0, added).map((m) => this.#info(m));
+    return [...fresh, ...kept];
+  }
+
+  /** `member`'s info as events show it, made once per member and `ringchat`. */
+  #info(m: RingMember): MemberInfo {
     const ringchat = this.#ringchat;
-    return this.#members.map((m) => {
-      const info: MemberInfo = {
-        name: m.name,
-        ip: m.ip,
-        port: m.port,
-        hashId: hidOf(m),
-      };
-      if (ringchat !== null) info.ringchat = ringchat.has(memberKey(m));
-      return info;
-    });
+    const speaks = ringchat === null ? undefined : ringchat.has(keyOf(m));
+    const known = shown.get(m);
+    if (known !== undefined && known.ringchat === speaks) return known;
+    const info: MemberInfo = { name: m.name, ip: m.ip, port: m.port, hashId: hidOf(m) };
+    if (speaks !== undefined) info.ringchat = speaks;
+    shown.set(m, Object.freeze(info));
+    return info;
   }
 
   /**
@@ -342,10 +531,9 @@ export class Membership {
     return forget;
   }
 
-  /** Members of my list missing from the `next` one (by key) depart from `now`. */
-  #noteDeparted(next: ReadonlyMap<string, RingMember>, now: number): void {
-    for (const [key, m] of this.#byKey) {
-      if (next.has(key)) continue;
+  /** The `removed` members of my list (a delta's) depart from `now`. */
+  #departing(removed: readonly RingMember[], now: number): void {
+    for (const m of removed) {
       const hid = hidOf(m);
       if (!this.#listedHids.has(hid) && !this.#departed.has(hid)) {
         this.#departed.set(hid, { name: m.name, since: now });
@@ -354,5 +542,12 @@ export class Membership {
     while (this.#departed.size > MAX_DEPARTED) {
       this.#departed.delete(this.#departed.keys().next().value!);
     }
+  }
+
+  /** Members of my list missing from the `next` one (by key) depart from `now`. */
+  #noteDeparted(next: ReadonlyMap<string, RingMember>, now: number): void {
+    const gone: RingMember[] = [];
+    for (const [key, m] of this.#byKey) if (!next.has(key)) gone.push(m);
+    this.#departing(gone, now);
   }
 }

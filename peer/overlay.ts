@@ -10,7 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { encodeFrame, type ExtensionFrame, type Member } from "../lib/frames.ts";
-import { forwardCandidates, memberKey, type RingMember, successors } from "../lib/ring.ts";
+import { memberKey, type RingMember, ringSuccessor, ringWalk } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
 import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
@@ -385,9 +385,10 @@ export class Overlay {
    * one) must prove it (a challenge, answered within `handshakeTimeoutMs`),
    * and challenges that waited for a member's key are answered.
    */
-  reauthenticate(): void {
-    // The info may have changed who speaks ringchat/2, and so the mode.
-    if (this.#host.place() !== null && !this.#host.quitting()) this.#fingers.update();
+  reauthenticate(fingers = true): void {
+    // The info may have changed who speaks ringchat/2, and so the mode (unless a relink,
+    // which updates the fingers, follows: `fingers` false).
+    if (fingers && this.#host.place() !== null && !this.#host.quitting()) this.#fingers.update();
     // A handshake under way answers a challenge that waited for this key.
     // A key missing from the info (a registry that restarted and has not relisted the member
     // yet) changes nothing: only a key given, or a new one, does.
@@ -546,23 +547,31 @@ export class Overlay {
     // lists come back one re-registration at a time.
     if (current !== null && host.members.find(current.peer) === undefined) return;
     const listed = host.members.msid;
-    let candidates = forwardCandidates(host.members.ring, me, (m) => this.#linksBack(m));
-    if (this.#ringchatFirst) {
-      const ringchat = candidates.filter((m) => host.members.speaksRingchat(m) === true);
-      if (ringchat.length > 0) candidates = ringchat;
-    }
+    // The ring walked lazily (lib/ring.ts ringWalk): a walk that stops at my
+    // forward link, or at the first member that answers, costs only its steps.
+    const ring = host.members.ring;
+    const ringchatOnly = this.#ringchatFirst &&
+      ring.some((m) =>
+        !sameMember(m, me) && !this.#linksBack(m) && host.members.speaksRingchat(m) === true
+      );
+    const candidates = function* (overlay: Overlay) {
+      for (const m of ringWalk(ring, me)) {
+        if (overlay.#linksBack(m)) continue;
+        if (ringchatOnly && host.members.speaksRingchat(m) !== true) continue;
+        yield m;
+      }
+    };
     const failures: string[] = [];
     // A member that just joined links to me first; if it has not in time, it is tried as any.
     // (Only members before my forward link can be dialled: the walk stops at it.)
-    const successorOf = successors(host.members.ring);
     const awaited = new Map<RingMember, number>();
-    for (const m of candidates) {
+    for (const m of candidates(this)) {
       if (current !== null && sameMember(m, current.peer)) break;
-      awaited.set(m, this.#awaitingMs(m, me, successorOf));
+      awaited.set(m, this.#awaitingMs(m, me, (member) => ringSuccessor(ring, member)));
     }
     const awaitedMs = Math.max(0, ...awaited.values());
     if (awaitedMs > 0) this.#relinkIn(awaitedMs);
-    for (const candidate of candidates) {
+    for (const candidate of candidates(this)) {
       if (host.quitting()) return;
       if (current !== null && sameMember(candidate, current.peer)) return;
       if (this.#linksBack(candidate) || awaited.get(candidate)! > 0) continue;

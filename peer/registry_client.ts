@@ -17,7 +17,11 @@
  * A ringchat registry then pushes the room's `M` when the membership changes
  * (delivered through `onMembers`, as a keepalive's) and follows every `M`
  * with member-info (`hello.onMemberInfo`); a JOIN's `M` is taken as its
- * answer only with its member-info, so a list is never shown without it. A
+ * answer only with its member-info, so a list is never shown without it.
+ * With `hello.onMembersDelta` the hello asks for changes as `members-delta`
+ * ops instead (after a first full list); one that is not taken (it does not
+ * apply to my list) is answered by a keepalive JOIN at once, whose reply is
+ * the full list. A
  * registry that answers the hello
  * with `F` (the reference) is spoken to as plain P2PChat from then on, never
  * with `X` again, and `hello.onUnavailable` says so once.
@@ -35,6 +39,7 @@ import {
   type MembersFrame,
 } from "../lib/frames.ts";
 import { REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
+import { isDeltaReply, MEMBERS_DELTA, MEMBERS_FULL } from "../lib/members_delta.ts";
 import { HelloSession, type RegistryHelloOptions } from "./registry_hello.ts";
 import { advertisable, type RegistryAddress, RegistryAddresses } from "./registry_addresses.ts";
 
@@ -155,6 +160,7 @@ function answers(waiting: ExtensionFrame, frame: ExtensionFrame): boolean {
       (frame.op === "error" && frame.body.ref === undefined && frame.body.code !== "taken-over");
   }
   if (waiting.op === "rename") return frame.op === "renamed" || frame.op === "error";
+  if (waiting.op === MEMBERS_FULL) return frame.op === MEMBERS_FULL || frame.op === "error";
   return frame.op === "hello" || frame.op === "proved" || frame.op === "error";
 }
 
@@ -184,6 +190,12 @@ export class RegistryClient {
   /** A JOIN's `M` from a ringchat registry, waiting for the member-info that follows it. */
   #heldReply: MembersFrame | null = null;
   readonly #tasks = new Set<Promise<unknown>>();
+  /** Keepalive answers that were deltas: whether each was taken. */
+  readonly #deltaReplies = new WeakMap<Frame, boolean>();
+  /** A `members-full` op is asked and not yet answered. */
+  #askingFull = false;
+  /** Lists handed to `onMembers` as they were read (a refresh then hands them on no more). */
+  readonly #delivered = new WeakSet<Frame>();
 
   /** Creates a client; it connects on the first request. */
   constructor(options: RegistryClientOptions) {
@@ -281,8 +293,11 @@ export class RegistryClient {
       logger.debug("Refresh failed: {error}", { error });
       return this.#closed ? "failed" : "unreachable";
     }
-    if (reply.type !== "M" || this.#closed) return "failed";
-    this.#options.onMembers(reply);
+    if (this.#closed) return "failed";
+    // A registry that sends deltas may answer with one (taken as it was read).
+    if (reply.type === "X") return this.#deltaReplies.get(reply) === true ? "members" : "failed";
+    if (reply.type !== "M") return "failed";
+    if (!this.#delivered.delete(reply)) this.#options.onMembers(reply);
     return "members";
   }
 
@@ -487,6 +502,12 @@ export class RegistryClient {
     this.#inflight = null;
     this.#heldReply = null;
     clearTimeout(this.#requestTimer);
+    // A list that answers a keepalive or refresh is taken now, before any
+    // frame read after it (a members-delta from this very list).
+    if (frame.type === "M" && request.frame.type === "J" && this.#join !== null && !this.#closed) {
+      this.#delivered.add(frame);
+      this.#options.onMembers(frame);
+    }
     try {
       request.onReply?.(frame, connection);
     } catch (error) {
@@ -514,7 +535,22 @@ export class RegistryClient {
     if (waiting?.type === "X" && frame.op !== "member-info" && answers(waiting, frame)) {
       return false;
     }
-    if (frame.op === "member-info") {
+    if (frame.op === MEMBERS_DELTA) {
+      if (this.#closed) return true;
+      this.#deliverPush();
+      const taken = this.#hello?.feedDelta(frame) ?? "refused";
+      const request = this.#inflight;
+      // A keepalive's answer (whole): the JOIN is answered, the list brought up to date.
+      if (
+        isDeltaReply(frame) && taken !== "partial" && request?.frame.type === "J" &&
+        this.#connection !== null
+      ) {
+        this.#deltaReplies.set(frame, taken === "taken");
+        this.#answered(request, frame, this.#connection);
+      }
+      // Not taken (a missed or broken change): the whole list, asked for once at a time.
+      if (taken === "refused" && this.#join !== null) this.#askFull();
+    } else if (frame.op === "member-info") {
       const info = this.#hello?.feed(frame) ?? null;
       if (info === null || this.#closed) return true;
       this.#hello?.memberInfo(info);
@@ -532,6 +568,31 @@ export class RegistryClient {
       logger.debug("Ignored an unsolicited {op} op from the registry", { op: frame.op });
     }
     return true;
+  }
+
+  /**
+   * Asks for the whole member list again: a ringchat registry by
+   * `members-full` (a delta did not apply), a plain one by a keepalive.
+   */
+  resync(): void {
+    if (this.#join === null || this.#closed) return;
+    if (this.speaksRingchat) this.#askFull();
+    else this.#track(this.refresh());
+  }
+
+  /**
+   * Asks a registry that sent a delta that did not apply for the whole list
+   * (`members-full`: it answers with its `M` and member-info, taken as a
+   * push), unless that is asked already.
+   */
+  #askFull(): void {
+    if (this.#askingFull) return;
+    logger.debug("A members-delta did not apply; asking for the whole list");
+    this.#askingFull = true;
+    const request = this.#internal({ type: "X", op: MEMBERS_FULL, body: {} });
+    request.promise.finally(() => this.#askingFull = false).catch(() => {});
+    this.#queue.push(request);
+    this.#pump();
   }
 
   /** Delivers the pushed `M` held for its member-info, if any. */

@@ -17,6 +17,7 @@ import {
   registrySigningInput,
 } from "../lib/registry_proof.ts";
 import type { Identity } from "./identity.ts";
+import { MEMBERS_DELTA, type MembersDelta, MembersDeltaAssembler } from "../lib/members_delta.ts";
 import { type LeftNotice, readLeft } from "./room_life.ts";
 
 const logger = getLogger(["ringchat", "peer", "registry_hello"]);
@@ -57,13 +58,15 @@ export interface RegistryMemberInfo {
   left?: LeftNotice[];
 }
 
-/** The hello a peer opens a registry connection with. */
-export function helloFrame(key: string | null): ExtensionFrame {
-  return {
-    type: "X",
-    op: "hello",
-    body: key === null ? { version: HELLO_VERSION } : { version: HELLO_VERSION, key },
-  };
+/**
+ * The hello a peer opens a registry connection with; `features`: what the
+ * connection takes (`members-delta`), said only when there are any.
+ */
+export function helloFrame(key: string | null, features: readonly string[] = []): ExtensionFrame {
+  const body: Record<string, unknown> = { version: HELLO_VERSION };
+  if (key !== null) body.key = key;
+  if (features.length > 0) body.features = [...features];
+  return { type: "X", op: "hello", body };
 }
 
 /** What a ringchat registry's hello says; null when `frame` is not one. */
@@ -166,6 +169,12 @@ export interface RegistryHelloOptions {
   identity: Identity | null;
   /** Member information from a ringchat registry (after each `M`). */
   onMemberInfo(info: RegistryMemberInfo): void;
+  /**
+   * With it, the hello asks for pushes as `members-delta` ops, each handed
+   * here whole; false: it was not taken (it does not apply to my list), and
+   * the client asks for the full list.
+   */
+  onMembersDelta?(delta: MembersDelta): boolean;
   /** Said once: what is unavailable (the registry does not speak ringchat/2, or refused the key). */
   onUnavailable(message: string): void;
 }
@@ -184,6 +193,7 @@ export type HelloAnswer =
 export class HelloSession {
   readonly #options: RegistryHelloOptions;
   readonly #memberInfo = new MemberInfoAssembler();
+  readonly #deltas = new MembersDeltaAssembler();
   #plain = false;
   #unavailableSaid = false;
 
@@ -198,7 +208,8 @@ export class HelloSession {
 
   /** The hello of a new connection. */
   hello(): ExtensionFrame {
-    return helloFrame(this.#options.identity?.publicKey ?? null);
+    const features = this.#options.onMembersDelta === undefined ? [] : [MEMBERS_DELTA];
+    return helloFrame(this.#options.identity?.publicKey ?? null, features);
   }
 
   /** Reads the hello's reply (a refusal degrades to plain P2PChat). */
@@ -233,6 +244,19 @@ export class HelloSession {
   /** Takes one `member-info` frame; the whole member-info when it is complete, else null. */
   feed(frame: ExtensionFrame): RegistryMemberInfo | null {
     return this.#memberInfo.feed(frame);
+  }
+
+  /**
+   * Takes one `members-delta` frame: hands a whole delta on (`"taken"`, or
+   * `"refused"` when it does not apply to my list), `"partial"` while its
+   * parts come; a malformed part, or a broken run of parts, is `"refused"`
+   * (the full list is to be asked for).
+   */
+  feedDelta(frame: ExtensionFrame): "taken" | "refused" | "partial" {
+    const delta = this.#deltas.feed(frame);
+    if (delta === null) return "partial";
+    if (delta === "bad") return "refused";
+    return this.#options.onMembersDelta?.(delta) === true ? "taken" : "refused";
   }
 
   /** Hands a whole member-info on. */

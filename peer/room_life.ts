@@ -108,13 +108,44 @@ export class RoomLife {
   /**
    * Takes a member list at `now` with the removals its member-info names
    * (null: no member-info, a plain registry), and returns what to announce,
-   * leaves and renames first.
+   * leaves and renames first. With `change` (what a `members-delta` added
+   * and removed: the list is the last one with that change) only the change
+   * is looked at, not the whole list.
    */
-  update(members: readonly Member[], left: readonly LeftNotice[] | null, now: number): LifeEvent[] {
+  update(
+    members: readonly Member[],
+    left: readonly LeftNotice[] | null,
+    now: number,
+    change?: { added: readonly Member[]; removed: readonly Member[] },
+  ): LifeEvent[] {
     const announced = this.#announced;
     if (announced === null) return [];
+    const gone: [string, Member][] = [];
+    const come: [string, Member][] = [];
+    let current: Map<string, Member>;
+    if (change === undefined) {
+      current = this.#others(members);
+      for (const entry of announced) if (!current.has(entry[0])) gone.push(entry);
+      for (const entry of current) if (!announced.has(entry[0])) come.push(entry);
+    } else {
+      // The announced members with the change: the map is the new list's.
+      current = announced;
+      const me = this.#me === null ? null : memberKey(this.#me);
+      for (const m of change.removed) {
+        const key = memberKey(m);
+        const member = current.get(key);
+        if (member === undefined) continue;
+        gone.push([key, member]);
+        current.delete(key);
+      }
+      for (const m of change.added) {
+        const key = memberKey(m);
+        if (key === me || current.has(key)) continue;
+        come.push([key, m]);
+        current.set(key, m);
+      }
+    }
     const at = new Date(now).toISOString();
-    const current = this.#others(members);
     const events: LifeEvent[] = [];
     for (const [key, { name, until }] of this.#expected) {
       if (until > now || current.has(key)) continue;
@@ -122,8 +153,7 @@ export class RoomLife {
       this.#expected.delete(key);
       events.push({ type: "member-left", name, reason: "lost", at });
     }
-    for (const [key, member] of announced) {
-      if (current.has(key)) continue;
+    for (const [key, member] of gone) {
       if (left === null) {
         events.push({ type: "member-left", name: member.name, reason: "lost", at });
         continue;
@@ -142,8 +172,7 @@ export class RoomLife {
         events.push({ type: "member-left", name: member.name, reason: notice.reason, at });
       }
     }
-    for (const [key, member] of current) {
-      if (announced.has(key)) continue;
+    for (const [key, member] of come) {
       if (this.#expected.delete(key) || this.#held.delete(key)) continue;
       events.push({ type: "member-joined", name: member.name, at });
     }

@@ -137,6 +137,11 @@ export function wirePeer(
         updates.onMemberInfo(info);
         history.membersChanged();
       },
+      onMembersDelta: (delta) => {
+        const taken = updates.onMembersDelta(delta);
+        if (taken) history.membersChanged();
+        return taken;
+      },
       onUnavailable: (message) => host.emit({ type: "info", message }),
     },
     ops: opts.plain ? undefined : people.registryHooks,
@@ -253,6 +258,7 @@ export function wirePeer(
     overlay,
     place: host.place,
     emit: host.emit,
+    refresh: () => registry.resync(),
   });
   let bound;
   try {

@@ -13,6 +13,7 @@
  */
 
 import { encodeFrame, type ExtensionFrame } from "../lib/frames.ts";
+import { MEMBERS_DELTA } from "../lib/members_delta.ts";
 import { nameProblem } from "../lib/names.ts";
 import {
   decodeBase64Url,
@@ -31,7 +32,11 @@ export const REGISTRY_FEATURES: readonly string[] = Object.freeze([
   "member-info",
   "keys",
   "people",
+  MEMBERS_DELTA,
 ]);
+
+/** Features of a peer's hello looked at, at most (the first). */
+export const MAX_HELLO_FEATURES = 32;
 
 /** The codes of the registry's `error` op. */
 export type HelloErrorCode = "bad-request" | "bad-proof" | "unknown-op" | "taken-over";
@@ -66,13 +71,19 @@ export function renamedReply(to: string): Uint8Array {
 export class HelloSession {
   /** The public key of its hello (base64url), or null when it sent none. */
   readonly key: string | null;
+  /** Its hello's `features` named `members-delta`: pushes go as deltas (`delta_push.ts`). */
+  readonly membersDelta: boolean;
   /** The challenge its `prove` signs; null once spent (one proof per connection). */
   #challenge: Uint8Array | null;
   #proved = false;
 
-  /** A session for a hello with `key`, challenged with `challenge`. */
-  constructor(key: string | null, challenge: Uint8Array) {
+  /**
+   * A session for a hello with `key`, challenged with `challenge`;
+   * `features`: what the hello said the connection takes.
+   */
+  constructor(key: string | null, challenge: Uint8Array, features: readonly string[] = []) {
     this.key = key;
+    this.membersDelta = features.includes(MEMBERS_DELTA);
     this.#challenge = challenge;
   }
 
@@ -137,7 +148,11 @@ export function answerHello(
       };
     }
     const challenge = newRegistryChallenge();
-    const fresh = new HelloSession(key ?? null, challenge);
+    const features = frame.body.features;
+    const said = Array.isArray(features)
+      ? features.slice(0, MAX_HELLO_FEATURES).filter((f): f is string => typeof f === "string")
+      : [];
+    const fresh = new HelloSession(key ?? null, challenge, said);
     const reply = encodeFrame({
       type: "X",
       op: "hello",

@@ -14,7 +14,9 @@
  *   the event loop (so a sweep that removes many members pushes once); after
  *   a push the room waits {@linkcode PUSH_INTERVAL_MS} (longer for rooms whose
  *   pushes are large: at most {@linkcode PUSH_BYTES_PER_MS} bytes a ms over
- *   all its connections), and what changed meanwhile goes in one push. A push
+ *   all its connections, and {@linkcode PUSH_MEMBERS_PER_MS} members), and
+ *   what changed meanwhile goes in one push. A connection that takes deltas
+ *   is written the change only (`delta_push.ts`). A push
  *   is a mark in each connection's {@linkcode Outbox}: its frames are made
  *   when written, so a slow reader gets the latest state, never a backlog.
  * - **Who left and why**: {@linkcode MemberPush.removed} notes each removal
@@ -39,6 +41,37 @@ const logger = getLogger(["ringchat", "registry", "member_push"]);
 export const PUSH_INTERVAL_MS = 20;
 /** Bytes a room's pushes may write per ms, over all its connections, before they are spaced out more. */
 export const PUSH_BYTES_PER_MS = 64 * 1024;
+
+/**
+ * Members a room's pushes may make its members take in per ms (a push of a
+ * room of N members to its C connections counts N × C: each member's peer
+ * takes in the whole list, or a delta and then the list it makes), before
+ * they are spaced out more. The pushes of a room of 1,000 hello'd members
+ * are so at least 977 ms apart (its whole lists were about as far apart by
+ * their bytes), of a room of 200 39 ms, of 144 or fewer 20 ms
+ * (`PUSH_INTERVAL_MS`).
+ */
+export const PUSH_MEMBERS_PER_MS = 1024;
+
+/**
+ * How long a room waits after a push (ms): at least `PUSH_INTERVAL_MS`, and
+ * as long as its bytes take at `PUSH_BYTES_PER_MS` (`frames`, the whole
+ * list, to `whole` connections: those that take no deltas) and its members
+ * at `PUSH_MEMBERS_PER_MS` (`members` to each of `connections`).
+ */
+export function pushSpacingMs(
+  frames: readonly Uint8Array[],
+  members: number,
+  connections: number,
+  whole: number,
+): number {
+  const bytes = frames.reduce((sum, f) => sum + f.length, 0) * whole;
+  return Math.max(
+    PUSH_INTERVAL_MS,
+    bytes / PUSH_BYTES_PER_MS,
+    members * connections / PUSH_MEMBERS_PER_MS,
+  );
+}
 
 /** Removals a member-info names at most (the newest). */
 export const LEFT_KEPT = 32;
@@ -179,18 +212,16 @@ export class MemberPush<C> {
     try {
       const frames = this.frames(room);
       if (frames === null) return this.forget(room);
-      let connections = 0;
+      let members = 0, connections = 0, whole = 0;
       for (const owner of this.#host.rooms.owners(room)) {
+        members++;
         const outbox = this.#host.outbox(owner);
         if (outbox === null) continue;
         outbox.push();
         connections++;
+        if (this.#host.session(owner)?.membersDelta !== true) whole++;
       }
-      const bytes = frames.reduce((sum, f) => sum + f.length, 0) * connections;
-      this.#next.set(
-        room,
-        performance.now() + Math.max(PUSH_INTERVAL_MS, bytes / PUSH_BYTES_PER_MS),
-      );
+      this.#next.set(room, performance.now() + pushSpacingMs(frames, members, connections, whole));
     } catch (error) {
       logger.error("Pushing {room} failed: {error}", { room, error });
     }

@@ -186,34 +186,80 @@ export class MembersReply<Key> {
     this.#bytes[i] = this.#bytes[newer]! + this.#bytes[older]!;
   }
 
-  /** Re-lays the members out without holes, in room for at least `2 × members` positions. */
-  #rebuild(members: number): void {
-    let capacity = 16;
-    while (capacity < 2 * members) capacity *= 2;
-    const keys: Key[] = [];
-    const segments: Uint8Array[] = [];
-    const oldCapacity = this.#capacity, oldHash = this.#hash, oldPower = this.#power;
-    this.#hash = new BigUint64Array(2 * capacity);
-    this.#power = new BigUint64Array(2 * capacity).fill(1n);
-    this.#bytes = new Float64Array(2 * capacity);
+  /**
+   * Lists each of `entries` (key and segment), oldest first, as newer than
+   * every member listed: as many {@linkcode add}s, the tree combined once
+   * (a peer checking a long list's MSID from deltas, `peer/membership.ts`).
+   */
+  addAll(entries: Iterable<readonly [Key, string]>): void {
+    const fresh: Leaf<Key>[] = [];
+    const keys = new Set<Key>();
+    for (const [key, segment] of entries) {
+      if (this.#positions.has(key) || keys.has(key)) {
+        throw new RangeError("The member is listed already");
+      }
+      keys.add(key);
+      const bytes = encoder.encode(segment);
+      fresh.push({ key, segment: bytes, hash: sdbmHash(bytes), power: powerOf(bytes.length) });
+    }
+    if (fresh.length === 0) return;
+    this.#layout([...this.#leaves(), ...fresh]);
+    this.#reply = null;
+    this.#edits = [];
+  }
+
+  /** The listed members' leaves, oldest first. */
+  #leaves(): Leaf<Key>[] {
+    const leaves: Leaf<Key>[] = [];
     for (let p = 0; p < this.#next; p++) {
       const key = this.#keys[p];
       if (key === undefined) continue;
-      const at = keys.length;
-      keys.push(key);
-      segments.push(this.#segments[p]!);
-      this.#positions.set(key, at);
       // A leaf's hash and power do not depend on where it is.
-      this.#hash[capacity + at] = oldHash[oldCapacity + p]!;
-      this.#power[capacity + at] = oldPower[oldCapacity + p]!;
-      this.#bytes[capacity + at] = this.#segments[p]!.length;
+      const at = this.#capacity + p;
+      leaves.push({
+        key,
+        segment: this.#segments[p]!,
+        hash: this.#hash[at]!,
+        power: this.#power[at]!,
+      });
     }
+    return leaves;
+  }
+
+  /** Re-lays the members out without holes, in room for at least `2 × members` positions. */
+  #rebuild(members: number): void {
+    this.#layout(this.#leaves(), members);
+  }
+
+  /** Lays `leaves` out from position 0, in room for `2 × max(members, leaves)` positions. */
+  #layout(leaves: readonly Leaf<Key>[], members = leaves.length): void {
+    let capacity = 16;
+    while (capacity < 2 * Math.max(members, leaves.length)) capacity *= 2;
+    this.#hash = new BigUint64Array(2 * capacity);
+    this.#power = new BigUint64Array(2 * capacity).fill(1n);
+    this.#bytes = new Float64Array(2 * capacity);
+    this.#keys = [];
+    this.#segments = [];
+    leaves.forEach((leaf, at) => {
+      this.#keys.push(leaf.key);
+      this.#segments.push(leaf.segment);
+      this.#positions.set(leaf.key, at);
+      this.#hash[capacity + at] = leaf.hash;
+      this.#power[capacity + at] = leaf.power;
+      this.#bytes[capacity + at] = leaf.segment.length;
+    });
     this.#capacity = capacity;
-    this.#keys = keys;
-    this.#segments = segments;
-    this.#next = keys.length;
+    this.#next = leaves.length;
     for (let i = capacity - 1; i >= 1; i--) this.#combine(i);
   }
+}
+
+/** One listed member: its key, encoded segment, and the segment's hash and `65599^length`. */
+interface Leaf<Key> {
+  key: Key;
+  segment: Uint8Array;
+  hash: bigint;
+  power: bigint;
 }
 
 /** The views of a payload, `parts`, with `edit` applied (views are cut, no bytes copied). */

@@ -15,7 +15,11 @@
 type Item =
   | {
     kind: "reply";
-    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>;
+    frames:
+      | Uint8Array
+      | readonly Uint8Array[]
+      | Promise<Uint8Array | readonly Uint8Array[]>
+      | (() => readonly Uint8Array[]);
     done: PromiseWithResolvers<void>;
   }
   | { kind: "push" };
@@ -33,15 +37,34 @@ export class Outbox {
   #lastM: Uint8Array | null = null;
   #lastInfo: Uint8Array | null = null;
 
-  /** An outbox writing to `conn`, whose pushes are made by `pushFrames`. */
-  constructor(conn: Deno.Conn, pushFrames: () => readonly Uint8Array[] | null) {
+  /** Told of every `M` and its member-info once written (a reply's or a push's). */
+  readonly #written: (frames: readonly Uint8Array[]) => void;
+
+  /**
+   * An outbox writing to `conn`, whose pushes are made by `pushFrames`;
+   * `written` is told of each `M` (with what follows it) once written.
+   */
+  constructor(
+    conn: Deno.Conn,
+    pushFrames: () => readonly Uint8Array[] | null,
+    written: (frames: readonly Uint8Array[]) => void = () => {},
+  ) {
     this.#conn = conn;
     this.#pushFrames = pushFrames;
+    this.#written = written;
   }
 
-  /** Writes a reply after what is queued; resolves once it is written. */
+  /**
+   * Writes a reply after what is queued; resolves once it is written. A
+   * function makes the reply's frames when its turn comes (a reply that
+   * depends on what was written before it: a keepalive's `members-delta`).
+   */
   reply(
-    frames: Uint8Array | readonly Uint8Array[] | Promise<Uint8Array | readonly Uint8Array[]>,
+    frames:
+      | Uint8Array
+      | readonly Uint8Array[]
+      | Promise<Uint8Array | readonly Uint8Array[]>
+      | (() => readonly Uint8Array[]),
   ): Promise<void> {
     if (this.#failed !== null) return Promise.reject(this.#failed);
     const done = Promise.withResolvers<void>();
@@ -69,10 +92,12 @@ export class Outbox {
           if (frames === null || frames.length === 0) continue;
           if (frames[0] === this.#lastM && (frames[1] ?? null) === this.#lastInfo) continue;
           await this.#write(frames);
+          // A push of a change (members-delta): the next whole list is no repeat.
+          if (frames[0]![0] !== 0x4d) this.#lastM = this.#lastInfo = null;
           continue;
         }
         try {
-          const frames = await item.frames;
+          const frames = typeof item.frames === "function" ? item.frames() : await item.frames;
           await this.#write(frames instanceof Uint8Array ? [frames] : frames);
           item.done.resolve();
         } catch (error) {
@@ -96,6 +121,7 @@ export class Outbox {
     if (frames[0]?.[0] === 0x4d) {
       this.#lastM = frames[0];
       this.#lastInfo = frames[1] ?? null;
+      this.#written(frames);
     }
   }
 

@@ -21,6 +21,7 @@ import { FrameReader, type RawFrame } from "../lib/frame_reader.ts";
 import {
   decodeFrame,
   type DepartFrame,
+  encodeFrame,
   type ExtensionFrame,
   type Frame,
   type JoinFrame,
@@ -37,6 +38,8 @@ import {
   renameTarget,
 } from "./hello.ts";
 import { type LeftReason, MemberPush } from "./member_push.ts";
+import { DeltaPush } from "./delta_push.ts";
+import { MEMBERS_FULL } from "../lib/members_delta.ts";
 import { REGISTRY_DEFAULTS, type RegistryOptions, resolveRegistryOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
 import { type MemberView, People, PEOPLE_OPS, type PeopleHost } from "./people_ops.ts";
@@ -246,6 +249,8 @@ class Registry implements RegistryHandle {
   };
   /** Pushed membership and member-info for hello'd connections. */
   readonly #push: MemberPush<Client>;
+  /** Pushes as deltas, to the hello'd connections that take them (./delta_push.ts). */
+  readonly #deltas = new DeltaPush<Client>();
   /** Accounts, presence, blocks, mail: the people ops of hello'd connections (./people_ops.ts). */
   readonly #people: People<Client>;
   /** With `--store`: the rooms shared with other registries (./store_shared.ts); null: embedded. */
@@ -473,7 +478,7 @@ class Registry implements RegistryHandle {
           if (metered) this.#metrics.request("J", (performance.now() - started) / 1000);
           client.lastHeard = performance.now();
           client.bucket?.take(1, client.lastHeard);
-          pending = this.#send(client, renewed);
+          pending = this.#sendKeepalive(client, renewed);
           pending.catch(ignore);
           continue;
         }
@@ -544,9 +549,46 @@ class Registry implements RegistryHandle {
     return outbox.reply(reply);
   }
 
+  /**
+   * Writes the reply to a keepalive: to a connection that takes deltas (and
+   * was written its room's list), the `members-delta` from that list, made
+   * when its turn comes (`delta_push.ts`); to any other, `reply` (the `M`).
+   */
+  #sendKeepalive(client: Client, reply: Uint8Array): Promise<void> {
+    const outbox = client.outbox;
+    if (outbox === null || client.hello?.membersDelta !== true || this.#shared !== null) {
+      return this.#send(client, reply);
+    }
+    return outbox.reply(() => {
+      const room = this.#rooms.memberOf(client)?.room;
+      const frames = room === undefined ? null : this.#push.frames(room);
+      return frames === null ? [reply] : this.#deltas.reply(client, frames);
+    });
+  }
+
+  /**
+   * A `members-full` op: the connection's list did not chain with a delta.
+   * Answered with the room's whole `M` and member-info, then the op; its
+   * next push is whole too.
+   */
+  #membersFull(client: Client): Reply {
+    this.#valid(client);
+    this.#deltas.forget(client);
+    const ack = encodeFrame({ type: "X", op: MEMBERS_FULL, body: {} });
+    let frames: readonly Uint8Array[] | null;
+    if (this.#shared !== null) {
+      frames = this.#shared.frames(client);
+    } else {
+      const room = this.#rooms.memberOf(client)?.room;
+      frames = room === undefined ? null : this.#push.frames(room);
+    }
+    return Promise.resolve(frames === null ? [ack] : [...frames, ack]);
+  }
+
   /** The answer to an `X` frame: the hello ops (registry/hello.ts), or the reference's `F`. */
   #extension(client: Client, frame: ExtensionFrame): Reply {
     if (client.hello !== null && frame.op === RENAME_OP) return this.#rename(client, frame);
+    if (client.hello !== null && frame.op === MEMBERS_FULL) return this.#membersFull(client);
     if (client.hello !== null && this.#people.handles(frame.op)) {
       return this.#people.answer(client, frame);
     }
@@ -562,11 +604,17 @@ class Registry implements RegistryHandle {
       case "hello": {
         this.#valid(client);
         client.hello = answer.session;
+        const deltas = answer.session.membersDelta ? this.#deltas : null;
         client.outbox = new Outbox(client.conn, () => {
-          if (this.#shared !== null) return this.#shared.frames(client);
-          const room = this.#rooms.memberOf(client)?.room;
-          return room === undefined ? null : this.#push.frames(room);
-        });
+          let frames;
+          if (this.#shared !== null) {
+            frames = this.#shared.frames(client);
+          } else {
+            const room = this.#rooms.memberOf(client)?.room;
+            frames = room === undefined ? null : this.#push.frames(room);
+          }
+          return frames === null || deltas === null ? frames : deltas.push(client, frames);
+        }, (frames) => deltas?.written(client, frames));
         logger.debug("{remote} said hello", { remote: client.remote });
         const room = this.#rooms.memberOf(client)?.room;
         if (room !== undefined) this.#push.infoChanged(room);

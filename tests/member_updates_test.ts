@@ -29,6 +29,8 @@ function setUp(joined: Place | null = place) {
     life: new RoomLife(1000),
     seen: {
       setMembers: (keys) => calls.push(`origins ${[...keys].join(",")}`),
+      changeMembers: (added, removed) =>
+        calls.push(`origins +${[...added].join(",")} -${[...removed].join(",")}`),
       forget: (key) => calls.push(`forget ${key}`),
     },
     overlay: {

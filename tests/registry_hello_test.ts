@@ -35,7 +35,7 @@ Deno.test("registry hello: answers a ringchat/2 hello with version, features and
   const reply = await client.request(xFrame("hello", { version: "ringchat/2", key }));
   match(
     reply,
-    /^X:\d+:\{"op":"hello","version":"ringchat\/2","features":\["members-push","member-info","keys","people"\],"challenge":"[A-Za-z0-9_-]{43}"\}::\r\n$/,
+    /^X:\d+:\{"op":"hello","version":"ringchat\/2","features":\["members-push","member-info","keys","people","members-delta"\],"challenge":"[A-Za-z0-9_-]{43}"\}::\r\n$/,
   );
   equal(Number(reply.split(":")[1]), reply.length - reply.indexOf("{") - 4, "the length is right");
   // A second hello on the connection is refused; an unknown op gets an X error, not F.
