@@ -238,7 +238,7 @@ export const PEER_OPTION_TABLE = Object.freeze(
       flag: "--overlay",
       default: "auto",
       help:
-        "How my messages travel: auto, down the broadcast tree while every member speaks ringchat/2 (else flooded on the ring); ring, always flooded on the seed's ring (docs/overlay.md).",
+        "How my messages travel: auto, down the broadcast tree while every member speaks ringchat/2 (else flooded on the ring); ring, always flooded on the ring, as a plain P2PChat client does (docs/overlay.md).",
     },
     keepaliveMs: {
       kind: integerKind(1),
