@@ -7,7 +7,9 @@
  * a `digest` of the origins that link brought (`./tree.ts`). The sender keeps
  * every copy it handed a child until the child's digest shows it held. A
  * child that has said nothing for `suspectMs` since a copy was handed to it
- * is **silent**: hung (its links still up, nothing read) or cut off. Its
+ * (or for twice as long as its confirmations came late lately, if longer, at
+ * most four times `suspectMs`: a loaded machine) is **silent**: hung (its
+ * links still up, nothing read) or cut off. Its
  * parent then counts it as dead for the tree, so the next member of its part
  * takes the part over (`handOn`), and hands the copies it never confirmed to
  * that member again: the lost subtree is repaired from the top, in one hop
@@ -90,6 +92,8 @@ interface Child {
   copies: Map<string, KeptCopy>;
   /** When its last digest came (−∞: never). */
   heardAt: number;
+  /** How late its confirmations came lately (ms; decays by a quarter per digest). */
+  lag: number;
 }
 
 /** The children of my tree copies; see the module doc. */
@@ -99,7 +103,8 @@ export class ChildWatch {
   readonly #maxChildren: number;
   readonly #now: () => number;
   readonly #children = new Map<string, Child>();
-  readonly #silent = new Set<string>();
+  /** Silent children, and when the copy they never confirmed was handed over. */
+  readonly #silent = new Map<string, number>();
 
   /** Watches no child yet. */
   constructor(options: ChildWatchOptions = {}) {
@@ -138,7 +143,7 @@ export class ChildWatch {
         const oldest = this.#children.keys().next().value!;
         this.#children.delete(oldest);
       }
-      c = { member, copies: new Map(), heardAt: -Infinity };
+      c = { member, copies: new Map(), heardAt: -Infinity, lag: 0 };
     } else {
       this.#children.delete(child);
     }
@@ -159,19 +164,24 @@ export class ChildWatch {
   heard(member: Member, holds: Holdings): KeptCopy[] {
     const child = memberKey(member);
     const now = this.#now();
+    const silentSince = this.#silent.get(child);
     this.#silent.delete(child);
     const c = this.#children.get(child);
     if (c === undefined) return [];
     c.heardAt = now;
     const again: KeptCopy[] = [];
+    // Silent, yet heard again: only slow. It is given twice as long as it took, next time.
+    let lag = Math.max(c.lag * 0.75, silentSince === undefined ? 0 : now - silentSince);
     for (const [key, copy] of c.copies) {
-      if (holds.has(copy.originHid, copy.msgId)) c.copies.delete(key);
-      else if (now - copy.at >= this.#suspectMs) {
+      if (holds.has(copy.originHid, copy.msgId)) {
+        c.copies.delete(key);
+        lag = Math.max(lag, now - copy.at);
+      } else if (now - copy.at >= this.#suspectMs) {
         c.copies.delete(key);
         if (!copy.again) again.push(copy);
       }
     }
-    if (c.copies.size === 0) this.#children.delete(child);
+    c.lag = lag;
     return again;
   }
 
@@ -186,13 +196,13 @@ export class ChildWatch {
     const out: SilentChild[] = [];
     for (const [child, c] of this.#children) {
       const since = this.#firstUnheard(c);
-      if (since === undefined || now - since < this.#suspectMs) continue;
-      this.#children.delete(child);
+      if (since === undefined || now - since < this.#patience(c)) continue;
       if (this.#silent.size >= this.#maxChildren) {
-        this.#silent.delete(this.#silent.values().next().value!);
+        this.#silent.delete(this.#silent.keys().next().value!);
       }
-      this.#silent.add(child);
+      this.#silent.set(child, since);
       out.push({ child: c.member, copies: [...c.copies.values()] });
+      c.copies.clear();
     }
     return out;
   }
@@ -211,8 +221,8 @@ export class ChildWatch {
     let next: number | null = null;
     for (const c of this.#children.values()) {
       const since = this.#firstUnheard(c);
-      if (since !== undefined && (next === null || since + this.#suspectMs < next)) {
-        next = since + this.#suspectMs;
+      if (since !== undefined && (next === null || since + this.#patience(c) < next)) {
+        next = since + this.#patience(c);
       }
     }
     return next;
@@ -222,6 +232,15 @@ export class ChildWatch {
   clear(): void {
     this.#children.clear();
     this.#silent.clear();
+  }
+
+  /**
+   * The silence after a copy that makes `c` silent: `suspectMs`, or twice
+   * how late its confirmations came lately if that is longer (a loaded
+   * machine), at most four times `suspectMs`.
+   */
+  #patience(c: Child): number {
+    return Math.min(4 * this.#suspectMs, Math.max(this.#suspectMs, 2 * c.lag));
   }
 
   /** When the oldest copy handed over since the child's last digest went, if any. */

@@ -43,9 +43,16 @@ Deno.test("child watch: a child that confirms nothing for suspectMs goes silent,
   equal(watch.isSilent(bob), true);
   deepEqual(watch.due(), [], "handed on once");
   equal(watch.size, 0);
-  // Heard again: live, not silent any more.
+  // Heard again, 700 ms after the copy it had not confirmed: live, not silent any more, and
+  // given twice that next time (it was only slow).
+  now = 700;
   deepEqual(watch.heard(bob, held), []);
   equal(watch.isSilent(bob), false);
+  watch.sent(bob, copy(3n));
+  now = 700 + 1399;
+  deepEqual(watch.due(), []);
+  now = 700 + 1400;
+  equal(watch.due().length, 1);
 });
 
 Deno.test("child watch: a live child that confirms is never suspected; one it lacks long after goes to it once more", () => {
@@ -74,6 +81,27 @@ Deno.test("child watch: a live child that confirms is never suspected; one it la
   now += 400;
   deepEqual(watch.heard(bob, digestHoldings(mine.digest())), [], "not a third time");
   equal(watch.size, 0);
+});
+
+Deno.test("child watch: a child whose confirmations come late lately gets twice that, at most 4 × suspectMs", () => {
+  let now = 0;
+  const watch = new ChildWatch({ suspectMs: 400, now: () => now });
+  watch.sent(bob, copy(1n));
+  now = 300;
+  watch.heard(bob, held); // 300 ms late
+  watch.sent(bob, copy(2n));
+  now = 300 + 599;
+  deepEqual(watch.due(), [], "not at 400 ms: it answered 300 ms late a moment ago");
+  now = 300 + 600;
+  equal(watch.due().length, 1);
+  // However late it was, a silence of 1,600 ms is enough.
+  watch.heard(bob, held);
+  watch.sent(bob, copy(3n));
+  now += 10_000;
+  watch.heard(bob, held);
+  watch.sent(bob, copy(4n));
+  now += 1_600;
+  equal(watch.due().length, 1);
 });
 
 Deno.test("child watch: a dropped link hands its unconfirmed copies on at once", () => {
