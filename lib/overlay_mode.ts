@@ -26,6 +26,16 @@ import type { Member } from "./frames.ts";
 export type OverlayMode = "ring" | "tree";
 
 /**
+ * What a peer is told to do (its `overlay` option, `--overlay`): `"auto"`
+ * sends its messages down the tree while {@linkcode messageMode} says so,
+ * `"ring"` always floods the seed's ring.
+ */
+export const OVERLAY_CHOICES = ["auto", "ring"] as const;
+
+/** One of {@linkcode OVERLAY_CHOICES}. */
+export type OverlayChoice = typeof OVERLAY_CHOICES[number];
+
+/**
  * The mode of a message I originate: `"tree"` only when every member is known
  * to speak ringchat/2 (member information or a hello; unknown counts as no)
  * and there is someone to send to.

@@ -108,6 +108,18 @@ export function pullerShare(
   return { limit, took };
 }
 
+/**
+ * True when `a` and `b` are a power of two apart either way round a ring of
+ * `n`: one is a finger of the other (`./fingers.ts`), so a finger link joins
+ * them once both have their fingers. The tree hands a part whose first member
+ * I cannot reach to such a member (`peer/tree.ts`).
+ */
+export function fingerApart(n: number, a: number, b: number): boolean {
+  const d = ((b - a) % n + n) % n;
+  const power = (x: number) => x > 0 && (x & (x - 1)) === 0;
+  return d !== 0 && (power(d) || power(n - d));
+}
+
 function before(a: RingMember, b: RingMember): boolean {
   if (a.hashId !== b.hashId) return a.hashId < b.hashId;
   return memberKey(a) < memberKey(b);

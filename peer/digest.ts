@@ -160,6 +160,39 @@ export class RecentIds implements Holdings {
     }
     return { origins };
   }
+
+  /**
+   * The digest of these origins only (an acknowledgement of the tree copies
+   * a link brought, `./tree.ts`), at most {@linkcode MAX_DIGEST_ORIGINS}, the
+   * ones I hold nothing of left out.
+   */
+  digestOf(originHids: Iterable<string>): Digest {
+    const origins: OriginDigest[] = [];
+    for (const originHid of originHids) {
+      if (origins.length >= MAX_DIGEST_ORIGINS) break;
+      const w = this.#windows.get(originHid);
+      if (w !== undefined) origins.push({ originHid, high: w.high, mask: w.mask });
+    }
+    return { origins };
+  }
+}
+
+/**
+ * What a neighbour's digest says it holds, as {@linkcode Holdings}: a msgID
+ * of an origin it lists, at or below its highest and in its mask, or older
+ * than its window. Confirms the tree copies handed to it (`./child_watch.ts`).
+ */
+export function digestHoldings(digest: Digest): Holdings {
+  const byOrigin = new Map(digest.origins.map((o) => [o.originHid, o]));
+  return {
+    has(originHid: string, msgId: bigint): boolean {
+      const o = byOrigin.get(originHid);
+      if (o === undefined || msgId > o.high) return false;
+      if (msgId === o.high) return true;
+      const back = o.high - msgId - 1n;
+      return back >= WINDOW || (o.mask >> back & 1n) === 1n;
+    },
+  };
 }
 
 /** Options of {@linkcode diff}. */

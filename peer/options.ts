@@ -10,6 +10,7 @@
 
 import { map } from "@optique/core";
 import { LOG_LEVELS } from "../lib/logging.ts";
+import { OVERLAY_CHOICES, type OverlayChoice } from "../lib/overlay_mode.ts";
 import { LOG_FILE_FLAGS } from "../lib/log_file.ts";
 import { type RegistryChoice, registryChoiceKind } from "./registry_addresses.ts";
 import { MAX_TEXT_BYTES, REGISTRY_REPLY_MAX_FRAME_BYTES } from "../lib/limits.ts";
@@ -159,9 +160,9 @@ export interface PeerOptions {
    * How my messages travel: `"auto"` (the default) sends them down the
    * broadcast tree while every member speaks ringchat/2 and floods the ring
    * otherwise (docs/overlay.md); `"ring"` always floods the ring, as a
-   * seed client does (benchmarks compare the two).
+   * seed client does (benchmarks compare the two). `--overlay`.
    */
-  overlay?: "auto" | "ring";
+  overlay?: OverlayChoice;
 }
 
 /** The sections of `peer --help` after the first. */
@@ -231,6 +232,13 @@ export const PEER_OPTION_TABLE = Object.freeze(
       defaultText: "the per-user data directory (startPeer: none)",
       help:
         "Where to keep the identity key and the room history; none: a new key and the history in memory.",
+    },
+    overlay: {
+      kind: choiceKind(OVERLAY_CHOICES, "MODE"),
+      flag: "--overlay",
+      default: "auto",
+      help:
+        "How my messages travel: auto, down the broadcast tree while every member speaks ringchat/2 (else flooded on the ring); ring, always flooded on the ring, as a plain P2PChat client does (docs/overlay.md).",
     },
     keepaliveMs: {
       kind: integerKind(1),
@@ -633,7 +641,7 @@ export const PEER_PROGRAM_FLAGS = Object.freeze(
 // The table and the interface hold the same options with the same types.
 const _tableMatchesInterface: SameType<
   OptionValues<typeof PEER_OPTION_TABLE>,
-  Required<Omit<PeerOptions, "onEvent" | "plain" | "password" | "overlay">>
+  Required<Omit<PeerOptions, "onEvent" | "plain" | "password">>
 > = true;
 
 type Limit = {
@@ -669,12 +677,11 @@ export type ResolvedOptions =
       | "dataDir"
       | "onEvent"
       | "plain"
-      | "overlay"
     >
   >
   & Pick<
     PeerOptions,
-    "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "plain" | "overlay"
+    "advertise" | "name" | "room" | "password" | "web" | "dataDir" | "plain"
   >;
 
 /**

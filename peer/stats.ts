@@ -37,6 +37,17 @@ export interface PeerStats {
   digests?: number;
   pulls?: number;
   repaired?: number;
+  /**
+   * Digests sent to acknowledge tree copies, children that went silent with
+   * copies unconfirmed, and copies handed again to the member that took a
+   * silent or dead child's part over (peer/child_watch.ts); parts handed
+   * over on another child's copy, and hand-overs passed on (peer/tree.ts).
+   */
+  acks?: number;
+  silent?: number;
+  resent?: number;
+  handedOver?: number;
+  passedOn?: number;
 }
 
 /** The counts kept as messages flow; the rest is read when asked. */
@@ -56,7 +67,19 @@ export interface StatsSources {
   seen: { entries: number };
   overlay: { count: number; queuedBytes: number; fingers?: readonly unknown[] };
   history: { counts: { shown: number } };
-  tree?: { counts: { sent: number; digests: number; pulls: number; repaired: number } };
+  tree?: {
+    counts: {
+      sent: number;
+      digests: number;
+      pulls: number;
+      repaired: number;
+      acks: number;
+      silent: number;
+      resent: number;
+      handedOver: number;
+      passedOn: number;
+    };
+  };
 }
 
 /** A peer's figures now: the message counts and what its parts hold. */
@@ -70,8 +93,19 @@ export function peerStats({ relay, seen, overlay, history, tree }: StatsSources)
   };
   if (overlay.fingers !== undefined) stats.fingers = overlay.fingers.length;
   if (tree !== undefined) {
-    const { sent, digests, pulls, repaired } = tree.counts;
-    Object.assign(stats, { treeSent: sent, digests, pulls, repaired });
+    const { sent, digests, pulls, repaired, acks, silent, resent, handedOver, passedOn } =
+      tree.counts;
+    Object.assign(stats, {
+      treeSent: sent,
+      digests,
+      pulls,
+      repaired,
+      acks,
+      silent,
+      resent,
+      handedOver,
+      passedOn,
+    });
   }
   return stats;
 }

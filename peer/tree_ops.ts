@@ -7,7 +7,13 @@
  *   link and says the text travels down the tree: `hops` (the copy's hops
  *   from its origin), `limit` (where the receiver's share of the ring ends,
  *   a member identity), or `pulled` (an answer to a pull, no share). It names
- *   the text it heads by `origin` and `msgId`.
+ *   the text it heads by `origin` and `msgId`. With `part` (`{from, limit}`,
+ *   two member identities) it also carries a hand-over: a share of the ring,
+ *   from `from` up to `limit`, whose first member its sender cannot reach
+ *   (silent, dead, or no link); the receiver passes the text on to the first
+ *   member of it that it can reach, once, even if it holds the text already
+ *   (`./tree.ts`). A hand-over with `bare` has no text after it: the
+ *   receiver passes on the copy it holds, if any.
  * - `pull` asks a ring neighbour for messages its digest listed.
  * - `finger` opens a finger link (the first frame of the connection), and
  *   the accepting side answers it with `finger` and `ok`.
@@ -55,6 +61,18 @@ export interface TreeRoute {
   limit: Member | null;
   /** True on an answer to a pull. */
   pulled: boolean;
+  /**
+   * A hand-over: a share of the ring (from `from` up to `limit`) the
+   * receiver is not in, to pass on to the first member of it the receiver
+   * can reach. Absent on every other copy.
+   */
+  part?: { from: Member; limit: Member };
+  /** A hand-over without its text (the receiver holds it): no text follows the op. */
+  bare?: true;
+}
+
+function memberBody(member: Member): Record<string, unknown> {
+  return { name: member.name, ip: member.ip, port: member.port };
 }
 
 /** A `tree` op read from a link. */
@@ -78,9 +96,11 @@ export function treeHeaderBody(
     msgId: msgId.toString(),
     hops: route.hops,
   };
-  if (route.limit !== null) {
-    body.limit = { name: route.limit.name, ip: route.limit.ip, port: route.limit.port };
+  if (route.limit !== null) body.limit = memberBody(route.limit);
+  if (route.part !== undefined) {
+    body.part = { from: memberBody(route.part.from), limit: memberBody(route.part.limit) };
   }
+  if (route.bare === true) body.bare = true;
   if (route.pulled) body.pulled = true;
   return body;
 }
@@ -133,15 +153,34 @@ export function parseTreeHeader(body: Record<string, unknown>): TreeHeader {
   if (body.pulled !== undefined && body.pulled !== true) throw opError("tree pulled malformed");
   const pulled = body.pulled === true;
   if (pulled && body.limit !== undefined) throw opError("a pulled tree copy has no limit");
+  const route: TreeRoute = {
+    hops: hops as number,
+    limit: body.limit === undefined ? null : memberField(body.limit, "tree limit"),
+    pulled,
+  };
+  if (body.part !== undefined) {
+    if (pulled) throw opError("a pulled tree copy hands nothing over");
+    const part = body.part;
+    if (typeof part !== "object" || part === null || Array.isArray(part)) {
+      throw opError("tree part must be {from, limit}");
+    }
+    const { from, limit } = part as Record<string, unknown>;
+    route.part = {
+      from: memberField(from, "tree part from"),
+      limit: memberField(limit, "tree part limit"),
+    };
+  }
+  if (body.bare !== undefined) {
+    if (body.bare !== true || route.part === undefined) {
+      throw opError("tree bare is true, and only on a hand-over");
+    }
+    route.bare = true;
+  }
   return {
     room: room(body.room, "tree"),
     originHid: decimalUint64(body.origin, "tree origin").toString(),
     msgId: decimalUint64(body.msgId, "tree msgId"),
-    route: {
-      hops: hops as number,
-      limit: body.limit === undefined ? null : memberField(body.limit, "tree limit"),
-      pulled,
-    },
+    route,
   };
 }
 

@@ -34,6 +34,11 @@ Deno.test("stats: a fresh peer has counted nothing", async () => {
       digests: 0,
       pulls: 0,
       repaired: 0,
+      acks: 0,
+      silent: 0,
+      resent: 0,
+      handedOver: 0,
+      passedOn: 0,
     });
   } finally {
     await peer.quit();

@@ -9,7 +9,8 @@ import { decodeFrame, type ExtensionFrame, type TextFrame } from "../lib/frames.
 import { ringOrder } from "../lib/ring.ts";
 import { ProtocolError } from "../lib/errors.ts";
 import { FingerLinks } from "../peer/fingers_links.ts";
-import type { Link, Probed } from "../peer/links.ts";
+import type { Probed } from "../peer/links.ts";
+import { type FakeLink, fakeLink as recordingLink } from "./support/fake_link.ts";
 import type { Membership } from "../peer/membership.ts";
 import { PullStore } from "../peer/pull_store.ts";
 import { MAX_HEADERS_PER_LINK, PULL_RATE, TreeRouter } from "../peer/tree.ts";
@@ -29,19 +30,8 @@ const members = Array.from({ length: 8 }, (_, i) => ({
 const ring = ringOrder(members, members[0]!);
 const me = ring[0]!;
 
-/** A link that records what is written to it. */
-function fakeLink(peer = ring[1]!): Link & { written: Uint8Array[] } {
-  const written: Uint8Array[] = [];
-  return {
-    peer,
-    direction: "backward",
-    open: true,
-    written,
-    send(bytes: Uint8Array) {
-      written.push(bytes);
-      return true;
-    },
-  } as unknown as Link & { written: Uint8Array[] };
+function fakeLink(peer = ring[1]!): FakeLink {
+  return recordingLink(peer);
 }
 
 /** A tree over `ring` where every member is linked by `links`. */

@@ -24,8 +24,9 @@
  *   counts them) or its `via` (the member its first copy came from), so the
  *   path each copy really took; times 30 ms, the time to the last peer on a
  *   wide-area network.
- * - Each in-process size runs twice: the ring (every peer floods, overlay
- *   "ring") and the broadcast tree (docs/overlay.md); processes run the tree.
+ * - Each size runs twice, in-process and as processes: the ring (every peer
+ *   floods, overlay "ring"; processes get `--overlay ring`) and the broadcast
+ *   tree (docs/overlay.md).
  * - Duplicates: the growth of the peers' `duplicates` counters (`T` frames
  *   dropped as already seen: `peer.stats()` in-process, the `stats` event of
  *   a process) from just before a message is sent until it has drained.
@@ -371,8 +372,12 @@ export async function inProcess(
   };
 }
 
-/** N peer processes (the cluster harness). */
-export async function processes(peers: number, opts: Options): Promise<PropagationRow> {
+/** N peer processes (the cluster harness), each started with `--overlay` of `overlay`. */
+export async function processes(
+  peers: number,
+  opts: Options,
+  overlay: PropagationRow["overlay"] = "tree",
+): Promise<PropagationRow> {
   const started = performance.now();
   const deadline = started + opts.budgetMs;
   await using watched = await WatchedCluster.start({
@@ -380,6 +385,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     keepaliveMs: 20_000,
     retryMs: 200,
     concurrency: opts.concurrency,
+    peerArgs: ["--overlay", overlay === "ring" ? "ring" : "auto"],
   });
   const joinMs = performance.now() - started;
   const cluster = watched.cluster;
@@ -392,8 +398,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
     Math.max(0, Math.min(20_000, deadline - performance.now())),
     opts.settleMs,
   );
-  const overlay = await cluster.overlay();
-  const before = graphFigures(overlay);
+  const before = graphFigures(await cluster.overlay());
 
   const latencies: number[] = [];
   const hops: number[] = [];
@@ -425,7 +430,7 @@ export async function processes(peers: number, opts: Options): Promise<Propagati
   const after = graphFigures(await cluster.overlay());
   return {
     mode: "processes",
-    overlay: "tree",
+    overlay,
     peers,
     started: names.length,
     joinMs: round(joinMs, 0),
@@ -572,10 +577,13 @@ if (import.meta.main) {
   }
   const processSizes = args.processes === "0" ? [] : integerList(args.processes, "--processes");
   for (const n of processSizes) {
-    try {
-      rows.push(await processes(n, { ...opts, concurrency: Math.min(opts.concurrency, 2) }));
-    } catch (error) {
-      rows.push(skippedRow("processes", "tree", n, `failed: ${String(error)}`));
+    for (const overlay of ["ring", "tree"] as const) {
+      try {
+        const each = { ...opts, concurrency: Math.min(opts.concurrency, 2) };
+        rows.push(await processes(n, each, overlay));
+      } catch (error) {
+        rows.push(skippedRow("processes", overlay, n, `failed: ${String(error)}`));
+      }
     }
   }
   const kills: TreeKill[] = [];
@@ -638,6 +646,8 @@ if (import.meta.main) {
         "lost",
         "twice",
         "repaired by pulls",
+        "handed on again",
+        "duplicates",
         "hang → all had all ms",
         "slowest send → last ms",
       ],
@@ -648,6 +658,8 @@ if (import.meta.main) {
         k.lost,
         k.doubled,
         k.repaired,
+        k.resent,
+        k.duplicates,
         k.hungMs,
         k.recoveryMs,
       ]),
@@ -667,9 +679,9 @@ if (import.meta.main) {
       "peers' JSON lines.",
       "Hops to the last peer: per receiver, the `hops` of its message event (the tree's count) " +
       "or one more than the peer its first copy came from (`via`); at 30 ms/hop = hops × 30 ms.",
-      'ring: every peer floods the ring (overlay "ring"); tree: the broadcast tree over finger ' +
-      "links with the digest repair path (docs/overlay.md). Processes run in tree mode. links E " +
-      "counts the ring links only.",
+      'ring: every peer floods the ring (overlay "ring", processes `--overlay ring`); tree: the ' +
+      "broadcast tree over finger links with its repair paths (docs/overlay.md). links E counts " +
+      "the ring links only.",
       "frames/msg: copies received per message (deliveries + duplicates), i.e. transmissions.",
       "Duplicates: growth of the peers' duplicates counters (peer.stats(); processes: the " +
       "stats event) per message.",
