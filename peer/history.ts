@@ -36,6 +36,9 @@ import { getLogger } from "@logtape/logtape";
 import { MAX_NAME_BYTES, MAX_TEXT_BYTES } from "../lib/limits.ts";
 import { sdbmHash } from "../lib/sdbm.ts";
 import type { PartsGroup } from "./long_text.ts";
+import { inOriginOrder } from "./origin_order.ts";
+
+export { inOriginOrder };
 
 const logger = getLogger(["ringchat", "peer", "history"]);
 const encoder = new TextEncoder();
@@ -477,37 +480,6 @@ function decodeGroup(text: string): PartsGroup {
     bytes: Number(bytes),
     digest: BigInt(digest!),
   };
-}
-
-/**
- * Keeps the interleaving of origins as it is and puts each origin's own
- * messages, within the places they hold, in msgID order (`msgId` reads a
- * message's, as a bigint). A prefix of the result so holds, per origin, the
- * lowest msgIDs: what makes paging by cursor in {@linkcode History.since}
- * lose nothing.
- */
-export function inOriginOrder<M extends { originHid: string }>(
-  messages: readonly M[],
-  msgId: (message: M) => bigint,
-): M[] {
-  const byOrigin = new Map<string, M[]>();
-  for (const message of messages) {
-    const list = byOrigin.get(message.originHid);
-    if (list === undefined) byOrigin.set(message.originHid, [message]);
-    else list.push(message);
-  }
-  for (const list of byOrigin.values()) {
-    list.sort((a, b) => {
-      const x = msgId(a), y = msgId(b);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
-  }
-  const next = new Map<string, number>();
-  return messages.map((slot) => {
-    const index = next.get(slot.originHid) ?? 0;
-    next.set(slot.originHid, index + 1);
-    return byOrigin.get(slot.originHid)![index]!;
-  });
 }
 
 function byteLength(text: string): number {

@@ -104,6 +104,13 @@ export interface PeerOptions {
   maxLinkTextRate?: number;
   /** Messages accepted at once over one link above `maxLinkTextRate`. */
   linkTextBurst?: number;
+  /**
+   * Longest a ringchat member's text waits for an earlier one of its origin
+   * that is still on another path (origin_order.ts), in ms; 0: none waits.
+   */
+  orderWaitMs?: number;
+  /** Texts waiting for an earlier one of their origin, at most, over all origins. */
+  orderMaxHeld?: number;
   /** Pokes answered (and shown) per second from one address. `Infinity`: no limit. */
   maxPokeRate?: number;
   /** Pokes answered at once from one address above `maxPokeRate`. */
@@ -576,6 +583,36 @@ export const PEER_OPTION_TABLE = Object.freeze(
           "Twice the rate: a new link's catch-up (at most 256 recent frames) and the bursts of several origins at once go through whole. Also the bound past which a link over its rate is closed.",
       },
     },
+    orderWaitMs: {
+      kind: integerKind(0, 60_000),
+      flag: "--order-wait-ms",
+      metavar: "MS",
+      unit: "ms",
+      default: 1000,
+      group: LIMITS,
+      help:
+        "Longest a member's text waits for an earlier one of its origin still on its way. 0: none waits.",
+      docs: {
+        limit: "Wait of a text for an earlier one of its origin",
+        short: "Wait for an earlier text",
+        details:
+          "A ringchat/2 member numbers its texts one after another, so a text that comes while an earlier msgID of its origin is missing waits for it: the earlier one is on another path (a pull of the tree's repair path, 300–500 ms after the send on a loaded machine, a catch-up answer, a new link's replay). Shown the moment the gap fills, else after this wait; a text with no gap before it never waits, nor do seed clients' texts (their msgIDs need not follow one another). Only msgIDs less than 64 ahead are held (the repair path's horizon), for at most 4,096 origins (docs/overlay.md §4).",
+      },
+    },
+    orderMaxHeld: {
+      kind: integerKind(0, 100_000),
+      flag: "--order-max-held",
+      metavar: "N",
+      default: 256,
+      group: LIMITS,
+      help: "Texts waiting for an earlier one of their origin, at most (over all origins).",
+      docs: {
+        limit: "Texts waiting for an earlier one of their origin",
+        short: "Texts waiting for order",
+        details:
+          "Each held text is at most `maxTextBytes`, so this bounds the memory (256 × 64 KiB = 16 MiB at the most, a few KiB in practice). One more shows, in order, what the origin that has waited longest holds, at once. A member that leaves gaps in its msgIDs on purpose delays only its own texts, each by the wait at most; filling this bound it can make other origins' waiting texts show early (so perhaps out of order), never later or twice.",
+      },
+    },
     maxPokeRate: {
       kind: rateKind(),
       flag: "--max-poke-rate",
@@ -747,6 +784,8 @@ export const PEER_DOCS_TABLES: readonly DocsTable[] = [
       "textBurst",
       "maxLinkTextRate",
       "linkTextBurst",
+      "orderWaitMs",
+      "orderMaxHeld",
       [
         "Messages remembered to drop copies",
         "(fixed)",

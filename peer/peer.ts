@@ -399,7 +399,9 @@ class Peer implements PeerHandle {
     this.#status = { code: "NAMED", name };
     this.#parts.updates.stop();
     this.#parts.recent.clear();
-    // Long texts still held are shown as their parts; a nick stays in the private room.
+    // Texts waiting for an earlier one are shown; then long texts still held, as their parts;
+    // a nick stays in the private room.
+    this.#parts.order.flush();
     this.#parts.texts.flush();
     if (renameTo === undefined) this.#parts.privacy.leave();
     this.#parts.history.left();

@@ -51,6 +51,7 @@ import { DueTimer } from "./due_timer.ts";
 import { PullStore } from "./pull_store.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { RepairQueue } from "./repair_queue.ts";
+import { inOriginOrder } from "./origin_order.ts";
 import type { Place } from "./state.ts";
 import {
   DIGEST_OP,
@@ -85,6 +86,8 @@ export const HANDOVER_RATE = 128;
 export const MAX_PASSED = 1024;
 /** Bare hand-overs of texts I do not hold yet, kept until they arrive, at most (oldest dropped). */
 export const MAX_WAITING_HANDOVERS = 256;
+/** Longest my texts go on flooding the ring after one of mine flooded it (ms). */
+export const SETTLE_MAX_MS = 2_000;
 
 /** What the tree needs from its peer. */
 export interface TreeHost {
@@ -194,6 +197,8 @@ export class TreeRouter {
   readonly #dead = new Map<string, number>();
   #digestTimer: ReturnType<typeof setInterval> | undefined;
   readonly #pullTimer: DueTimer;
+  /** Until when my texts flood the ring because one of mine did (`#flooded`). */
+  #floodingUntil = -Infinity;
   #closed = false;
   #modeCache: { ring: readonly RingMember[]; at: number; mode: OverlayMode } | undefined;
   /** Where each member sits in a ring list (by key and by HashID), made once per list. */
@@ -286,10 +291,13 @@ export class TreeRouter {
    */
   originate(frame: TextFrame, raw: Uint8Array): number | false {
     const place = this.#host.place();
-    if (place === null || this.mode() !== "tree") return false;
+    if (place === null) return false;
+    if (this.mode() !== "tree") return this.#flooded();
+    // One of mine flooded the ring a moment ago: this one follows it there, not past it.
+    if (this.#now() < this.#floodingUntil) return false;
     const ring = this.#host.members.ring;
     const me = this.#indexOf(ring, place.me);
-    if (me < 0) return false;
+    if (me < 0) return this.#flooded();
     const down = this.#sendShare(
       frame,
       raw,
@@ -300,8 +308,23 @@ export class TreeRouter {
       1,
     );
     // No link reaches a child yet (finger links still coming up): flooded instead.
-    if (down === 0) return false;
+    if (down === 0) return this.#flooded();
     return down + this.#net(raw);
+  }
+
+  /**
+   * My text floods the ring: my next ones flood it too for as long as a
+   * flood takes to go round (half the ring at `hopMs` a hop, at most
+   * {@linkcode SETTLE_MAX_MS}), so that none of them overtakes it down the
+   * tree when the room switches to tree mode meanwhile (a newcomer's
+   * member-info came, a finger link came up): each origin's texts then
+   * reach every member in order, the newcomer that knows nothing of the
+   * origin's earlier msgIDs too (origin_order.ts).
+   */
+  #flooded(): false {
+    const n = this.#host.members.ring.length;
+    this.#floodingUntil = this.#now() + Math.min(SETTLE_MAX_MS, Math.ceil(n / 2) * this.#hopMs);
+    return false;
   }
 
   /**
@@ -407,6 +430,7 @@ export class TreeRouter {
     this.#acks.clear();
     this.#passed.clear();
     this.#waitingParts.clear();
+    this.#floodingUntil = -Infinity;
   }
 
   /** Stops the timers for good. */
@@ -853,7 +877,10 @@ export class TreeRouter {
   #pull(): void {
     const place = this.#host.place();
     if (place === null) return;
-    for (const [id, wants] of this.#queue.due()) {
+    for (const [id, due] of this.#queue.due()) {
+      // Oldest first (a digest names each origin's highest first): the answer comes in the
+      // order asked, so a run of lost texts is shown in its own order (origin_order.ts).
+      const wants = inOriginOrder(due, (w) => w.msgId);
       const link = this.#linksById.get(id);
       if (link === undefined || !link.open) continue;
       for (let i = 0; i < wants.length; i += 64) {
@@ -872,7 +899,8 @@ export class TreeRouter {
     if (place === null || !this.#pullRate.take(this.#linkId(link)).allowed) return;
     const { room, wants } = parsePull(body);
     if (room !== place.room) return;
-    for (const want of wants) {
+    // Answered oldest first, whatever order the puller asked in.
+    for (const want of inOriginOrder(wants, (w) => w.msgId)) {
       const stored = this.#store.get(want.originHid, want.msgId);
       if (stored === undefined) continue;
       const route = { hops: Math.min(stored.hops + 1, 1024), limit: null, pulled: true };

@@ -32,6 +32,7 @@ import { openPeerHistory } from "./history_wiring.ts";
 import { registryList } from "./registry_addresses.ts";
 import type { HistorySync } from "./history_sync.ts";
 import { TreeRouter } from "./tree.ts";
+import { countsInOrder, type OrderedText, OriginOrder } from "./origin_order.ts";
 
 /** What the parts ask of the peer that owns them. */
 export interface PeerHost {
@@ -74,6 +75,8 @@ export interface PeerParts {
   history: HistorySync;
   /** The broadcast tree and its repair path (docs/overlay.md). */
   tree: TreeRouter;
+  /** Each ringchat origin's texts in msgID order (origin_order.ts). */
+  order: OriginOrder<OrderedText>;
 }
 
 /**
@@ -179,6 +182,13 @@ export function wirePeer(
   });
   const history: HistorySync = openPeerHistory(opts, {
     ...shared,
+    // A text the history shows is one the order no longer waits for.
+    emit: (event) => {
+      shared.emit(event);
+      if (event.type === "message" && event.history) {
+        order.passed(event.originHid, BigInt(event.msgId));
+      }
+    },
     links: () => overlay.all(),
     textLinks: () => [...overlay.all(), ...overlay.fingers],
     speaksRingchat: (link) => guard.speaksRingchat(link),
@@ -206,6 +216,13 @@ export function wirePeer(
     report: host.report,
   });
   host.signal.addEventListener("abort", () => tree.close(), { once: true });
+  // A ringchat origin's text waits here for an earlier one still on another path.
+  const inOrder = countsInOrder(members);
+  const order = new OriginOrder<OrderedText>(
+    ({ event, frame }) => texts.deliver(event, frame),
+    { waitMs: opts.orderWaitMs, maxHeld: opts.orderMaxHeld },
+  );
+  host.signal.addEventListener("abort", () => order.close(), { once: true });
   const relay: Relay = new Relay({
     ...shared,
     ...encodings,
@@ -213,8 +230,16 @@ export function wirePeer(
     links: () => overlay.all(),
     verified: (raw) => guard.verified(raw),
     sign: (frame, raw, content) => guard.own(frame, raw, content),
-    deliver: (event, frame) => texts.deliver(event, frame),
-    delivered: (frame, raw) => history.record(frame, textContent(raw), guard.signatureOf(raw)),
+    deliver: (event, frame) => {
+      if (event.self || !inOrder(frame.originHid)) return texts.deliver(event, frame);
+      order.offer(frame.originHid, frame.msgId, { event, frame });
+    },
+    delivered: (frame, raw) => {
+      const shown = history.record(frame, textContent(raw), guard.signatureOf(raw));
+      // Shown before a restart: not shown again, and not waited for.
+      if (!shown) order.passed(frame.originHid, frame.msgId);
+      return shown;
+    },
   }, opts);
   const texts: RoomTexts = new RoomTexts({
     ...shared,
@@ -289,5 +314,6 @@ export function wirePeer(
     people,
     history,
     tree,
+    order,
   };
 }

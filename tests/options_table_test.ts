@@ -42,6 +42,8 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     textBurst: 400,
     maxLinkTextRate: 1000,
     linkTextBurst: 2000,
+    orderWaitMs: 1000,
+    orderMaxHeld: 256,
     maxPokeRate: 10,
     pokeBurst: 20,
     maxStrangerPokeRate: 100,

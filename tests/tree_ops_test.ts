@@ -13,7 +13,13 @@ import type { Probed } from "../peer/links.ts";
 import { type FakeLink, fakeLink as recordingLink } from "./support/fake_link.ts";
 import type { Membership } from "../peer/membership.ts";
 import { PullStore } from "../peer/pull_store.ts";
-import { MAX_HEADERS_PER_LINK, PULL_RATE, TreeRouter } from "../peer/tree.ts";
+import {
+  MAX_HEADERS_PER_LINK,
+  PULL_RATE,
+  SETTLE_MAX_MS,
+  type TreeOptions,
+  TreeRouter,
+} from "../peer/tree.ts";
 import {
   MAX_PULL_WANTS,
   parsePull,
@@ -35,7 +41,10 @@ function fakeLink(peer = ring[1]!): FakeLink {
 }
 
 /** A tree over `ring` where every member is linked by `links`. */
-function router(links = new Map(ring.map((m) => [m.name, fakeLink(m)]))) {
+function router(
+  links = new Map(ring.map((m) => [m.name, fakeLink(m)])),
+  options: TreeOptions = {},
+) {
   const membership = {
     ring,
     members: ring,
@@ -51,7 +60,7 @@ function router(links = new Map(ring.map((m) => [m.name, fakeLink(m)]))) {
     bytesFor: (_link, raw) => raw,
     isMember: () => true,
     report: () => {},
-  });
+  }, options);
   return { tree, links };
 }
 
@@ -206,4 +215,50 @@ Deno.test("finger links: a finger hello on a connection closed meanwhile is refu
   ok(taken !== null, "a finger hello is taken (to be refused)");
   await taken;
   dialled.close();
+});
+
+/** The msgIDs of the texts among `written` (a `T r <id>` of `text`), in the order written. */
+function textIds(written: Uint8Array[]): string[] {
+  return written.map((b) => new TextDecoder().decode(b)).filter((t) => t.startsWith("T r "))
+    .map((t) => t.slice(4));
+}
+
+Deno.test("tree ops: a pull is answered oldest first, whatever order it asks in", () => {
+  const { tree } = router();
+  for (let k = 1n; k <= 3n; k++) tree.delivered(text(k).frame, text(k).raw, 1, false);
+  const link = fakeLink();
+  const origin = ring[3]!.hashId.toString();
+  tree.onOp(link, op("pull", { room: "r", want: [[origin, "3"], [origin, "2"], [origin, "1"]] }));
+  deepEqual(textIds(link.written), ["1", "2", "3"]);
+  tree.close();
+});
+
+Deno.test("tree ops: the texts a digest shows missing are pulled oldest first", async () => {
+  const { promise, resolve } = Promise.withResolvers<Uint8Array>();
+  const link = fakeLink();
+  link.send = (bytes: Uint8Array) => (resolve(bytes), true);
+  const { tree } = router(undefined, { hopMs: 1 });
+  const origin = ring[3]!.hashId.toString();
+  // The neighbour holds 5, 4 and 3 (the digest names the highest first, then a mask below it).
+  tree.onOp(link, op("digest", { room: "r", origins: [[origin, "5", "3"]] }));
+  const pull = decodeFrame(await promise);
+  if (pull.type !== "X") throw new Error("not X");
+  deepEqual(parsePull(pull.body).wants.map((w) => w.msgId), [3n, 4n, 5n]);
+  tree.close();
+});
+
+Deno.test("tree ops: after a text of mine flooded the ring, my next ones flood too for a moment", () => {
+  const clock = { now: 0 };
+  const links = new Map<string, Link & { written: Uint8Array[] }>();
+  const { tree } = router(links, { hopMs: 50, now: () => clock.now });
+  // No finger link yet: my text floods.
+  equal(tree.originate(text(1n, me).frame, text(1n, me).raw), false);
+  for (const m of ring) links.set(m.name, fakeLink(m));
+  // Links came up: a tree copy now could overtake the flood; half the ring at 50 ms a hop.
+  clock.now = 4 * 50 - 1;
+  equal(tree.originate(text(2n, me).frame, text(2n, me).raw), false);
+  clock.now = 4 * 50;
+  ok((tree.originate(text(3n, me).frame, text(3n, me).raw) as number) > 0);
+  ok(SETTLE_MAX_MS >= 4 * 50);
+  tree.close();
 });
