@@ -249,7 +249,7 @@ Deno.test("tree ops: the texts a digest shows missing are pulled oldest first", 
 
 Deno.test("tree ops: after a text of mine flooded the ring, my next ones flood too for a moment", () => {
   const clock = { now: 0 };
-  const links = new Map<string, Link & { written: Uint8Array[] }>();
+  const links = new Map<string, FakeLink>();
   const { tree } = router(links, { hopMs: 50, now: () => clock.now });
   // No finger link yet: my text floods.
   equal(tree.originate(text(1n, me).frame, text(1n, me).raw), false);
