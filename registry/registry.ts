@@ -299,6 +299,8 @@ class Registry implements RegistryHandle {
       maxConnectionsPerSource: options.maxConnectionsPerSource,
       maxMembersPerSource: options.maxMembersPerSource,
       maxRoomsPerSource: options.maxRoomsPerSource,
+      connectsPerSecond: options.connectsPerSecond,
+      connectBurst: options.connectBurst,
       trusted: new AddressList(options.trustedSources),
     });
     this.#sweeper = setInterval(() => this.#sweep(), options.sweepMs);
@@ -385,13 +387,27 @@ class Registry implements RegistryHandle {
       closeQuietly(conn);
       return;
     }
+    const address = conn.remoteAddr.hostname;
+    const connect = this.#sources.connect(address);
+    if (!connect.allowed) {
+      this.#refuseFast(conn, address, connect.first);
+      return;
+    }
+    if (connect.ended > 0) {
+      logger.info("{source} is back under its connect rate; {count} connections were refused", {
+        source: address,
+        count: connect.ended,
+      });
+    }
     if (this.#clients.size >= this.#options.maxConnections) {
+      this.#metrics.refusedConnection("max-connections");
       this.#track(
         this.#refuse(conn, SERVER_BUSY, `${this.#options.maxConnections} connections already`),
       );
       return;
     }
-    if (!this.#sources.open(conn.remoteAddr.hostname)) {
+    if (!this.#sources.open(address)) {
+      this.#metrics.refusedConnection("connections-per-source");
       this.#track(
         this.#refuse(
           conn,
@@ -411,6 +427,29 @@ class Registry implements RegistryHandle {
     );
     this.#clients.add(client);
     this.#track(this.#serve(client));
+  }
+
+  /**
+   * Refuses a connection over its source's connect rate: the busy line is
+   * handed to the socket (one write into its empty send buffer, not
+   * awaited) and the socket closed, nothing read, nothing kept; a burst of
+   * refusals is logged once (`first`).
+   */
+  #refuseFast(conn: Deno.TcpConn, address: string, first: boolean): void {
+    this.#metrics.refusedConnection("connect-rate");
+    if (first) {
+      logger.warn("Refusing new connections from {source}: over {rate} a second", {
+        source: address,
+        rate: this.#options.connectsPerSecond,
+      });
+    }
+    this.#refused.add(conn);
+    this.#track(
+      conn.write(SOURCE_BUSY).then(() => {}, () => {}).finally(() => {
+        this.#refused.delete(conn);
+        closeQuietly(conn);
+      }),
+    );
   }
 
   async #refuse(conn: Deno.TcpConn, reply: Uint8Array, why: string): Promise<void> {
