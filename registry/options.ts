@@ -86,9 +86,9 @@ export interface RegistryOptions {
   maxConnectionsPerSource?: number;
   /**
    * New connections one source address may open per second, sustained; one
-   * over it (and over `connectBurst`) is answered `F:Server busy - too many
-   * connections from this address!!` and closed as soon as it is accepted,
-   * before anything of it is read. `Infinity` turns the limit off.
+   * over it (and over `connectBurst`) is closed as soon as it is accepted,
+   * nothing read and nothing written (the cheapest refusal: a storm of them
+   * must cost less than serving). `Infinity` turns the limit off.
    */
   connectsPerSecond?: number;
   /** New connections one source address may open at once above that rate. */
@@ -360,7 +360,7 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
         limit: "New connections from one source address, per second",
         short: "Connect rate per source",
         details:
-          "`F:Server busy - too many connections from this address!!` and closed at accept, nothing read. A host that opens and closes connections as fast as it can (~6,000 a second here) holds few open, yet filled the listen queue and made newcomers wait 1 s for a dropped SYN (docs/security.md); refused at accept it costs ~1/10 of a served JOIN. Rates of up to 16,384 addresses are remembered, the least recently seen forgotten first. Not for `trustedSources`",
+          "Closed at accept: nothing read, nothing written. A host that opens and closes connections as fast as it can holds few open, yet filled the listen queue and made newcomers wait 1 s for a dropped SYN (docs/security.md, connection storm). The rates of 16,384 addresses are remembered, the least recently seen forgotten first. Not for `trustedSources`",
       },
     },
     connectBurst: {
