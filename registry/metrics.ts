@@ -1,7 +1,7 @@
 /**
  * What a registry counts for operators (issue 15), and its Prometheus text
  * exposition (format 0.0.4): requests by type, how long each took, store
- * errors, and the gauges of {@linkcode RegistryStats} read at scrape time.
+ * errors, connections refused before they were served, and the gauges of {@linkcode RegistryStats} read at scrape time.
  *
  * Labels are bounded: a request's `type` is `J`, `L`, `D`, `X:<op>` for an
  * op the registry knows (anything else is `X:other`) or `other`; nothing is
@@ -17,9 +17,11 @@
  * const metrics = new RegistryMetrics(["hello"]);
  * metrics.request("J", 0.00002);
  * metrics.storeError();
+ * metrics.refusedConnection("connect-rate");
  * const text = metrics.render({ connections: 1, rooms: 1, members: 1 });
  * assert.match(text, /^ringchat_registry_requests_total\{type="J"\} 1$/m);
  * assert.match(text, /^ringchat_registry_store_errors_total 1$/m);
+ * assert.match(text, /^ringchat_registry_connections_refused_total\{reason="connect-rate"\} 1$/m);
  * ```
  *
  * @module
@@ -55,6 +57,20 @@ export const DURATION_BUCKETS_SECONDS: readonly number[] = Object.freeze([
   5,
 ]);
 
+/**
+ * Why a connection was refused before it was served: over the source's
+ * connect rate (closed at accept), over `maxConnections`, over
+ * `maxConnectionsPerSource`.
+ */
+export const CONNECTION_REFUSALS = [
+  "connect-rate",
+  "max-connections",
+  "connections-per-source",
+] as const;
+
+/** One of {@linkcode CONNECTION_REFUSALS}. */
+export type ConnectionRefusal = typeof CONNECTION_REFUSALS[number];
+
 /** The `type` label of the seed's request types; every other first byte is `other`. */
 const SEED_TYPES = ["J", "L", "D"] as const;
 const OTHER = "other";
@@ -73,6 +89,8 @@ export class RegistryMetrics {
   #durationSum = 0;
   #durationCount = 0;
   #storeErrors = 0;
+  /** Refused connections, in the order of {@linkcode CONNECTION_REFUSALS}. */
+  readonly #refusedConnections = new Float64Array(CONNECTION_REFUSALS.length);
 
   /** Counts requests of the seed's types and of the ops `knownOps` (any other op is `X:other`). */
   constructor(knownOps: Iterable<string>) {
@@ -144,6 +162,18 @@ export class RegistryMetrics {
     this.#storeErrors++;
   }
 
+  /** Counts one connection refused before it was served (always counted: an array increment). */
+  refusedConnection(reason: ConnectionRefusal): void {
+    this.#refusedConnections[CONNECTION_REFUSALS.indexOf(reason)]!++;
+  }
+
+  /** Refused connections counted so far, per reason. */
+  refusedConnections(): Record<ConnectionRefusal, number> {
+    return Object.fromEntries(
+      CONNECTION_REFUSALS.map((reason, i) => [reason, this.#refusedConnections[i]!]),
+    ) as Record<ConnectionRefusal, number>;
+  }
+
   /** Store errors counted so far. */
   get storeErrors(): number {
     return this.#storeErrors;
@@ -181,6 +211,19 @@ export class RegistryMetrics {
     lines.push(`${histogram}_count ${this.#durationCount}`);
     header(lines, "store_errors_total", "counter", "Requests to the store that failed.");
     lines.push(`ringchat_registry_store_errors_total ${this.#storeErrors}`);
+    header(
+      lines,
+      "connections_refused_total",
+      "counter",
+      "Connections refused before they were served, by reason.",
+    );
+    CONNECTION_REFUSALS.forEach((reason, i) => {
+      lines.push(
+        `ringchat_registry_connections_refused_total{reason="${reason}"} ${
+          this.#refusedConnections[i]
+        }`,
+      );
+    });
     return lines.join("\n") + "\n";
   }
 }

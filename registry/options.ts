@@ -85,6 +85,15 @@ export interface RegistryOptions {
    */
   maxConnectionsPerSource?: number;
   /**
+   * New connections one source address may open per second, sustained; one
+   * over it (and over `connectBurst`) is closed as soon as it is accepted,
+   * nothing read and nothing written (the cheapest refusal: a storm of them
+   * must cost less than serving). `Infinity` turns the limit off.
+   */
+  connectsPerSecond?: number;
+  /** New connections one source address may open at once above that rate. */
+  connectBurst?: number;
+  /**
    * Members of one room whose connections come from one source address; a
    * JOIN adding one more is answered `F:JOIN message - Too many members from
    * this address!!`.
@@ -339,6 +348,30 @@ export const REGISTRY_OPTION_TABLE = Object.freeze(
         short: "Connections per source",
         details:
           "`F:Server busy - too many connections from this address!!`, then close. One host cannot take the `maxConnections` (10,000 idle connections in 5 s did, issue 16); a NAT of up to 64 users fits. Not for `trustedSources`",
+      },
+    },
+    connectsPerSecond: {
+      kind: rateKind(),
+      flag: "--connect-rate",
+      default: 20,
+      help:
+        "New connections per second from one source address; one over it is refused at accept. 0: no limit.",
+      docs: {
+        limit: "New connections from one source address, per second",
+        short: "Connect rate per source",
+        details:
+          "Closed at accept: nothing read, nothing written. A host that opens and closes connections as fast as it can holds few open, yet filled the listen queue and made newcomers wait 1 s for a dropped SYN (docs/security.md, connection storm). The rates of 16,384 addresses are remembered, the least recently seen forgotten first. Not for `trustedSources`",
+      },
+    },
+    connectBurst: {
+      kind: atLeastKind(1),
+      flag: "--connect-burst",
+      default: 128,
+      help: "New connections one source address may open at once above the connect rate.",
+      docs: {
+        limit: "New connections at once above that rate",
+        details:
+          "As for the rate. A NAT of 64 users all reconnecting at once (a registry restart), two connections each, fits",
       },
     },
     maxMembersPerSource: {
@@ -721,6 +754,8 @@ export const REGISTRY_DOCS_TABLES: readonly DocsTable[] = [
       "maxConnections",
       "firstFrameTimeoutMs",
       "maxConnectionsPerSource",
+      "connectsPerSecond",
+      "connectBurst",
       "idleTimeoutMs",
       "maxRooms",
       "maxMembersPerRoom",

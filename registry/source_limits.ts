@@ -10,6 +10,14 @@
  * - Rooms: a JOIN that would create a room is refused when its address
  *   already has members in `maxRoomsPerSource` rooms (joining an existing
  *   room is not limited by this).
+ * - New connections: at most `connectsPerSecond` a second from one address,
+ *   `connectBurst` at once (a token bucket per address, ../peer/rate_limit.ts).
+ *   A client that opens and closes connections as fast as it can holds few
+ *   of them open, so the count above never stops it; this rate does. The
+ *   buckets are kept for at most `maxRatedSources` addresses, the least
+ *   recently seen forgotten first: an attacker with more addresses than that
+ *   can have a forgotten address start again with a full burst, which is
+ *   what a new address of its own would give it anyway.
  *
  * Addresses of the `trusted` list are not limited (by default the loopback
  * addresses the tests, the cluster tool and the fault scenarios use).
@@ -17,7 +25,11 @@
  * @module
  */
 
+import { RateLimiter, type Verdict } from "../peer/rate_limit.ts";
 import { type AddressList, normalAddress } from "./source_address.ts";
+
+/** Addresses whose new-connection rate is remembered at once, by default. */
+export const MAX_RATED_SOURCES = 16_384;
 
 /** Options of {@linkcode SourceLimits}. */
 export interface SourceLimitsOptions {
@@ -27,9 +39,24 @@ export interface SourceLimitsOptions {
   maxMembersPerSource: number;
   /** Most rooms one address may have members in and still create another. */
   maxRoomsPerSource: number;
+  /** New connections from one address a second, sustained (`Infinity`: no limit). Default `Infinity`. */
+  connectsPerSecond?: number;
+  /** New connections from one address at once above that rate. Default 1. */
+  connectBurst?: number;
+  /** Addresses whose rate is remembered (least recently seen forgotten first). Default {@linkcode MAX_RATED_SOURCES}. */
+  maxRatedSources?: number;
   /** Addresses none of these limits apply to. */
   trusted: AddressList;
+  /** The clock of the connect rate, in ms (default `performance.now`). */
+  now?: () => number;
 }
+
+const CONNECT_ALLOWED: Verdict = Object.freeze({
+  allowed: true,
+  first: false,
+  ended: 0,
+  skipped: 0,
+});
 
 /** Why a JOIN is refused by a per-source limit. */
 export type SourceRefusal = "members-per-source" | "rooms-per-source";
@@ -63,6 +90,17 @@ class Source {
  * assert.equal(limits.joinRefusal("10.0.0.1", "room1", true), "members-per-source");
  * assert.equal(limits.joinRefusal("10.0.0.1", "room2", false), "rooms-per-source");
  * assert.equal(limits.joinRefusal("10.0.0.1", "room2", true), null);
+ * const rated = new SourceLimits<string>({
+ *   maxConnectionsPerSource: 64,
+ *   maxMembersPerSource: 4,
+ *   maxRoomsPerSource: 16,
+ *   connectsPerSecond: 1,
+ *   connectBurst: 2,
+ *   trusted: new AddressList("127.0.0.1"),
+ * });
+ * assert.ok(rated.connect("10.0.0.1").allowed && rated.connect("10.0.0.1").allowed);
+ * assert.ok(!rated.connect("10.0.0.1").allowed);
+ * assert.ok(rated.connect("127.0.0.1").allowed);
  * ```
  */
 export class SourceLimits<Member> {
@@ -72,9 +110,34 @@ export class SourceLimits<Member> {
   readonly #members = new Map<Member, { source: Source; address: string; room: string }>();
   /** Trust of each address seen (the list is matched once per address). */
   readonly #trusted = new Map<string, boolean>();
+  /** New connections per address; null when their rate is not limited. */
+  readonly #connects: RateLimiter | null;
 
   constructor(options: SourceLimitsOptions) {
     this.#options = options;
+    const rate = options.connectsPerSecond ?? Infinity;
+    this.#connects = rate === Infinity ? null : new RateLimiter({
+      ratePerSecond: rate,
+      burst: options.connectBurst ?? 1,
+      maxKeys: options.maxRatedSources ?? MAX_RATED_SOURCES,
+      now: options.now,
+    });
+  }
+
+  /**
+   * Takes one new connection from `address` out of its rate. Not allowed:
+   * close it before reading anything. `first` marks the first refusal of a
+   * burst of refusals and `ended` (on an allowed one) how many the burst
+   * refused, so that a storm is logged twice, not once per connection.
+   */
+  connect(address: string): Verdict {
+    if (this.#connects === null || this.trusts(address)) return CONNECT_ALLOWED;
+    return this.#connects.take(normalAddress(address));
+  }
+
+  /** How many addresses' new-connection rates are remembered (at most `maxRatedSources`). */
+  get ratedSourceCount(): number {
+    return this.#connects?.keys ?? 0;
   }
 
   /** True when no per-source limit (and no ip check) applies to `address`. */

@@ -180,6 +180,42 @@ Deno.test({
   fn: () => attack("doors-churn", { bigRoom: 2000, churnMs: 2000, churnRate: 1000 }),
 });
 
+/**
+ * The unpaced churn's registry: the other per-source limits out of the way
+ * (a churner holds up to 200 connections and 4+ members at once), so the
+ * connect rate is the only defence between 127.0.0.4 and the registry.
+ */
+const ONLY_THE_CONNECT_RATE = [
+  "--max-connections-per-source",
+  "100000",
+  "--max-members-per-source",
+  "100000",
+];
+
+Deno.test({
+  name:
+    "attacks: an unpaced JOIN-and-close churn from another source leaves newcomers served in 100 ms",
+  // Scaled as the paced churn. 127.0.0.4 is not trusted: over --connect-rate (20 a second,
+  // a burst of 128) its connections are closed at accept. Without the rate (--connect-rate 0)
+  // the churn out-connects the registry and newcomers' SYNs are dropped: docs/security.md.
+  // Ignored: not reliable on the shared 2-core machine yet. 9 runs at load 5-9 passed 4: the
+  // slowest newcomer's TCP connect <= 2 ms (no SYN dropped), but the keeper's keepalive p99 (timed in
+  // the thread that also runs the unpaced churner) reached 37-454 ms, and 3 runs had a newcomer
+  // at 120-168 ms. Moving the churner into a worker of its own is the next step.
+  ignore: true,
+  fn: () =>
+    attack(
+      "doors-churn",
+      { bigRoom: 2000, churnMs: 2000, churnRate: 0, churnFrom: "127.0.0.4" },
+      {
+        args: [
+          ...ONLY_THE_CONNECT_RATE,
+          ...(Deno.env.get("CONNRATE_OFF") ? ["--connect-rate", "0"] : []),
+        ],
+      },
+    ),
+});
+
 Deno.test({
   name: "attacks: a K or an A from a socket that is not the member's is not believed",
   fn: () => attack("udp"),

@@ -74,6 +74,8 @@ Deno.test("option table: the defaults are the ones the programs had", () => {
     allowDuplicateNames: false,
     idleTimeoutMs: 30_000,
     maxConnectionsPerSource: 64,
+    connectsPerSecond: 20,
+    connectBurst: 128,
     maxMembersPerSource: 4,
     maxRoomsPerSource: 16,
     trustedSources: "127.0.0.1,::1",

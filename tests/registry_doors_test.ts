@@ -205,3 +205,94 @@ Deno.test("registry doors: per-source counts go back to nothing when members and
   limits.close("10.0.0.1");
   equal(limits.sourceCount, 0);
 });
+
+Deno.test("registry doors: new connections per source are rated per address, bounded, trusted exempt", () => {
+  let now = 0;
+  const limits = new SourceLimits<string>({
+    maxConnectionsPerSource: 64,
+    maxMembersPerSource: 4,
+    maxRoomsPerSource: 16,
+    connectsPerSecond: 10,
+    connectBurst: 3,
+    maxRatedSources: 100,
+    trusted: new AddressList("127.0.0.1"),
+    now: () => now,
+  });
+  for (let i = 0; i < 3; i++) ok(limits.connect("10.0.0.1").allowed, `connection ${i}`);
+  const over = limits.connect("::ffff:10.0.0.1");
+  ok(!over.allowed && over.first, "the mapped form counts as the same address");
+  const again = limits.connect("10.0.0.1");
+  ok(!again.allowed && !again.first, "one burst of refusals is reported once");
+  // Another address has its own burst; a trusted one has none to spend.
+  ok(limits.connect("10.0.0.2").allowed);
+  for (let i = 0; i < 1000; i++) ok(limits.connect("127.0.0.1").allowed);
+  // 10 a second: one more after 100 ms, not before.
+  now = 99;
+  ok(!limits.connect("10.0.0.1").allowed);
+  now = 101;
+  ok(limits.connect("10.0.0.1").allowed);
+  ok(!limits.connect("10.0.0.1").allowed);
+  // Full again (3 tokens after 300 ms): the burst of refusals ends and says how many it refused.
+  now = 1000;
+  equal(limits.connect("10.0.0.1").ended, 4);
+  // A scan of many addresses: at most maxRatedSources are remembered.
+  for (let i = 0; i < 10_000; i++) limits.connect(`10.1.${i >> 8}.${i & 255}`);
+  equal(limits.ratedSourceCount, 100);
+  // No rate given: nothing is remembered, nothing refused.
+  const unrated = new SourceLimits<string>({
+    maxConnectionsPerSource: 1,
+    maxMembersPerSource: 1,
+    maxRoomsPerSource: 1,
+    trusted: new AddressList("none"),
+  });
+  for (let i = 0; i < 1000; i++) ok(unrated.connect("10.0.0.1").allowed);
+  equal(unrated.ratedSourceCount, 0);
+});
+
+/** The value of the sample `line` (name and labels) in Prometheus text. */
+function sample(text: string, line: string): number {
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  if (found === undefined) throw new Error(`No ${line} in the metrics`);
+  return Number(found.slice(line.length + 1));
+}
+
+Deno.test("registry doors: a connection over its source's connect rate is closed at once, a trusted one is served", async () => {
+  // 1 a second: no token comes back while the test runs (a slow machine: a few hundred ms).
+  await using limited = await start({
+    trustedSources: "none",
+    connectsPerSecond: 1,
+    connectBurst: 3,
+    firstFrameTimeoutMs: 10_000,
+    metrics: { hostname: "127.0.0.1", port: 0 },
+  });
+  const served: RawClient[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await RawClient.connect(limited.port);
+      served.push(client);
+      match(await client.request("L::\r\n"), /^G:/);
+    }
+    await using over = await RawClient.connect(limited.port);
+    const started = performance.now();
+    // Closed long before the first-frame timeout (10 s), with nothing written.
+    equal((await over.closedByPeer(2000)).length, 0);
+    const closedMs = performance.now() - started;
+    ok(closedMs < 1000, `closed after ${closedMs.toFixed(0)} ms`);
+    equal(limited.stats().connections, 3);
+    // Those served are served still.
+    match(await served[0]!.request("L::\r\n"), /^G:/);
+    const address = limited.metricsAddress!;
+    const text = await (await fetch(`http://127.0.0.1:${address.port}/metrics`)).text();
+    equal(sample(text, 'ringchat_registry_connections_refused_total{reason="connect-rate"}'), 1);
+    equal(sample(text, 'ringchat_registry_connections_refused_total{reason="max-connections"}'), 0);
+  } finally {
+    for (const client of served) client.close();
+  }
+
+  // 127.0.0.1 is trusted by default: no rate applies.
+  await using trusting = await start({ connectsPerSecond: 1, connectBurst: 1 });
+  for (let i = 0; i < 5; i++) {
+    await using client = await RawClient.connect(trusting.port);
+    match(await client.request("L::\r\n"), /^G:/);
+  }
+});

@@ -815,6 +815,7 @@ interface AttackArgs {
   roomCap: number;
   bigRoom: number;
   churnRate: number;
+  churnFrom: string;
 }
 
 /** `--attacks`: runs the attacks on the target registry; returns the exit code. */
@@ -848,6 +849,7 @@ async function attackCli(target: { hostname: string; port: number }, args: Attac
     roomCap: args.roomCap,
     bigRoom: args.bigRoom,
     churnRate: args.churnRate,
+    churnFrom: args.churnFrom,
     peerArgs: args.peerArgs?.split(",").filter((s) => s.length > 0) ?? [],
     peerBinary: args.peerBinary ?? null,
     member: args.member,
@@ -941,9 +943,15 @@ if (import.meta.main) {
       ),
       churnRate: integerOption(
         "--churn-rate",
-        { min: 1, max: 20_000, metavar: "N" },
-        message`JOIN-and-close a second of the doors-churn attack.`,
+        { min: 0, max: 20_000, metavar: "N" },
+        message`JOIN-and-close a second of the doors-churn attack; 0: unpaced.`,
         ATTACK_DEFAULTS.churnRate,
+      ),
+      churnFrom: textOption(
+        "--churn-from",
+        "ADDRESS",
+        message`The loopback source address of doors-churn's churners (default: the system's).`,
+        ATTACK_DEFAULTS.churnFrom,
       ),
       member: textOption(
         "--member",

@@ -370,6 +370,45 @@ export function connectAndReset(host: string, port: number): Promise<void> {
   });
 }
 
+/**
+ * Connects (from the loopback source `localAddress`, or the system's choice
+ * when null), writes `text` and closes, as a JOIN-and-close churner does:
+ * with a reset once `text` is handed to the kernel, so that no TIME_WAIT
+ * holds the churner's port (a churner bound to its own source address
+ * would run out of ports within seconds at thousands a second, since a
+ * bound port is not reused while in TIME_WAIT). The target still reads the
+ * text that came before the reset. Resolves true when it connected and
+ * wrote, false when the connect failed, was reset first or took over
+ * `timeoutMs`.
+ */
+export function writeAndClose(
+  host: string,
+  port: number,
+  localAddress: string | null,
+  text: string,
+  timeoutMs = 3000,
+): Promise<boolean> {
+  if (localAddress !== null) assertLoopback(localAddress);
+  return new Promise((resolve) => {
+    let wrote = false;
+    const socket = localAddress === null
+      ? net.connect({ host, port })
+      : net.connect({ host, port, localAddress });
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    socket.on("error", () => {});
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(wrote);
+    });
+    socket.once("connect", () => {
+      socket.write(text, (error) => {
+        wrote = error === undefined || error === null;
+        socket.resetAndDestroy();
+      });
+    });
+  });
+}
+
 /** Where a newcomer links once it is listed: a peer of the room, and the port it says it listens on. */
 export interface NewcomerLink {
   /** The peer's port (on the registry's host). */

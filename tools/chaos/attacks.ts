@@ -38,6 +38,7 @@ import {
   slowestNewcomer,
   textFrame,
   watchNewcomers,
+  writeAndClose,
 } from "./attack_kit.ts";
 import { AttackRoom, type RoomPeer } from "./attack_room.ts";
 import {
@@ -90,8 +91,19 @@ export interface AttackOptions {
   bigRoom: number;
   /** Doors: how long the JOIN-and-close churn goes on, ms. @default 3000 */
   churnMs: number;
-  /** Doors: JOIN-and-close churned a second (at least 80% must happen). @default 1000 */
+  /**
+   * Doors: JOIN-and-close churned a second (at least 80% must happen); 0:
+   * unpaced, as fast as 200 at a time go (then at least `churnAtLeast` a
+   * second must). @default 1000
+   */
   churnRate: number;
+  /**
+   * Doors: the loopback source address the churners connect from ("": the
+   * system's, 127.0.0.1, a trusted source by default). @default ""
+   */
+  churnFrom: string;
+  /** Doors: an unpaced churn must reach this many a second to prove anything. @default 2500 */
+  churnAtLeast: number;
   /** A legitimate newcomer (or keepalive) must be served within this, ms. @default 100 */
   servedMs: number;
   /** Room attacks: a newcomer joins the attacked room (and links) this often, ms. @default 100 */
@@ -130,6 +142,8 @@ export const ATTACK_DEFAULTS: Readonly<AttackOptions> = Object.freeze({
   bigRoom: 5000,
   churnMs: 3000,
   churnRate: 1000,
+  churnFrom: "",
+  churnAtLeast: 2500,
   servedMs: 100,
   newcomerEveryMs: 100,
   peers: 3,
@@ -669,7 +683,7 @@ const doorsChurn: Attack = {
   name: "doors-churn",
   target: "registry",
   expect:
-    "JOIN-and-close churn at churnRate a second in a room of bigRoom members for churnMs: a legitimate member's keepalive p99 < servedMs; newcomers to another room served",
+    "JOIN-and-close churn from churnFrom at churnRate a second (0: unpaced, at least churnAtLeast) in a room of bigRoom members for churnMs: a legitimate member's keepalive p99 < servedMs; newcomers to another room served",
   async run(ctx) {
     const o = ctx.options;
     const big = `${ctx.room}-big`;
@@ -717,19 +731,25 @@ const doorsChurn: Attack = {
       // A short suffix: room names are at most 32 bytes (attack-doors-churn-other is 24).
       // Watched first: the churn's count is of its own window only.
       await using newcomers = await watchNewcomers(ctx.host, ctx.port, `${ctx.room}-other`);
-      // Paced, not as fast as this machine's loopback completes handshakes: an unpaced churner
-      // opens connections faster than any single-threaded registry serves them (~6,000 a second
-      // in bursts here, against ~2,500 JOIN-and-close served in a room of 2,000), so the listen
-      // queue (511) fills and drops SYNs, its own and a newcomer's (a 1 s retransmit). That
-      // measures a race for this machine's CPU, not what a JOIN in a big room costs; a host that
-      // out-connects the registry is docs/security.md's open "connection storm".
+      // Paced (churnRate), the churn measures what a JOIN in a big room costs. Unpaced
+      // (churnRate 0), a churner opens connections faster than any single-threaded registry
+      // serves them (~6,000 a second here, against ~2,500 JOIN-and-close served in a room of
+      // 2,000): without a connect rate per source the listen queue (511) fills and drops SYNs,
+      // its own and a newcomer's (a 1 s retransmit); with it, the registry closes what is over
+      // the rate at accept (docs/security.md, "Connection storm"). The rate spares trusted
+      // sources, so an unpaced churn that means anything comes from another (churnFrom).
       let churned = 0;
       let running = true;
+      const from = o.churnFrom === "" ? null : o.churnFrom;
       const churn = async (n: number) => {
+        const frame = joinFrame(big, `churn${n}`, 20_000 + (n % 20_000));
+        if (from !== null) {
+          if (await writeAndClose(ctx.host, ctx.port, from, frame)) churned++;
+          return;
+        }
         try {
           const conn = await Deno.connect({ hostname: ctx.host, port: ctx.port });
-          await conn.write(encoder.encode(joinFrame(big, `churn${n}`, 20_000 + (n % 20_000))))
-            .catch(() => 0);
+          await conn.write(encoder.encode(frame)).catch(() => 0);
           conn.close();
           churned++;
         } catch {
@@ -741,12 +761,15 @@ const doorsChurn: Attack = {
         const begun = performance.now();
         for (let n = 0; running;) {
           // Catching up after a late wake-up is bounded, and so is what is in flight.
-          const due = Math.floor(((performance.now() - begun) * o.churnRate) / 1000);
+          const due = o.churnRate === 0
+            ? Infinity
+            : Math.floor(((performance.now() - begun) * o.churnRate) / 1000);
           for (let k = 0; n < due && k < 100 && inFlight.size < 200; k++, n++) {
             const one = churn(n).finally(() => inFlight.delete(one));
             inFlight.add(one);
           }
-          await sleep(5);
+          if (o.churnRate === 0 && inFlight.size >= 200) await Promise.race(inFlight);
+          else await sleep(o.churnRate === 0 ? 0 : 5);
         }
         const ms = performance.now() - begun;
         await Promise.all(inFlight);
@@ -763,10 +786,12 @@ const doorsChurn: Attack = {
       const samples = await newcomers.stop();
       const arrivals = samples.map((s) => s.ms);
       ctx.figures.served.push(...arrivals);
-      const meant = Math.round((o.churnRate * churnedMs) / 1000);
-      const seen = `room of ${listed}; ${churned} JOIN-and-close in ${
-        ms(churnedMs)
-      } ms (${meant} meant); keepalive p50 ${ms(percentile(quiet, 50))} → ${
+      const meant = Math.round(((o.churnRate || o.churnAtLeast) * churnedMs) / 1000);
+      const seen = `room of ${listed}; ${churned} JOIN-and-close${
+        from === null ? "" : ` from ${from}`
+      } in ${ms(churnedMs)} ms (${
+        o.churnRate === 0 ? "unpaced, at least" : ""
+      }${meant} meant); keepalive p50 ${ms(percentile(quiet, 50))} → ${
         ms(percentile(during, 50))
       } ms, p99 ${ms(percentile(quiet, 99))} → ${
         ms(percentile(during, 99))
