@@ -202,7 +202,6 @@ Deno.test({
   // slowest newcomer's TCP connect <= 2 ms (no SYN dropped), but the keeper's keepalive p99 (timed in
   // the thread that also runs the unpaced churner) reached 37-454 ms, and 3 runs had a newcomer
   // at 120-168 ms. Moving the churner into a worker of its own is the next step.
-  ignore: true,
   fn: () =>
     attack(
       "doors-churn",
