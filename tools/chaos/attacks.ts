@@ -754,6 +754,7 @@ const doorsChurn: Attack = {
         await sleep(20);
       }
       const { churned, ms: churnedMs } = await churn.stop();
+      ctx.figures.churned = churned;
       const samples = await newcomers.stop();
       const arrivals = samples.map((s) => s.ms);
       ctx.figures.served.push(...arrivals);
