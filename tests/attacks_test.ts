@@ -214,7 +214,11 @@ Deno.test({
   // Scaled as the paced churn. 127.0.0.4 is not trusted: over --connect-rate (20 a second,
   // a burst of 128) its connections are closed at accept. The churner runs in a thread of its
   // own (tools/chaos/churn_worker.ts), as the newcomers do: the keeper's keepalive is timed on
-  // a thread that does nothing else. FIGURES
+  // a thread that does nothing else. 20 runs in a row (with the paced one), load 2.3-2.8 with
+  // `yes` on one core: all passed; 8,600-16,800 churned in 2 s, keepalive p99 9-53 ms, newcomers
+  // p95 6-17 ms (max 61 ms), the slowest TCP connect <= 5 ms. On 2 cores one churner thread no
+  // longer out-connects the registry, so newcomers are served with --connect-rate 0 too
+  // (p50 15-30 ms against 1-3 ms, no SYN dropped): what fails then is the JOINs served below.
   fn: () =>
     attack(
       "doors-churn",

@@ -733,7 +733,7 @@ const doorsChurn: Attack = {
       await using newcomers = await watchNewcomers(ctx.host, ctx.port, `${ctx.room}-other`);
       // Paced (churnRate), the churn measures what a JOIN in a big room costs. Unpaced
       // (churnRate 0), a churner opens connections faster than any single-threaded registry
-      // serves them (~6,000 a second here, against ~2,500 JOIN-and-close served in a room of
+      // serves them (8,600–16,800 a second from its own thread here, against ~2,500 JOIN-and-close served in a room of
       // 2,000): without a connect rate per source the listen queue (511) fills and drops SYNs,
       // its own and a newcomer's (a 1 s retransmit); with it, the registry closes what is over
       // the rate at accept (docs/security.md, "Connection storm"). The rate spares trusted
