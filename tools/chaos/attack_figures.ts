@@ -39,11 +39,13 @@ export interface AttackFigures {
   linked: number[];
   /** VmRSS of the processes attacked. */
   rss: RssFigures[];
+  /** doors-churn: the JOIN-and-close that connected and wrote their JOIN (0 for other attacks). */
+  churned: number;
 }
 
 /** Figures with nothing measured yet. */
 export function emptyFigures(): AttackFigures {
-  return { served: [], linked: [], rss: [] };
+  return { served: [], linked: [], rss: [], churned: 0 };
 }
 
 /** A process to watch: its name in the report and its pid. */

@@ -13,6 +13,7 @@
 import net from "node:net";
 import { hashId } from "../../lib/sdbm.ts";
 import { Wire } from "../wire.ts";
+import { startThread } from "./thread.ts";
 
 const encoder = new TextEncoder();
 
@@ -516,51 +517,24 @@ export async function watchNewcomers(
   everyMs = 100,
   link: () => NewcomerLink | null = () => null,
 ): Promise<NewcomerWatch> {
-  const worker = new Worker(new URL("./newcomer_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
-  const reports: ((report: NewcomerReport) => void)[] = [];
-  const failed = Promise.withResolvers<never>();
-  failed.promise.catch(() => {});
-  worker.onmessage = (e: MessageEvent<NewcomerReport>) => reports.shift()?.(e.data);
-  worker.onerror = (e) => {
-    e.preventDefault();
-    failed.reject(new Error(`The newcomer thread failed: ${e.message}`));
+  let told = JSON.stringify(link());
+  const thread = await startThread<NewcomerOrder, NewcomerReport>(
+    new URL("./newcomer_worker.ts", import.meta.url),
+    "newcomer",
+    { type: "link", link: link() },
+    { type: "start", host, port, room, everyMs },
+  );
+  const timer = setInterval(() => {
+    const now = JSON.stringify(link());
+    if (now !== told) thread.tell({ type: "link", link: link() });
+    told = now;
+  }, everyMs / 2);
+  const stop = async (least = 0) => {
+    clearInterval(timer);
+    const report = await thread.finish({ type: "stop", least });
+    if (report.type !== "samples") throw new Error("The newcomer thread sent no samples");
+    return report.samples.map((s) => ({ ...s, at: s.at - performance.timeOrigin }));
   };
-  const next = () =>
-    Promise.race([new Promise<NewcomerReport>((resolve) => reports.push(resolve)), failed.promise]);
-  const tell = (order: NewcomerOrder) => worker.postMessage(order);
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let done: Promise<NewcomerSample[]> | null = null;
-  const stop = (least = 0) => {
-    done ??= (async () => {
-      clearInterval(timer);
-      try {
-        tell({ type: "stop", least });
-        const report = await next();
-        if (report.type !== "samples") throw new Error("The newcomer thread sent no samples");
-        return report.samples.map((s) => ({ ...s, at: s.at - performance.timeOrigin }));
-      } finally {
-        worker.terminate();
-      }
-    })();
-    return done;
-  };
-  try {
-    let told = JSON.stringify(link());
-    tell({ type: "link", link: link() });
-    const ready = next();
-    tell({ type: "start", host, port, room, everyMs });
-    await ready;
-    timer = setInterval(() => {
-      const now = JSON.stringify(link());
-      if (now !== told) tell({ type: "link", link: link() });
-      told = now;
-    }, everyMs / 2);
-  } catch (error) {
-    worker.terminate();
-    throw error;
-  }
   return {
     stop,
     async [Symbol.asyncDispose]() {

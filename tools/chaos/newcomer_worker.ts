@@ -16,18 +16,19 @@ import {
   type NewcomerSample,
   sleep,
 } from "./attack_kit.ts";
-
-/** The worker's side of its messages. */
-const scope = self as unknown as {
-  onmessage: ((e: MessageEvent<NewcomerOrder>) => void) | null;
-  postMessage(report: NewcomerReport): void;
-};
+import { serveThread } from "./thread.ts";
 
 let link: NewcomerLink | null = null;
 let running = true;
 let least = 0;
 
-async function sample(host: string, port: number, room: string, everyMs: number) {
+async function sample(
+  host: string,
+  port: number,
+  room: string,
+  everyMs: number,
+  report: (report: NewcomerReport) => void,
+) {
   const samples: NewcomerSample[] = [];
   for (let i = 0; running || samples.length < least; i++) {
     const started = performance.now();
@@ -40,17 +41,16 @@ async function sample(host: string, port: number, room: string, everyMs: number)
     });
     await sleep(Math.max(0, everyMs - (performance.now() - started)));
   }
-  scope.postMessage({ type: "samples", samples });
+  report({ type: "samples", samples });
 }
 
-scope.onmessage = (e) => {
-  const order = e.data;
+serveThread<NewcomerOrder, NewcomerReport>((order, report) => {
   if (order.type === "link") link = order.link;
   else if (order.type === "stop") {
     least = order.least;
     running = false;
   } else {
-    scope.postMessage({ type: "ready" });
-    void sample(order.host, order.port, order.room, order.everyMs);
+    report({ type: "ready" });
+    void sample(order.host, order.port, order.room, order.everyMs, report);
   }
-};
+});
