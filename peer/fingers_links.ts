@@ -8,6 +8,18 @@
  * carry only the tree's texts (`./tree.ts`): the ring's flood, digests and
  * catch-up stay on the ring links.
  *
+ * While a room fills up its list changes many times a second, and each
+ * change moves most fingers by a member: choosing them on every change
+ * dialled, proved and closed links faster than they served. So they are
+ * chosen at most once per `rechooseMs` ({@linkcode FINGER_RECHOOSE_MS}): a
+ * change after a quiet spell chooses at once, the changes within the next
+ * `rechooseMs` are taken together at its end. A link whose member is still
+ * a finger stays, and none is dialled to a member a ring link already
+ * reaches. Meanwhile the tree goes over the links there are (a child no link
+ * reaches is handed on, and what it misses is pulled over the ring's
+ * digests: tree.ts). Leaving tree mode, and a member given another key,
+ * still close links at once.
+ *
  * A finger link opens with a `finger` op (not a `P`: it is no ring link and
  * replaces none), answered with `finger` and `ok` by a member in tree mode
  * that lists the dialling member at the address the connection comes from;
@@ -53,6 +65,12 @@ import { FINGER_OP, fingerHello, fingerOk, parseFingerHello } from "./tree_ops.t
 
 const logger = getLogger(["ringchat", "peer", "fingers"]);
 
+/**
+ * Fingers are chosen again at most once in this many ms (the default of
+ * `FingerLinksHost.rechooseMs`; see the module doc).
+ */
+export const FINGER_RECHOOSE_MS = 1000;
+
 /** What the finger links need from the overlay. */
 export interface FingerLinksHost {
   place(): Place | null;
@@ -70,6 +88,8 @@ export interface FingerLinksHost {
   readonly handshakeTimeoutMs: number;
   /** Wait before dialling again the fingers that refused or failed, in ms. */
   readonly retryMs: number;
+  /** Fingers are chosen again at most once in this many ms ({@linkcode FINGER_RECHOOSE_MS}). */
+  readonly rechooseMs: number;
   readonly signal: AbortSignal;
   track<T>(promise: Promise<T>): Promise<T>;
   /**
@@ -91,6 +111,12 @@ export class FingerLinks {
   readonly #dialling = new Set<string>();
   readonly #handlers: LinkHandlers;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The choice that takes the changes since the last one together, when due. */
+  #chooseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When my fingers were last chosen (`Date.now()`; -Infinity: never). */
+  #chosenAt = -Infinity;
+  /** How many times my fingers were chosen (a burst of changes counts once). */
+  #choices = 0;
   /** Links I closed myself (not to be dialled again for that). */
   readonly #ended = new WeakSet<Link>();
 
@@ -114,14 +140,52 @@ export class FingerLinks {
     return link?.open ? link : undefined;
   }
 
+  /** How many times my fingers were chosen so far. */
+  get choices(): number {
+    return this.#choices;
+  }
+
   /**
-   * Chooses my fingers again: dials the missing ones, closes the ones no
-   * longer mine (all of them when the room is not in tree mode).
+   * The member list or its info changed: closes every finger link when the
+   * room is not in tree mode, and the links of members given another key;
+   * chooses my fingers again now, or once `rechooseMs` has passed since the
+   * last choice (see the module doc).
    */
   update(): void {
     const host = this.#host;
+    if (host.place() === null || !host.treeMode()) {
+      return this.closeAll("The room is not in tree mode");
+    }
+    this.#closeRekeyed();
+    if (this.#chooseTimer !== undefined) return;
+    const wait = this.#chosenAt + host.rechooseMs - Date.now();
+    if (wait <= 0) return this.#choose();
+    this.#chooseTimer = setTimeout(() => {
+      this.#chooseTimer = undefined;
+      if (!host.signal.aborted) this.#choose();
+    }, wait);
+  }
+
+  /** Closes the links whose member the member-info now gives another key. */
+  #closeRekeyed(): void {
+    for (const link of this.#links.values()) {
+      if (!this.#rekeyed(link)) continue;
+      // Dialled again (by the side that owes it), to prove the new key.
+      this.#ended.add(link);
+      link.close("The registry gave its member another key", false);
+    }
+  }
+
+  /**
+   * Chooses my fingers: dials the missing ones, closes the ones no longer
+   * mine (all of them when the room is not in tree mode).
+   */
+  #choose(): void {
+    const host = this.#host;
     const place = host.place();
     if (place === null || !host.treeMode()) return this.closeAll("The room is not in tree mode");
+    this.#chosenAt = Date.now();
+    this.#choices++;
     const ring = host.members.ring;
     const me = ring.findIndex((m) => memberKey(m) === memberKey(place.me));
     if (me < 0) return;
@@ -135,10 +199,6 @@ export class FingerLinks {
       if (host.members.find(link.peer) === undefined || !neighbours.has(key)) {
         this.#ended.add(link);
         link.close("No longer a finger", false);
-      } else if (this.#rekeyed(link)) {
-        // Dialled again below (by the side that owes it), to prove the new key.
-        this.#ended.add(link);
-        link.close("The registry gave its member another key", false);
       }
     }
     for (const [key, member] of wanted) {
@@ -231,6 +291,8 @@ export class FingerLinks {
   closeAll(reason: string): void {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#chooseTimer);
+    this.#chooseTimer = undefined;
     for (const link of [...this.#links.values()]) {
       this.#ended.add(link);
       link.close(reason, false);

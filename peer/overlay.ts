@@ -16,7 +16,7 @@ import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
 import { EclipseWatch } from "./eclipse.ts";
-import { FingerLinks } from "./fingers_links.ts";
+import { FINGER_RECHOOSE_MS, FingerLinks } from "./fingers_links.ts";
 import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
 import { isAuthOp, LinkAuth, type LinkRole } from "./link_auth.ts";
@@ -44,6 +44,8 @@ export interface OverlayOptions {
   maxTextBytes: number;
   maxQueuedBytes: number;
   maxHandshakes: number;
+  /** Finger links are chosen again at most once in this many ms (fingers_links.ts). */
+  fingerRechooseMs?: number;
 }
 
 /** What the overlay needs from its peer. */
@@ -173,6 +175,7 @@ export class Overlay {
       maxFrameBytes: this.#maxFrameBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       retryMs: options.retryMs,
+      rechooseMs: options.fingerRechooseMs ?? FINGER_RECHOOSE_MS,
       signal: this.#abort.signal,
       track: (promise) => host.track(promise),
       authFor: (claim, member, role) => this.#authFor(claim, member, role),
@@ -197,9 +200,14 @@ export class Overlay {
     return this.#fingers.linkTo(member);
   }
 
-  /** Chooses the finger links again (the member list or its info changed). */
+  /** Chooses the finger links again (the member list or its info changed), throttled. */
   refingers(): void {
     this.#fingers.update();
+  }
+
+  /** How many times the finger links were chosen (fingers_links.ts: at most once per `fingerRechooseMs`). */
+  get fingerChoices(): number {
+    return this.#fingers.choices;
   }
 
   /** The forward link, if any. */

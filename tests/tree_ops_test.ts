@@ -40,6 +40,7 @@ function router(links = new Map(ring.map((m) => [m.name, fakeLink(m)]))) {
     ring,
     members: ring,
     speaksRingchat: () => true,
+    speakers: () => ring.length,
   } as unknown as Membership;
   const tree = new TreeRouter({
     place: () => ({ room: "r", me }) as never,
@@ -194,6 +195,7 @@ Deno.test("finger links: a finger hello on a connection closed meanwhile is refu
     maxFrameBytes: 1024,
     handshakeTimeoutMs: 1000,
     retryMs: 100,
+    rechooseMs: 1000,
     signal: new AbortController().signal,
     track: (promise) => promise,
     authFor: () => undefined,
