@@ -9,16 +9,17 @@
  * catch-up stay on the ring links.
  *
  * While a room fills up its list changes many times a second, and each
- * change moves most fingers by a member: choosing them on every change
- * dialled, proved and closed links faster than they served. So they are
- * chosen at most once per `rechooseMs` ({@linkcode FINGER_RECHOOSE_MS}): a
- * change after a quiet spell chooses at once, the changes within the next
- * `rechooseMs` are taken together at its end. A link whose member is still
- * a finger stays, and none is dialled to a member a ring link already
- * reaches. Meanwhile the tree goes over the links there are (a child no link
- * reaches is handed on, and what it misses is pulled over the ring's
- * digests: tree.ts). Leaving tree mode, and a member given another key,
- * still close links at once.
+ * change moves the farthest fingers by a member: choosing them on every
+ * change dialled, proved and closed links faster than they served. So a
+ * change after `settleMs` without a choice ({@linkcode FINGER_SETTLE_MS})
+ * chooses at once; changes that follow are taken together once the list
+ * has not changed for `settleMs`, or `maxWaitMs` after the first of them
+ * ({@linkcode FINGER_MAX_WAIT_MS}) while it keeps changing. A link whose
+ * member is still a finger stays, and none is dialled to a member a ring
+ * link already reaches. Meanwhile the tree goes over the links there are (a
+ * child no link reaches is handed on, and what it misses is pulled over the
+ * ring's digests: tree.ts). Leaving tree mode, and a member given another
+ * key, still close links at once.
  *
  * A finger link opens with a `finger` op (not a `P`: it is no ring link and
  * replaces none), answered with `finger` and `ok` by a member in tree mode
@@ -66,10 +67,16 @@ import { FINGER_OP, fingerHello, fingerOk, parseFingerHello } from "./tree_ops.t
 const logger = getLogger(["ringchat", "peer", "fingers"]);
 
 /**
- * Fingers are chosen again at most once in this many ms (the default of
- * `FingerLinksHost.rechooseMs`; see the module doc).
+ * Fingers are chosen once the member list has not changed for this many ms
+ * (the default of `FingerLinksHost.settleMs`; see the module doc).
  */
-export const FINGER_RECHOOSE_MS = 1000;
+export const FINGER_SETTLE_MS = 1000;
+
+/**
+ * ... or this many ms after the first change not chosen yet, while the list
+ * keeps changing (the default of `FingerLinksHost.maxWaitMs`).
+ */
+export const FINGER_MAX_WAIT_MS = 10_000;
 
 /** What the finger links need from the overlay. */
 export interface FingerLinksHost {
@@ -88,8 +95,10 @@ export interface FingerLinksHost {
   readonly handshakeTimeoutMs: number;
   /** Wait before dialling again the fingers that refused or failed, in ms. */
   readonly retryMs: number;
-  /** Fingers are chosen again at most once in this many ms ({@linkcode FINGER_RECHOOSE_MS}). */
-  readonly rechooseMs: number;
+  /** Changes are taken together until the list is this many ms unchanged ({@linkcode FINGER_SETTLE_MS}). */
+  readonly settleMs: number;
+  /** ... or for at most this many ms ({@linkcode FINGER_MAX_WAIT_MS}). */
+  readonly maxWaitMs: number;
   readonly signal: AbortSignal;
   track<T>(promise: Promise<T>): Promise<T>;
   /**
@@ -115,6 +124,10 @@ export class FingerLinks {
   #chooseTimer: ReturnType<typeof setTimeout> | undefined;
   /** When my fingers were last chosen (`Date.now()`; -Infinity: never). */
   #chosenAt = -Infinity;
+  /** The members I share a finger link with as the last choice made them (by key). */
+  #neighbours = new Set<string>();
+  /** When the first change not chosen yet came (null: none waits). */
+  #waitingSince: number | null = null;
   /** How many times my fingers were chosen (a burst of changes counts once). */
   #choices = 0;
   /** Links I closed myself (not to be dialled again for that). */
@@ -157,13 +170,17 @@ export class FingerLinks {
       return this.closeAll("The room is not in tree mode");
     }
     this.#closeRekeyed();
-    if (this.#chooseTimer !== undefined) return;
-    const wait = this.#chosenAt + host.rechooseMs - Date.now();
-    if (wait <= 0) return this.#choose();
+    const now = Date.now();
+    if (this.#waitingSince === null && now - this.#chosenAt >= host.settleMs) {
+      return this.#choose();
+    }
+    const since = this.#waitingSince ??= now;
+    clearTimeout(this.#chooseTimer);
+    const wait = Math.min(host.settleMs, since + host.maxWaitMs - now);
     this.#chooseTimer = setTimeout(() => {
       this.#chooseTimer = undefined;
       if (!host.signal.aborted) this.#choose();
-    }, wait);
+    }, Math.max(0, wait));
   }
 
   /** Closes the links whose member the member-info now gives another key. */
@@ -184,6 +201,9 @@ export class FingerLinks {
     const host = this.#host;
     const place = host.place();
     if (place === null || !host.treeMode()) return this.closeAll("The room is not in tree mode");
+    clearTimeout(this.#chooseTimer);
+    this.#chooseTimer = undefined;
+    this.#waitingSince = null;
     this.#chosenAt = Date.now();
     this.#choices++;
     const ring = host.members.ring;
@@ -195,6 +215,7 @@ export class FingerLinks {
     }
     // A link serves both ways, whoever dialled it: it stays while either side owes it.
     const neighbours = new Set(fingerNeighbours(ring.length, me).map((i) => memberKey(ring[i]!)));
+    this.#neighbours = neighbours;
     for (const [key, link] of this.#links) {
       if (host.members.find(link.peer) === undefined || !neighbours.has(key)) {
         this.#ended.add(link);
@@ -293,6 +314,7 @@ export class FingerLinks {
     this.#retryTimer = undefined;
     clearTimeout(this.#chooseTimer);
     this.#chooseTimer = undefined;
+    this.#waitingSince = null;
     for (const link of [...this.#links.values()]) {
       this.#ended.add(link);
       link.close(reason, false);
@@ -328,7 +350,9 @@ export class FingerLinks {
           const ok = answer.type === "X" && answer.op === FINGER_OP && answer.body.ok === true;
           // It writes its proof before its ok: an ok without it is not taken.
           const proved = auth?.pending !== true;
-          const still = host.place()?.me === place.me && host.treeMode();
+          // A choice made while it was dialled may have given the finger to another member.
+          const still = host.place()?.me === place.me && host.treeMode() &&
+            this.#neighbours.has(key);
           if (!ok || !proved || !still || this.#links.has(key)) {
             closeQuietly(opened.conn);
             // It may not list me yet (its list comes a moment after mine).
