@@ -49,6 +49,16 @@ export function messageMode(
 }
 
 /**
+ * {@linkcode messageMode} from counts: `members` listed, `speakers` of them
+ * known to speak ringchat/2. A peer keeps the count through membership
+ * deltas (`Membership.allSpeakRingchat`), so the mode of each message costs
+ * no scan of the list; `messageMode` is its definition.
+ */
+export function countedMode(members: number, speakers: number): OverlayMode {
+  return members >= 2 && speakers === members ? "tree" : "ring";
+}
+
+/**
  * The safety net: the ring links a peer also writes a tree message to as `T`
  * when it delivers one, the ones whose other end is not known to speak
  * ringchat/2 (a seed client that joined a moment ago).

@@ -8,6 +8,19 @@
  * carry only the tree's texts (`./tree.ts`): the ring's flood, digests and
  * catch-up stay on the ring links.
  *
+ * While a room fills up its list changes many times a second, and each
+ * change moves the farthest fingers by a member: choosing them on every
+ * change dialled, proved and closed links faster than they served. So a
+ * change after `settleMs` without a choice ({@linkcode FINGER_SETTLE_MS})
+ * chooses at once; changes that follow are taken together once the list
+ * has not changed for `settleMs`, or `maxWaitMs` after the first of them
+ * ({@linkcode FINGER_MAX_WAIT_MS}) while it keeps changing. A link whose
+ * member is still a finger stays, and none is dialled to a member a ring
+ * link already reaches. Meanwhile the tree goes over the links there are (a
+ * child no link reaches is handed on, and what it misses is pulled over the
+ * ring's digests: tree.ts). Leaving tree mode, and a member given another
+ * key, still close links at once.
+ *
  * A finger link opens with a `finger` op (not a `P`: it is no ring link and
  * replaces none), answered with `finger` and `ok` by a member in tree mode
  * that lists the dialling member at the address the connection comes from;
@@ -53,6 +66,18 @@ import { FINGER_OP, fingerHello, fingerOk, parseFingerHello } from "./tree_ops.t
 
 const logger = getLogger(["ringchat", "peer", "fingers"]);
 
+/**
+ * Fingers are chosen once the member list has not changed for this many ms
+ * (the default of `FingerLinksHost.settleMs`; see the module doc).
+ */
+export const FINGER_SETTLE_MS = 1000;
+
+/**
+ * ... or this many ms after the first change not chosen yet, while the list
+ * keeps changing (the default of `FingerLinksHost.maxWaitMs`).
+ */
+export const FINGER_MAX_WAIT_MS = 10_000;
+
 /** What the finger links need from the overlay. */
 export interface FingerLinksHost {
   place(): Place | null;
@@ -70,6 +95,10 @@ export interface FingerLinksHost {
   readonly handshakeTimeoutMs: number;
   /** Wait before dialling again the fingers that refused or failed, in ms. */
   readonly retryMs: number;
+  /** Changes are taken together until the list is this many ms unchanged ({@linkcode FINGER_SETTLE_MS}). */
+  readonly settleMs: number;
+  /** ... or for at most this many ms ({@linkcode FINGER_MAX_WAIT_MS}). */
+  readonly maxWaitMs: number;
   readonly signal: AbortSignal;
   track<T>(promise: Promise<T>): Promise<T>;
   /**
@@ -91,6 +120,16 @@ export class FingerLinks {
   readonly #dialling = new Set<string>();
   readonly #handlers: LinkHandlers;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The choice that takes the changes since the last one together, when due. */
+  #chooseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When my fingers were last chosen (`Date.now()`; -Infinity: never). */
+  #chosenAt = -Infinity;
+  /** The members I share a finger link with as the last choice made them (by key). */
+  #neighbours = new Set<string>();
+  /** When the first change not chosen yet came (null: none waits). */
+  #waitingSince: number | null = null;
+  /** How many times my fingers were chosen (a burst of changes counts once). */
+  #choices = 0;
   /** Links I closed myself (not to be dialled again for that). */
   readonly #ended = new WeakSet<Link>();
 
@@ -114,14 +153,59 @@ export class FingerLinks {
     return link?.open ? link : undefined;
   }
 
+  /** How many times my fingers were chosen so far. */
+  get choices(): number {
+    return this.#choices;
+  }
+
   /**
-   * Chooses my fingers again: dials the missing ones, closes the ones no
-   * longer mine (all of them when the room is not in tree mode).
+   * The member list or its info changed: closes every finger link when the
+   * room is not in tree mode, and the links of members given another key;
+   * chooses my fingers again now, or once `rechooseMs` has passed since the
+   * last choice (see the module doc).
    */
   update(): void {
     const host = this.#host;
+    if (host.place() === null || !host.treeMode()) {
+      return this.closeAll("The room is not in tree mode");
+    }
+    this.#closeRekeyed();
+    const now = Date.now();
+    if (this.#waitingSince === null && now - this.#chosenAt >= host.settleMs) {
+      return this.#choose();
+    }
+    const since = this.#waitingSince ??= now;
+    clearTimeout(this.#chooseTimer);
+    const wait = Math.min(host.settleMs, since + host.maxWaitMs - now);
+    this.#chooseTimer = setTimeout(() => {
+      this.#chooseTimer = undefined;
+      if (!host.signal.aborted) this.#choose();
+    }, Math.max(0, wait));
+  }
+
+  /** Closes the links whose member the member-info now gives another key. */
+  #closeRekeyed(): void {
+    for (const link of this.#links.values()) {
+      if (!this.#rekeyed(link)) continue;
+      // Dialled again (by the side that owes it), to prove the new key.
+      this.#ended.add(link);
+      link.close("The registry gave its member another key", false);
+    }
+  }
+
+  /**
+   * Chooses my fingers: dials the missing ones, closes the ones no longer
+   * mine (all of them when the room is not in tree mode).
+   */
+  #choose(): void {
+    const host = this.#host;
     const place = host.place();
     if (place === null || !host.treeMode()) return this.closeAll("The room is not in tree mode");
+    clearTimeout(this.#chooseTimer);
+    this.#chooseTimer = undefined;
+    this.#waitingSince = null;
+    this.#chosenAt = Date.now();
+    this.#choices++;
     const ring = host.members.ring;
     const me = ring.findIndex((m) => memberKey(m) === memberKey(place.me));
     if (me < 0) return;
@@ -131,14 +215,11 @@ export class FingerLinks {
     }
     // A link serves both ways, whoever dialled it: it stays while either side owes it.
     const neighbours = new Set(fingerNeighbours(ring.length, me).map((i) => memberKey(ring[i]!)));
+    this.#neighbours = neighbours;
     for (const [key, link] of this.#links) {
       if (host.members.find(link.peer) === undefined || !neighbours.has(key)) {
         this.#ended.add(link);
         link.close("No longer a finger", false);
-      } else if (this.#rekeyed(link)) {
-        // Dialled again below (by the side that owes it), to prove the new key.
-        this.#ended.add(link);
-        link.close("The registry gave its member another key", false);
       }
     }
     for (const [key, member] of wanted) {
@@ -231,6 +312,9 @@ export class FingerLinks {
   closeAll(reason: string): void {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#chooseTimer);
+    this.#chooseTimer = undefined;
+    this.#waitingSince = null;
     for (const link of [...this.#links.values()]) {
       this.#ended.add(link);
       link.close(reason, false);
@@ -266,7 +350,9 @@ export class FingerLinks {
           const ok = answer.type === "X" && answer.op === FINGER_OP && answer.body.ok === true;
           // It writes its proof before its ok: an ok without it is not taken.
           const proved = auth?.pending !== true;
-          const still = host.place()?.me === place.me && host.treeMode();
+          // A choice made while it was dialled may have given the finger to another member.
+          const still = host.place()?.me === place.me && host.treeMode() &&
+            this.#neighbours.has(key);
           if (!ok || !proved || !still || this.#links.has(key)) {
             closeQuietly(opened.conn);
             // It may not list me yet (its list comes a moment after mine).

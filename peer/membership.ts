@@ -117,6 +117,12 @@ export class Membership {
   #infos: MemberInfo[] | null = null;
   /** My list's MSID, kept per member to check deltas in O(log n) (null: to make from the list). */
   #hash: MembersReply<string> | null = null;
+  /**
+   * How many listed members the member info says speak ringchat/2 (null: to
+   * count): kept through deltas member by member, so the mode of a message
+   * (lib/overlay_mode.ts) costs no scan of the list.
+   */
+  #speakers: number | null = null;
 
   /** A view that forgets members absent for `graceMs`. */
   constructor(graceMs: number) {
@@ -178,6 +184,7 @@ export class Membership {
       this.#ring = null;
       this.#hash = null;
       this.#infos = null;
+      this.#speakers = null;
     }
     const forget = this.#forgetDeparted(next, now);
     this.#members = next;
@@ -222,6 +229,15 @@ export class Membership {
     }
     this.#hash = hash;
     const byKey = this.#byKey;
+    // The members whose count of speakers may change: taken out as they were, put back as they are.
+    const touched = new Set<string>();
+    for (const list of [delta.removed, delta.added, delta.info]) {
+      for (const m of list) touched.add(memberKey(m));
+    }
+    let speakers = this.#speakers;
+    if (speakers !== null) {
+      for (const key of touched) if (byKey.has(key) && info.has(key)) speakers--;
+    }
     const removed: RingMember[] = [];
     for (const m of delta.removed) {
       const key = memberKey(m);
@@ -269,6 +285,10 @@ export class Membership {
       if (m.ringchat === true) info.set(memberKey(m), m.key ?? null);
       else info.delete(memberKey(m));
     }
+    if (speakers !== null) {
+      for (const key of touched) if (byKey.has(key) && info.has(key)) speakers++;
+    }
+    this.#speakers = speakers;
     this.#left = delta.removed.filter((m): m is LeftNotice => m.reason !== undefined);
     this.#pendingInfo = null;
     this.#infos = this.#infosAfter(removed, added.length, delta.info.length > 0);
@@ -335,6 +355,7 @@ export class Membership {
     this.#ringchat = next;
     this.#keysByHid = null;
     this.#infos = null;
+    this.#speakers = null;
     if (before === null || before.size !== next.size) return true;
     for (const [key, value] of next) if (before.get(key) !== value) return true;
     return false;
@@ -368,6 +389,7 @@ export class Membership {
     this.#keysByHid = null;
     this.#hash = null;
     this.#infos = null;
+    this.#speakers = null;
   }
 
   /**
@@ -377,6 +399,22 @@ export class Membership {
    */
   speaksRingchat(member: Member): boolean | undefined {
     return this.#ringchat === null ? undefined : this.#ringchat.has(keyOf(member));
+  }
+
+  /**
+   * How many listed members the member info says speak ringchat/2
+   * (`speaksRingchat` true; 0 without member info): counted once per full
+   * list or info, then kept through deltas, so asking costs O(1).
+   */
+  speakers(): number {
+    const info = this.#ringchat;
+    if (info === null) return 0;
+    if (this.#speakers === null) {
+      let count = 0;
+      for (const m of this.#members) if (info.has(keyOf(m))) count++;
+      this.#speakers = count;
+    }
+    return this.#speakers;
   }
 
   /** The proved key of the member whose HashID (decimal) is `originHid`, if it proved one. */

@@ -16,7 +16,7 @@ import type { LinkPeer, PeerEvent } from "./events.ts";
 import type { RecentFrames, SeenWindow } from "./flood.ts";
 import { describe } from "./errors.ts";
 import { EclipseWatch } from "./eclipse.ts";
-import { FingerLinks } from "./fingers_links.ts";
+import { FINGER_MAX_WAIT_MS, FINGER_SETTLE_MS, FingerLinks } from "./fingers_links.ts";
 import type { Identity } from "./identity.ts";
 import { LinkAcceptor } from "./link_acceptor.ts";
 import { isAuthOp, LinkAuth, type LinkRole } from "./link_auth.ts";
@@ -44,6 +44,10 @@ export interface OverlayOptions {
   maxTextBytes: number;
   maxQueuedBytes: number;
   maxHandshakes: number;
+  /** Finger links are chosen once the list is this many ms unchanged (fingers_links.ts). */
+  fingerSettleMs?: number;
+  /** ... or at most this many ms after the first change not chosen yet (fingers_links.ts). */
+  fingerMaxWaitMs?: number;
 }
 
 /** What the overlay needs from its peer. */
@@ -173,6 +177,8 @@ export class Overlay {
       maxFrameBytes: this.#maxFrameBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       retryMs: options.retryMs,
+      settleMs: options.fingerSettleMs ?? FINGER_SETTLE_MS,
+      maxWaitMs: options.fingerMaxWaitMs ?? FINGER_MAX_WAIT_MS,
       signal: this.#abort.signal,
       track: (promise) => host.track(promise),
       authFor: (claim, member, role) => this.#authFor(claim, member, role),
@@ -197,9 +203,14 @@ export class Overlay {
     return this.#fingers.linkTo(member);
   }
 
-  /** Chooses the finger links again (the member list or its info changed). */
+  /** Chooses the finger links again (the member list or its info changed), or once it settles. */
   refingers(): void {
     this.#fingers.update();
+  }
+
+  /** How many times the finger links were chosen (a burst of changes counts once: fingers_links.ts). */
+  get fingerChoices(): number {
+    return this.#fingers.choices;
   }
 
   /** The forward link, if any. */

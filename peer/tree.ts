@@ -25,7 +25,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { encodeFrame, type ExtensionFrame, type Member, type TextFrame } from "../lib/frames.ts";
-import { messageMode, type OverlayMode } from "../lib/overlay_mode.ts";
+import { countedMode, type OverlayMode } from "../lib/overlay_mode.ts";
 import { memberKey, type RingMember } from "../lib/ring.ts";
 import {
   fingerApart,
@@ -200,7 +200,6 @@ export class TreeRouter {
   /** Until when my texts flood the ring because one of mine did (`#flooded`). */
   #floodingUntil = -Infinity;
   #closed = false;
-  #modeCache: { ring: readonly RingMember[]; at: number; mode: OverlayMode } | undefined;
   /** Where each member sits in a ring list (by key and by HashID), made once per list. */
   readonly #places = new WeakMap<
     readonly RingMember[],
@@ -233,17 +232,8 @@ export class TreeRouter {
   mode(): OverlayMode {
     const host = this.#host;
     if (host.ringOnly || host.place() === null) return "ring";
-    return messageMode(host.members.ring, (m) => host.members.speaksRingchat(m) === true);
-  }
-
-  /** {@linkcode mode}, asked again at most once a second for one list (the digest timer's). */
-  #recentMode(): OverlayMode {
-    const ring = this.#host.members.ring, now = this.#now();
-    const cached = this.#modeCache;
-    if (cached?.ring === ring && now - cached.at < 1000) return cached.mode;
-    const mode = this.mode();
-    this.#modeCache = { ring, at: now, mode };
-    return mode;
+    // `messageMode` of the list, from the count Membership keeps through deltas (O(1)).
+    return countedMode(host.members.members.length, host.members.speakers());
   }
 
   /** A `tree`, `digest` or `pull` op on `link`; false for any other op. */
@@ -835,7 +825,7 @@ export class TreeRouter {
   #sendDigests(): void {
     const place = this.#host.place();
     const digest = this.#recent.digest();
-    if (place === null || digest.origins.length === 0 || this.#recentMode() !== "tree") {
+    if (place === null || digest.origins.length === 0 || this.mode() !== "tree") {
       clearInterval(this.#digestTimer);
       this.#digestTimer = undefined;
       return;

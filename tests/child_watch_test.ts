@@ -178,7 +178,12 @@ function routerAt(me: number, linked: number[], now: () => number) {
   const links = new Map(linked.map((i) => [ring[i]!.name, fakeLink(ring[i]!, "forward")]));
   const tree = new TreeRouter({
     place: () => ({ room: "r", me: ring[me]! }) as never,
-    members: { ring, members: ring, speaksRingchat: () => true } as unknown as Membership,
+    members: {
+      ring,
+      members: ring,
+      speaksRingchat: () => true,
+      speakers: () => ring.length,
+    } as unknown as Membership,
     ringOnly: false,
     ringLinks: () => [],
     linkTo: (m) => links.get(m.name),

@@ -17,17 +17,17 @@ import { dialsFinger } from "../lib/fingers.ts";
 import { encodeFrame, type Frame, type Member } from "../lib/frames.ts";
 import { type RingMember, ringOrder, withHashIds } from "../lib/ring.ts";
 import { hashId } from "../lib/sdbm.ts";
-import { RecentFrames, SeenWindow } from "../peer/flood.ts";
 import { type Identity, loadIdentity } from "../peer/identity.ts";
 import { LinkAuth } from "../peer/link_auth.ts";
 import { authenticate, greet, type Probed } from "../peer/links.ts";
 import { Membership } from "../peer/membership.ts";
-import { Overlay, type OverlayHost, type OverlayOptions } from "../peer/overlay.ts";
+import type { Overlay, OverlayOptions } from "../peer/overlay.ts";
 import { TaskSet } from "../peer/tasks.ts";
 import { fingerHello, fingerOk, pullOp, treeHeader } from "../peer/tree_ops.ts";
 import { startRegistry } from "../registry/registry.ts";
 import { type TestPeer, testPeer, untilAll } from "./support/peer_harness.ts";
 import { RawLink } from "./support/raw_peer.ts";
+import { treeOverlay } from "./support/tree_overlay.ts";
 
 const B64URL = { alphabet: "base64url", omitPadding: true } as const;
 
@@ -175,33 +175,12 @@ class FingerSide implements AsyncDisposable {
   constructor(readonly identity: Identity, options: Partial<OverlayOptions> = {}) {
     this.me = withHashIds([{ name: "me", ip: "127.0.0.1", port: this.listener.addr.port }])[0]!;
     const place = { room: "room1", me: this.me };
-    const host: OverlayHost = {
-      place: () => place,
-      placeForHandshake: () => Promise.resolve(place),
-      quitting: () => false,
-      members: this.members,
-      seen: new SeenWindow(),
-      recent: new RecentFrames(1000),
-      lastMsgId: () => 1n,
-      refresh: () => Promise.resolve(),
-      lookUp: () => Promise.resolve(),
+    this.overlay = treeOverlay(place, this.members, this.tasks, {
       identity,
-      treeMode: () => true,
       onText: (_link, frame) => this.texts.push(frame.text),
       onExtension: (_link, frame) => this.ops.push(frame.op),
-      emit: () => {},
       report: (_key, _type, message) => this.reports.push(message),
-      track: (promise) => this.tasks.track(promise),
-    };
-    this.overlay = new Overlay(host, {
-      handshakeTimeoutMs: 1000,
-      frameTimeoutMs: 1000,
-      retryMs: 50,
-      maxTextBytes: 1000,
-      maxQueuedBytes: 1 << 20,
-      maxHandshakes: 8,
-      ...options,
-    });
+    }, options);
     this.overlay.serve(this.listener);
   }
 

@@ -23,6 +23,7 @@ import {
 } from "../lib/members_delta.ts";
 import { memberKey, ringOrder } from "../lib/ring.ts";
 import { Membership } from "../peer/membership.ts";
+import { countedMode, messageMode } from "../lib/overlay_mode.ts";
 
 const KEY = "lYq2cC2HWqmFiKxkAh0BJEUk0vzqMnKaCZf_XCWkBmE";
 
@@ -140,7 +141,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** The registry's lists after each step of `ops`, with the removals' reasons. */
-function lives(ops: readonly Op[], burst: number): { state: ListState; left: Member[] }[] {
+function lives(
+  ops: readonly Op[],
+  burst: number,
+  speaks: (n: number) => boolean = (n) => n % 3 !== 0,
+): { state: ListState; left: Member[] }[] {
   let members: Member[] = [member(0)];
   let info = new Map<string, string | null>([[memberKey(members[0]!), null]]);
   let next = 1;
@@ -156,7 +161,7 @@ function lives(ops: readonly Op[], burst: number): { state: ListState; left: Mem
       if (step.kind === "join") {
         const m = member(next++);
         members.unshift(m);
-        if (next % 3 !== 0) info.set(memberKey(m), null);
+        if (speaks(next)) info.set(memberKey(m), null);
       } else if (members.length > 0 && step.kind === "leave") {
         const [gone] = members.splice(step.at % members.length, 1);
         info.delete(memberKey(gone!));
@@ -171,18 +176,24 @@ function lives(ops: readonly Op[], burst: number): { state: ListState; left: Mem
   return out;
 }
 
+/** A peer's view that took `first` as its list, with its member info. */
+function viewOf(first: ListState): Membership {
+  const view = new Membership(1000);
+  view.set({ type: "M", msid: BigInt(first.msid), members: [...first.members] }, 0);
+  view.setInfo({
+    room: "r",
+    msid: BigInt(first.msid),
+    members: first.members.map((m) => ({ ...m, key: first.info.get(memberKey(m)) ?? null })),
+  });
+  return view;
+}
+
 Deno.test("members delta (property): every chain of deltas makes the registry's list, MSID, ring and info at the peer", () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 6 }), (ops, burst) => {
       const states = lives(ops, burst);
-      const view = new Membership(1000);
       const first = states[0]!.state;
-      view.set({ type: "M", msid: BigInt(first.msid), members: [...first.members] }, 0);
-      view.setInfo({
-        room: "r",
-        msid: BigInt(first.msid),
-        members: first.members.map((m) => ({ ...m, key: first.info.get(memberKey(m)) ?? null })),
-      });
+      const view = viewOf(first);
       let list: Member[] = [...first.members];
       for (let i = 1; i < states.length; i++) {
         const { state: to, left } = states[i]!;
@@ -252,4 +263,35 @@ Deno.test("members delta: the peer takes a delta only from its own list, and onl
   const plain = new Membership(1000);
   plain.set({ type: "M", msid: BigInt(s1.msid), members: [a] }, 0);
   equal(plain.applyDelta(d12, 1), null);
+});
+
+Deno.test("members delta (property): the mode kept through deltas is the mode of a full scan of the list", () => {
+  fc.assert(
+    fc.property(
+      fc.array(op, { maxLength: 80 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 4 }),
+      (ops, burst, quiet) => {
+        // Members `quiet` do not speak ringchat/2: the room is in tree mode while none is listed.
+        const states = lives(ops, burst, (n) => !quiet.includes(n));
+        const view = viewOf(states[0]!.state);
+        const scanned = () => messageMode(view.ring, (m) => view.speaksRingchat(m) === true);
+        equal(countedMode(view.members.length, view.speakers()), scanned());
+        for (let i = 1; i < states.length; i++) {
+          const { state: to, left } = states[i]!;
+          const from = states[i - 1]!.state;
+          const reasons = left.map((m) => ({ ...m, reason: "left" as const }));
+          ok(view.applyDelta(membersDelta("r", from, to, reasons)!, i) !== null, `step ${i} taken`);
+          const speakers = to.members.filter((m) => to.info.has(memberKey(m))).length;
+          equal(view.speakers(), speakers, `step ${i}: the speakers counted`);
+          equal(
+            countedMode(view.members.length, view.speakers()),
+            scanned(),
+            `step ${i}: the mode`,
+          );
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

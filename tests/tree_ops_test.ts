@@ -49,6 +49,7 @@ function router(
     ring,
     members: ring,
     speaksRingchat: () => true,
+    speakers: () => ring.length,
   } as unknown as Membership;
   const tree = new TreeRouter({
     place: () => ({ room: "r", me }) as never,
@@ -203,6 +204,8 @@ Deno.test("finger links: a finger hello on a connection closed meanwhile is refu
     maxFrameBytes: 1024,
     handshakeTimeoutMs: 1000,
     retryMs: 100,
+    settleMs: 1000,
+    maxWaitMs: 10_000,
     signal: new AbortController().signal,
     track: (promise) => promise,
     authFor: () => undefined,
