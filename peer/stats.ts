@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { TreeCounts } from "./tree.ts";
+
 /** A peer's figures. */
 export interface PeerStats {
   /** Messages this peer originated. */
@@ -67,19 +69,7 @@ export interface StatsSources {
   seen: { entries: number };
   overlay: { count: number; queuedBytes: number; fingers?: readonly unknown[] };
   history: { counts: { shown: number } };
-  tree?: {
-    counts: {
-      sent: number;
-      digests: number;
-      pulls: number;
-      repaired: number;
-      acks: number;
-      silent: number;
-      resent: number;
-      handedOver: number;
-      passedOn: number;
-    };
-  };
+  tree?: { counts: TreeCounts };
 }
 
 /** A peer's figures now: the message counts and what its parts hold. */
@@ -93,19 +83,9 @@ export function peerStats({ relay, seen, overlay, history, tree }: StatsSources)
   };
   if (overlay.fingers !== undefined) stats.fingers = overlay.fingers.length;
   if (tree !== undefined) {
-    const { sent, digests, pulls, repaired, acks, silent, resent, handedOver, passedOn } =
-      tree.counts;
-    Object.assign(stats, {
-      treeSent: sent,
-      digests,
-      pulls,
-      repaired,
-      acks,
-      silent,
-      resent,
-      handedOver,
-      passedOn,
-    });
+    // Every count of the tree's but the pull answers and the safety net's `T` copies.
+    const { sent, answered: _answered, net: _net, ...rest } = tree.counts;
+    Object.assign(stats, { treeSent: sent, ...rest });
   }
   return stats;
 }

@@ -15,7 +15,7 @@ import { digestHoldings, RecentIds } from "../peer/digest.ts";
 import type { Membership } from "../peer/membership.ts";
 import { MAX_WAITING_HANDOVERS, TreeRouter } from "../peer/tree.ts";
 import { parseTreeHeader, treeHeaderBody } from "../peer/tree_ops.ts";
-import { type FakeLink, fakeLink } from "./support/fake_link.ts";
+import { type FakeLink, fakeLink, fakeText } from "./support/fake_link.ts";
 
 const bob = { name: "bob", ip: "127.0.0.1", port: 50002 };
 const end = { name: "carol", ip: "127.0.0.1", port: 50003 };
@@ -196,16 +196,7 @@ function routerAt(me: number, linked: number[], now: () => number) {
 }
 
 function text(msgId: bigint): { frame: TextFrame; raw: Uint8Array } {
-  const origin = ring[0]!;
-  const frame: TextFrame = {
-    type: "T",
-    room: "r",
-    originHid: origin.hashId.toString(),
-    originName: origin.name,
-    msgId,
-    text: "hi",
-  };
-  return { frame, raw: new TextEncoder().encode(`T r ${msgId}`) };
+  return fakeText(msgId, ring[0]!);
 }
 
 /** The `tree` ops written on a link, read back. */

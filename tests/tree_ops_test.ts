@@ -10,7 +10,7 @@ import { ringOrder } from "../lib/ring.ts";
 import { ProtocolError } from "../lib/errors.ts";
 import { FingerLinks } from "../peer/fingers_links.ts";
 import type { Probed } from "../peer/links.ts";
-import { type FakeLink, fakeLink as recordingLink } from "./support/fake_link.ts";
+import { type FakeLink, fakeLink as recordingLink, fakeText } from "./support/fake_link.ts";
 import type { Membership } from "../peer/membership.ts";
 import { PullStore } from "../peer/pull_store.ts";
 import {
@@ -66,15 +66,7 @@ function router(
 }
 
 function text(msgId: bigint, origin = ring[3]!): { frame: TextFrame; raw: Uint8Array } {
-  const frame: TextFrame = {
-    type: "T",
-    room: "r",
-    originHid: origin.hashId.toString(),
-    originName: origin.name,
-    msgId,
-    text: "hi",
-  };
-  return { frame, raw: new TextEncoder().encode(`T r ${msgId}`) };
+  return fakeText(msgId, origin);
 }
 
 function op(op: string, body: Record<string, unknown>): ExtensionFrame {

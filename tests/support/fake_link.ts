@@ -1,11 +1,11 @@
 /**
- * A link that records what is written to it, for tests of the tree
- * (peer/tree.ts) without sockets.
+ * A link that records what is written to it, and the texts sent over it,
+ * for tests of the tree (peer/tree.ts) without sockets.
  *
  * @module
  */
 
-import type { Member } from "../../lib/frames.ts";
+import type { Member, TextFrame } from "../../lib/frames.ts";
 import type { Link, LinkDirection } from "../../peer/links.ts";
 
 /** A {@linkcode Link} that keeps the bytes sent on it. */
@@ -24,4 +24,20 @@ export function fakeLink(peer: Member, direction: LinkDirection = "backward"): F
       return true;
     },
   } as unknown as FakeLink;
+}
+
+/** A text of `origin` numbered `msgId` in room `r`, and stand-in wire bytes for it. */
+export function fakeText(msgId: bigint, origin: Member & { hashId: bigint }): {
+  frame: TextFrame;
+  raw: Uint8Array;
+} {
+  const frame: TextFrame = {
+    type: "T",
+    room: "r",
+    originHid: origin.hashId.toString(),
+    originName: origin.name,
+    msgId,
+    text: "hi",
+  };
+  return { frame, raw: new TextEncoder().encode(`T r ${msgId}`) };
 }

@@ -52,7 +52,7 @@ import { type BenchResult, printResult, type Target } from "./report.ts";
 import { RegistryProcess } from "../process/registry_process.ts";
 import { integerList, round, summarize, type Summary } from "./stats.ts";
 import { WatchedCluster } from "./cluster_watch.ts";
-import { type TreeKill, treeKill } from "./tree_kill.ts";
+import { type TreeKill, treeKill, treeKillTable } from "./tree_kill.ts";
 
 /** Figures for one room size. */
 export interface PropagationRow {
@@ -639,30 +639,7 @@ if (import.meta.main) {
       ]),
     }, {
       title: "tree: a tree node hung (SIGSTOP), then SIGKILLed, mid-stream (processes)",
-      columns: [
-        "N",
-        "below it",
-        "messages",
-        "lost",
-        "twice",
-        "repaired by pulls",
-        "handed on again",
-        "duplicates",
-        "hang → all had all ms",
-        "slowest send → last ms",
-      ],
-      rows: kills.map((k) => [
-        k.peers,
-        k.subtree,
-        k.messages,
-        k.lost,
-        k.doubled,
-        k.repaired,
-        k.resent,
-        k.duplicates,
-        k.hungMs,
-        k.recoveryMs,
-      ]),
+      ...treeKillTable(kills),
     }],
     targets: [
       ...propagationTargets(rows),

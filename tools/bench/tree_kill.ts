@@ -147,6 +147,41 @@ export async function treeKill(n: number, timeoutMs = 15_000): Promise<TreeKill>
   };
 }
 
+/** The columns and rows of tree-kill runs, as this bench and bench:propagation print them. */
+export function treeKillTable(results: readonly TreeKill[]): {
+  columns: string[];
+  rows: (number | string)[][];
+} {
+  return {
+    columns: [
+      "N",
+      "below it",
+      "messages",
+      "lost",
+      "twice",
+      "repaired by pulls",
+      "silent",
+      "handed on again",
+      "duplicates",
+      "hang → all had all ms",
+      "slowest send → last ms",
+    ],
+    rows: results.map((k) => [
+      k.peers,
+      k.subtree,
+      k.messages,
+      k.lost,
+      k.doubled,
+      k.repaired,
+      k.silent,
+      k.resent,
+      k.duplicates,
+      k.hungMs,
+      k.recoveryMs,
+    ]),
+  };
+}
+
 if (import.meta.main) {
   const args = run(
     object({
@@ -175,35 +210,7 @@ if (import.meta.main) {
       .trim(),
     machine: host,
     params: { peers: args.peers, runs: args.runs },
-    tables: [{
-      title: "each run",
-      columns: [
-        "N",
-        "below it",
-        "messages",
-        "lost",
-        "twice",
-        "repaired by pulls",
-        "silent",
-        "handed on again",
-        "duplicates",
-        "hang → all had all ms",
-        "slowest send → last ms",
-      ],
-      rows: results.map((k) => [
-        k.peers,
-        k.subtree,
-        k.messages,
-        k.lost,
-        k.doubled,
-        k.repaired,
-        k.silent,
-        k.resent,
-        k.duplicates,
-        k.hungMs,
-        k.recoveryMs,
-      ]),
-    }],
+    tables: [{ title: "each run", ...treeKillTable(results) }],
     targets: sizes.map((n) => {
       const mine = results.filter((k) => k.peers === n);
       const worst = summarize(mine.map((k) => k.recoveryMs), 0).max;
